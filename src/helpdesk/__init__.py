@@ -1,0 +1,44 @@
+"""Helpdesk: a real-time helpdesk and task board, standalone or in front of Redmine."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from helpdesk.config import CONFIGS, Config, ensure_secret_key, load_settings
+
+
+def create_app(config: type[Config] | str | None = None, **overrides: Any) -> Flask:
+    """Build the application: configuration, then extensions, then each feature's blueprint."""
+    app = Flask(__name__, instance_path=os.environ.get("HELPDESK_INSTANCE_PATH") or None)
+    configure(app, config, overrides)
+
+    from helpdesk.core import register_core
+    from helpdesk.posts import register_posts
+    from helpdesk.tasks import register_tasks
+    from helpdesk.users import register_users
+
+    register_core(app)
+    register_users(app)
+    register_posts(app)
+    register_tasks(app)
+    return app
+
+
+def configure(app: Flask, config: type[Config] | str | None, overrides: dict[str, Any]) -> None:
+    """Load settings in order: class defaults, config.ini, environment, explicit overrides."""
+    if config is None or isinstance(config, str):
+        config = CONFIGS[config or os.environ.get("HELPDESK_ENV", "development")]
+    app.config.from_object(config)
+    app.config.update(load_settings(config, os.environ))
+    app.config.update(overrides)
+    instance = Path(app.instance_path)
+    instance.mkdir(parents=True, exist_ok=True)
+    if not app.config["SQLALCHEMY_DATABASE_URI"]:
+        app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{instance / 'helpdesk.db'}"
+    if not app.config["UPLOAD_FOLDER"]:
+        app.config["UPLOAD_FOLDER"] = str(instance / "uploads")
+    ensure_secret_key(app.config, app.instance_path)

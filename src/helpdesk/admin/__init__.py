@@ -1,0 +1,1 @@
+"""Administration: users' permission flags and request metrics."""

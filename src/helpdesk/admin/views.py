@@ -1,0 +1,86 @@
+"""Admin pages: list users, set their permission flags, read the request metrics."""
+
+from __future__ import annotations
+
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import func, or_, select
+from werkzeug.wrappers import Response
+
+from helpdesk.core.decorators import admin_required
+from helpdesk.core.errors import wants_json_response
+from helpdesk.extensions import db
+from helpdesk.users import service
+from helpdesk.users.forms import PermissionsForm
+from helpdesk.users.models import PERMISSION_FLAGS, User
+from helpdesk.users.views import form_errors
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+USERS_PER_PAGE = 50
+
+
+@bp.get("/users")
+@admin_required
+def users() -> str:
+    """All users, searchable by name, username or e-mail."""
+    query = select(User).order_by(User.username)
+    search = (request.args.get("q") or "").strip()
+    if search:
+        pattern = f"%{search.lower()}%"
+        query = query.where(
+            or_(
+                func.lower(User.username).like(pattern),
+                func.lower(User.email).like(pattern),
+                func.lower(User.full_name).like(pattern),
+            )
+        )
+    page = request.args.get("page", 1, type=int)
+    users_page = db.paginate(query, page=page, per_page=USERS_PER_PAGE, error_out=False)
+    return render_template(
+        "admin/users.html",
+        users=users_page,
+        search=search,
+        flags=PERMISSION_FLAGS,
+        form=PermissionsForm(formdata=None),
+    )
+
+
+@bp.post("/users/<int:user_id>")
+@admin_required
+def update_user(user_id: int) -> Response:
+    """Set one user's permission flags."""
+    user = db.get_or_404(User, user_id)
+    form = PermissionsForm()
+    if not form.validate():
+        return form_errors(form)
+    sent = request.get_json(silent=True) if request.is_json else None
+    flags = {
+        flag: getattr(form, flag).data
+        for flag in PERMISSION_FLAGS
+        if sent is None or flag in sent  # JSON clients may send only the flags they change
+    }
+    service.set_permissions(user, flags, current_user)
+    db.session.commit()
+    message = _("Permissions of %(name)s saved.", name=user.username)
+    if wants_json_response():
+        return jsonify({"success": True, "message": message, "data": user.to_dict()})
+    flash(message, "success")
+    return redirect(url_for("admin.users", q=request.args.get("q") or None))
+
+
+@bp.get("/metrics")
+@admin_required
+def performance_metrics() -> Response:
+    """The seed's per-endpoint timing figures."""
+    return jsonify(current_app.extensions["performance_monitor"].get_metrics())

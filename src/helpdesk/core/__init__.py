@@ -1,0 +1,35 @@
+"""Cross-cutting pieces every feature relies on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask
+
+from helpdesk.core.errors import register_error_handlers
+from helpdesk.core.filters import register_filters
+from helpdesk.core.i18n import register_i18n
+from helpdesk.core.middleware import register_middleware
+from helpdesk.core.security import register_security
+from helpdesk.core.sessions import register_sessions
+from helpdesk.core.views import bp as core_bp
+from helpdesk.extensions import bcrypt, cache, csrf, db, limiter, migrate
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def register_core(app: Flask) -> None:
+    """Bind the extensions and install error handling, middleware, security and i18n."""
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS), render_as_batch=True)
+    csrf.init_app(app)
+    bcrypt.init_app(app)
+    limiter.init_app(app)
+    cache.init_app(app)
+    register_sessions(app)
+    register_middleware(app)
+    register_security(app)
+    register_i18n(app)
+    register_filters(app)
+    register_error_handlers(app)
+    app.register_blueprint(core_bp)

@@ -1,0 +1,76 @@
+"""The seed's template helpers, available as Jinja filters and as plain functions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from flask import Flask, current_app, has_app_context
+
+DEFAULT_TIMEZONE = "Europe/Moscow"
+
+STATUS_COLORS = {
+    "new": "primary",
+    "новая": "primary",
+    "in progress": "warning",
+    "in_progress": "warning",
+    "в работе": "warning",
+    "resolved": "success",
+    "решена": "success",
+    "feedback": "info",
+    "обратная связь": "info",
+    "closed": "secondary",
+    "закрыта": "secondary",
+    "rejected": "danger",
+    "отклонена": "danger",
+}
+
+PRIORITY_ICONS = {
+    "low": "fas fa-arrow-down text-secondary",
+    "низкий": "fas fa-arrow-down text-secondary",
+    "normal": "fas fa-minus text-primary",
+    "нормальный": "fas fa-minus text-primary",
+    "high": "fas fa-exclamation-triangle text-danger",
+    "высокий": "fas fa-exclamation-triangle text-danger",
+    "urgent": "fas fa-exclamation-circle text-danger",
+    "срочный": "fas fa-exclamation-circle text-danger",
+    "immediate": "fas fa-bolt text-danger",
+    "немедленный": "fas fa-bolt text-danger",
+}
+
+
+def format_datetime_msk(dt: datetime | None, format_string: str = "%d.%m.%Y %H:%M") -> str:
+    """Show a time in the office timezone; naive datetimes are taken to be UTC."""
+    if dt is None:
+        return ""
+    zone = DEFAULT_TIMEZONE
+    if has_app_context():
+        zone = current_app.config.get("DISPLAY_TIMEZONE", DEFAULT_TIMEZONE)
+    aware = dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+    return aware.astimezone(ZoneInfo(zone)).strftime(format_string)
+
+
+def get_status_color(status_name: str | None) -> str:
+    """Bootstrap colour for a status name, English or Russian; unknown names are grey."""
+    return STATUS_COLORS.get((status_name or "").strip().lower(), "secondary")
+
+
+def get_priority_icon(priority_name: str | None) -> str:
+    """Font Awesome classes for a priority name, English or Russian."""
+    return PRIORITY_ICONS.get((priority_name or "").strip().lower(), "fas fa-minus text-secondary")
+
+
+def truncate_text(text: str | None, max_length: int = 100, suffix: str = "...") -> str:
+    """Shorten text to at most max_length characters, suffix included."""
+    if not text:
+        return ""
+    if len(text) <= max_length:
+        return text
+    return text[: max(max_length - len(suffix), 0)].rstrip() + suffix
+
+
+def register_filters(app: Flask) -> None:
+    """Make the helpers available to every template."""
+    for helper in (format_datetime_msk, get_status_color, get_priority_icon, truncate_text):
+        app.add_template_filter(helper)
+        app.add_template_global(helper)

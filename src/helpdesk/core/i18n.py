@@ -1,0 +1,50 @@
+"""Language choice: the user's preference, then the session's choice, then Accept-Language."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask, current_app, redirect, request, session
+from flask_babel import get_locale
+from flask_login import current_user
+from werkzeug.wrappers import Response
+
+from helpdesk.core.urls import safe_next_url
+from helpdesk.extensions import babel, db
+
+bp = Blueprint("i18n", __name__)
+
+
+def select_locale() -> str:
+    """Pick the language for this request."""
+    languages = current_app.config["LANGUAGES"]
+    preferred = getattr(current_user, "language", None) if current_user else None
+    if preferred in languages:
+        return preferred
+    chosen = session.get("language")
+    if chosen in languages:
+        return chosen
+    return (
+        request.accept_languages.best_match(languages) or current_app.config["BABEL_DEFAULT_LOCALE"]
+    )
+
+
+def select_timezone() -> str:
+    """Dates are shown in the configured office timezone (the seed's Moscow by default)."""
+    return current_app.config["DISPLAY_TIMEZONE"]
+
+
+@bp.post("/language/<code>")
+def set_language(code: str) -> Response:
+    """Switch the interface language, remembered for the user or for this session."""
+    if code in current_app.config["LANGUAGES"]:
+        session["language"] = code
+        if current_user.is_authenticated:
+            current_user.language = code
+            db.session.commit()
+    return redirect(safe_next_url(request.form.get("next")))
+
+
+def register_i18n(app: Flask) -> None:
+    """Bind Flask-Babel with our selectors and the language switch route."""
+    babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
+    app.jinja_env.globals["get_locale"] = get_locale
+    app.register_blueprint(bp)

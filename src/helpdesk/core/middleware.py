@@ -1,0 +1,104 @@
+"""Request id, response time, one log line per request, and per-endpoint timing metrics."""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+import uuid
+from typing import Any
+
+from flask import Flask, Response, g, request
+
+log = logging.getLogger("helpdesk.request")
+
+REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def start_request() -> None:
+    """Keep a well-formed incoming X-Request-ID so a proxy's id follows the request."""
+    g.start_time = time.perf_counter()
+    incoming = request.headers.get("X-Request-ID", "")
+    g.request_id = incoming if REQUEST_ID_PATTERN.match(incoming) else uuid.uuid4().hex
+
+
+def finish_request(response: Response) -> Response:
+    """Stamp the id and time on the response and log the request in one line."""
+    elapsed = time.perf_counter() - g.get("start_time", time.perf_counter())
+    request_id = g.get("request_id") or uuid.uuid4().hex
+    response.headers["X-Request-ID"] = request_id
+    response.headers["X-Response-Time"] = f"{elapsed:.3f}s"
+    if log.isEnabledFor(logging.INFO):
+        from flask_login import current_user
+
+        user = getattr(current_user, "username", None) or "-"
+        log.info(
+            "[%s] %s %s %s %.1fms user=%s",
+            request_id,
+            request.method,
+            request.path,
+            response.status_code,
+            elapsed * 1000,
+            user,
+        )
+    return response
+
+
+class PerformanceMonitor:
+    """Count, total, average, min and max time per endpoint, as the seed's monitor keeps them."""
+
+    def __init__(self, app: Flask | None = None):
+        self.metrics: dict[str, dict[str, float]] = {}
+        self._lock = threading.Lock()
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Flask) -> None:
+        """Time every request of the app."""
+        app.after_request(self.after_request)
+        app.extensions["performance_monitor"] = self
+
+    def after_request(self, response: Response) -> Response:
+        """Fold this request's time into its endpoint's figures."""
+        elapsed = time.perf_counter() - g.get("start_time", time.perf_counter())
+        endpoint = request.endpoint or "unknown"
+        with self._lock:
+            metric = self.metrics.setdefault(
+                endpoint,
+                {"count": 0, "total_time": 0.0, "avg_time": 0.0, "max_time": 0.0, "min_time": 0.0},
+            )
+            metric["count"] += 1
+            metric["total_time"] += elapsed
+            metric["avg_time"] = metric["total_time"] / metric["count"]
+            metric["max_time"] = max(metric["max_time"], elapsed)
+            metric["min_time"] = (
+                elapsed if metric["count"] == 1 else min(metric["min_time"], elapsed)
+            )
+        return response
+
+    def get_metrics(self) -> dict[str, Any]:
+        """A copy of the figures, safe to serialise while requests keep coming."""
+        with self._lock:
+            return {name: dict(values) for name, values in self.metrics.items()}
+
+    def reset_metrics(self) -> None:
+        """Start counting afresh."""
+        with self._lock:
+            self.metrics = {}
+
+
+def register_middleware(app: Flask) -> None:
+    """Install the request id/timing hooks and the performance monitor."""
+    app.before_request(start_request)
+    app.after_request(finish_request)
+    PerformanceMonitor(app)
+    if app.config.get("LOG_REQUESTS"):
+        logger = logging.getLogger("helpdesk")
+        logger.setLevel(logging.INFO)
+        if not logger.handlers:
+            handler = logging.StreamHandler()
+            handler.setFormatter(
+                logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
+            )
+            logger.addHandler(handler)

@@ -1,0 +1,46 @@
+"""Users: accounts, sign-in and profiles."""
+
+from __future__ import annotations
+
+import secrets
+
+from flask import Flask, redirect, request, url_for
+from flask_babel import lazy_gettext as _l
+from werkzeug.wrappers import Response
+
+from helpdesk.extensions import db, login_manager
+
+
+def load_user(session_id: str) -> object | None:
+    """Resolve Flask-Login's "id:token"; a stale token (password changed) means logged out."""
+    from helpdesk.users.models import User
+
+    user_id, _, token = session_id.partition(":")
+    if not user_id.isdigit():
+        return None
+    user = db.session.get(User, int(user_id))
+    if user is None or not secrets.compare_digest(user.session_token, token):
+        return None
+    return user
+
+
+def unauthorized() -> Response:
+    """JSON clients get 401; browsers are sent to the login page and brought back after."""
+    from helpdesk.core.errors import error_response, wants_json_response
+
+    if wants_json_response():
+        return error_response(401)
+    return redirect(url_for("users.login", next=request.full_path.rstrip("?")))
+
+
+def register_users(app: Flask) -> None:
+    """Bind Flask-Login and the account and admin pages."""
+    from helpdesk.admin.views import bp as admin_bp
+    from helpdesk.users.views import bp as users_bp
+
+    login_manager.init_app(app)
+    login_manager.user_loader(load_user)
+    login_manager.unauthorized_handler(unauthorized)
+    login_manager.login_message = _l("Please log in to access this page.")
+    app.register_blueprint(users_bp)
+    app.register_blueprint(admin_bp)

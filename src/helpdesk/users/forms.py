@@ -1,0 +1,132 @@
+"""Account forms; each validates its own fields and names the offending one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from flask_wtf.file import FileField
+from wtforms import BooleanField, PasswordField, SelectField, StringField
+from wtforms.validators import (
+    DataRequired,
+    Email,
+    EqualTo,
+    InputRequired,
+    Length,
+    Optional,
+    Regexp,
+    ValidationError,
+)
+
+from helpdesk.core.forms import BaseForm
+from helpdesk.users import service
+
+USERNAME_RULES = [
+    Length(min=3, max=20),
+    Regexp(r"^[A-Za-z0-9_.-]+$", message=_l("Use letters, digits, dot, dash or underscore only.")),
+]
+PHONE_RULES = [
+    Optional(),
+    Length(max=30),
+    Regexp(r"^[0-9+()\- .]*$", message=_l("Use digits, spaces and + - ( ) only.")),
+]
+
+
+def strong_password(form: BaseForm, field: Any) -> None:
+    """Reject passwords that are short, too long for bcrypt, numeric only or common."""
+    username_field = getattr(form, "username", None)
+    username = username_field.data if username_field else current_user.username
+    problem = service.password_problem(field.data or "", username)
+    if problem:
+        raise ValidationError(problem)
+
+
+class LoginForm(BaseForm):
+    """Sign in with username or e-mail."""
+
+    username = StringField(_l("Username or e-mail"), validators=[InputRequired(), Length(max=120)])
+    password = PasswordField(_l("Password"), validators=[InputRequired(), Length(max=128)])
+    remember = BooleanField(_l("Remember me"))
+
+
+class RegistrationForm(BaseForm):
+    """A new local account; permissions are granted later by an admin."""
+
+    username = StringField(_l("Username"), validators=[InputRequired(), *USERNAME_RULES])
+    email = StringField(_l("E-mail"), validators=[InputRequired(), Length(max=120), Email()])
+    password = PasswordField(_l("Password"), validators=[InputRequired(), strong_password])
+    confirm_password = PasswordField(
+        _l("Confirm password"),
+        validators=[InputRequired(), EqualTo("password", message=_l("Passwords do not match."))],
+    )
+    full_name = StringField(_l("Full name"), validators=[Optional(), Length(max=255)])
+    department = StringField(_l("Department"), validators=[Optional(), Length(max=120)])
+    position = StringField(_l("Position"), validators=[Optional(), Length(max=120)])
+
+    def validate_username(self, field: Any) -> None:
+        """Usernames are unique regardless of case."""
+        if service.username_taken(field.data):
+            raise ValidationError(_l("This username is already taken."))
+
+    def validate_email(self, field: Any) -> None:
+        """E-mail addresses are unique regardless of case."""
+        if service.email_taken(field.data):
+            raise ValidationError(_l("This e-mail is already registered."))
+
+
+class AccountForm(BaseForm):
+    """The user's own profile; fields left out of a request keep their current value."""
+
+    username = StringField(_l("Username"), validators=[DataRequired(), *USERNAME_RULES])
+    email = StringField(_l("E-mail"), validators=[DataRequired(), Length(max=120), Email()])
+    full_name = StringField(_l("Full name"), validators=[Optional(), Length(max=255)])
+    department = StringField(_l("Department"), validators=[Optional(), Length(max=120)])
+    position = StringField(_l("Position"), validators=[Optional(), Length(max=120)])
+    office = StringField(_l("Office"), validators=[Optional(), Length(max=120)])
+    phone = StringField(_l("Phone"), validators=PHONE_RULES)
+    language = SelectField(
+        _l("Language"),
+        choices=[("", _l("Browser default")), ("ru", "Русский"), ("en", "English")],
+        validate_choice=True,
+    )
+    picture = FileField(_l("Profile picture"))
+
+    def __init__(self, user: Any, **kwargs: Any):
+        super().__init__(obj=user, **kwargs)
+        self._user = user
+        if self.language.data is None:
+            self.language.data = ""
+
+    def validate_username(self, field: Any) -> None:
+        """Another user's username cannot be taken over."""
+        if service.username_taken(field.data, exclude_id=self._user.id):
+            raise ValidationError(_l("This username is already taken."))
+
+    def validate_email(self, field: Any) -> None:
+        """Another user's e-mail cannot be taken over."""
+        if service.email_taken(field.data, exclude_id=self._user.id):
+            raise ValidationError(_l("This e-mail is already registered."))
+
+
+class PasswordChangeForm(BaseForm):
+    """Change one's own password; every other session of the user ends."""
+
+    current_password = PasswordField(_l("Current password"), validators=[InputRequired()])
+    new_password = PasswordField(_l("New password"), validators=[InputRequired(), strong_password])
+    confirm_password = PasswordField(
+        _l("Confirm new password"),
+        validators=[
+            InputRequired(),
+            EqualTo("new_password", message=_l("Passwords do not match.")),
+        ],
+    )
+
+
+class PermissionsForm(BaseForm):
+    """An admin sets a user's permission flags."""
+
+    is_admin = BooleanField(_l("Administrator"))
+    is_redmine_user = BooleanField(_l("Task user"))
+    can_access_quality_control = BooleanField(_l("Quality control"))
+    can_access_contact_center_moscow = BooleanField(_l("Contact center (Moscow)"))

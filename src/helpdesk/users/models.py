@@ -1,0 +1,113 @@
+"""The User model: the seed's fields, a bcrypt password and a token that ends old sessions."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from flask_login import UserMixin
+from sqlalchemy import Boolean, DateTime, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from helpdesk.core.crypto import EncryptedText
+from helpdesk.core.models import utcnow
+from helpdesk.extensions import bcrypt, db
+
+if TYPE_CHECKING:
+    from helpdesk.posts.models import Post
+
+# Compared against when the user does not exist, so a miss costs as much time as a wrong password.
+DUMMY_HASH = "$2b$12$7JrDHz4wD.yUe9rFDOmGsuXqODhlpGs2xl1BcWhNN2JxofShLLs.i"
+
+PERMISSION_FLAGS = (
+    "is_admin",
+    "is_redmine_user",
+    "can_access_quality_control",
+    "can_access_contact_center_moscow",
+)
+
+
+def new_session_token() -> str:
+    """A fresh random token; changing it logs the user out everywhere."""
+    return secrets.token_urlsafe(16)
+
+
+class User(db.Model, UserMixin):
+    """A member of staff who can sign in; permissions are the seed's boolean flags."""
+
+    __tablename__ = "user"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(20), unique=True)
+    email: Mapped[str] = mapped_column(String(120), unique=True)
+    password: Mapped[str] = mapped_column(String(60))
+
+    full_name: Mapped[str | None] = mapped_column(String(255))
+    department: Mapped[str | None] = mapped_column(String(120))
+    position: Mapped[str | None] = mapped_column(String(120))
+    office: Mapped[str | None] = mapped_column(String(120))
+    phone: Mapped[str | None] = mapped_column(String(30))
+    image_file: Mapped[str | None] = mapped_column(String(30))
+    language: Mapped[str | None] = mapped_column(String(8))
+
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_redmine_user: Mapped[bool] = mapped_column(Boolean, default=False)
+    can_access_quality_control: Mapped[bool] = mapped_column(Boolean, default=False)
+    can_access_contact_center_moscow: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    browser_notifications_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    notifications_widget_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    last_seen: Mapped[datetime | None] = mapped_column(DateTime, default=utcnow)
+    online: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_notification_check: Mapped[datetime | None] = mapped_column(DateTime)
+
+    redmine_username: Mapped[str | None] = mapped_column(String(255))
+    redmine_api_key: Mapped[str | None] = mapped_column(EncryptedText)
+
+    session_token: Mapped[str] = mapped_column(String(32), default=new_session_token)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    posts: Mapped[list[Post]] = relationship(back_populates="author", cascade="all, delete-orphan")
+
+    def set_password(self, raw: str) -> None:
+        """Store a bcrypt hash and end every other session of this user."""
+        self.password = bcrypt.generate_password_hash(raw).decode("ascii")
+        self.session_token = new_session_token()
+
+    def check_password(self, raw: str) -> bool:
+        """Whether raw is this user's password."""
+        return bool(self.password) and bcrypt.check_password_hash(self.password, raw)
+
+    def get_id(self) -> str:
+        """Flask-Login's session id: id and token, so a new token invalidates old sessions."""
+        return f"{self.id}:{self.session_token}"
+
+    @property
+    def display_name(self) -> str:
+        """The name to show: full name, else username."""
+        return self.full_name or self.username
+
+    def to_dict(self) -> dict[str, Any]:
+        """The profile as API clients see it (never the password or the Redmine key)."""
+        return {
+            "id": self.id,
+            "username": self.username,
+            "email": self.email,
+            "full_name": self.full_name,
+            "department": self.department,
+            "position": self.position,
+            "office": self.office,
+            "phone": self.phone,
+            "image_file": self.image_file,
+            "language": self.language,
+            **{flag: getattr(self, flag) for flag in PERMISSION_FLAGS},
+            "browser_notifications_enabled": self.browser_notifications_enabled,
+            "notifications_widget_enabled": self.notifications_widget_enabled,
+            "redmine_username": self.redmine_username,
+            "has_redmine_api_key": bool(self.redmine_api_key),
+        }
+
+    def __repr__(self) -> str:
+        return f"User({self.id}, {self.username}, {self.email})"

@@ -1,0 +1,212 @@
+"""Account pages and their JSON twins: login, registration, profile, account, password."""
+
+from __future__ import annotations
+
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_login import current_user, login_required, login_user, logout_user
+from sqlalchemy import select
+from werkzeug.wrappers import Response
+
+from helpdesk.core.errors import wants_json_response
+from helpdesk.core.images import ImageRejected, delete_image
+from helpdesk.core.models import SiteSetting
+from helpdesk.core.urls import safe_next_url
+from helpdesk.extensions import db, limiter
+from helpdesk.posts.models import Post
+from helpdesk.users import service
+from helpdesk.users.forms import AccountForm, LoginForm, PasswordChangeForm, RegistrationForm
+from helpdesk.users.models import User
+
+bp = Blueprint("users", __name__, url_prefix="/users")
+
+HOME_AFTER_LOGIN = "tasks.my_tasks"
+
+
+def form_errors(form: object, status: int = 422, message: str | None = None) -> Response:
+    """Answer a JSON client with the form's per-field errors."""
+    response = jsonify(
+        {
+            "success": False,
+            "message": message or _("Please correct the highlighted fields."),
+            "errors": form.errors_by_field(),  # type: ignore[attr-defined]
+        }
+    )
+    response.status_code = status
+    return response
+
+
+def start_session(user: User, remember: bool) -> None:
+    """Log the user in under a fresh session id, so a planted id is worthless."""
+    session.clear()
+    current_app.session_interface.regenerate(session)  # type: ignore[attr-defined]
+    login_user(user, remember=remember)
+    if user.language:
+        session["language"] = user.language
+
+
+def login_rate_limit() -> str:
+    """The configured limit on failed logins per client address."""
+    return current_app.config["LOGIN_RATE_LIMIT"]
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(login_rate_limit, methods=["POST"], deduct_when=lambda r: r.status_code == 401)
+def login() -> Response | str | tuple[str, int]:
+    """Sign in; JSON clients get the seed's success/message/redirect document."""
+    target = safe_next_url(request.args.get("next"), HOME_AFTER_LOGIN)
+    if current_user.is_authenticated and request.method == "GET":
+        return redirect(target)
+    form = LoginForm()
+    wants_json = wants_json_response()
+    if request.method == "POST":
+        if not form.validate():
+            return form_errors(form) if wants_json else (_render_login(form), 422)
+        user = service.authenticate(form.username.data, form.password.data)
+        if user is None:
+            message = _("Invalid username or password.")
+            if wants_json:
+                return jsonify({"success": False, "message": message}), 401  # type: ignore[return-value]
+            form.password.errors = [message]
+            return _render_login(form), 401
+        start_session(user, bool(form.remember.data))
+        db.session.commit()
+        if wants_json:
+            return jsonify({"success": True, "message": _("Login successful"), "redirect": target})
+        return redirect(target)
+    return _render_login(form)
+
+
+def _render_login(form: LoginForm) -> str:
+    """The login page, with the demo password hint while demo data is loaded."""
+    demo_password = SiteSetting.get("demo_password")
+    return render_template("users/login.html", form=form, demo_password=demo_password)
+
+
+@bp.route("/register", methods=["GET", "POST"])
+def register() -> Response | str | tuple[str, int]:
+    """Create a local account and sign in with it."""
+    form = RegistrationForm()
+    wants_json = wants_json_response()
+    if request.method == "POST":
+        if not form.validate():
+            return form_errors(form) if wants_json else (_render("register", form), 422)
+        user = service.create_user(
+            form.username.data,
+            form.email.data,
+            form.password.data,
+            full_name=form.full_name.data,
+            department=form.department.data,
+            position=form.position.data,
+        )
+        db.session.commit()
+        start_session(user, remember=False)
+        message = _("Your account has been created.")
+        if wants_json:
+            body = {"success": True, "message": message, "data": user.to_dict()}
+            return jsonify(body), 201  # type: ignore[return-value]
+        flash(message, "success")
+        return redirect(url_for("posts.home"))
+    return _render("register", form)
+
+
+def _render(page: str, form: object, **context: object) -> str:
+    """Render one of the account templates with its form."""
+    return render_template(f"users/{page}.html", form=form, **context)
+
+
+@bp.route("/logout", methods=["GET", "POST"])
+def logout() -> Response:
+    """End this session (the server-side record is deleted, not just the cookie)."""
+    logout_user()
+    session.clear()
+    if wants_json_response():
+        return jsonify({"success": True, "message": _("You have been logged out.")})
+    flash(_("You have been logged out."), "info")
+    return redirect(url_for("users.login"))
+
+
+@bp.get("/profile/<string:username>")
+@login_required
+def user_posts(username: str) -> str:
+    """A user's profile with their announcements, newest first."""
+    user = db.first_or_404(select(User).where(User.username == username))
+    page = request.args.get("page", 1, type=int)
+    posts = db.paginate(
+        select(Post).where(Post.user_id == user.id).order_by(Post.date_posted.desc()),
+        page=page,
+        per_page=current_app.config["POSTS_PER_PAGE"],
+        error_out=False,
+    )
+    return render_template("users/profile.html", user=user, posts=posts)
+
+
+@bp.route("/account", methods=["GET", "POST"])
+@login_required
+def account() -> Response | str | tuple[str, int]:
+    """Edit one's own profile and avatar."""
+    form = AccountForm(current_user)
+    wants_json = wants_json_response()
+    if request.method == "POST":
+        if not form.validate():
+            return form_errors(form) if wants_json else (_render("account", form), 422)
+        try:
+            replaced = service.update_profile(current_user, form.data, form.picture.data)
+        except ImageRejected as error:
+            db.session.rollback()
+            form.picture.errors = [str(error)]
+            return (
+                form_errors(form, 400, str(error))
+                if wants_json
+                else (
+                    _render("account", form),
+                    400,
+                )
+            )
+        db.session.commit()
+        delete_image("avatars", replaced)
+        if current_user.language:
+            session["language"] = current_user.language
+        message = _("Your account has been updated.")
+        if wants_json:
+            return jsonify({"success": True, "message": message, "data": current_user.to_dict()})
+        flash(message, "success")
+        return redirect(url_for("users.account"))
+    if wants_json:
+        return jsonify({"success": True, "data": current_user.to_dict()})
+    return _render("account", form)
+
+
+@bp.route("/password", methods=["GET", "POST"])
+@login_required
+def change_password() -> Response | str | tuple[str, int]:
+    """Change one's password; other sessions and remember-me cookies stop working."""
+    form = PasswordChangeForm()
+    wants_json = wants_json_response()
+    if request.method == "POST":
+        valid = form.validate()
+        if valid and not current_user.check_password(form.current_password.data):
+            form.current_password.errors = [_("The current password is wrong.")]
+            valid = False
+        if not valid:
+            return form_errors(form) if wants_json else (_render("password", form), 422)
+        user = current_user._get_current_object()  # type: ignore[attr-defined]
+        service.change_password(user, form.new_password.data)
+        db.session.commit()
+        start_session(user, remember=False)
+        message = _("Your password has been changed. Other sessions were signed out.")
+        if wants_json:
+            return jsonify({"success": True, "message": message})
+        flash(message, "success")
+        return redirect(url_for("users.account"))
+    return _render("password", form)
