@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
+import shutil
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
+import flask_migrate
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import create_engine, make_url, text
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.pool import NullPool
 
 from helpdesk import create_app
 from helpdesk.extensions import db
@@ -29,21 +36,97 @@ def require_service(name: str, reason: str) -> None:
     pytest.skip(message)
 
 
-@pytest.fixture
-def app(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Flask]:
-    """An app on a clean database (TEST_DATABASE_URL, else in-memory SQLite)."""
-    monkeypatch.setenv("HELPDESK_INSTANCE_PATH", str(tmp_path / "instance"))
-    overrides: dict[str, Any] = {"UPLOAD_FOLDER": str(tmp_path / "uploads")}
-    if os.environ.get("TEST_DATABASE_URL"):
-        overrides["SQLALCHEMY_DATABASE_URI"] = os.environ["TEST_DATABASE_URL"]
-    application = create_app("testing", **overrides)
+def _template_app(uri: str, instance: Path) -> Flask:
+    """An app on a given database, for migrating the template."""
+    os.environ["HELPDESK_INSTANCE_PATH"] = str(instance)
+    try:
+        return create_app("testing", SQLALCHEMY_DATABASE_URI=uri)
+    finally:
+        del os.environ["HELPDESK_INSTANCE_PATH"]
+
+
+def _migrate(uri: str, instance: Path) -> None:
+    """Build a database by running every migration, as `helpdesk db upgrade` does."""
+    application = _template_app(uri, instance)
     with application.app_context():
-        db.drop_all()
-        db.create_all()
+        flask_migrate.upgrade()
+        db.engine.dispose()
+
+
+class SqliteDatabases:
+    """Each test gets a copy of one migrated SQLite file."""
+
+    def __init__(self, folder: Path):
+        self.template = folder / "template.db"
+        _migrate(f"sqlite:///{self.template}", folder / "instance")
+
+    def create(self, folder: Path) -> str:
+        """A fresh database for one test."""
+        target = folder / "test.db"
+        shutil.copyfile(self.template, target)
+        return f"sqlite:///{target}"
+
+    def drop(self, uri: str) -> None:
+        """Nothing to do: the file goes with the test's temporary folder."""
+
+
+class PostgresDatabases:
+    """Each test gets a database cloned from one migrated template database."""
+
+    def __init__(self, url: str, folder: Path):
+        self.url = make_url(url)
+        self.admin = create_engine(
+            self.url.set(database="postgres"), isolation_level="AUTOCOMMIT", poolclass=NullPool
+        )
+        self.template = f"{self.url.database}_template"
+        self.counter = itertools.count()
+        try:
+            with self.admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{self.template}" WITH (FORCE)'))
+                conn.execute(text(f'CREATE DATABASE "{self.template}"'))
+        except OperationalError as error:
+            require_service("PostgreSQL", str(error).splitlines()[0])
+        _migrate(self.url.set(database=self.template).render_as_string(False), folder / "instance")
+
+    def create(self, folder: Path) -> str:
+        """A fresh database for one test (CREATE DATABASE … TEMPLATE is a fast file copy)."""
+        name = f"{self.url.database}_{os.getpid()}_{next(self.counter)}"
+        with self.admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"'))
+        return self.url.set(database=name).render_as_string(False)
+
+    def drop(self, uri: str) -> None:
+        """Remove a test's database."""
+        with self.admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{make_url(uri).database}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def databases(tmp_path_factory: pytest.TempPathFactory) -> SqliteDatabases | PostgresDatabases:
+    """Migrated template databases: PostgreSQL when TEST_DATABASE_URL says so, else SQLite."""
+    folder = tmp_path_factory.mktemp("db-template")
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url and url.startswith("postgresql"):
+        return PostgresDatabases(url, folder)
+    return SqliteDatabases(folder)
+
+
+@pytest.fixture
+def app(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, databases: SqliteDatabases | PostgresDatabases
+) -> Iterator[Flask]:
+    """An app on its own freshly migrated database, with the default statuses and priorities."""
+    monkeypatch.setenv("HELPDESK_INSTANCE_PATH", str(tmp_path / "instance"))
+    uri = databases.create(tmp_path)
+    application = create_app(
+        "testing", SQLALCHEMY_DATABASE_URI=uri, UPLOAD_FOLDER=str(tmp_path / "uploads")
+    )
+    with application.app_context():
         yield application
         db.session.remove()
-        db.drop_all()
         db.engine.dispose()
+    databases.drop(uri)
 
 
 @pytest.fixture

@@ -82,6 +82,8 @@ class Config:
     LANGUAGES = ("ru", "en")
     DISPLAY_TIMEZONE = "Europe/Moscow"
     POSTS_PER_PAGE = 10
+    TASK_BACKEND = "local"  # local | redmine
+    KANBAN_COLUMN_SIZE = 30
 
     PUSH_NOTIFICATIONS_ENABLED = True
     VAPID_PUBLIC_KEY = ""

@@ -18,7 +18,7 @@ from sqlalchemy import func, or_, select
 from werkzeug.wrappers import Response
 
 from helpdesk.core.decorators import admin_required
-from helpdesk.core.errors import wants_json_response
+from helpdesk.core.errors import APIException, wants_json_response
 from helpdesk.extensions import db
 from helpdesk.users import service
 from helpdesk.users.forms import PermissionsForm
@@ -65,6 +65,8 @@ def update_user(user_id: int) -> Response:
     if not form.validate():
         return form_errors(form)
     sent = request.get_json(silent=True) if request.is_json else None
+    if sent is not None:
+        _require_boolean_flags(sent)
     flags = {
         flag: getattr(form, flag).data
         for flag in PERMISSION_FLAGS
@@ -77,6 +79,17 @@ def update_user(user_id: int) -> Response:
         return jsonify({"success": True, "message": message, "data": user.to_dict()})
     flash(message, "success")
     return redirect(url_for("admin.users", q=request.args.get("q") or None))
+
+
+def _require_boolean_flags(sent: dict[str, object]) -> None:
+    """JSON flags must be true or false: 0, 1 or "no" would otherwise read as a grant."""
+    wrong = [flag for flag in PERMISSION_FLAGS if flag in sent and not isinstance(sent[flag], bool)]
+    if wrong:
+        raise APIException(
+            _("Permission flags must be true or false."),
+            422,
+            {"errors": {flag: [_("Must be true or false.")] for flag in wrong}},
+        )
 
 
 @bp.get("/metrics")

@@ -4,7 +4,13 @@ from flask import Flask
 
 
 def register_tasks(app: Flask) -> None:
-    """Add the task pages."""
-    from helpdesk.tasks.views import bp
+    """Bind the configured task backend and add the task pages and API."""
+    from helpdesk.tasks.api import bp as api_bp
+    from helpdesk.tasks.backends import init_backend
+    from helpdesk.tasks.labels import label
+    from helpdesk.tasks.views import bp as pages_bp
 
-    app.register_blueprint(bp)
+    init_backend(app)
+    app.add_template_filter(label)
+    app.register_blueprint(pages_bp)
+    app.register_blueprint(api_bp)

@@ -1,15 +1,199 @@
-"""Task pages."""
+"""Task pages: My Tasks, one task, the new-task form and the Kanban board."""
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
-from flask_login import login_required
+from typing import Any
+
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_login import current_user
+from pydantic import ValidationError
+from sqlalchemy import select
+from werkzeug.wrappers import Response
+
+from helpdesk.core.decorators import redmine_user_required
+from helpdesk.core.errors import wants_json_response
+from helpdesk.core.events import commit
+from helpdesk.extensions import db
+from helpdesk.tasks import service
+from helpdesk.tasks.api import list_document, parse_query
+from helpdesk.tasks.backends import get_backend
+from helpdesk.tasks.backends.base import NewTask, TaskError
+from helpdesk.tasks.models import CustomField
+from helpdesk.tasks.schemas import CommentIn, StatusChangeIn, TaskCreateIn, errors_by_field
 
 bp = Blueprint("tasks", __name__, url_prefix="/tasks")
+bp.before_request(redmine_user_required(lambda: None))
+
+
+def lookups() -> dict[str, Any]:
+    """Statuses, priorities, trackers and the user's projects, for filters and forms."""
+    backend = get_backend()
+    return {
+        "statuses": backend.statuses(),
+        "priorities": backend.priorities(),
+        "trackers": backend.trackers(),
+        "projects": backend.projects(service.actor_for(current_user)),
+    }
 
 
 @bp.get("/my-tasks")
-@login_required
-def my_tasks() -> str:
-    """The user's task list (the landing page after login)."""
-    return render_template("tasks/my_tasks.html")
+def my_tasks() -> Response | str:
+    """The user's assigned tasks: a page for browsers, the seed's JSON document for clients."""
+    params = parse_query()
+    document = list_document(params, current_user.id)
+    if wants_json_response():
+        return jsonify(document)
+    return render_template("tasks/my_tasks.html", doc=document, params=params, **lookups())
+
+
+@bp.get("/<int:task_id>")
+def task_page(task_id: int) -> str:
+    """One task with its history, a comment form and the statuses the user may choose."""
+    backend = get_backend()
+    actor = service.actor_for(current_user)
+    try:
+        task = backend.get_task(actor, task_id)
+    except TaskError as error:
+        return render_template(
+            "errors/error.html", status=error.status_code, title=_("Task"), message=error.message
+        ), error.status_code
+    return render_template(
+        "tasks/task.html",
+        task=task,
+        journals=backend.journals(actor, task_id),
+        allowed=backend.allowed_statuses(actor, task_id),
+        statuses={s.id: s.name for s in backend.statuses()},
+    )
+
+
+@bp.post("/<int:task_id>/comment")
+def comment(task_id: int) -> Response:
+    """Add a comment from the task page."""
+    try:
+        body = CommentIn.model_validate({"notes": request.form.get("notes", "")})
+        service.add_comment(current_user, task_id, body.notes)
+        commit()
+        flash(_("Comment added"), "success")
+    except ValidationError:
+        flash(_("Write a comment first."), "danger")
+    except TaskError as error:
+        db.session.rollback()
+        flash(error.message, "danger")
+    return redirect(url_for("tasks.task_page", task_id=task_id))
+
+
+@bp.post("/<int:task_id>/status")
+def change_status(task_id: int) -> Response:
+    """Change the status from the task page."""
+    try:
+        body = StatusChangeIn.model_validate(
+            {
+                "status_id": request.form.get("status_id", ""),
+                "comment": request.form.get("comment") or None,
+            },
+            strict=False,
+        )
+        service.change_status(current_user, task_id, body.status_id, body.comment)
+        commit()
+        flash(_("Task status updated"), "success")
+    except ValidationError:
+        flash(_("Choose a status."), "danger")
+    except TaskError as error:
+        db.session.rollback()
+        flash(error.message, "danger")
+    return redirect(url_for("tasks.task_page", task_id=task_id))
+
+
+def _form_to_task(form: Any, custom_fields: list[CustomField]) -> dict[str, Any]:
+    """The new-task form as TaskCreateIn input: empty boxes are absent values."""
+    names = (
+        "subject",
+        "description",
+        "project_id",
+        "tracker_id",
+        "status_id",
+        "priority_id",
+        "assigned_to_id",
+        "start_date",
+        "due_date",
+        "estimated_hours",
+    )
+    data: dict[str, Any] = {name: form.get(name) for name in names if form.get(name)}
+    data["custom_fields"] = [
+        {"id": field.id, "value": form.get(f"cf_{field.id}", "")}
+        for field in custom_fields
+        if form.get(f"cf_{field.id}")
+    ]
+    return data
+
+
+@bp.route("/new", methods=["GET", "POST"])
+def new_task() -> Response | str | tuple[str, int]:
+    """Create a task from a form; the same rules as the API apply."""
+    custom_fields = list(db.session.scalars(select(CustomField).order_by(CustomField.id)))
+    errors: dict[str, list[str]] = {}
+    if request.method == "POST":
+        try:
+            body = TaskCreateIn.model_validate(
+                _form_to_task(request.form, custom_fields), strict=False
+            )
+            task = service.create_task(
+                current_user,
+                NewTask(
+                    project_id=body.project_id,
+                    subject=body.subject,
+                    description=body.description,
+                    tracker_id=body.tracker_id,
+                    status_id=body.status_id,
+                    priority_id=body.priority_id,
+                    assigned_to_id=body.assigned_to_id,
+                    start_date=body.start_date,
+                    due_date=body.due_date,
+                    estimated_hours=body.estimated_hours,
+                    custom_fields={item.id: str(item.value) for item in body.custom_fields},
+                ),
+            )
+            commit()
+            flash(_("Task created successfully"), "success")
+            return redirect(url_for("tasks.task_page", task_id=task.id))
+        except ValidationError as error:
+            errors = errors_by_field(error)
+        except TaskError as error:
+            db.session.rollback()
+            errors = error.payload.get("errors") or {"": [error.message]}
+    page = render_template(
+        "tasks/new.html",
+        form=request.form,
+        errors=errors,
+        custom_fields=custom_fields,
+        members=_assignable_members(),
+        **lookups(),
+    )
+    return (page, 422) if errors else page
+
+
+def _assignable_members() -> dict[int, list[Any]]:
+    """Members of each of the user's projects, for the assignee choice."""
+    backend = get_backend()
+    actor = service.actor_for(current_user)
+    return {p.id: backend.members(actor, p.id) for p in backend.projects(actor)}
+
+
+@bp.get("/kanban")
+def kanban() -> str:
+    """The board: a column per status, cards loaded page by page from the API."""
+    return render_template(
+        "tasks/kanban.html",
+        column_size=current_app.config["KANBAN_COLUMN_SIZE"],
+        **lookups(),
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 
-from flask import Flask, redirect, request, url_for
+from flask import Flask, Request, redirect, request, url_for
 from flask_babel import lazy_gettext as _l
 from werkzeug.wrappers import Response
 
@@ -24,6 +24,13 @@ def load_user(session_id: str) -> object | None:
     return user
 
 
+def load_user_from_request(req: Request) -> object | None:
+    """Authenticate API scripts by their personal token (Authorization: Bearer hd_…)."""
+    from helpdesk.users.tokens import user_for_bearer
+
+    return user_for_bearer(req.headers.get("Authorization"))
+
+
 def unauthorized() -> Response:
     """JSON clients get 401; browsers are sent to the login page and brought back after."""
     from helpdesk.core.errors import error_response, wants_json_response
@@ -36,11 +43,14 @@ def unauthorized() -> Response:
 def register_users(app: Flask) -> None:
     """Bind Flask-Login and the account and admin pages."""
     from helpdesk.admin.views import bp as admin_bp
+    from helpdesk.users.token_views import bp as tokens_bp
     from helpdesk.users.views import bp as users_bp
 
     login_manager.init_app(app)
     login_manager.user_loader(load_user)
+    login_manager.request_loader(load_user_from_request)
     login_manager.unauthorized_handler(unauthorized)
     login_manager.login_message = _l("Please log in to access this page.")
     app.register_blueprint(users_bp)
+    app.register_blueprint(tokens_bp)
     app.register_blueprint(admin_bp)

@@ -22,10 +22,22 @@ from wtforms.validators import (
 from helpdesk.core.forms import BaseForm
 from helpdesk.users import service
 
+try:
+    from wtforms.fields.choices import SelectChoice
+except ImportError:  # WTForms < 3.3 takes (value, label) tuples, deprecated from 3.3 on
+    SelectChoice = None  # type: ignore[assignment,misc]
+
 USERNAME_RULES = [
     Length(min=3, max=20),
     Regexp(r"^[A-Za-z0-9_.-]+$", message=_l("Use letters, digits, dot, dash or underscore only.")),
 ]
+
+
+def choice(value: str, label: Any) -> Any:
+    """A select option in the form this WTForms version expects."""
+    return SelectChoice(value, label) if SelectChoice else (value, label)
+
+
 PHONE_RULES = [
     Optional(),
     Length(max=30),
@@ -87,7 +99,11 @@ class AccountForm(BaseForm):
     phone = StringField(_l("Phone"), validators=PHONE_RULES)
     language = SelectField(
         _l("Language"),
-        choices=[("", _l("Browser default")), ("ru", "Русский"), ("en", "English")],
+        choices=[
+            choice("", _l("Browser default")),
+            choice("ru", "Русский"),
+            choice("en", "English"),
+        ],
         validate_choice=True,
     )
     picture = FileField(_l("Profile picture"))

@@ -48,8 +48,9 @@ def form_errors(form: object, status: int = 422, message: str | None = None) -> 
 
 def start_session(user: User, remember: bool) -> None:
     """Log the user in under a fresh session id, so a planted id is worthless."""
-    session.clear()
+    # Regenerate first: Flask-Session skips an empty session, and a cleared one counts as empty.
     current_app.session_interface.regenerate(session)  # type: ignore[attr-defined]
+    session.clear()
     login_user(user, remember=remember)
     if user.language:
         session["language"] = user.language
@@ -128,8 +129,8 @@ def _render(page: str, form: object, **context: object) -> str:
 @bp.route("/logout", methods=["GET", "POST"])
 def logout() -> Response:
     """End this session (the server-side record is deleted, not just the cookie)."""
-    logout_user()
     session.clear()
+    logout_user()  # after clear(): it leaves the note that tells Flask-Login to drop remember-me
     if wants_json_response():
         return jsonify({"success": True, "message": _("You have been logged out.")})
     flash(_("You have been logged out."), "info")

@@ -12,3 +12,12 @@
     }
   });
 })();
+
+// Filter selects marked js-autosubmit apply as soon as they change.
+document.addEventListener("change", function (event) {
+  "use strict";
+  var field = event.target;
+  if (field.classList && field.classList.contains("js-autosubmit") && field.form) {
+    field.form.submit();
+  }
+});

@@ -1,0 +1,47 @@
+"""In-process domain events, handed to subscribers only after the transaction commits."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from flask import Flask, current_app
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from helpdesk.extensions import db
+
+log = logging.getLogger(__name__)
+
+PENDING = "helpdesk_pending_events"
+Handler = Callable[[Any], None]
+
+
+def subscribe(app: Flask, event_type: type, handler: Handler) -> None:
+    """Call handler with every committed event of event_type."""
+    app.extensions.setdefault("helpdesk_events", {}).setdefault(event_type, []).append(handler)
+
+
+def publish(domain_event: object) -> None:
+    """Queue an event in the current unit of work; it is delivered by commit(), never before."""
+    db.session.info.setdefault(PENDING, []).append(domain_event)
+
+
+def commit() -> None:
+    """Commit, then deliver the unit of work's events; a failing handler is logged, not raised."""
+    db.session.commit()
+    pending = db.session.info.pop(PENDING, [])
+    handlers = current_app.extensions.get("helpdesk_events", {})
+    for domain_event in pending:
+        for handler in handlers.get(type(domain_event), ()):
+            try:
+                handler(domain_event)
+            except Exception:
+                log.exception("handler %r failed for %r", handler, domain_event)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_on_rollback(session: Session) -> None:
+    """Events of a rolled-back transaction are never delivered."""
+    session.info.pop(PENDING, None)

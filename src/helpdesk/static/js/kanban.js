@@ -1,0 +1,130 @@
+// The Kanban board: columns load page by page from the task API; a drop asks the server to
+// change the status, and a refused move snaps back with the server's message.
+(function () {
+  "use strict";
+
+  var board = document.getElementById("kanban-board");
+  if (!board) { return; }
+  var filters = document.getElementById("board-filters");
+  var pageSize = parseInt(board.dataset.columnSize, 10) || 30;
+  var columns = Array.prototype.slice.call(board.querySelectorAll(".kanban-column"));
+
+  function el(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) { node.className = className; }
+    if (text !== undefined && text !== null) { node.textContent = String(text); }
+    return node;
+  }
+
+  function toast(message, kind) {
+    var area = document.getElementById("toast-area");
+    var box = el("div", "toast show align-items-center text-bg-" + (kind || "danger") + " border-0");
+    box.setAttribute("role", "alert");
+    var row = el("div", "d-flex");
+    row.appendChild(el("div", "toast-body", message));
+    var close = el("button", "btn-close btn-close-white me-2 m-auto");
+    close.type = "button";
+    close.setAttribute("aria-label", "Close");
+    close.addEventListener("click", function () { box.remove(); });
+    row.appendChild(close);
+    box.appendChild(row);
+    area.appendChild(box);
+    setTimeout(function () { box.remove(); }, 6000);
+  }
+
+  function card(task) {
+    var node = el("article", "kanban-card card mb-2 shadow-sm");
+    node.dataset.taskId = task.id;
+    var body = el("div", "card-body p-2");
+    var link = el("a", "stretched-link text-decoration-none fw-semibold small", "#" + task.id + " " + task.subject);
+    link.href = board.dataset.taskUrl.replace(/0$/, String(task.id));
+    body.appendChild(link);
+    var meta = el("div", "small text-muted d-flex justify-content-between mt-1 gap-2");
+    meta.appendChild(el("span", "kanban-priority priority-" + task.priority_id, task.priority));
+    meta.appendChild(el("span", "text-truncate", task.assigned_to || board.dataset.msgUnassigned));
+    body.appendChild(meta);
+    if (task.due_date) {
+      body.appendChild(el("div", "small text-muted", board.dataset.msgDue + ": " + task.due_date));
+    }
+    node.appendChild(body);
+    return node;
+  }
+
+  function query(column, page) {
+    var params = new URLSearchParams(new FormData(filters));
+    params.set("status", column.dataset.statusName);
+    params.set("per_page", String(pageSize));
+    params.set("page", String(page));
+    params.set("sort", "-priority,-updated_on");
+    return board.dataset.api + "?" + params.toString();
+  }
+
+  function load(column, page) {
+    var cards = column.querySelector(".kanban-cards");
+    var more = column.querySelector(".kanban-more");
+    return fetch(query(column, page), { headers: { Accept: "application/json" }, credentials: "same-origin" })
+      .then(function (r) { return r.json().then(function (body) { return { ok: r.ok, body: body }; }); })
+      .then(function (result) {
+        if (!result.ok) { toast(result.body.message || board.dataset.msgFailed); return; }
+        var doc = result.body.data;
+        if (page === 1) { cards.textContent = ""; }
+        doc.tasks.forEach(function (t) { cards.appendChild(card(t)); });
+        column.dataset.page = String(page);
+        column.dataset.total = String(doc.pagination.total);
+        column.querySelector(".kanban-count").textContent = String(doc.pagination.total);
+        more.classList.toggle("d-none", page >= doc.pagination.pages);
+      });
+  }
+
+  function reloadAll() { columns.forEach(function (c) { load(c, 1); }); }
+
+  function adjustCount(column, delta) {
+    var total = parseInt(column.dataset.total || "0", 10) + delta;
+    column.dataset.total = String(total);
+    column.querySelector(".kanban-count").textContent = String(total);
+  }
+
+  function moveStatus(evt) {
+    if (evt.from === evt.to) { return; }
+    var item = evt.item;
+    var fromColumn = evt.from.closest(".kanban-column");
+    var toColumn = evt.to.closest(".kanban-column");
+    var url = board.dataset.statusUrl.replace(/\/0\/status$/, "/" + item.dataset.taskId + "/status");
+    adjustCount(fromColumn, -1);
+    adjustCount(toColumn, 1);
+    item.classList.add("opacity-50");
+    fetch(url, {
+      method: "PUT",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      body: JSON.stringify({ status_id: parseInt(evt.to.dataset.statusId, 10) })
+    }).then(function (r) {
+      return r.json().then(function (body) { return { ok: r.ok, body: body }; });
+    }).then(function (result) {
+      item.classList.remove("opacity-50");
+      if (!result.ok) {
+        evt.from.insertBefore(item, evt.from.children[evt.oldIndex] || null);
+        adjustCount(fromColumn, 1);
+        adjustCount(toColumn, -1);
+        toast(result.body.message || board.dataset.msgFailed);
+      }
+    }).catch(function () {
+      item.classList.remove("opacity-50");
+      evt.from.insertBefore(item, evt.from.children[evt.oldIndex] || null);
+      adjustCount(fromColumn, 1);
+      adjustCount(toColumn, -1);
+      toast(board.dataset.msgFailed);
+    });
+  }
+
+  columns.forEach(function (column) {
+    var cards = column.querySelector(".kanban-cards");
+    window.Sortable.create(cards, { group: "kanban", animation: 150, onEnd: moveStatus });
+    column.querySelector(".kanban-more").addEventListener("click", function () {
+      load(column, parseInt(column.dataset.page || "1", 10) + 1);
+    });
+  });
+  filters.addEventListener("change", reloadAll);
+  board.addEventListener("kanban:reload", reloadAll);
+  reloadAll();
+})();

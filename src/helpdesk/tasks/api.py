@@ -1,0 +1,288 @@
+"""The JSON task API under /tasks/api, in the seed's envelope: success, message, data, time."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import Blueprint, Response, g, jsonify, request
+from flask_babel import gettext as _
+from flask_login import current_user
+from pydantic import BaseModel, ValidationError
+
+from helpdesk.core.decorators import redmine_user_required
+from helpdesk.core.errors import APIException
+from helpdesk.core.events import commit
+from helpdesk.extensions import db
+from helpdesk.tasks import service
+from helpdesk.tasks.backends import get_backend
+from helpdesk.tasks.backends.base import NewTask, TaskError, TaskQuery
+from helpdesk.tasks.schemas import (
+    BulkStatusIn,
+    CommentIn,
+    StatusChangeIn,
+    TaskCreateIn,
+    TaskListQuery,
+    errors_by_field,
+    journal_doc,
+    member_doc,
+    named_doc,
+    priority_doc,
+    project_doc,
+    status_doc,
+    task_detail,
+    task_row,
+)
+
+bp = Blueprint("tasks_api", __name__, url_prefix="/tasks/api")
+bp.before_request(redmine_user_required(lambda: None))
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def envelope(data: Any = None, message: str | None = None, status: int = 200) -> Response:
+    """The seed's success document with the time the request took."""
+    body: dict[str, Any] = {"success": True}
+    if message is not None:
+        body["message"] = message
+    body["data"] = data
+    body["execution_time"] = round(
+        time.perf_counter() - g.get("start_time", time.perf_counter()), 4
+    )
+    response = jsonify(body)
+    response.status_code = status
+    return response
+
+
+def parse_body(model: type[M]) -> M:
+    """Validate the JSON body: 415 if it is not JSON, 400 if malformed, 422 if fields are wrong."""
+    if not request.is_json:
+        raise APIException(_("Send a JSON body with Content-Type: application/json."), 415)
+    try:
+        return model.model_validate_json(request.get_data() or b"")
+    except ValidationError as error:
+        if any(item["type"] == "json_invalid" for item in error.errors()):
+            raise APIException(_("The request body is not valid JSON."), 400) from error
+        raise APIException(
+            _("Some fields are invalid."), 422, {"errors": errors_by_field(error)}
+        ) from error
+
+
+def parse_query() -> TaskListQuery:
+    """Validate list query parameters; 400 names the offending parameter."""
+    try:
+        return TaskListQuery.model_validate(request.args.to_dict())
+    except ValidationError as error:
+        raise APIException(
+            _("Invalid query parameters."), 400, {"errors": errors_by_field(error)}
+        ) from error
+
+
+def task_query(params: TaskListQuery, assigned_to_id: int | None) -> TaskQuery:
+    """The backend query for validated parameters."""
+    extra = {"sort": params.sort_order()} if params.sort_order() else {}
+    return TaskQuery(
+        assigned_to_id=assigned_to_id,
+        status=params.status,
+        priority=params.priority,
+        project=params.project,
+        search=params.search,
+        page=params.page,
+        per_page=params.per_page,
+        **extra,
+    )
+
+
+def list_document(params: TaskListQuery, assigned_to_id: int | None) -> dict[str, Any]:
+    """The seed's tasks/pagination/filters document for a task list."""
+    page = get_backend().list_tasks(
+        service.actor_for(current_user), task_query(params, assigned_to_id)
+    )
+    return {
+        "tasks": [task_row(task) for task in page.items],
+        "pagination": {
+            "page": page.page,
+            "per_page": page.per_page,
+            "total": page.total,
+            "pages": (page.total + page.per_page - 1) // page.per_page,
+        },
+        "filters": {
+            "status": params.status,
+            "priority": params.priority,
+            "project": params.project,
+            "search": params.search,
+            "sort": params.sort,
+        },
+    }
+
+
+def handle_task_error(error: TaskError) -> Response:
+    """A backend refusal as a JSON error with its status code and details."""
+    db.session.rollback()
+    response = jsonify(
+        {
+            "success": False,
+            "message": error.message,
+            "status_code": error.status_code,
+            **error.payload,
+        }
+    )
+    response.status_code = error.status_code
+    return response
+
+
+bp.register_error_handler(TaskError, handle_task_error)
+
+
+def actor() -> Any:
+    """The backend actor for the signed-in user."""
+    return service.actor_for(current_user)
+
+
+@bp.get("/task/<int:task_id>")
+def get_task_by_id(task_id: int) -> Response:
+    """One task, as the seed documents it."""
+    return envelope(task_detail(get_backend().get_task(actor(), task_id)))
+
+
+@bp.put("/task/<int:task_id>/status")
+def update_task_status(task_id: int) -> Response:
+    """Change a task's status with an optional comment."""
+    body = parse_body(StatusChangeIn)
+    result = service.change_status(
+        current_user, task_id, body.status_id, body.comment, body.notify_users
+    )
+    commit()
+    return envelope(
+        {
+            "task_id": task_id,
+            "old_status": result.old_status.name,
+            "new_status": result.new_status.name,
+            "old_status_id": result.old_status.id,
+            "new_status_id": result.new_status.id,
+            "changed": result.changed,
+            "comment_added": bool(body.comment),
+            "notifications_sent": 0,
+        },
+        _("Task status updated"),
+    )
+
+
+@bp.put("/tasks/status")
+def bulk_update_status() -> Response:
+    """Change several tasks' statuses; each succeeds or fails on its own."""
+    body = parse_body(BulkStatusIn)
+    outcomes = service.bulk_change_status(current_user, [u.model_dump() for u in body.updates])
+    commit()
+    results = []
+    for outcome in outcomes:
+        if outcome.change is not None:
+            results.append(
+                {
+                    "task_id": outcome.task_id,
+                    "success": True,
+                    "old_status": outcome.change.old_status.name,
+                    "new_status": outcome.change.new_status.name,
+                }
+            )
+        else:
+            assert outcome.error is not None
+            results.append(
+                {
+                    "task_id": outcome.task_id,
+                    "success": False,
+                    "status_code": outcome.error.status_code,
+                    "message": outcome.error.message,
+                    **outcome.error.payload,
+                }
+            )
+    succeeded = sum(1 for r in results if r["success"])
+    return envelope(
+        {"results": results, "succeeded": succeeded, "failed": len(results) - succeeded},
+        _("%(ok)d of %(total)d tasks updated.", ok=succeeded, total=len(results)),
+    )
+
+
+@bp.post("/task")
+def create_task() -> Response:
+    """Create a task; 201 with the seed's summary of it."""
+    body = parse_body(TaskCreateIn)
+    task = service.create_task(
+        current_user,
+        NewTask(
+            project_id=body.project_id,
+            subject=body.subject,
+            description=body.description,
+            tracker_id=body.tracker_id,
+            status_id=body.status_id,
+            priority_id=body.priority_id,
+            assigned_to_id=body.assigned_to_id,
+            start_date=body.start_date,
+            due_date=body.due_date,
+            estimated_hours=body.estimated_hours,
+            custom_fields={item.id: str(item.value) for item in body.custom_fields},
+        ),
+    )
+    commit()
+    data = {
+        "task_id": task.id,
+        "subject": task.subject,
+        "status": task.status.name,
+        "assigned_to": task.assigned_to.name if task.assigned_to else None,
+        "project": task.project.name,
+        "created_on": task_detail(task)["created_on"],
+        "task": task_detail(task),
+    }
+    return envelope(data, _("Task created successfully"), 201)
+
+
+@bp.get("/tasks")
+def list_tasks() -> Response:
+    """Visible tasks with filters; `assigned_to` is me, any or a user id (default any)."""
+    params = parse_query()
+    assignee = params.assigned_to
+    assigned_to_id = (
+        current_user.id
+        if assignee == "me"
+        else (None if assignee in (None, "any") else int(assignee))
+    )
+    return envelope(list_document(params, assigned_to_id))
+
+
+@bp.get("/task/<int:task_id>/journals")
+def task_journals(task_id: int) -> Response:
+    """A task's history, oldest first."""
+    return envelope([journal_doc(j) for j in get_backend().journals(actor(), task_id)])
+
+
+@bp.post("/task/<int:task_id>/comments")
+def add_comment(task_id: int) -> Response:
+    """Add a comment to a task."""
+    body = parse_body(CommentIn)
+    journal = service.add_comment(current_user, task_id, body.notes)
+    commit()
+    return envelope(journal_doc(journal), _("Comment added"), 201)
+
+
+@bp.get("/task/<int:task_id>/allowed-statuses")
+def allowed_statuses(task_id: int) -> Response:
+    """Statuses the user may move this task to."""
+    return envelope([status_doc(s) for s in get_backend().allowed_statuses(actor(), task_id)])
+
+
+def lookup(name: str, fetch: Callable[[], list[Any]], doc: Callable[[Any], dict[str, Any]]) -> None:
+    """Register a GET lookup route."""
+    bp.add_url_rule(f"/{name}", f"lookup_{name}", lambda: envelope([doc(x) for x in fetch()]))
+
+
+lookup("statuses", lambda: get_backend().statuses(), status_doc)
+lookup("priorities", lambda: get_backend().priorities(), priority_doc)
+lookup("trackers", lambda: get_backend().trackers(), named_doc)
+lookup("projects", lambda: get_backend().projects(actor()), project_doc)
+
+
+@bp.get("/projects/<int:project_id>/members")
+def project_members(project_id: int) -> Response:
+    """Members of a project the user can see."""
+    return envelope([member_doc(m) for m in get_backend().members(actor(), project_id)])

@@ -1,0 +1,23 @@
+"""Task backends by name; the TASK_BACKEND setting picks one."""
+
+from __future__ import annotations
+
+from flask import Flask, current_app
+
+from helpdesk.tasks.backends.base import TaskBackend
+from helpdesk.tasks.backends.local import LocalBackend
+
+BACKENDS: dict[str, type] = {"local": LocalBackend}
+
+
+def init_backend(app: Flask) -> None:
+    """Create the configured backend once per app."""
+    name = app.config["TASK_BACKEND"]
+    if name not in BACKENDS:
+        raise RuntimeError(f"TASK_BACKEND must be one of {sorted(BACKENDS)}, not {name!r}")
+    app.extensions["task_backend"] = BACKENDS[name]()
+
+
+def get_backend() -> TaskBackend:
+    """The current app's task backend."""
+    return current_app.extensions["task_backend"]

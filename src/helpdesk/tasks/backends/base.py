@@ -1,0 +1,309 @@
+"""The task backend interface: what the local store and Redmine both provide, in plain data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who is acting: the helpdesk user, and their Redmine identity when the backend needs it."""
+
+    user_id: int
+    is_admin: bool = False
+    login: str = ""
+    redmine_api_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Named:
+    """An id with its display name (project, tracker, user, role)."""
+
+    id: int
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class StatusInfo:
+    """A workflow status."""
+
+    id: int
+    name: str
+    is_closed: bool
+    position: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PriorityInfo:
+    """A priority; a higher position is more urgent."""
+
+    id: int
+    name: str
+    position: int = 0
+    is_default: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectInfo:
+    """A project the actor can see."""
+
+    id: int
+    identifier: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class MemberInfo:
+    """A project member and their role."""
+
+    user_id: int
+    name: str
+    role: str
+
+
+@dataclass(frozen=True, slots=True)
+class CustomValueInfo:
+    """A task's value for one custom field."""
+
+    id: int
+    name: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class TaskSummary:
+    """A row of a task list."""
+
+    id: int
+    subject: str
+    project: Named
+    tracker: Named
+    status: StatusInfo
+    priority: PriorityInfo
+    assigned_to: Named | None
+    due_date: date | None
+    updated_on: datetime
+    done_ratio: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class TaskInfo:
+    """Everything about one task."""
+
+    id: int
+    subject: str
+    description: str
+    project: Named
+    tracker: Named
+    status: StatusInfo
+    priority: PriorityInfo
+    author: Named
+    assigned_to: Named | None
+    start_date: date | None
+    due_date: date | None
+    estimated_hours: float | None
+    done_ratio: int
+    created_on: datetime
+    updated_on: datetime
+    closed_on: datetime | None
+    custom_fields: tuple[CustomValueInfo, ...] = ()
+    watcher_ids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class JournalDetailInfo:
+    """One field change: property, old value, new value (ids as strings, like Redmine)."""
+
+    prop_key: str
+    old_value: str | None
+    new_value: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class JournalInfo:
+    """One entry of a task's history."""
+
+    id: int
+    task_id: int
+    user: Named
+    notes: str
+    created_on: datetime
+    details: tuple[JournalDetailInfo, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TaskQuery:
+    """Filters, sort and page of a task list; None means "any"."""
+
+    assigned_to_id: int | None = None
+    status: str | None = None  # "open" (default), "closed", "all", or a status name
+    priority: str | None = None  # a priority name
+    project: str | None = None  # a project name, identifier or id
+    search: str | None = None  # words in the subject
+    sort: tuple[tuple[str, bool], ...] = (("priority", True), ("updated_on", True))
+    page: int = 1
+    per_page: int = 25
+
+
+@dataclass(frozen=True, slots=True)
+class TaskPage:
+    """One page of a task list with the total across all pages."""
+
+    items: list[TaskSummary]
+    total: int
+    page: int
+    per_page: int
+
+
+@dataclass(frozen=True, slots=True)
+class NewTask:
+    """The fields of a task to create; ids refer to the backend's lookups."""
+
+    project_id: int
+    subject: str
+    description: str = ""
+    tracker_id: int | None = None
+    status_id: int | None = None
+    priority_id: int | None = None
+    assigned_to_id: int | None = None
+    start_date: date | None = None
+    due_date: date | None = None
+    estimated_hours: float | None = None
+    custom_fields: dict[int, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChange:
+    """The outcome of a status change."""
+
+    task: TaskInfo
+    old_status: StatusInfo
+    new_status: StatusInfo
+    journal_id: int | None
+    changed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A journal entry seen by the change feed, for notifications."""
+
+    journal: JournalInfo
+    task_subject: str
+    recipients: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeBatch:
+    """Changes after a cursor, and the cursor to ask from next time."""
+
+    changes: list[Change]
+    cursor: str
+
+
+class TaskError(Exception):
+    """Base of the errors a backend raises; the API turns each into a clear 4xx/5xx."""
+
+    status_code = 400
+
+    def __init__(self, message: str, **payload: Any):
+        super().__init__(message)
+        self.message = message
+        self.payload = payload
+
+
+class TaskNotFound(TaskError):
+    """The task does not exist or the actor may not see it (never tell which)."""
+
+    status_code = 404
+
+
+class TaskForbidden(TaskError):
+    """The actor may see the task but not do this to it."""
+
+    status_code = 403
+
+
+class InvalidTransition(TaskError):
+    """The actor's role may not move the task to that status; payload names the allowed ones."""
+
+    status_code = 422
+
+
+class TaskValidationError(TaskError):
+    """Field values the backend refuses; payload carries errors by field."""
+
+    status_code = 422
+
+
+class TaskConflict(TaskError):
+    """Someone else changed the task at the same moment; the client should reload and retry."""
+
+    status_code = 409
+
+
+class BackendUnavailable(TaskError):
+    """The backend (a Redmine server) cannot be reached or answered badly."""
+
+    status_code = 502
+
+
+class TaskBackend(Protocol):
+    """What a task store offers the helpdesk; the contract tests hold every backend to it."""
+
+    name: str
+
+    def list_tasks(self, actor: Actor, query: TaskQuery) -> TaskPage:
+        """Tasks the actor can see that match the query, one page, with the total."""
+        ...
+
+    def get_task(self, actor: Actor, task_id: int) -> TaskInfo:
+        """One visible task, or TaskNotFound."""
+        ...
+
+    def journals(self, actor: Actor, task_id: int) -> list[JournalInfo]:
+        """A visible task's history, oldest first."""
+        ...
+
+    def create_task(self, actor: Actor, new: NewTask) -> TaskInfo:
+        """Create a task in a project the actor belongs to."""
+        ...
+
+    def change_status(
+        self, actor: Actor, task_id: int, status_id: int, comment: str | None
+    ) -> StatusChange:
+        """Move a task to a status the actor may choose, with an optional comment."""
+        ...
+
+    def add_comment(self, actor: Actor, task_id: int, notes: str) -> JournalInfo:
+        """Add notes to a visible task."""
+        ...
+
+    def allowed_statuses(self, actor: Actor, task_id: int) -> list[StatusInfo]:
+        """Statuses the actor may move this task to (its current status excluded)."""
+        ...
+
+    def projects(self, actor: Actor) -> list[ProjectInfo]:
+        """Projects the actor can see."""
+        ...
+
+    def statuses(self) -> list[StatusInfo]:
+        """All statuses in workflow order."""
+        ...
+
+    def priorities(self) -> list[PriorityInfo]:
+        """All priorities, least urgent first."""
+        ...
+
+    def trackers(self) -> list[Named]:
+        """All trackers."""
+        ...
+
+    def members(self, actor: Actor, project_id: int) -> list[MemberInfo]:
+        """Members of a visible project."""
+        ...
+
+    def changes_since(self, cursor: str | None, limit: int = 100) -> ChangeBatch:
+        """Journal entries after the cursor (None: start from now), oldest first."""
+        ...

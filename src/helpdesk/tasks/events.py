@@ -1,0 +1,39 @@
+"""What the task service announces after commit, for notifications to consume."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from helpdesk.tasks.backends.base import JournalInfo, StatusInfo, TaskInfo
+
+
+@dataclass(frozen=True, slots=True)
+class TaskStatusChanged:
+    """A task moved to another status (from the API, the board, the task page or the feed)."""
+
+    task: TaskInfo
+    old_status: StatusInfo
+    new_status: StatusInfo
+    actor_id: int
+    comment: str
+    notify_users: bool
+    journal_id: int | None
+    occurred_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TaskCreated:
+    """A new task (its assignee may want to know)."""
+
+    task: TaskInfo
+    actor_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class TaskCommented:
+    """Notes were added to a task."""
+
+    task: TaskInfo
+    journal: JournalInfo
+    actor_id: int

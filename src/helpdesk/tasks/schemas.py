@@ -1,0 +1,266 @@
+"""Declared shapes of the task API's input (pydantic) and output (the seed's JSON documents)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from flask_babel import gettext as _
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from helpdesk.tasks.backends.base import (
+    JournalInfo,
+    MemberInfo,
+    Named,
+    PriorityInfo,
+    ProjectInfo,
+    StatusInfo,
+    TaskInfo,
+    TaskSummary,
+)
+from helpdesk.tasks.backends.local import SORT_COLUMNS
+
+Id = Annotated[int, Field(gt=0, le=2**31 - 1)]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=65_535)]
+MAX_PER_PAGE = 100
+MAX_BULK = 100
+
+
+class Body(BaseModel):
+    """JSON request bodies: strict types (a string is not a number), unknown keys ignored."""
+
+    model_config = ConfigDict(strict=True, extra="ignore")
+
+
+class StatusChangeIn(Body):
+    """PUT /tasks/api/task/<id>/status."""
+
+    status_id: Id
+    comment: Text | None = None
+    notify_users: bool = True
+
+
+class CustomFieldIn(Body):
+    """One custom field value of a new task."""
+
+    id: Id
+    value: Annotated[str, StringConstraints(max_length=65_535)] | int | float
+
+
+class TaskCreateIn(Body):
+    """POST /tasks/api/task."""
+
+    subject: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+    description: Text = ""
+    project_id: Id
+    tracker_id: Id | None = None
+    status_id: Id | None = None
+    priority_id: Id | None = None
+    assigned_to_id: Id | None = None
+    start_date: date | None = None
+    due_date: date | None = None
+    estimated_hours: Annotated[float, Field(ge=0, le=100_000)] | None = None
+    custom_fields: Annotated[list[CustomFieldIn], Field(max_length=100)] = []
+
+    @model_validator(mode="after")
+    def due_after_start(self) -> TaskCreateIn:
+        """A task cannot be due before it starts."""
+        if self.start_date and self.due_date and self.due_date < self.start_date:
+            raise ValueError("due_date: " + _("The due date is before the start date."))
+        return self
+
+
+class CommentIn(Body):
+    """POST /tasks/api/task/<id>/comments."""
+
+    notes: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=65_535)]
+
+
+class BulkItemIn(StatusChangeIn):
+    """One task of a bulk status change."""
+
+    task_id: Id
+
+
+class BulkStatusIn(Body):
+    """PUT /tasks/api/tasks/status: several status changes at once."""
+
+    updates: Annotated[list[BulkItemIn], Field(min_length=1, max_length=MAX_BULK)]
+
+
+class TaskListQuery(BaseModel):
+    """Query parameters of task lists (strings from the URL, converted and bounded)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    page: Annotated[int, Field(ge=1, le=1_000_000)] = 1
+    per_page: Annotated[int, Field(ge=1, le=MAX_PER_PAGE)] = 25
+    status: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] | None = None
+    priority: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] | None = None
+    project: Annotated[str, StringConstraints(strip_whitespace=True, max_length=255)] | None = None
+    search: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
+    sort: Annotated[str, StringConstraints(max_length=200)] | None = None
+    assigned_to: Literal["me", "any"] | Id | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def limit_is_per_page(cls, values: Any) -> Any:
+        """The seed's client sends `limit`; it means per_page."""
+        if isinstance(values, dict) and "limit" in values and "per_page" not in values:
+            values = {**values, "per_page": values["limit"]}
+        return values
+
+    @field_validator("status", "priority", "project", "search", "sort", mode="before")
+    @classmethod
+    def empty_is_none(cls, value: Any) -> Any:
+        """An empty filter box means no filter."""
+        return None if value == "" else value
+
+    @field_validator("sort")
+    @classmethod
+    def known_sort_keys(cls, value: str | None) -> str | None:
+        """Sort by known columns only: "priority", "-updated_on", "status,-due_date"."""
+        if value is None:
+            return None
+        for key in value.split(","):
+            if key.strip().lstrip("-") not in SORT_COLUMNS:
+                raise ValueError(
+                    _(
+                        "Unknown sort key %(key)s. Use: %(keys)s.",
+                        key=key.strip(),
+                        keys=", ".join(sorted(SORT_COLUMNS)),
+                    )
+                )
+        return value
+
+    def sort_order(self) -> tuple[tuple[str, bool], ...] | None:
+        """The sort as (column, descending) pairs, or None for the default."""
+        if not self.sort:
+            return None
+        keys = [key.strip() for key in self.sort.split(",") if key.strip()]
+        return tuple((key.lstrip("-"), key.startswith("-")) for key in keys)
+
+
+def errors_by_field(error: ValidationError) -> dict[str, list[str]]:
+    """Pydantic errors keyed by field path ("custom_fields.0.id"); model-level ones by prefix."""
+    fields: dict[str, list[str]] = {}
+    for item in error.errors(include_url=False):
+        location = ".".join(str(part) for part in item["loc"]) or "body"
+        message = item["msg"]
+        if item["type"] == "value_error" and ": " in message:
+            prefix, _sep, rest = message.removeprefix("Value error, ").partition(": ")
+            if location == "body" and prefix.isidentifier():
+                location, message = prefix, rest
+        fields.setdefault(location, []).append(message.removeprefix("Value error, "))
+    return fields
+
+
+def _iso(value: date | datetime | None) -> str | None:
+    """ISO text for a date, or a UTC timestamp with Z for a datetime."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.replace(microsecond=0).isoformat() + "Z"
+    return value.isoformat()
+
+
+def task_row(task: TaskSummary) -> dict[str, Any]:
+    """A task in a list, in the seed's shape plus ids for clients that need them."""
+    return {
+        "id": task.id,
+        "subject": task.subject,
+        "status": task.status.name,
+        "priority": task.priority.name,
+        "project": task.project.name,
+        "due_date": _iso(task.due_date),
+        "assigned_to": task.assigned_to.name if task.assigned_to else None,
+        "status_id": task.status.id,
+        "is_closed": task.status.is_closed,
+        "priority_id": task.priority.id,
+        "project_id": task.project.id,
+        "tracker": task.tracker.name,
+        "assigned_to_id": task.assigned_to.id if task.assigned_to else None,
+        "done_ratio": task.done_ratio,
+        "updated_on": _iso(task.updated_on),
+    }
+
+
+def task_detail(task: TaskInfo) -> dict[str, Any]:
+    """One task, in the seed's get_task_by_id shape plus the fields Redmine has."""
+    return {
+        "id": task.id,
+        "subject": task.subject,
+        "description": task.description,
+        "status_id": task.status.id,
+        "status_name": task.status.name,
+        "is_closed": task.status.is_closed,
+        "priority_id": task.priority.id,
+        "priority_name": task.priority.name,
+        "project_id": task.project.id,
+        "project_name": task.project.name,
+        "tracker_id": task.tracker.id,
+        "tracker_name": task.tracker.name,
+        "author_id": task.author.id,
+        "author_name": task.author.name,
+        "assigned_to_id": task.assigned_to.id if task.assigned_to else None,
+        "assigned_to_name": task.assigned_to.name if task.assigned_to else None,
+        "start_date": _iso(task.start_date),
+        "due_date": _iso(task.due_date),
+        "estimated_hours": task.estimated_hours,
+        "done_ratio": task.done_ratio,
+        "created_on": _iso(task.created_on),
+        "updated_on": _iso(task.updated_on),
+        "closed_on": _iso(task.closed_on),
+        "custom_fields": [
+            {"id": c.id, "name": c.name, "value": c.value} for c in task.custom_fields
+        ],
+        "watcher_ids": list(task.watcher_ids),
+    }
+
+
+def journal_doc(journal: JournalInfo) -> dict[str, Any]:
+    """One history entry."""
+    return {
+        "id": journal.id,
+        "user_id": journal.user.id,
+        "user_name": journal.user.name,
+        "notes": journal.notes,
+        "created_on": _iso(journal.created_on),
+        "details": [
+            {"property": d.prop_key, "old_value": d.old_value, "new_value": d.new_value}
+            for d in journal.details
+        ],
+    }
+
+
+def status_doc(status: StatusInfo) -> dict[str, Any]:
+    """A status for lookups."""
+    return {"id": status.id, "name": status.name, "is_closed": status.is_closed}
+
+
+def priority_doc(priority: PriorityInfo) -> dict[str, Any]:
+    """A priority for lookups."""
+    return {"id": priority.id, "name": priority.name, "is_default": priority.is_default}
+
+
+def project_doc(project: ProjectInfo) -> dict[str, Any]:
+    """A project for lookups."""
+    return {"id": project.id, "identifier": project.identifier, "name": project.name}
+
+
+def member_doc(member: MemberInfo) -> dict[str, Any]:
+    """A project member for lookups."""
+    return {"user_id": member.user_id, "name": member.name, "role": member.role}
+
+
+def named_doc(item: Named) -> dict[str, Any]:
+    """An id and name."""
+    return {"id": item.id, "name": item.name}

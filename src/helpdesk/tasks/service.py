@@ -1,0 +1,104 @@
+"""Task operations: every page, API call, board drag and job goes through these functions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from helpdesk.core.events import publish
+from helpdesk.core.models import utcnow
+from helpdesk.extensions import db
+from helpdesk.tasks.backends import get_backend
+from helpdesk.tasks.backends.base import (
+    Actor,
+    JournalInfo,
+    NewTask,
+    StatusChange,
+    TaskError,
+    TaskInfo,
+)
+from helpdesk.tasks.events import TaskCommented, TaskCreated, TaskStatusChanged
+
+
+def actor_for(user: Any) -> Actor:
+    """The backend's view of a helpdesk user."""
+    return Actor(
+        user_id=user.id,
+        is_admin=bool(user.is_admin),
+        login=user.redmine_username or user.username,
+        redmine_api_key=user.redmine_api_key,
+    )
+
+
+def change_status(
+    user: Any, task_id: int, status_id: int, comment: str | None = None, notify_users: bool = True
+) -> StatusChange:
+    """Move a task to a new status; announces TaskStatusChanged after the caller commits."""
+    actor = actor_for(user)
+    result = get_backend().change_status(actor, task_id, status_id, comment or None)
+    if result.changed:
+        publish(
+            TaskStatusChanged(
+                task=result.task,
+                old_status=result.old_status,
+                new_status=result.new_status,
+                actor_id=actor.user_id,
+                comment=comment or "",
+                notify_users=notify_users,
+                journal_id=result.journal_id,
+                occurred_at=utcnow(),
+            )
+        )
+    return result
+
+
+def create_task(user: Any, new: NewTask) -> TaskInfo:
+    """Create a task; announces TaskCreated after commit."""
+    actor = actor_for(user)
+    task = get_backend().create_task(actor, new)
+    publish(TaskCreated(task=task, actor_id=actor.user_id))
+    return task
+
+
+def add_comment(user: Any, task_id: int, notes: str) -> JournalInfo:
+    """Comment on a task; announces TaskCommented after commit."""
+    actor = actor_for(user)
+    backend = get_backend()
+    journal = backend.add_comment(actor, task_id, notes)
+    publish(
+        TaskCommented(
+            task=backend.get_task(actor, task_id), journal=journal, actor_id=actor.user_id
+        )
+    )
+    return journal
+
+
+@dataclass(frozen=True, slots=True)
+class BulkOutcome:
+    """The result of one item of a bulk status change."""
+
+    task_id: int
+    change: StatusChange | None = None
+    error: TaskError | None = None
+
+
+def bulk_change_status(user: Any, updates: list[dict[str, Any]]) -> list[BulkOutcome]:
+    """Change several tasks; each in its own savepoint, so one failure undoes only itself."""
+    outcomes = []
+    for update in updates:
+        savepoint = db.session.begin_nested()
+        try:
+            change = change_status(
+                user,
+                update["task_id"],
+                update["status_id"],
+                update.get("comment"),
+                update.get("notify_users", True),
+            )
+        except TaskError as error:
+            savepoint.rollback()
+            outcomes.append(BulkOutcome(update["task_id"], error=error))
+        else:
+            savepoint.commit()
+            outcomes.append(BulkOutcome(update["task_id"], change=change))
+    return outcomes
