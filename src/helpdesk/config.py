@@ -152,12 +152,15 @@ CONFIGS: dict[str, type[Config]] = {
 }
 
 
-def _coerce(value: str, default: Any) -> Any:
+def _coerce(value: str, default: Any, key: str = "") -> Any:
     """Read a string setting as the type of its default, so `MAIL_PORT=25` is an int."""
     if isinstance(default, bool):
         return value.strip().lower() in {"1", "true", "yes", "on"}
     if isinstance(default, int):
-        return int(value)
+        try:
+            return int(value)
+        except ValueError:
+            raise RuntimeError(f"{key} must be a whole number, not {value!r}") from None
     if isinstance(default, tuple):
         return tuple(item.strip() for item in value.split(",") if item.strip())
     return value
@@ -171,7 +174,7 @@ def read_ini(path: str | os.PathLike[str], defaults: type[Config]) -> dict[str, 
     values: dict[str, Any] = {}
     for (section, option), key in INI_KEYS.items():
         if parser.has_option(section, option):
-            values[key] = _coerce(parser.get(section, option), getattr(defaults, key))
+            values[key] = _coerce(parser.get(section, option), getattr(defaults, key), key)
     if parser.has_option("database", "db_path") and "SQLALCHEMY_DATABASE_URI" not in values:
         db_path = Path(parser.get("database", "db_path"))
         if not db_path.is_absolute():
@@ -186,7 +189,7 @@ def read_env(defaults: type[Config], environ: os._Environ[str] | dict[str, str])
     for name, raw in environ.items():
         key = ENV_ALIASES.get(name, name)
         if key.isupper() and hasattr(defaults, key) and not key.startswith("_"):
-            values[key] = _coerce(raw, getattr(defaults, key))
+            values[key] = _coerce(raw, getattr(defaults, key), key)
     return values
 
 

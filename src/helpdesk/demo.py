@@ -1,4 +1,4 @@
-"""Demo data for a first run: three users and a few announcements."""
+"""Demo data for a first run: three users, announcements, projects and tasks."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from sqlalchemy import select
 from helpdesk.core.models import SiteSetting, utcnow
 from helpdesk.extensions import db
 from helpdesk.posts.models import Post
+from helpdesk.tasks.demo import load_demo_tasks
 from helpdesk.users import service
 from helpdesk.users.models import User
 
@@ -87,5 +88,6 @@ def load_demo_data(password: str) -> None:
                     date_posted=now - timedelta(hours=age),
                 )
             )
+    load_demo_tasks(users)
     SiteSetting.put("demo_password", password)
     db.session.flush()

@@ -66,7 +66,9 @@ def truncate_text(text: str | None, max_length: int = 100, suffix: str = "...") 
         return ""
     if len(text) <= max_length:
         return text
-    return text[: max(max_length - len(suffix), 0)].rstrip() + suffix
+    if max_length < len(suffix):  # no room for the suffix: a plain cut keeps the limit
+        return text[: max(max_length, 0)]
+    return text[: max_length - len(suffix)].rstrip() + suffix
 
 
 def register_filters(app: Flask) -> None:

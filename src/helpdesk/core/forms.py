@@ -41,8 +41,9 @@ class BaseForm(FlaskForm):
     class Meta(FlaskForm.Meta):
         @property
         def csrf(self) -> bool:  # type: ignore[override]
-            """Browsers need the token; a script without Origin/Sec-Fetch-Site cannot be forged."""
-            return bool(current_app.config.get("WTF_CSRF_ENABLED", True)) and is_browser_request()
+            """Browser forms need the token; JSON and scripts are covered by the origin guard."""
+            enabled = bool(current_app.config.get("WTF_CSRF_ENABLED", True))
+            return enabled and is_browser_request() and not request.is_json
 
         def wrap_formdata(self, form: Any, formdata: Any) -> Any:
             """Read the form body, or the JSON body converted field by field."""

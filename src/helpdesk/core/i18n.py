@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, current_app, redirect, request, session
+from flask import Blueprint, Flask, current_app, has_request_context, redirect, request, session
 from flask_babel import get_locale
 from flask_login import current_user
 from werkzeug.wrappers import Response
@@ -14,8 +14,10 @@ bp = Blueprint("i18n", __name__)
 
 
 def select_locale() -> str:
-    """Pick the language for this request."""
+    """Pick the language for this request (jobs and the CLI use the default)."""
     languages = current_app.config["LANGUAGES"]
+    if not has_request_context():
+        return current_app.config["BABEL_DEFAULT_LOCALE"]
     preferred = getattr(current_user, "language", None) if current_user else None
     if preferred in languages:
         return preferred

@@ -84,6 +84,15 @@ class User(db.Model, UserMixin):
         """Flask-Login's session id: id and token, so a new token invalidates old sessions."""
         return f"{self.id}:{self.session_token}"
 
+    def get_active_tasks(self) -> list[Any]:
+        """The user's open assigned tasks from the task backend (the seed's helper), 100 at most."""
+        from helpdesk.tasks.backends import get_backend
+        from helpdesk.tasks.backends.base import TaskQuery
+        from helpdesk.tasks.service import actor_for
+
+        query = TaskQuery(assigned_to_id=self.id, status="open", per_page=100)
+        return get_backend().list_tasks(actor_for(self), query).items
+
     @property
     def display_name(self) -> str:
         """The name to show: full name, else username."""
@@ -111,3 +120,7 @@ class User(db.Model, UserMixin):
 
     def __repr__(self) -> str:
         return f"User({self.id}, {self.username}, {self.email})"
+
+
+# User.posts names Post by string; importing it here lets mappers configure from any entry point.
+from helpdesk.posts import models as _posts  # noqa: E402, F401
