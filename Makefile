@@ -8,7 +8,7 @@ TRANSLATIONS := src/helpdesk/translations
 PO_FILES := $(wildcard $(TRANSLATIONS)/*/LC_MESSAGES/messages.po)
 MO_FILES := $(PO_FILES:.po=.mo)
 
-.PHONY: install run test lint format translations extract-messages clean
+.PHONY: install run test test-postgres lint format translations extract-messages clean
 
 install: $(STAMP) $(MO_FILES)
 
@@ -30,6 +30,11 @@ run: install
 
 test: install lint
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The same suite on the PostgreSQL server at 127.0.0.1:5432 (each test gets its own database).
+TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/helpdesk_test
+test-postgres: install
+	TEST_DATABASE_URL=$(TEST_POSTGRES_URL) $(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

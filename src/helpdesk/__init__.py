@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from helpdesk.config import CONFIGS, Config, ensure_secret_key, load_settings
 
@@ -42,3 +43,6 @@ def configure(app: Flask, config: type[Config] | str | None, overrides: dict[str
     if not app.config["UPLOAD_FOLDER"]:
         app.config["UPLOAD_FOLDER"] = str(instance / "uploads")
     ensure_secret_key(app.config, app.instance_path)
+    if app.config["PROXY_COUNT"]:
+        count = app.config["PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)  # type: ignore[method-assign]

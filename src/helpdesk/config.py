@@ -115,6 +115,7 @@ class Config:
     SCHEDULER_API_ENABLED = False
     SCHEDULER_TIMEZONE = "Europe/Moscow"
     SECURITY_HEADERS = True
+    PROXY_COUNT = 0  # reverse proxies in front (nginx: 1); trusts their X-Forwarded-* headers
     LOG_REQUESTS = True
 
 

@@ -68,9 +68,11 @@ DEMO_POSTS = (
 def load_demo_data(password: str) -> None:
     """Create the demo users and posts that are missing; the caller commits."""
     users: dict[str, User] = {}
+    created = False
     for spec in DEMO_USERS:
         username = spec["username"]
         existing = db.session.scalar(select(User).where(User.username == username))
+        created = created or existing is None
         users[username] = existing or service.create_user(
             username,
             spec["email"],
@@ -89,5 +91,6 @@ def load_demo_data(password: str) -> None:
                 )
             )
     load_demo_tasks(users)
-    SiteSetting.put("demo_password", password)
+    if created:  # existing users keep their password, so the hint keeps the one they were given
+        SiteSetting.put("demo_password", password)
     db.session.flush()

@@ -82,7 +82,7 @@ def update_user(user_id: int) -> Response:
 
 
 def _require_boolean_flags(sent: dict[str, object]) -> None:
-    """JSON flags must be true or false: 0, 1 or "no" would otherwise read as a grant."""
+    """JSON flags must be true or false: 0 or "no" would otherwise read as a grant."""
     wrong = [flag for flag in PERMISSION_FLAGS if flag in sent and not isinstance(sent[flag], bool)]
     if wrong:
         raise APIException(

@@ -11,7 +11,7 @@ from flask_wtf.csrf import CSRFError
 from markupsafe import escape
 from werkzeug.exceptions import HTTPException
 
-from helpdesk.extensions import db
+from helpdesk.core.events import rollback
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +114,7 @@ def handle_api_exception(error: APIException) -> Response:
 
 def handle_unexpected(error: Exception) -> Response:
     """Anything unhandled: roll back, log with the request id, answer 500 without details."""
-    db.session.rollback()
+    rollback()
     log.exception("unhandled error on %s %s", request.method, request.path)
     return error_response(500)
 

@@ -7,8 +7,6 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, current_app
-from sqlalchemy import event
-from sqlalchemy.orm import Session
 
 from helpdesk.extensions import db
 
@@ -41,7 +39,7 @@ def commit() -> None:
                 log.exception("handler %r failed for %r", handler, domain_event)
 
 
-@event.listens_for(Session, "after_rollback")
-def _forget_on_rollback(session: Session) -> None:
-    """Events of a rolled-back transaction are never delivered."""
-    session.info.pop(PENDING, None)
+def rollback() -> None:
+    """Undo the unit of work and drop its events, which must never be delivered."""
+    db.session.rollback()
+    db.session.info.pop(PENDING, None)

@@ -13,8 +13,7 @@ from pydantic import BaseModel, ValidationError
 
 from helpdesk.core.decorators import redmine_user_required
 from helpdesk.core.errors import APIException
-from helpdesk.core.events import commit
-from helpdesk.extensions import db
+from helpdesk.core.events import commit, rollback
 from helpdesk.tasks import service
 from helpdesk.tasks.backends import get_backend
 from helpdesk.tasks.backends.base import NewTask, TaskError, TaskQuery
@@ -119,7 +118,7 @@ def list_document(params: TaskListQuery, assigned_to_id: int | None) -> dict[str
 
 def handle_task_error(error: TaskError) -> Response:
     """A backend refusal as a JSON error with its status code and details."""
-    db.session.rollback()
+    rollback()
     response = jsonify(
         {
             "success": False,

@@ -22,7 +22,7 @@ from werkzeug.wrappers import Response
 
 from helpdesk.core.decorators import redmine_user_required
 from helpdesk.core.errors import wants_json_response
-from helpdesk.core.events import commit
+from helpdesk.core.events import commit, rollback
 from helpdesk.extensions import db
 from helpdesk.tasks import service
 from helpdesk.tasks.api import list_document, parse_query
@@ -87,7 +87,7 @@ def comment(task_id: int) -> Response:
     except ValidationError:
         flash(_("Write a comment first."), "danger")
     except TaskError as error:
-        db.session.rollback()
+        rollback()
         flash(error.message, "danger")
     return redirect(url_for("tasks.task_page", task_id=task_id))
 
@@ -109,7 +109,7 @@ def change_status(task_id: int) -> Response:
     except ValidationError:
         flash(_("Choose a status."), "danger")
     except TaskError as error:
-        db.session.rollback()
+        rollback()
         flash(error.message, "danger")
     return redirect(url_for("tasks.task_page", task_id=task_id))
 
@@ -169,7 +169,7 @@ def new_task() -> Response | str | tuple[str, int]:
         except ValidationError as error:
             errors = errors_by_field(error)
         except TaskError as error:
-            db.session.rollback()
+            rollback()
             errors = error.payload.get("errors") or {"": [error.message]}
     page = render_template(
         "tasks/new.html",

@@ -17,9 +17,6 @@ from helpdesk.extensions import bcrypt, db
 if TYPE_CHECKING:
     from helpdesk.posts.models import Post
 
-# Compared against when the user does not exist, so a miss costs as much time as a wrong password.
-DUMMY_HASH = "$2b$12$7JrDHz4wD.yUe9rFDOmGsuXqODhlpGs2xl1BcWhNN2JxofShLLs.i"
-
 PERMISSION_FLAGS = (
     "is_admin",
     "is_redmine_user",

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
+import bcrypt as bcrypt_lib
 from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import func, select
@@ -11,7 +13,7 @@ from werkzeug.datastructures import FileStorage
 
 from helpdesk.core.images import store_image
 from helpdesk.extensions import bcrypt, db
-from helpdesk.users.models import DUMMY_HASH, PERMISSION_FLAGS, User
+from helpdesk.users.models import PERMISSION_FLAGS, User
 
 PROFILE_FIELDS = ("full_name", "department", "position", "office", "phone")
 COMMON_PASSWORDS = frozenset(
@@ -61,11 +63,22 @@ def find_by_login(login: str) -> User | None:
     )
 
 
+@lru_cache(maxsize=4)
+def _dummy_hash(rounds: int) -> str:
+    """A hash of nothing at the configured cost, made once per process."""
+    return bcrypt_lib.hashpw(b"no-such-user", bcrypt_lib.gensalt(rounds)).decode("ascii")
+
+
+def dummy_hash() -> str:
+    """Compared against when the user does not exist, so a miss costs what a wrong password does."""
+    return _dummy_hash(current_app.config.get("BCRYPT_LOG_ROUNDS", 12))
+
+
 def authenticate(login: str, password: str) -> User | None:
     """The user if the password matches; a miss takes as long as a wrong password."""
     user = find_by_login(login)
     if user is None:
-        bcrypt.check_password_hash(DUMMY_HASH, password)
+        bcrypt.check_password_hash(dummy_hash(), password)
         return None
     return user if user.check_password(password) else None
 

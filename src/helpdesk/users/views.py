@@ -15,7 +15,7 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
-from sqlalchemy import select
+from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 
 from helpdesk.core.errors import wants_json_response
@@ -141,7 +141,7 @@ def logout() -> Response:
 @login_required
 def user_posts(username: str) -> str:
     """A user's profile with their announcements, newest first."""
-    user = db.first_or_404(select(User).where(User.username == username))
+    user = db.first_or_404(select(User).where(func.lower(User.username) == username.lower()))
     page = request.args.get("page", 1, type=int)
     posts = db.paginate(
         select(Post).where(Post.user_id == user.id).order_by(Post.date_posted.desc()),

@@ -8,6 +8,8 @@
   var filters = document.getElementById("board-filters");
   var pageSize = parseInt(board.dataset.columnSize, 10) || 30;
   var columns = Array.prototype.slice.call(board.querySelectorAll(".kanban-column"));
+  // The API gives priority names as stored; the page says how to show them in this language.
+  var priorityLabels = JSON.parse(board.dataset.priorityLabels || "{}");
 
   function el(tag, className, text) {
     var node = document.createElement(tag);
@@ -40,7 +42,7 @@
     link.href = board.dataset.taskUrl.replace(/0$/, String(task.id));
     body.appendChild(link);
     var meta = el("div", "small text-muted d-flex justify-content-between mt-1 gap-2");
-    meta.appendChild(el("span", "kanban-priority priority-" + task.priority_id, task.priority));
+    meta.appendChild(el("span", "kanban-priority priority-" + task.priority_id, priorityLabels[task.priority] || task.priority));
     meta.appendChild(el("span", "text-truncate", task.assigned_to || board.dataset.msgUnassigned));
     body.appendChild(meta);
     if (task.due_date) {

@@ -36,6 +36,7 @@ from helpdesk.tasks.backends.base import (
     TaskSummary,
     TaskValidationError,
 )
+from helpdesk.tasks.labels import label
 from helpdesk.tasks.models import (
     CustomField,
     CustomValue,
@@ -508,12 +509,12 @@ class LocalBackend:
             )
         allowed = self._allowed_status_ids(actor, task)
         if new_status.id not in allowed:
-            names = [s.name for s in self.statuses() if s.id in allowed]
+            names = [label(s.name) for s in self.statuses() if s.id in allowed]
             raise InvalidTransition(
                 _(
                     "You may not move this task from %(old)s to %(new)s. Allowed: %(allowed)s.",
-                    old=old_status.name,
-                    new=new_status.name,
+                    old=label(old_status.name),
+                    new=label(new_status.name),
                     allowed=", ".join(names) or "—",
                 ),
                 allowed_statuses=[
