@@ -79,6 +79,8 @@ def create_admin(username: str, email: str, password: str) -> None:
         if problem:
             raise click.BadParameter(problem, param_hint="password")
         user = service.create_user(username, email, password, is_redmine_user=True)
+    else:
+        click.echo(f"{user.username} exists; the password was left unchanged.")
     user.is_admin = True
     db.session.commit()
     click.echo(f"{user.username} is an administrator.")

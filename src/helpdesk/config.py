@@ -38,6 +38,10 @@ INI_KEYS: dict[tuple[str, str], str] = {
 # Environment variables whose names differ from the config key they set.
 ENV_ALIASES = {"DATABASE_URL": "SQLALCHEMY_DATABASE_URI"}
 
+# Chosen by HELPDESK_ENV, never by a stray variable (ENV_NAME=development would skip the
+# production secret check).
+ENV_LOCKED = frozenset({"ENV_NAME", "TESTING"})
+
 INSECURE_SECRET_KEYS = {"", "dev-secret-key", "change-me", "secret"}
 
 
@@ -189,7 +193,7 @@ def read_env(defaults: type[Config], environ: os._Environ[str] | dict[str, str])
     values: dict[str, Any] = {}
     for name, raw in environ.items():
         key = ENV_ALIASES.get(name, name)
-        if key.isupper() and hasattr(defaults, key) and not key.startswith("_"):
+        if key.isupper() and hasattr(defaults, key) and key not in ENV_LOCKED:
             values[key] = _coerce(raw, getattr(defaults, key), key)
     return values
 

@@ -7,7 +7,6 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_migrate import Migrate
-from flask_session import Session
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 from sqlalchemy import MetaData
@@ -36,4 +35,3 @@ bcrypt = Bcrypt()
 limiter = Limiter(key_func=get_remote_address)
 babel = Babel()
 cache = Cache()
-server_session = Session()

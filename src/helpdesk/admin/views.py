@@ -19,6 +19,7 @@ from werkzeug.wrappers import Response
 
 from helpdesk.core.decorators import admin_required
 from helpdesk.core.errors import APIException, wants_json_response
+from helpdesk.core.models import escape_like
 from helpdesk.extensions import db
 from helpdesk.users import service
 from helpdesk.users.forms import PermissionsForm
@@ -37,12 +38,12 @@ def users() -> str:
     query = select(User).order_by(User.username)
     search = (request.args.get("q") or "").strip()
     if search:
-        pattern = f"%{search.lower()}%"
+        pattern = f"%{escape_like(search.lower())}%"
         query = query.where(
             or_(
-                func.lower(User.username).like(pattern),
-                func.lower(User.email).like(pattern),
-                func.lower(User.full_name).like(pattern),
+                func.lower(User.username).like(pattern, escape="\\"),
+                func.lower(User.email).like(pattern, escape="\\"),
+                func.lower(User.full_name).like(pattern, escape="\\"),
             )
         )
     page = request.args.get("page", 1, type=int)

@@ -15,6 +15,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+def escape_like(text: str) -> str:
+    """Escape LIKE wildcards (use with escape="\\") so a search for "50%" means those characters."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 class SiteSetting(db.Model):
     """A key/value setting kept in the database (for example, whether demo data is loaded)."""
 

@@ -3,29 +3,65 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import redis
 from cachelib.file import FileSystemCache
-from flask import Flask
-
-from helpdesk.extensions import server_session
+from flask import Flask, Request
+from flask_session.base import ServerSideSession
+from flask_session.cachelib import CacheLibSessionInterface
+from flask_session.redis import RedisSessionInterface
 
 REDIS_TIMEOUT_SECONDS = 2.0
+
+
+class KnownCookieFirst:
+    """With several session cookies, use the first one the store knows.
+
+    The seed's example client plants a placeholder `session` cookie before logging in, so every
+    later request carries it ahead of the real one; the stock interface would read only the first.
+    """
+
+    def open_session(self, app: Flask, request: Request) -> ServerSideSession:
+        """Open the first known session among the request's session cookies."""
+        candidates = request.cookies.getlist(app.config["SESSION_COOKIE_NAME"])
+        if len(candidates) > 1:
+            for sid in candidates:
+                data = self._retrieve_session_data(self._get_store_id(sid))  # type: ignore[attr-defined]
+                if data is not None:
+                    return self.session_class(data, sid=sid)  # type: ignore[attr-defined]
+        return super().open_session(app, request)  # type: ignore[misc]
+
+
+class FileSessions(KnownCookieFirst, CacheLibSessionInterface):
+    """Sessions as files in the instance folder (one machine)."""
+
+
+class RedisSessions(KnownCookieFirst, RedisSessionInterface):
+    """Sessions in Redis (several processes or machines)."""
 
 
 def register_sessions(app: Flask) -> None:
     """Store sessions in files in the instance folder (default) or in Redis."""
     kind = app.config["SESSION_TYPE"].lower()
+    common: dict[str, Any] = {
+        "app": app,
+        "key_prefix": "session:",
+        "use_signer": False,  # ids are 256-bit random values; nothing to sign
+        "permanent": app.config["SESSION_PERMANENT"],
+        "sid_length": 32,
+        "serialization_format": "msgpack",
+    }
     if kind == "filesystem":
         folder = Path(app.instance_path) / "sessions"
-        app.config["SESSION_TYPE"] = "cachelib"
-        app.config["SESSION_CACHELIB"] = FileSystemCache(str(folder), threshold=0, mode=0o600)
+        client = FileSystemCache(str(folder), threshold=0, mode=0o600)
+        app.session_interface = FileSessions(client=client, **common)
     elif kind == "redis":
-        app.config["SESSION_REDIS"] = redis.Redis.from_url(
+        client = redis.Redis.from_url(
             app.config["SESSION_REDIS_URL"],
             socket_timeout=REDIS_TIMEOUT_SECONDS,
             socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
         )
+        app.session_interface = RedisSessions(client=client, **common)
     else:
         raise RuntimeError(f"SESSION_TYPE must be 'filesystem' or 'redis', not {kind!r}")
-    server_session.init_app(app)

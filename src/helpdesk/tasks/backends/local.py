@@ -10,7 +10,7 @@ from sqlalchemy import Select, exists, false, func, or_, select, true
 from sqlalchemy.orm import aliased
 from sqlalchemy.orm.exc import StaleDataError
 
-from helpdesk.core.models import utcnow
+from helpdesk.core.models import escape_like, utcnow
 from helpdesk.extensions import db
 from helpdesk.tasks.backends.base import (
     Actor,
@@ -97,11 +97,6 @@ SUMMARY_COLUMNS = (
     Task.updated_on,
     Task.done_ratio,
 )
-
-
-def _escape_like(text: str) -> str:
-    """Escape LIKE wildcards so a search for "50%" means the characters."""
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _summary(row: Any) -> TaskSummary:
@@ -218,7 +213,7 @@ class LocalBackend:
                     or_(func.lower(Project.name) == value.lower(), Project.identifier == value)
                 )
         for word in (query.search or "").split():
-            clauses.append(Task.subject.ilike(f"%{_escape_like(word)}%", escape="\\"))
+            clauses.append(Task.subject.ilike(f"%{escape_like(word)}%", escape="\\"))
         return clauses
 
     def list_tasks(self, actor: Actor, query: TaskQuery) -> TaskPage:
