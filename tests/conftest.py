@@ -18,6 +18,7 @@ from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 
+from contract_world import WORLD_BUILDERS, World
 from helpdesk import create_app
 from helpdesk.extensions import db
 from helpdesk.users import service
@@ -34,6 +35,19 @@ def require_service(name: str, reason: str) -> None:
     if os.environ.get("HELPDESK_REQUIRE_SERVICES") == "1":
         pytest.fail(message)
     pytest.skip(message)
+
+
+class RequestScopedClient(FlaskClient):
+    """Runs each request in a fresh app context, as a real server does, so `g` and the database
+    session never leak from one request (or one client) into the next."""
+
+    def open(self, *args: Any, **kwargs: Any) -> Any:
+        """Send the request in its own app context; the test's session then starts a new
+        transaction, so it sees what the request committed."""
+        with self.application.app_context():
+            response = super().open(*args, **kwargs)
+        db.session.rollback()
+        return response
 
 
 def _template_app(uri: str, instance: Path) -> Flask:
@@ -122,6 +136,7 @@ def app(
     application = create_app(
         "testing", SQLALCHEMY_DATABASE_URI=uri, UPLOAD_FOLDER=str(tmp_path / "uploads")
     )
+    application.test_client_class = RequestScopedClient
     with application.app_context():
         yield application
         db.session.remove()
@@ -170,3 +185,10 @@ def csrf_token_from(client: FlaskClient, path: str) -> str:
     match = CSRF_PATTERN.search(page)
     assert match, f"no CSRF token on {path}"
     return match.group(1)
+
+
+@pytest.fixture(params=sorted(WORLD_BUILDERS))
+def world(request: pytest.FixtureRequest, app: Any, make_user: Callable[..., Any]) -> World:
+    """The same world in each backend; the contract tests must pass on all of them."""
+    app.config["TASK_BACKEND"] = request.param
+    return WORLD_BUILDERS[request.param](make_user)

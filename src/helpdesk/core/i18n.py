@@ -34,6 +34,11 @@ def select_timezone() -> str:
     return current_app.config["DISPLAY_TIMEZONE"]
 
 
+def choose_locale_first() -> None:
+    """Settle the language before any work, so translating the error of a failed flush works."""
+    get_locale()
+
+
 @bp.post("/language/<code>")
 def set_language(code: str) -> Response:
     """Switch the interface language, remembered for the user or for this session."""
@@ -49,4 +54,5 @@ def register_i18n(app: Flask) -> None:
     """Bind Flask-Babel with our selectors and the language switch route."""
     babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
     app.jinja_env.globals["get_locale"] = get_locale
+    app.before_request(choose_locale_first)
     app.register_blueprint(bp)

@@ -53,6 +53,29 @@ def guard_unsafe_request() -> None:
         csrf.protect()
 
 
+def _has_nul(value: object) -> bool:
+    """Whether a decoded JSON value holds a NUL character anywhere."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(item) for item in value)
+    return False
+
+
+def refuse_nul_characters() -> None:
+    """NUL never belongs in text and PostgreSQL cannot store it: refuse it before any view runs."""
+    texts = [request.path]
+    for values in (*request.args.listvalues(), *request.form.listvalues()):
+        texts.extend(values)
+    found = any("\x00" in text for text in texts)
+    if not found and request.is_json:
+        found = _has_nul(request.get_json(silent=True))
+    if found:
+        abort(400, _("Text must not contain NUL characters."))
+
+
 def add_security_headers(response: Response) -> Response:
     """Headers that keep the pages out of frames and stop content sniffing and inline script."""
     response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
@@ -68,5 +91,6 @@ def add_security_headers(response: Response) -> Response:
 def register_security(app: Flask) -> None:
     """Install the origin guard and, unless disabled, the security headers."""
     app.before_request(guard_unsafe_request)
+    app.before_request(refuse_nul_characters)
     if app.config.get("SECURITY_HEADERS", True):
         app.after_request(add_security_headers)

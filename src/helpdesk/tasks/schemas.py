@@ -122,7 +122,7 @@ class TaskListQuery(BaseModel):
     @classmethod
     def empty_is_none(cls, value: Any) -> Any:
         """An empty filter box means no filter."""
-        return None if value == "" else value
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("sort")
     @classmethod
@@ -149,18 +149,62 @@ class TaskListQuery(BaseModel):
         return tuple((key.lstrip("-"), key.startswith("-")) for key in keys)
 
 
+def _message(item: Any) -> str:
+    """A pydantic error in the user's language; our own validators' messages are translated."""
+    kind, ctx = item["type"], item.get("ctx") or {}
+    if kind == "value_error":
+        return str(item["msg"]).removeprefix("Value error, ")
+    if kind == "string_too_short" and ctx.get("min_length") == 1:
+        kind = "missing"
+    messages = {
+        "missing": lambda: _("This field is required."),
+        "int_type": lambda: _("Must be a whole number."),
+        "int_parsing": lambda: _("Must be a whole number."),
+        "int_from_float": lambda: _("Must be a whole number."),
+        "float_type": lambda: _("Must be a number."),
+        "float_parsing": lambda: _("Must be a number."),
+        "bool_type": lambda: _("Must be true or false."),
+        "bool_parsing": lambda: _("Must be true or false."),
+        "string_type": lambda: _("Must be text."),
+        "date_type": lambda: _("Use a date like 2024-01-31."),
+        "date_parsing": lambda: _("Use a date like 2024-01-31."),
+        "date_from_datetime_parsing": lambda: _("Use a date like 2024-01-31."),
+        "date_from_datetime_inexact": lambda: _("Use a date like 2024-01-31."),
+        "list_type": lambda: _("Must be a list."),
+        "model_type": lambda: _("Must be an object."),
+        "model_attributes_type": lambda: _("Must be an object."),
+        "dict_type": lambda: _("Must be an object."),
+        "greater_than": lambda: _("Must be greater than %(limit)s.", limit=ctx.get("gt")),
+        "greater_than_equal": lambda: _("Must be at least %(limit)s.", limit=ctx.get("ge")),
+        "less_than_equal": lambda: _("Must be at most %(limit)s.", limit=ctx.get("le")),
+        "string_too_long": lambda: _(
+            "Use at most %(count)s characters.", count=ctx.get("max_length")
+        ),
+        "too_long": lambda: _("Send at most %(count)s items.", count=ctx.get("max_length")),
+        "too_short": lambda: _("Send at least %(count)s items.", count=ctx.get("min_length")),
+        "literal_error": lambda: _("Use one of: %(values)s.", values=ctx.get("expected")),
+    }
+    return str(messages[kind]()) if kind in messages else str(item["msg"])
+
+
 def errors_by_field(error: ValidationError) -> dict[str, list[str]]:
     """Pydantic errors keyed by field path ("custom_fields.0.id"); model-level ones by prefix."""
     fields: dict[str, list[str]] = {}
     for item in error.errors(include_url=False):
-        location = ".".join(str(part) for part in item["loc"]) or "body"
-        message = item["msg"]
-        if item["type"] == "value_error" and ": " in message:
-            prefix, _sep, rest = message.removeprefix("Value error, ").partition(": ")
-            if location == "body" and prefix.isidentifier():
+        location = ".".join(str(part) for part in item["loc"] if not _is_type_tag(part)) or "body"
+        message = _message(item)
+        if item["type"] == "value_error" and location == "body" and ": " in message:
+            prefix, _sep, rest = message.partition(": ")
+            if prefix.isidentifier():
                 location, message = prefix, rest
-        fields.setdefault(location, []).append(message.removeprefix("Value error, "))
+        if message not in fields.get(location, []):
+            fields.setdefault(location, []).append(message)
     return fields
+
+
+def _is_type_tag(part: Any) -> bool:
+    """Union members add their type to an error's location ("assigned_to.literal[...]")."""
+    return isinstance(part, str) and ("[" in part or part in {"int", "str", "float", "bool"})
 
 
 def _iso(value: date | datetime | None) -> str | None:

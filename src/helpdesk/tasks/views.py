@@ -84,8 +84,8 @@ def comment(task_id: int) -> Response:
         service.add_comment(current_user, task_id, body.notes)
         commit()
         flash(_("Comment added"), "success")
-    except ValidationError:
-        flash(_("Write a comment first."), "danger")
+    except ValidationError as error:
+        flash(" ".join(errors_by_field(error).get("notes", [])), "danger")
     except TaskError as error:
         rollback()
         flash(error.message, "danger")
@@ -192,8 +192,10 @@ def _assignable_members() -> dict[int, list[Any]]:
 @bp.get("/kanban")
 def kanban() -> str:
     """The board: a column per status, cards loaded page by page from the API."""
+    people = {m.user_id: m.name for members in _assignable_members().values() for m in members}
     return render_template(
         "tasks/kanban.html",
         column_size=current_app.config["KANBAN_COLUMN_SIZE"],
+        people=sorted(people.items(), key=lambda item: item[1].lower()),
         **lookups(),
     )

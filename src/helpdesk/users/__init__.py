@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import secrets
 
-from flask import Flask, Request, redirect, request, url_for
+from flask import Flask, Request, flash, redirect, request, url_for
 from flask_babel import lazy_gettext as _l
 from werkzeug.wrappers import Response
 
 from helpdesk.extensions import db, login_manager
+
+TOKEN_PATHS = ("/tasks/api/", "/tasks/my-tasks")
 
 
 def load_user(session_id: str) -> object | None:
@@ -25,9 +27,14 @@ def load_user(session_id: str) -> object | None:
 
 
 def load_user_from_request(req: Request) -> object | None:
-    """Authenticate API scripts by their personal token (Authorization: Bearer hd_…)."""
+    """Authenticate API scripts by their personal token (Authorization: Bearer hd_…).
+
+    Tokens open the API only: a leaked token cannot reach account pages or mint new tokens.
+    """
     from helpdesk.users.tokens import user_for_bearer
 
+    if not req.path.startswith(TOKEN_PATHS):
+        return None
     return user_for_bearer(req.headers.get("Authorization"))
 
 
@@ -37,6 +44,7 @@ def unauthorized() -> Response:
 
     if wants_json_response():
         return error_response(401)
+    flash(str(login_manager.login_message), "info")
     return redirect(url_for("users.login", next=request.full_path.rstrip("?")))
 
 

@@ -71,9 +71,10 @@ def revoke_token(user: User, token_id: int) -> bool:
 
 def user_for_bearer(header: str | None) -> User | None:
     """The owner of a valid bearer token in an Authorization header, else None."""
-    if not header or not header.startswith("Bearer "):
+    scheme, _sep, plain = (header or "").partition(" ")
+    if scheme.lower() != "bearer":
         return None
-    plain = header.removeprefix("Bearer ").strip()
+    plain = plain.strip()
     if not plain.startswith(TOKEN_PREFIX):
         return None
     token = db.session.scalar(

@@ -14,6 +14,7 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from flask_babel import refresh
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import func, select
 from werkzeug.wrappers import Response
@@ -52,6 +53,7 @@ def start_session(user: User, remember: bool) -> None:
     current_app.session_interface.regenerate(session)  # type: ignore[attr-defined]
     session.clear()
     login_user(user, remember=remember)
+    refresh()  # answer in the language of the user who just signed in
     if user.language:
         session["language"] = user.language
 

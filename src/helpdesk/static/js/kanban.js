@@ -26,7 +26,7 @@
     row.appendChild(el("div", "toast-body", message));
     var close = el("button", "btn-close btn-close-white me-2 m-auto");
     close.type = "button";
-    close.setAttribute("aria-label", "Close");
+    close.setAttribute("aria-label", board.dataset.msgClose || "Close");
     close.addEventListener("click", function () { box.remove(); });
     row.appendChild(close);
     box.appendChild(row);

@@ -7,9 +7,11 @@ from typing import Any
 
 from flask_babel import gettext as _
 from sqlalchemy import Select, exists, false, func, or_, select, true
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import aliased
 from sqlalchemy.orm.exc import StaleDataError
 
+from helpdesk.core.database import is_write_conflict
 from helpdesk.core.models import escape_like, utcnow
 from helpdesk.extensions import db
 from helpdesk.tasks.backends.base import (
@@ -97,6 +99,14 @@ SUMMARY_COLUMNS = (
     Task.updated_on,
     Task.done_ratio,
 )
+
+
+def as_id(text: str) -> int | None:
+    """An id written in ASCII digits that fits the id columns, else None (then it is a name)."""
+    text = text.strip()
+    if text.isascii() and text.isdigit() and len(text) <= 9:
+        return int(text)
+    return None
 
 
 def _summary(row: Any) -> TaskSummary:
@@ -206,8 +216,9 @@ class LocalBackend:
             clauses.append(func.lower(TaskPriority.name) == query.priority.strip().lower())
         if query.project:
             value = query.project.strip()
-            if value.isdigit():
-                clauses.append(Task.project_id == int(value))
+            project_id = as_id(value)
+            if project_id is not None:
+                clauses.append(Task.project_id == project_id)
             else:
                 clauses.append(
                     or_(func.lower(Project.name) == value.lower(), Project.identifier == value)
@@ -237,7 +248,7 @@ class LocalBackend:
         )
         if query.priority:
             count_query = count_query.join(TaskPriority, TaskPriority.id == Task.priority_id)
-        if query.project and not query.project.strip().isdigit():
+        if query.project and as_id(query.project) is None:
             count_query = count_query.join(Project, Project.id == Task.project_id)
         total = db.session.scalar(self._visible(actor, count_query)) or 0
         return TaskPage([_summary(row) for row in rows], total, query.page, query.per_page)
@@ -427,6 +438,7 @@ class LocalBackend:
             estimated_hours=new.estimated_hours,
             created_on=now,
             updated_on=now,
+            closed_on=now if self._is_closed(status_id) else None,
         )
         db.session.add(task)
         db.session.flush()
@@ -435,6 +447,11 @@ class LocalBackend:
         db.session.add(Watcher(task_id=task.id, user_id=actor.user_id))
         db.session.flush()
         return self._info(task)
+
+    def _is_closed(self, status_id: int | None) -> bool:
+        """Whether a status ends a task."""
+        status = db.session.get(TaskStatus, status_id) if status_id else None
+        return bool(status and status.is_closed)
 
     def _default_priority_id(self) -> int | None:
         """The priority marked default, else the first one."""
@@ -544,7 +561,9 @@ class LocalBackend:
         db.session.add(journal)
         try:
             db.session.flush()
-        except StaleDataError as error:
+        except (StaleDataError, OperationalError) as error:
+            if isinstance(error, OperationalError) and not is_write_conflict(error):
+                raise
             raise TaskConflict(
                 _("Someone else changed this task. Reload and try again.")
             ) from error
@@ -561,7 +580,7 @@ class LocalBackend:
 
     def changes_since(self, cursor: str | None, limit: int = 100) -> ChangeBatch:
         """Journals after the cursor (a journal id); None starts from the newest."""
-        if cursor is None or not cursor.isdigit():
+        if cursor is None or as_id(cursor) is None:
             newest = db.session.scalar(select(func.max(Journal.id))) or 0
             return ChangeBatch([], str(newest))
         journals = self._journal_infos(select(Journal).where(Journal.id > int(cursor)).limit(limit))

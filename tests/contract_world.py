@@ -1,18 +1,37 @@
-"""A world of users, projects and memberships, built for each task backend under contract."""
+"""The world the task backend contract tests act in, built once per backend."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
-import pytest
-from contract_world import World
 from sqlalchemy import select
 
 from helpdesk.extensions import db
 from helpdesk.tasks.backends import get_backend
-from helpdesk.tasks.backends.base import Actor
+from helpdesk.tasks.backends.base import Actor, NewTask, TaskBackend, TaskInfo
 from helpdesk.tasks.models import Member, Project, Role, TaskStatus, WorkflowTransition
+
+
+@dataclass
+class World:
+    """Two projects: alice develops in both, bob in P2 only, carol reports in P1, dave in none."""
+
+    backend: TaskBackend
+    actors: dict[str, Actor]
+    projects: dict[str, int]
+    statuses: dict[str, int]
+    restrict: Callable[[str, str, list[str]], None]
+    tasks: dict[str, TaskInfo] = field(default_factory=dict)
+
+    def create(self, who: str, project: str, subject: str, **fields: Any) -> TaskInfo:
+        """Create a task through the backend under test."""
+        task = self.backend.create_task(
+            self.actors[who], NewTask(project_id=self.projects[project], subject=subject, **fields)
+        )
+        db.session.commit()
+        return task
 
 
 def local_world(make_user: Callable[..., Any]) -> World:
@@ -65,10 +84,3 @@ def local_world(make_user: Callable[..., Any]) -> World:
 
 
 WORLD_BUILDERS = {"local": local_world}
-
-
-@pytest.fixture(params=sorted(WORLD_BUILDERS))
-def world(request: pytest.FixtureRequest, app: Any, make_user: Callable[..., Any]) -> World:
-    """The same world in each backend; the contract tests must pass on all of them."""
-    app.config["TASK_BACKEND"] = request.param
-    return WORLD_BUILDERS[request.param](make_user)

@@ -1,0 +1,322 @@
+"""The `helpdesk` command (demo, create-admin) and the Alembic migrations."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import flask_migrate
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from click.testing import Result
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import func, inspect, select
+from web_support import forget_request_caches
+
+from helpdesk import create_app
+from helpdesk.cli import main
+from helpdesk.core.models import SiteSetting
+from helpdesk.extensions import db
+from helpdesk.posts.models import Post
+from helpdesk.users import service
+from helpdesk.users.models import User
+
+DEMO_USERNAMES = ["admin", "alice", "bob"]
+
+
+@pytest.fixture(autouse=True)
+def fresh_g_per_request(app: Flask) -> None:
+    """Each request starts without the previous request's locale and user."""
+    forget_request_caches(app)
+
+
+@pytest.fixture
+def run(app: Flask, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Result]:
+    """Run a `helpdesk` subcommand against the test app."""
+    # FlaskGroup sets this for the life of the process; let monkeypatch undo it.
+    monkeypatch.setenv("FLASK_RUN_FROM_CLI", "true")
+    monkeypatch.delenv("HELPDESK_DEMO_PASSWORD", raising=False)
+    runner = app.test_cli_runner()
+
+    def invoke(*args: str, **kwargs: Any) -> Result:
+        result = runner.invoke(main, list(args), **kwargs)
+        db.session.expire_all()
+        return result
+
+    return invoke
+
+
+def usernames() -> list[str]:
+    """Every username in the database, sorted."""
+    return sorted(db.session.scalars(select(User.username)))
+
+
+def count(model: Any) -> int:
+    """Rows of a model."""
+    return db.session.scalar(select(func.count()).select_from(model)) or 0
+
+
+def demo_hint(client: FlaskClient) -> str | None:
+    """The demo hint on the login page, or None when there is none."""
+    page = client.get("/users/login", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    start = page.find('id="demo-hint"')
+    if start == -1:
+        return None
+    return page[start : page.index("</div>", start)]
+
+
+# --- the command group ---------------------------------------------------------------------
+
+
+def test_help_lists_the_commands(run: Callable[..., Result]) -> None:
+    """`helpdesk --help` offers serve, demo, create-admin and Flask's db commands."""
+    result = run("--help")
+    assert result.exit_code == 0, result.output
+    for command in ("serve", "demo", "create-admin", "db"):
+        assert command in result.output
+
+
+# --- demo ----------------------------------------------------------------------------------
+
+
+def test_demo_creates_users_and_posts(run: Callable[..., Result]) -> None:
+    """`helpdesk demo` creates admin, alice and bob with the password `demo`, and some posts."""
+    result = run("demo")
+    assert result.exit_code == 0, result.output
+    assert "'demo'" in result.output
+    assert usernames() == DEMO_USERNAMES
+    for name in DEMO_USERNAMES:
+        assert service.authenticate(name, "demo") is not None, name
+    admin = service.find_by_login("admin")
+    assert admin.is_admin is True
+    assert service.find_by_login("alice").is_admin is False
+    assert service.find_by_login("bob").is_admin is False
+    assert count(Post) >= 3
+    assert SiteSetting.get("demo_password") == "demo"
+
+
+def test_demo_password_from_environment(
+    run: Callable[..., Result], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HELPDESK_DEMO_PASSWORD replaces the default demo password."""
+    monkeypatch.setenv("HELPDESK_DEMO_PASSWORD", "purple-otter-17")
+    assert run("demo").exit_code == 0
+    assert service.authenticate("alice", "purple-otter-17") is not None
+    assert service.authenticate("alice", "demo") is None
+
+
+def test_demo_is_idempotent(run: Callable[..., Result]) -> None:
+    """Running demo again adds nothing and leaves passwords as they were."""
+    assert run("demo").exit_code == 0
+    users_before, posts_before = count(User), count(Post)
+    alice = service.find_by_login("alice")
+    service.change_password(alice, "alice-own-password-1")
+    db.session.commit()
+
+    result = run("demo")
+    assert result.exit_code == 0, result.output
+    assert count(User) == users_before == 3
+    assert count(Post) == posts_before
+    assert service.authenticate("alice", "alice-own-password-1") is not None
+
+
+def test_demo_rerun_with_other_password_keeps_the_hint_true(
+    run: Callable[..., Result], client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second run with another password must not advertise a password that does not work."""
+    assert run("demo").exit_code == 0
+    monkeypatch.setenv("HELPDESK_DEMO_PASSWORD", "another-password-9")
+    assert run("demo").exit_code == 0
+    hint = demo_hint(client)
+    assert hint is not None
+    assert "another-password-9" not in hint
+    assert "demo" in hint
+    assert service.authenticate("bob", "demo") is not None
+
+
+def test_demo_over_existing_accounts_gives_no_hint(
+    run: Callable[..., Result], client: FlaskClient, make_user: Callable[..., User]
+) -> None:
+    """If admin, alice and bob exist already, their passwords are not the demo's: no hint."""
+    for name in DEMO_USERNAMES:
+        make_user(name)
+    assert run("demo").exit_code == 0
+    assert service.authenticate("alice", "demo") is None
+    assert demo_hint(client) is None
+
+
+def test_demo_if_empty_does_nothing_when_users_exist(
+    run: Callable[..., Result], make_user: Callable[..., User]
+) -> None:
+    """`--if-empty` keeps an existing database as it is (a second `make run`)."""
+    make_user("existing")
+    result = run("demo", "--if-empty")
+    assert result.exit_code == 0, result.output
+    assert "not loaded" in result.output
+    assert usernames() == ["existing"]
+    assert count(Post) == 0
+    assert SiteSetting.get("demo_password") is None
+
+
+def test_demo_if_empty_loads_an_empty_database(run: Callable[..., Result]) -> None:
+    """`--if-empty` on a fresh database loads the demo (the first `make run`), once."""
+    assert run("demo", "--if-empty").exit_code == 0
+    assert usernames() == DEMO_USERNAMES
+    posts = count(Post)
+    result = run("demo", "--if-empty")
+    assert result.exit_code == 0
+    assert "not loaded" in result.output
+    assert count(Post) == posts
+
+
+def test_login_page_mentions_demo_password_only_with_demo_data(
+    run: Callable[..., Result], client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The login page hints at the demo password only once demo data is loaded."""
+    monkeypatch.setenv("HELPDESK_DEMO_PASSWORD", "hint-me-please")
+    page = client.get("/users/login").get_data(as_text=True)
+    assert "demo-hint" not in page
+    assert "hint-me-please" not in page
+
+    assert run("demo").exit_code == 0
+    hint = demo_hint(client)
+    assert hint is not None
+    assert "hint-me-please" in hint
+    response = client.post("/users/login", json={"username": "admin", "password": "hint-me-please"})
+    assert response.status_code == 200
+
+
+def test_demo_password_is_escaped_on_login_page(
+    run: Callable[..., Result], client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Even an odd demo password cannot inject markup into the login page."""
+    monkeypatch.setenv("HELPDESK_DEMO_PASSWORD", "<b>bold</b>")
+    assert run("demo").exit_code == 0
+    hint = demo_hint(client)
+    assert hint is not None
+    assert "<b>bold</b>" not in hint
+    assert "&lt;b&gt;bold&lt;/b&gt;" in hint
+
+
+# --- create-admin --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("weak", ["short", "12345678", "password", "HelpDesk", "x" * 80])
+def test_create_admin_refuses_weak_password(run: Callable[..., Result], weak: str) -> None:
+    """A weak password is refused with a usage error, and no account is created."""
+    result = run("create-admin", "rootadmin", "root@example.com", "--password", weak)
+    assert result.exit_code == 2, result.output
+    assert "password" in result.output.lower()
+    assert count(User) == 0
+
+
+def test_create_admin_refuses_password_equal_to_username(run: Callable[..., Result]) -> None:
+    """The username itself is too easy to guess."""
+    result = run("create-admin", "superuser1", "su@example.com", "--password", "superuser1")
+    assert result.exit_code == 2, result.output
+    assert count(User) == 0
+
+
+def test_create_admin_creates_an_admin(run: Callable[..., Result], client: FlaskClient) -> None:
+    """A strong password creates an administrator who can log in and open the admin pages."""
+    result = run("create-admin", "rootadmin", "Root@Example.com", "--password", "Tr0ub4dor&3x")
+    assert result.exit_code == 0, result.output
+    assert "rootadmin is an administrator" in result.output
+    user = service.find_by_login("rootadmin")
+    assert user is not None
+    assert user.is_admin is True
+    assert user.email == "root@example.com"
+    assert user.check_password("Tr0ub4dor&3x")
+    response = client.post(
+        "/users/login", json={"username": "rootadmin", "password": "Tr0ub4dor&3x"}
+    )
+    assert response.status_code == 200
+    assert client.get("/admin/users").status_code == 200
+
+
+def test_create_admin_prompts_for_password_twice(run: Callable[..., Result]) -> None:
+    """Without --password the command asks twice, hiding the input."""
+    result = run("create-admin", "prompted", "p@example.com", input="Tr0ub4dor&3x\nTr0ub4dor&3x\n")
+    assert result.exit_code == 0, result.output
+    assert "Tr0ub4dor&3x" not in result.output
+    assert service.authenticate("prompted", "Tr0ub4dor&3x").is_admin is True
+
+
+def test_create_admin_promotes_an_existing_user(
+    run: Callable[..., Result], make_user: Callable[..., User]
+) -> None:
+    """An existing username is made an administrator; the account is otherwise unchanged."""
+    user = make_user("carol")
+    result = run("create-admin", "carol", "ignored@example.com", "--password", "Tr0ub4dor&3x")
+    assert result.exit_code == 0, result.output
+    assert count(User) == 1
+    carol = db.session.get(User, user.id)
+    assert carol.is_admin is True
+    assert carol.email == "carol@example.com"
+
+
+# --- migrations ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def migrated_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """An app on a fresh SQLite file, upgraded to the newest migration."""
+    monkeypatch.setenv("HELPDESK_INSTANCE_PATH", str(tmp_path / "instance"))
+    database = tmp_path / "migrated.db"
+    application = create_app("testing", SQLALCHEMY_DATABASE_URI=f"sqlite:///{database}")
+    with application.app_context():
+        flask_migrate.upgrade()
+        yield application
+        db.session.remove()
+        db.engine.dispose()
+
+
+def schema_differences() -> list[Any]:
+    """What autogenerate would change to make the database match the models."""
+    with db.engine.connect() as connection:
+        context = MigrationContext.configure(
+            connection, opts={"compare_type": True, "compare_server_default": True}
+        )
+        return compare_metadata(context, db.metadata)
+
+
+def test_migrations_match_the_models(migrated_app: Flask) -> None:
+    """The migrated schema is exactly the models' schema: no diff for autogenerate."""
+    tables = set(inspect(db.engine).get_table_names())
+    assert {"user", "post", "site_settings", "alembic_version"} <= tables
+    assert set(db.metadata.tables) <= tables
+    assert schema_differences() == []
+
+
+def test_migrations_have_one_head(migrated_app: Flask) -> None:
+    """The history is linear and the database is at its head."""
+    config = migrated_app.extensions["migrate"].migrate.get_config()
+    heads = ScriptDirectory.from_config(config).get_heads()
+    assert len(heads) == 1
+    with db.engine.connect() as connection:
+        assert MigrationContext.configure(connection).get_current_revision() == heads[0]
+
+
+def test_migrations_downgrade_and_upgrade_again(migrated_app: Flask) -> None:
+    """Every migration can be undone, and the schema comes back identical."""
+    flask_migrate.downgrade(revision="base")
+    assert set(inspect(db.engine).get_table_names()) <= {"alembic_version"}
+    flask_migrate.upgrade()
+    assert schema_differences() == []
+
+
+def test_migrated_database_works_with_the_app(migrated_app: Flask) -> None:
+    """The app can write and read through the migrated schema, demo data included."""
+    from helpdesk.demo import load_demo_data
+
+    load_demo_data("demo")
+    db.session.commit()
+    assert sorted(db.session.scalars(select(User.username))) == DEMO_USERNAMES
+    response = migrated_app.test_client().post(
+        "/users/login", json={"username": "alice", "password": "demo"}
+    )
+    assert response.status_code == 200

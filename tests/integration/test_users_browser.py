@@ -1,0 +1,242 @@
+"""Browser protection on the account routes: CSRF tokens in forms, no writes from other sites."""
+
+from __future__ import annotations
+
+import pytest
+from users_support import (
+    BROWSER,
+    JSON,
+    PASSWORD,
+    csrf_token_from,
+    isolated_requests,  # noqa: F401 (autouse fixture)
+    user_count,
+    user_row,
+)
+
+CROSS_SITE = [
+    {"Sec-Fetch-Site": "cross-site"},
+    {"Sec-Fetch-Site": "same-site"},
+    {"Origin": "http://evil.example"},
+    {"Origin": "null"},
+    {"Origin": "http://evil.example", "Sec-Fetch-Site": "cross-site"},
+]
+
+
+def is_logged_in(the_client) -> bool:
+    """Whether the client's cookies belong to a signed-in user."""
+    return the_client.get("/users/account", headers=JSON).status_code == 200
+
+
+@pytest.fixture
+def alice(make_user, login):
+    """Alice, signed in on the client."""
+    user = make_user("alice", full_name="Alice Smith")
+    login(user)
+    return user
+
+
+def registration(username: str = "newbie") -> dict[str, str]:
+    """A valid registration form."""
+    return {
+        "username": username,
+        "email": f"{username}@example.com",
+        "password": PASSWORD,
+        "confirm_password": PASSWORD,
+    }
+
+
+def test_login_form_without_token_is_refused(client, make_user):
+    make_user("alice")
+    client.get("/users/login", headers=BROWSER)
+    response = client.post(
+        "/users/login", data={"username": "alice", "password": PASSWORD}, headers=BROWSER
+    )
+    assert response.status_code == 400
+    assert not is_logged_in(client)
+
+
+def test_login_form_with_token_signs_in(client, make_user):
+    make_user("alice")
+    token = csrf_token_from(client, "/users/login")
+    response = client.post(
+        "/users/login",
+        data={"username": "alice", "password": PASSWORD, "csrf_token": token},
+        headers=BROWSER,
+    )
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/tasks/my-tasks"
+    assert is_logged_in(client)
+
+
+def test_token_from_another_session_is_refused(app, client, make_user):
+    make_user("alice")
+    other = app.test_client()
+    token = csrf_token_from(other, "/users/login")
+    client.get("/users/login", headers=BROWSER)
+    response = client.post(
+        "/users/login",
+        data={"username": "alice", "password": PASSWORD, "csrf_token": token},
+        headers=BROWSER,
+    )
+    assert response.status_code == 400
+    assert not is_logged_in(client)
+
+
+def test_forged_token_is_refused(client, make_user):
+    make_user("alice")
+    client.get("/users/login", headers=BROWSER)
+    body = {"username": "alice", "password": PASSWORD, "csrf_token": "forged.token"}
+    response = client.post("/users/login", data=body, headers=BROWSER)
+    assert response.status_code == 400
+    assert not is_logged_in(client)
+
+
+def test_pages_for_browsers_carry_a_csrf_token(client, alice):
+    for path in ("/users/account", "/users/password"):
+        assert csrf_token_from(client, path)
+
+
+def test_register_form_without_token_creates_no_user(client):
+    response = client.post("/users/register", data=registration(), headers=BROWSER)
+    assert response.status_code == 400
+    assert user_count() == 0
+
+
+def test_register_form_with_token_creates_the_user(client):
+    token = csrf_token_from(client, "/users/register")
+    body = {**registration(), "csrf_token": token}
+    response = client.post("/users/register", data=body, headers=BROWSER)
+    assert response.status_code == 302
+    assert user_count() == 1
+
+
+def test_account_form_without_token_changes_nothing(client, alice):
+    before = user_row(alice.id)
+    body = {"username": "alice", "email": "alice@example.com", "full_name": "Forged"}
+    response = client.post("/users/account", data=body, headers=BROWSER)
+    assert response.status_code == 400
+    assert user_row(alice.id) == before
+
+
+def test_account_form_with_token_saves(client, alice):
+    token = csrf_token_from(client, "/users/account")
+    body = {
+        "username": "alice",
+        "email": "alice@example.com",
+        "full_name": "Alice Browser",
+        "csrf_token": token,
+    }
+    response = client.post("/users/account", data=body, headers=BROWSER)
+    assert response.status_code == 302
+    assert user_row(alice.id)["full_name"] == "Alice Browser"
+
+
+def test_password_form_with_token_changes_the_password(client, alice):
+    before = user_row(alice.id)["password"]
+    token = csrf_token_from(client, "/users/password")
+    body = {
+        "current_password": PASSWORD,
+        "new_password": "purple-otter-77",
+        "confirm_password": "purple-otter-77",
+        "csrf_token": token,
+    }
+    response = client.post("/users/password", data=body, headers=BROWSER)
+    assert response.status_code == 302
+    assert user_row(alice.id)["password"] != before
+    assert is_logged_in(client)
+
+
+def test_password_form_without_token_changes_nothing(client, alice):
+    before = user_row(alice.id)
+    body = {
+        "current_password": PASSWORD,
+        "new_password": "purple-otter-77",
+        "confirm_password": "purple-otter-77",
+    }
+    response = client.post("/users/password", data=body, headers=BROWSER)
+    assert response.status_code == 400
+    assert user_row(alice.id) == before
+
+
+def test_logout_form_post_needs_the_token(client, alice):
+    assert client.post("/users/logout", headers=BROWSER).status_code == 400
+    assert is_logged_in(client)
+    token = csrf_token_from(client, "/users/account")
+    response = client.post("/users/logout", data={"csrf_token": token}, headers=BROWSER)
+    assert response.status_code == 302
+    assert not is_logged_in(client)
+
+
+def test_same_origin_json_from_the_pages_scripts_needs_no_token(client, alice):
+    headers = {**JSON, "Origin": "http://localhost", "Sec-Fetch-Site": "same-origin"}
+    response = client.post("/users/account", json={"full_name": "Via XHR"}, headers=headers)
+    assert response.status_code == 200
+    assert user_row(alice.id)["full_name"] == "Via XHR"
+
+
+def test_typed_in_form_post_still_needs_the_token(client, alice):
+    before = user_row(alice.id)
+    body = {"username": "alice", "email": "alice@example.com", "full_name": "Forged"}
+    response = client.post("/users/account", data=body, headers={"Sec-Fetch-Site": "none"})
+    assert response.status_code == 400
+    assert user_row(alice.id) == before
+
+
+@pytest.mark.parametrize("headers", CROSS_SITE)
+def test_cross_site_json_account_change_is_403(client, alice, headers):
+    before = user_row(alice.id)
+    response = client.post("/users/account", json={"full_name": "Forged"}, headers=headers)
+    assert response.status_code == 403
+    assert response.get_json()["status_code"] == 403
+    assert user_row(alice.id) == before
+
+
+@pytest.mark.parametrize("headers", CROSS_SITE)
+def test_cross_site_form_with_a_valid_token_is_still_403(client, alice, headers):
+    token = csrf_token_from(client, "/users/account")
+    before = user_row(alice.id)
+    body = {
+        "username": "alice",
+        "email": "alice@example.com",
+        "full_name": "Forged",
+        "csrf_token": token,
+    }
+    response = client.post("/users/account", data=body, headers=headers)
+    assert response.status_code == 403
+    assert user_row(alice.id) == before
+
+
+@pytest.mark.parametrize("headers", CROSS_SITE)
+def test_cross_site_password_change_is_403(client, alice, headers):
+    before = user_row(alice.id)
+    body = {
+        "current_password": PASSWORD,
+        "new_password": "purple-otter-77",
+        "confirm_password": "purple-otter-77",
+    }
+    response = client.post("/users/password", json=body, headers=headers)
+    assert response.status_code == 403
+    assert user_row(alice.id) == before
+
+
+def test_cross_site_login_is_403_and_signs_nobody_in(client, make_user):
+    make_user("alice")
+    response = client.post(
+        "/users/login",
+        json={"username": "alice", "password": PASSWORD},
+        headers={"Sec-Fetch-Site": "cross-site"},
+    )
+    assert response.status_code == 403
+    assert not is_logged_in(client)
+
+
+def test_cross_site_registration_creates_no_user(client):
+    response = client.post("/users/register", json=registration(), headers={"Origin": "http://x.y"})
+    assert response.status_code == 403
+    assert user_count() == 0
+
+
+def test_cross_site_logout_post_is_403(client, alice):
+    response = client.post("/users/logout", headers={"Sec-Fetch-Site": "cross-site"})
+    assert response.status_code == 403
+    assert is_logged_in(client)
