@@ -16,7 +16,7 @@ from helpdesk.core.errors import APIException
 from helpdesk.core.events import commit, rollback
 from helpdesk.tasks import service
 from helpdesk.tasks.backends import get_backend
-from helpdesk.tasks.backends.base import NewTask, TaskError, TaskQuery
+from helpdesk.tasks.backends.base import TaskError, TaskQuery
 from helpdesk.tasks.schemas import (
     BulkStatusIn,
     CommentIn,
@@ -209,19 +209,7 @@ def create_task() -> Response:
     body = parse_body(TaskCreateIn)
     task = service.create_task(
         current_user,
-        NewTask(
-            project_id=body.project_id,
-            subject=body.subject,
-            description=body.description,
-            tracker_id=body.tracker_id,
-            status_id=body.status_id,
-            priority_id=body.priority_id,
-            assigned_to_id=body.assigned_to_id,
-            start_date=body.start_date,
-            due_date=body.due_date,
-            estimated_hours=body.estimated_hours,
-            custom_fields={item.id: str(item.value) for item in body.custom_fields},
-        ),
+        body.to_new_task(),
     )
     commit()
     data = {

@@ -20,6 +20,7 @@ from helpdesk.tasks.backends.base import (
     JournalInfo,
     MemberInfo,
     Named,
+    NewTask,
     PriorityInfo,
     ProjectInfo,
     StatusInfo,
@@ -69,6 +70,22 @@ class TaskCreateIn(Body):
     due_date: date | None = None
     estimated_hours: Annotated[float, Field(ge=0, le=100_000)] | None = None
     custom_fields: Annotated[list[CustomFieldIn], Field(max_length=100)] = []
+
+    def to_new_task(self) -> NewTask:
+        """The backend's input for these fields."""
+        return NewTask(
+            project_id=self.project_id,
+            subject=self.subject,
+            description=self.description,
+            tracker_id=self.tracker_id,
+            status_id=self.status_id,
+            priority_id=self.priority_id,
+            assigned_to_id=self.assigned_to_id,
+            start_date=self.start_date,
+            due_date=self.due_date,
+            estimated_hours=self.estimated_hours,
+            custom_fields={item.id: str(item.value) for item in self.custom_fields},
+        )
 
     @model_validator(mode="after")
     def due_after_start(self) -> TaskCreateIn:

@@ -27,7 +27,7 @@ from helpdesk.extensions import db
 from helpdesk.tasks import service
 from helpdesk.tasks.api import list_document, parse_query
 from helpdesk.tasks.backends import get_backend
-from helpdesk.tasks.backends.base import NewTask, TaskError
+from helpdesk.tasks.backends.base import TaskError
 from helpdesk.tasks.models import CustomField
 from helpdesk.tasks.schemas import CommentIn, StatusChangeIn, TaskCreateIn, errors_by_field
 
@@ -149,19 +149,7 @@ def new_task() -> Response | str | tuple[str, int]:
             )
             task = service.create_task(
                 current_user,
-                NewTask(
-                    project_id=body.project_id,
-                    subject=body.subject,
-                    description=body.description,
-                    tracker_id=body.tracker_id,
-                    status_id=body.status_id,
-                    priority_id=body.priority_id,
-                    assigned_to_id=body.assigned_to_id,
-                    start_date=body.start_date,
-                    due_date=body.due_date,
-                    estimated_hours=body.estimated_hours,
-                    custom_fields={item.id: str(item.value) for item in body.custom_fields},
-                ),
+                body.to_new_task(),
             )
             commit()
             flash(_("Task created successfully"), "success")
