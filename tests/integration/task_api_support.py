@@ -1,19 +1,18 @@
-"""Helpers shared by the task API, task page, API token and seed-client tests.
+"""The task world shared by the task API, task page, API token and seed-client tests.
 
-A small world of users, projects, memberships and tasks; request-scoped test clients; row
-snapshots read straight from the database; and a recorder for TaskStatusChanged events.
+A small world of users, projects, memberships and tasks; task row snapshots read straight from
+the database; and a recorder for TaskStatusChanged events.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from flask import Flask
-from flask.testing import FlaskClient
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from helpdesk.core.events import subscribe
 from helpdesk.extensions import db
@@ -30,35 +29,13 @@ from helpdesk.tasks.models import (
     WorkflowTransition,
 )
 from helpdesk.users.models import User
-
-JSON = {"Accept": "application/json", "Accept-Language": "en"}
-HTML = {"Accept": "text/html", "Accept-Language": "en"}
+from helpers import count_rows, fresh
 
 # Default lookups created by the migrations.
 NEW, IN_PROGRESS, RESOLVED, FEEDBACK, CLOSED, REJECTED = 1, 2, 3, 4, 5, 6
 LOW, NORMAL, HIGH, URGENT, IMMEDIATE = 1, 2, 3, 4, 5
 BUG, FEATURE, SUPPORT = 1, 2, 3
 MANAGER, DEVELOPER, REPORTER = 1, 2, 3
-
-
-class RequestScopedClient(FlaskClient):
-    """Run every request in its own app context (own `g`, own database session), like a server.
-
-    The app fixture keeps one app context open for the whole test; without this, Flask-Login's
-    cached user and the SQLAlchemy identity map would leak between requests and clients.
-    """
-
-    def open(self, *args: Any, **kwargs: Any) -> Any:
-        """Send the request inside a fresh app context."""
-        with self.application.app_context():
-            return super().open(*args, **kwargs)
-
-
-def request_scoped_clients(app: Flask) -> Iterator[None]:
-    """For an autouse fixture: app.test_client() (and the client fixture) scope each request."""
-    app.test_client_class = RequestScopedClient
-    yield
-    db.session.rollback()
 
 
 @dataclass
@@ -214,12 +191,6 @@ def build_world(make_user: Callable[..., User]) -> World:
 # -- reading the database as committed -------------------------------------------------------
 
 
-def fresh() -> None:
-    """Forget anything the test's own session holds, so the next read sees committed rows."""
-    db.session.rollback()
-    db.session.expire_all()
-
-
 def task_row(task_id: int) -> dict[str, Any] | None:
     """A task's row as committed, or None."""
     fresh()
@@ -247,9 +218,8 @@ def journals_of(task_id: int) -> list[dict[str, Any]]:
 
 def counts() -> dict[str, int]:
     """Row counts of every table a task write touches."""
-    fresh()
     return {
-        model.__tablename__: db.session.scalar(select(func.count()).select_from(model)) or 0
+        model.__tablename__: count_rows(model)
         for model in (Task, Journal, JournalDetail, CustomValue, Watcher)
     }
 
@@ -271,9 +241,3 @@ def record_status_events(app: Flask) -> list[TaskStatusChanged]:
     received: list[TaskStatusChanged] = []
     subscribe(app, TaskStatusChanged, received.append)
     return received
-
-
-def login_as(client: FlaskClient, user: User, password: str) -> None:
-    """Sign a client in with a JSON login."""
-    response = client.post("/users/login", json={"username": user.username, "password": password})
-    assert response.status_code == 200, response.get_data(as_text=True)

@@ -9,19 +9,13 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from web_support import BROWSER, csrf_token_from, forget_request_caches
 
+from conftest import BROWSER, csrf_token_from
 from helpdesk.extensions import db
 from helpdesk.users.models import PERMISSION_FLAGS, User
+from helpers import JSON
 
-JSON = {"Accept": "application/json"}
 LISTED_PATTERN = re.compile(r'<div class="small text-muted">@([^ ]+) ·')
-
-
-@pytest.fixture(autouse=True)
-def fresh_g_per_request(app: Flask) -> None:
-    """Each request starts without the previous request's locale and user."""
-    forget_request_caches(app)
 
 
 def flags_of(user_id: int) -> dict[str, bool]:

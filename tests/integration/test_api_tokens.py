@@ -7,33 +7,23 @@ import re
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 from task_api_support import (
-    HTML,
     IN_PROGRESS,
-    JSON,
     RESOLVED,
     World,
     build_world,
-    fresh,
     journals_of,
     record_status_events,
-    request_scoped_clients,
     task_row,
 )
 
-from conftest import BROWSER, csrf_token_from
+from conftest import csrf_token_from
 from helpdesk.extensions import db
 from helpdesk.users.tokens import ApiToken
+from helpers import FORM, HTML, JSON, count_rows, fresh
 
 TOKENS = "/users/tokens"
-FORM = {**BROWSER, "Accept": "text/html", "Accept-Language": "en"}
-
-
-@pytest.fixture(autouse=True)
-def scoped_requests(app):
-    """Each request in its own app context, as on a real server."""
-    yield from request_scoped_clients(app)
 
 
 @pytest.fixture
@@ -348,5 +338,4 @@ def test_session_cookie_clients_keep_working_next_to_tokens(client, login, world
     login(world.users["alice"])
     new_token(client)
     assert client.get(f"/tasks/api/task/{world.tasks['login']}", headers=JSON).status_code == 200
-    fresh()
-    assert db.session.scalar(select(func.count()).select_from(ApiToken)) == 1
+    assert count_rows(ApiToken) == 1

@@ -14,8 +14,7 @@ from alembic.script import ScriptDirectory
 from click.testing import Result
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import func, inspect, select
-from web_support import forget_request_caches
+from sqlalchemy import inspect, select
 
 from helpdesk import create_app
 from helpdesk.cli import main
@@ -24,14 +23,9 @@ from helpdesk.extensions import db
 from helpdesk.posts.models import Post
 from helpdesk.users import service
 from helpdesk.users.models import User
+from helpers import count_rows
 
 DEMO_USERNAMES = ["admin", "alice", "bob"]
-
-
-@pytest.fixture(autouse=True)
-def fresh_g_per_request(app: Flask) -> None:
-    """Each request starts without the previous request's locale and user."""
-    forget_request_caches(app)
 
 
 @pytest.fixture
@@ -53,11 +47,6 @@ def run(app: Flask, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Result]:
 def usernames() -> list[str]:
     """Every username in the database, sorted."""
     return sorted(db.session.scalars(select(User.username)))
-
-
-def count(model: Any) -> int:
-    """Rows of a model."""
-    return db.session.scalar(select(func.count()).select_from(model)) or 0
 
 
 def demo_hint(client: FlaskClient) -> str | None:
@@ -95,7 +84,7 @@ def test_demo_creates_users_and_posts(run: Callable[..., Result]) -> None:
     assert admin.is_admin is True
     assert service.find_by_login("alice").is_admin is False
     assert service.find_by_login("bob").is_admin is False
-    assert count(Post) >= 3
+    assert count_rows(Post) >= 3
     assert SiteSetting.get("demo_password") == "demo"
 
 
@@ -112,15 +101,15 @@ def test_demo_password_from_environment(
 def test_demo_is_idempotent(run: Callable[..., Result]) -> None:
     """Running demo again adds nothing and leaves passwords as they were."""
     assert run("demo").exit_code == 0
-    users_before, posts_before = count(User), count(Post)
+    users_before, posts_before = count_rows(User), count_rows(Post)
     alice = service.find_by_login("alice")
     service.change_password(alice, "alice-own-password-1")
     db.session.commit()
 
     result = run("demo")
     assert result.exit_code == 0, result.output
-    assert count(User) == users_before == 3
-    assert count(Post) == posts_before
+    assert count_rows(User) == users_before == 3
+    assert count_rows(Post) == posts_before
     assert service.authenticate("alice", "alice-own-password-1") is not None
 
 
@@ -158,7 +147,7 @@ def test_demo_if_empty_does_nothing_when_users_exist(
     assert result.exit_code == 0, result.output
     assert "not loaded" in result.output
     assert usernames() == ["existing"]
-    assert count(Post) == 0
+    assert count_rows(Post) == 0
     assert SiteSetting.get("demo_password") is None
 
 
@@ -166,11 +155,11 @@ def test_demo_if_empty_loads_an_empty_database(run: Callable[..., Result]) -> No
     """`--if-empty` on a fresh database loads the demo (the first `make run`), once."""
     assert run("demo", "--if-empty").exit_code == 0
     assert usernames() == DEMO_USERNAMES
-    posts = count(Post)
+    posts = count_rows(Post)
     result = run("demo", "--if-empty")
     assert result.exit_code == 0
     assert "not loaded" in result.output
-    assert count(Post) == posts
+    assert count_rows(Post) == posts
 
 
 def test_login_page_mentions_demo_password_only_with_demo_data(
@@ -211,14 +200,14 @@ def test_create_admin_refuses_weak_password(run: Callable[..., Result], weak: st
     result = run("create-admin", "rootadmin", "root@example.com", "--password", weak)
     assert result.exit_code == 2, result.output
     assert "password" in result.output.lower()
-    assert count(User) == 0
+    assert count_rows(User) == 0
 
 
 def test_create_admin_refuses_password_equal_to_username(run: Callable[..., Result]) -> None:
     """The username itself is too easy to guess."""
     result = run("create-admin", "superuser1", "su@example.com", "--password", "superuser1")
     assert result.exit_code == 2, result.output
-    assert count(User) == 0
+    assert count_rows(User) == 0
 
 
 def test_create_admin_creates_an_admin(run: Callable[..., Result], client: FlaskClient) -> None:
@@ -253,7 +242,7 @@ def test_create_admin_promotes_an_existing_user(
     user = make_user("carol")
     result = run("create-admin", "carol", "ignored@example.com", "--password", "Tr0ub4dor&3x")
     assert result.exit_code == 0, result.output
-    assert count(User) == 1
+    assert count_rows(User) == 1
     carol = db.session.get(User, user.id)
     assert carol.is_admin is True
     assert carol.email == "carol@example.com"

@@ -10,24 +10,18 @@ from typing import Any
 import pytest
 from flask import Blueprint, Flask, abort, request
 from flask.testing import FlaskClient
-from web_support import BROWSER, csrf_token_from, forget_request_caches
 
+from conftest import BROWSER, csrf_token_from
 from helpdesk.core.errors import APIException
 from helpdesk.core.models import SiteSetting
 from helpdesk.extensions import db, limiter
 from helpdesk.users.models import User
+from helpers import JSON
 
 ERROR_KEYS = {"error", "message", "status_code", "success"}
 # Headers as a browser sends them when loading a page.
 PAGE = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
-JSON = {"Accept": "application/json", "Accept-Language": "en"}
 HTML_LANG = re.compile(r'<html lang="([^"]+)">')
-
-
-@pytest.fixture(autouse=True)
-def fresh_g_per_request(app: Flask) -> None:
-    """Each request starts without the previous request's locale and user."""
-    forget_request_caches(app)
 
 
 @pytest.fixture

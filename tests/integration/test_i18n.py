@@ -13,16 +13,15 @@ from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from flask import Flask, g
 from flask.testing import FlaskClient
-from flask_babel import refresh
 
 import helpdesk
+from conftest import PASSWORD
 from helpdesk.extensions import babel, db
 
 TRANSLATIONS = Path(helpdesk.__file__).parent / "translations"
 PROJECT = Path(__file__).resolve().parents[2]
-LOGIN = {"username": "alice", "password": "correct-horse-42"}
+LOGIN = {"username": "alice", "password": PASSWORD}
 
 
 def compile_catalog(po_path: Path) -> None:
@@ -62,24 +61,9 @@ def compiled_translations() -> None:
             domain.cache.clear()
 
 
-@pytest.fixture(autouse=True)
-def per_request_globals(app: Flask) -> None:
-    """Forget the cached locale and user after each request, as a real request's own `g` would.
-
-    conftest's app fixture keeps one app context open for the whole test, so every test-client
-    request shares its `g`: Flask-Babel would keep the first request's language and Flask-Login
-    the first request's user, and a language test could pass for the wrong reason.
-    """
-
-    @app.teardown_request
-    def forget(_error: BaseException | None) -> None:
-        refresh()
-        g.pop("_login_user", None)
-
-
 @pytest.fixture
 def alice(make_user: Callable[..., Any]) -> Any:
-    return make_user("alice", password=LOGIN["password"])
+    return make_user("alice")
 
 
 def page(client: FlaskClient, path: str, language: str | None = None) -> str:
@@ -89,20 +73,27 @@ def page(client: FlaskClient, path: str, language: str | None = None) -> str:
     return response.get_data(as_text=True)
 
 
-def test_login_page_in_russian(client: FlaskClient) -> None:
-    html = page(client, "/users/login", "ru-RU,ru;q=0.9,en;q=0.8")
-    assert '<html lang="ru">' in html
-    assert "<title>Войти · Helpdesk</title>" in html
-    assert "Логин или e-mail" in html
-    assert "Log in" not in html
-
-
-def test_login_page_in_english(client: FlaskClient) -> None:
-    html = page(client, "/users/login", "en-US,en;q=0.9")
-    assert '<html lang="en">' in html
-    assert "<title>Log in · Helpdesk</title>" in html
-    assert "Username or e-mail" in html
-    assert "Войти" not in html
+@pytest.mark.parametrize(
+    ("accept_language", "lang", "title", "label", "other_language"),
+    [
+        ("ru-RU,ru;q=0.9,en;q=0.8", "ru", "Войти", "Логин или e-mail", "Log in"),
+        ("en-US,en;q=0.9", "en", "Log in", "Username or e-mail", "Войти"),
+    ],
+    ids=["ru", "en"],
+)
+def test_login_page_in_the_browsers_language(
+    client: FlaskClient,
+    accept_language: str,
+    lang: str,
+    title: str,
+    label: str,
+    other_language: str,
+) -> None:
+    html = page(client, "/users/login", accept_language)
+    assert f'<html lang="{lang}">' in html
+    assert f"<title>{title} · Helpdesk</title>" in html
+    assert label in html
+    assert other_language not in html
 
 
 def test_russian_is_the_default(client: FlaskClient) -> None:
@@ -111,18 +102,19 @@ def test_russian_is_the_default(client: FlaskClient) -> None:
     assert "<title>Войти · Helpdesk</title>" in page(client, "/users/login", "de")
 
 
+@pytest.mark.parametrize(
+    ("headers", "message"),
+    [
+        ({}, "Вход выполнен успешно"),  # Russian by default
+        ({"Accept-Language": "en"}, "Login successful"),
+    ],
+    ids=["default", "en"],
+)
 @pytest.mark.usefixtures("alice")
-def test_json_login_message_defaults_to_russian(client: FlaskClient) -> None:
-    response = client.post("/users/login", json=LOGIN)
+def test_json_login_message(client: FlaskClient, headers: dict[str, str], message: str) -> None:
+    response = client.post("/users/login", json=LOGIN, headers=headers)
     assert response.status_code == 200
-    assert response.get_json()["message"] == "Вход выполнен успешно"
-
-
-@pytest.mark.usefixtures("alice")
-def test_json_login_message_in_english(client: FlaskClient) -> None:
-    response = client.post("/users/login", json=LOGIN, headers={"Accept-Language": "en"})
-    assert response.status_code == 200
-    assert response.get_json()["message"] == "Login successful"
+    assert response.get_json()["message"] == message
 
 
 def test_json_error_is_translated(client: FlaskClient) -> None:

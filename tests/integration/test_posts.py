@@ -13,43 +13,18 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from PIL import Image
-from sqlalchemy import func, select
-from web_support import BROWSER, csrf_token_from, forget_request_caches
+from sqlalchemy import select
 
+from conftest import BROWSER, csrf_token_from
 from helpdesk.extensions import db
 from helpdesk.posts.models import Post
 from helpdesk.users.models import User
+from helpers import count_rows, image_bytes, upload
 
 TITLE_PATTERN = re.compile(r'<h2 class="h5"><a [^>]*href="/posts/(\d+)">([^<]*)</a></h2>')
 
 
-@pytest.fixture(autouse=True)
-def fresh_g_per_request(app: Flask) -> None:
-    """Each request starts without the previous request's locale and user."""
-    forget_request_caches(app)
-
-
 # --- helpers -------------------------------------------------------------------------------
-
-
-def image_bytes(
-    fmt: str = "PNG", size: tuple[int, int] = (64, 48), mode: str = "RGB", **save: Any
-) -> bytes:
-    """A real image made with Pillow."""
-    colour: Any = (200, 30, 30, 128) if mode == "RGBA" else (200, 30, 30)
-    out = io.BytesIO()
-    Image.new(mode, size, colour).save(out, format=fmt, **save)
-    return out.getvalue()
-
-
-def upload(data: bytes, name: str = "picture.png") -> tuple[io.BytesIO, str]:
-    """A file part for the test client's multipart body."""
-    return io.BytesIO(data), name
-
-
-def post_count() -> int:
-    """How many posts the database holds."""
-    return db.session.scalar(select(func.count(Post.id))) or 0
 
 
 def stored_images(app: Flask) -> list[Path]:
@@ -87,6 +62,17 @@ def create_via_form(client: FlaskClient, **data: Any) -> Any:
     """POST /posts/new as a script would (multipart, no Origin)."""
     body = {"title": "Title", "content": "Some content", **data}
     return client.post("/posts/new", data=body, content_type="multipart/form-data")
+
+
+def create_with_picture(client: FlaskClient, **data: Any) -> Post:
+    """Publish a post with a picture through the form, and return it as stored."""
+    assert create_via_form(client, picture=upload(image_bytes()), **data).status_code == 302
+    return db.session.scalars(select(Post)).one()
+
+
+def edit_via_form(client: FlaskClient, post_id: int, **data: Any) -> Any:
+    """POST /posts/<id>/edit as a script would (multipart, no Origin)."""
+    return client.post(f"/posts/{post_id}/edit", data=data, content_type="multipart/form-data")
 
 
 # --- home page -----------------------------------------------------------------------------
@@ -213,7 +199,7 @@ def test_new_post_requires_login(client: FlaskClient, author: User) -> None:
     response = create_via_form(client)
     assert response.status_code == 302
     assert client.post("/posts/new", json={"title": "x", "content": "y"}).status_code == 401
-    assert post_count() == 0
+    assert count_rows(Post) == 0
 
 
 def test_new_post_form_page(client: FlaskClient, author: User, login: Any) -> None:
@@ -257,31 +243,25 @@ def test_create_post_from_browser_with_csrf_token(
     assert db.session.scalars(select(Post.title)).all() == ["From a browser"]
 
 
-def test_create_post_from_browser_without_csrf_token_is_refused(
-    client: FlaskClient, author: User, login: Any
-) -> None:
-    """A browser form post without the token changes nothing."""
-    login(author)
-    response = client.post(
-        "/posts/new", data={"title": "Forged", "content": "Body"}, headers=BROWSER
-    )
-    assert response.status_code == 400
-    assert post_count() == 0
-
-
 @pytest.mark.parametrize(
-    "headers", [{"Origin": "http://evil.example"}, {"Sec-Fetch-Site": "cross-site"}]
+    ("headers", "status"),
+    [
+        (BROWSER, 400),  # a browser form post without the CSRF token
+        ({"Origin": "http://evil.example"}, 403),  # another site
+        ({"Sec-Fetch-Site": "cross-site"}, 403),
+    ],
+    ids=["no-csrf-token", "foreign-origin", "cross-site"],
 )
-def test_create_post_cross_origin_is_refused(
-    client: FlaskClient, author: User, login: Any, headers: dict[str, str]
+def test_create_post_forged_from_a_browser_is_refused(
+    client: FlaskClient, author: User, login: Any, headers: dict[str, str], status: int
 ) -> None:
-    """Another site cannot publish in the name of a logged-in user."""
+    """Without the token, or from another site, nothing is published for a logged-in user."""
     login(author)
     response = client.post(
         "/posts/new", data={"title": "Forged", "content": "Body"}, headers=headers
     )
-    assert response.status_code == 403
-    assert post_count() == 0
+    assert response.status_code == status
+    assert count_rows(Post) == 0
 
 
 @pytest.mark.parametrize(
@@ -308,7 +288,7 @@ def test_create_post_invalid_fields(
     assert response.status_code == 422
     page = response.get_data(as_text=True)
     assert re.search(rf'class="[^"]*is-invalid[^"]*" id="{field}"', page), page
-    assert post_count() == 0
+    assert count_rows(Post) == 0
     assert stored_images(app) == []
 
 
@@ -385,7 +365,7 @@ def test_create_post_with_non_image_is_refused(
     assert response.status_code == 400
     page = response.get_data(as_text=True)
     assert "is-invalid" in page
-    assert post_count() == 0
+    assert count_rows(Post) == 0
     assert stored_images(app) == []
 
 
@@ -398,7 +378,7 @@ def test_create_post_with_decompression_bomb_is_refused(
     bomb = image_bytes("PNG", size=(200, 200))
     response = create_via_form(client, picture=upload(bomb))
     assert response.status_code == 400
-    assert post_count() == 0
+    assert count_rows(Post) == 0
     assert stored_images(app) == []
 
 
@@ -410,7 +390,7 @@ def test_create_post_body_over_limit_is_413(
     login(author)
     response = create_via_form(client, picture=upload(b"\0" * 20_000, "big.png"))
     assert response.status_code == 413
-    assert post_count() == 0
+    assert count_rows(Post) == 0
     assert stored_images(app) == []
 
 
@@ -426,11 +406,7 @@ def test_author_can_edit_post(
     form = client.get(f"/posts/{post.id}/edit")
     assert form.status_code == 200
     assert 'value="Old title"' in form.get_data(as_text=True)
-    response = client.post(
-        f"/posts/{post.id}/edit",
-        data={"title": "New title", "content": "New text"},
-        content_type="multipart/form-data",
-    )
+    response = edit_via_form(client, post.id, title="New title", content="New text")
     assert response.status_code == 302
     assert response.headers["Location"] == f"/posts/{post.id}"
     changed = fresh_post(post.id)
@@ -450,11 +426,7 @@ def test_admin_can_edit_someone_elses_post(
     post = make_post(author, title="Typo heer")
     login(admin)
     assert client.get(f"/posts/{post.id}/edit").status_code == 200
-    response = client.post(
-        f"/posts/{post.id}/edit",
-        data={"title": "Typo here", "content": "Text"},
-        content_type="multipart/form-data",
-    )
+    response = edit_via_form(client, post.id, title="Typo here", content="Text")
     assert response.status_code == 302
     changed = fresh_post(post.id)
     assert changed.title == "Typo here"
@@ -481,16 +453,10 @@ def test_other_user_cannot_edit(
     intruder = make_user("intruder", is_redmine_user=True)
     login(intruder)
     assert client.get(f"/posts/{post.id}/edit").status_code == 403
-    response = client.post(
-        f"/posts/{post.id}/edit",
-        data={"title": "Hacked", "content": "Hacked"},
-        content_type="multipart/form-data",
-    )
+    response = edit_via_form(client, post.id, title="Hacked", content="Hacked")
     assert response.status_code == 403
-    response = client.post(
-        f"/posts/{with_image.id}/edit",
-        data={"title": "Hacked", "content": "Hacked", "remove_picture": "y"},
-        content_type="multipart/form-data",
+    response = edit_via_form(
+        client, with_image.id, title="Hacked", content="Hacked", remove_picture="y"
     )
     assert response.status_code == 403
     json_response = client.post(
@@ -516,11 +482,9 @@ def test_edit_unknown_post_is_404(client: FlaskClient, author: User, login: Any)
     """Editing a post that does not exist is 404, not 403."""
     login(author)
     assert client.get("/posts/4242/edit").status_code == 404
-    response = client.post(
-        "/posts/4242/edit", data={"title": "x", "content": "y"}, content_type="multipart/form-data"
-    )
+    response = edit_via_form(client, 4242, title="x", content="y")
     assert response.status_code == 404
-    assert post_count() == 0
+    assert count_rows(Post) == 0
 
 
 def test_edit_with_invalid_fields_changes_nothing(
@@ -530,9 +494,7 @@ def test_edit_with_invalid_fields_changes_nothing(
     post = make_post(author, title="Keep", content="Keep text")
     login(author)
     for data in ({"title": "", "content": "x"}, {"title": "y" * 101, "content": "x"}):
-        response = client.post(
-            f"/posts/{post.id}/edit", data=data, content_type="multipart/form-data"
-        )
+        response = edit_via_form(client, post.id, **data)
         assert response.status_code == 422
     unchanged = fresh_post(post.id)
     assert (unchanged.title, unchanged.content) == ("Keep", "Keep text")
@@ -543,20 +505,17 @@ def test_edit_replacing_image_deletes_old_file(
 ) -> None:
     """A new picture replaces the old one, whose file is deleted."""
     login(author)
-    assert create_via_form(client, picture=upload(image_bytes())).status_code == 302
-    post = db.session.scalars(select(Post)).one()
+    post = create_with_picture(client)
     old_name = post.image_post
     old_path = Path(app.config["UPLOAD_FOLDER"]) / "posts" / old_name
     assert old_path.exists()
 
-    response = client.post(
-        f"/posts/{post.id}/edit",
-        data={
-            "title": "Title",
-            "content": "Content",
-            "picture": upload(image_bytes("JPEG", size=(30, 30)), "new.jpg"),
-        },
-        content_type="multipart/form-data",
+    response = edit_via_form(
+        client,
+        post.id,
+        title="Title",
+        content="Content",
+        picture=upload(image_bytes("JPEG", size=(30, 30)), "new.jpg"),
     )
     assert response.status_code == 302
     new_name = fresh_post(post.id).image_post
@@ -571,14 +530,9 @@ def test_edit_without_new_image_keeps_image(
 ) -> None:
     """Saving text changes only does not touch the picture."""
     login(author)
-    assert create_via_form(client, picture=upload(image_bytes())).status_code == 302
-    post = db.session.scalars(select(Post)).one()
+    post = create_with_picture(client)
     name = post.image_post
-    response = client.post(
-        f"/posts/{post.id}/edit",
-        data={"title": "Changed", "content": "Changed"},
-        content_type="multipart/form-data",
-    )
+    response = edit_via_form(client, post.id, title="Changed", content="Changed")
     assert response.status_code == 302
     assert fresh_post(post.id).image_post == name
     assert [f.name for f in stored_images(app)] == [name]
@@ -589,14 +543,9 @@ def test_edit_removing_image_deletes_file(
 ) -> None:
     """Ticking 'remove the image' clears the picture and deletes its file."""
     login(author)
-    assert create_via_form(client, picture=upload(image_bytes())).status_code == 302
-    post = db.session.scalars(select(Post)).one()
+    post = create_with_picture(client)
     assert 'name="remove_picture"' in client.get(f"/posts/{post.id}/edit").get_data(as_text=True)
-    response = client.post(
-        f"/posts/{post.id}/edit",
-        data={"title": "Title", "content": "Content", "remove_picture": "y"},
-        content_type="multipart/form-data",
-    )
+    response = edit_via_form(client, post.id, title="Title", content="Content", remove_picture="y")
     assert response.status_code == 302
     assert fresh_post(post.id).image_post is None
     assert stored_images(app) == []
@@ -607,22 +556,14 @@ def test_edit_with_non_image_keeps_everything(
 ) -> None:
     """A rejected replacement picture is 400 and neither the text nor the old picture change."""
     login(author)
-    assert (
-        create_via_form(
-            client, title="Original", content="Original", picture=upload(image_bytes())
-        ).status_code
-        == 302
-    )
-    post = db.session.scalars(select(Post)).one()
+    post = create_with_picture(client, title="Original", content="Original")
     name = post.image_post
-    response = client.post(
-        f"/posts/{post.id}/edit",
-        data={
-            "title": "Changed",
-            "content": "Changed",
-            "picture": upload(b"GIF89a but not really", "fake.gif"),
-        },
-        content_type="multipart/form-data",
+    response = edit_via_form(
+        client,
+        post.id,
+        title="Changed",
+        content="Changed",
+        picture=upload(b"GIF89a but not really", "fake.gif"),
     )
     assert response.status_code == 400
     unchanged = fresh_post(post.id)
@@ -642,8 +583,7 @@ def test_author_can_delete_post_and_its_image(
 ) -> None:
     """Deleting removes the post and its picture, then goes home."""
     login(author)
-    assert create_via_form(client, picture=upload(image_bytes())).status_code == 302
-    post_id = db.session.scalars(select(Post.id)).one()
+    post_id = create_with_picture(client).id
     assert len(stored_images(app)) == 1
     response = client.post(f"/posts/{post_id}/delete")
     assert response.status_code == 302

@@ -20,7 +20,6 @@ from task_api_support import (
     RESOLVED,
     World,
     build_world,
-    fresh,
     journals_of,
     record_status_events,
     task_row,
@@ -30,6 +29,7 @@ from werkzeug.serving import make_server
 from conftest import PASSWORD
 from helpdesk.extensions import db
 from helpdesk.tasks.models import Task, Watcher
+from helpers import fresh
 
 
 class HelpDeskClient:

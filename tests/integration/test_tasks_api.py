@@ -7,7 +7,6 @@ are re-read and compared with a snapshot taken before the request).
 from __future__ import annotations
 
 import json
-import os
 from datetime import datetime
 
 import pytest
@@ -17,7 +16,6 @@ from task_api_support import (
     FEEDBACK,
     HIGH,
     IN_PROGRESS,
-    JSON,
     NEW,
     NORMAL,
     REJECTED,
@@ -26,10 +24,8 @@ from task_api_support import (
     World,
     build_world,
     counts,
-    fresh,
     journals_of,
     record_status_events,
-    request_scoped_clients,
     snapshot,
     task_row,
 )
@@ -40,14 +36,9 @@ from helpdesk.extensions import db
 from helpdesk.tasks.backends.local import LocalBackend
 from helpdesk.tasks.events import TaskStatusChanged
 from helpdesk.tasks.models import CustomField, CustomValue, Task, Watcher
+from helpers import JSON, fresh
 
 API = "/tasks/api"
-
-
-@pytest.fixture(autouse=True)
-def scoped_requests(app):
-    """Each request in its own app context, as on a real server."""
-    yield from request_scoped_clients(app)
 
 
 @pytest.fixture
@@ -931,36 +922,44 @@ def envelope_data(client, path):
     return body["data"]
 
 
-def test_lookup_statuses(client, login, world: World):
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        (
+            "/statuses",
+            [
+                {"id": 1, "name": "New", "is_closed": False},
+                {"id": 2, "name": "In Progress", "is_closed": False},
+                {"id": 3, "name": "Resolved", "is_closed": False},
+                {"id": 4, "name": "Feedback", "is_closed": False},
+                {"id": 5, "name": "Closed", "is_closed": True},
+                {"id": 6, "name": "Rejected", "is_closed": True},
+            ],
+        ),
+        (
+            "/priorities",
+            [
+                {"id": 1, "name": "Low", "is_default": False},
+                {"id": 2, "name": "Normal", "is_default": True},
+                {"id": 3, "name": "High", "is_default": False},
+                {"id": 4, "name": "Urgent", "is_default": False},
+                {"id": 5, "name": "Immediate", "is_default": False},
+            ],
+        ),
+        (
+            "/trackers",
+            [
+                {"id": 1, "name": "Bug"},
+                {"id": 2, "name": "Feature"},
+                {"id": SUPPORT, "name": "Support"},
+            ],
+        ),
+    ],
+    ids=["statuses", "priorities", "trackers"],
+)
+def test_lookup_lists(client, login, world, path, expected):
     login(world.users["alice"])
-    assert envelope_data(client, "/statuses") == [
-        {"id": 1, "name": "New", "is_closed": False},
-        {"id": 2, "name": "In Progress", "is_closed": False},
-        {"id": 3, "name": "Resolved", "is_closed": False},
-        {"id": 4, "name": "Feedback", "is_closed": False},
-        {"id": 5, "name": "Closed", "is_closed": True},
-        {"id": 6, "name": "Rejected", "is_closed": True},
-    ]
-
-
-def test_lookup_priorities(client, login, world: World):
-    login(world.users["alice"])
-    assert envelope_data(client, "/priorities") == [
-        {"id": 1, "name": "Low", "is_default": False},
-        {"id": 2, "name": "Normal", "is_default": True},
-        {"id": 3, "name": "High", "is_default": False},
-        {"id": 4, "name": "Urgent", "is_default": False},
-        {"id": 5, "name": "Immediate", "is_default": False},
-    ]
-
-
-def test_lookup_trackers(client, login, world: World):
-    login(world.users["alice"])
-    assert envelope_data(client, "/trackers") == [
-        {"id": 1, "name": "Bug"},
-        {"id": 2, "name": "Feature"},
-        {"id": SUPPORT, "name": "Support"},
-    ]
+    assert envelope_data(client, path) == expected
 
 
 def test_lookup_projects_lists_member_projects_only(app, client, login, world: World):
@@ -1362,8 +1361,6 @@ def test_events_of_two_users_are_attributed_to_each(app, client, login, world, s
 # =============================================================================================
 # Optimistic locking
 # =============================================================================================
-
-ON_POSTGRES = os.environ.get("TEST_DATABASE_URL", "").startswith("postgresql")
 
 
 def test_concurrent_change_is_409_and_keeps_the_other_writers_change(

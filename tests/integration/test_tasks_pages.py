@@ -10,9 +10,7 @@ import pytest
 from task_api_support import (
     CLOSED,
     FEEDBACK,
-    HTML,
     IN_PROGRESS,
-    JSON,
     NEW,
     NORMAL,
     RESOLVED,
@@ -20,22 +18,14 @@ from task_api_support import (
     build_world,
     counts,
     journals_of,
-    request_scoped_clients,
     snapshot,
     task_row,
 )
 
-from conftest import BROWSER, csrf_token_from
+from conftest import csrf_token_from
 from helpdesk.extensions import db
 from helpdesk.tasks.models import Task
-
-FORM = {**BROWSER, "Accept": "text/html", "Accept-Language": "en"}  # a browser posting a form
-
-
-@pytest.fixture(autouse=True)
-def scoped_requests(app):
-    """Each request in its own app context, as on a real server."""
-    yield from request_scoped_clients(app)
+from helpers import FORM, HTML, JSON
 
 
 @pytest.fixture

@@ -3,13 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from users_support import (
-    HTML,
-    JSON,
-    fetch_user,
-    isolated_requests,  # noqa: F401 (autouse fixture)
-    user_row,
-)
+
+from helpers import HTML, JSON, fetch_user, user_row
 
 ACCOUNT = "/users/account"
 

@@ -8,14 +8,8 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from users_support import (
-    HTML,
-    JSON,
-    image_bytes,
-    isolated_requests,  # noqa: F401 (autouse fixture)
-    upload,
-    user_row,
-)
+
+from helpers import HTML, JSON, image_bytes, upload, user_row
 
 ACCOUNT = "/users/account"
 STORED_NAME = re.compile(r"^[0-9a-f]{16}\.(jpg|png)$")
@@ -47,7 +41,7 @@ def post_picture(client, data: bytes, filename: str = "avatar.png", **fields):
 
 
 def test_png_is_re_encoded_resized_and_stored_under_a_random_name(app, client, alice, avatars):
-    original = image_bytes((600, 400))
+    original = image_bytes(size=(600, 400))
     response = post_picture(client, original, "my photo.png")
     assert response.status_code == 200, response.get_data(as_text=True)
     name = user_row(alice.id)["image_file"]
@@ -64,14 +58,14 @@ def test_png_is_re_encoded_resized_and_stored_under_a_random_name(app, client, a
 
 
 def test_small_image_is_not_enlarged(client, alice, avatars):
-    assert post_picture(client, image_bytes((40, 30))).status_code == 200
+    assert post_picture(client, image_bytes(size=(40, 30))).status_code == 200
     name = user_row(alice.id)["image_file"]
     with Image.open(avatars / name) as image:
         assert image.size == (40, 30)
 
 
 def test_transparent_png_stays_png_with_alpha(client, alice, avatars):
-    data = image_bytes((300, 300), mode="RGBA", color=(0, 0, 0, 0))
+    data = image_bytes(size=(300, 300), mode="RGBA", color=(0, 0, 0, 0))
     assert post_picture(client, data).status_code == 200
     name = user_row(alice.id)["image_file"]
     assert name.endswith(".png")
@@ -85,7 +79,7 @@ def test_jpeg_metadata_is_dropped(client, alice, avatars):
     exif = Image.Exif()
     exif[0x010E] = "secret description"  # ImageDescription
     exif[0x013B] = "Photographer Name"  # Artist
-    data = image_bytes((500, 500), fmt="JPEG", exif=exif.tobytes())
+    data = image_bytes(size=(500, 500), fmt="JPEG", exif=exif.tobytes())
     assert b"secret description" in data
     assert post_picture(client, data, "photo.jpg").status_code == 200
     stored = (avatars / user_row(alice.id)["image_file"]).read_bytes()
@@ -95,7 +89,7 @@ def test_jpeg_metadata_is_dropped(client, alice, avatars):
 
 @pytest.mark.parametrize("fmt", ["GIF", "WEBP"])
 def test_other_accepted_formats(client, alice, fmt):
-    data = image_bytes((100, 100), mode="RGB", fmt=fmt)
+    data = image_bytes(size=(100, 100), mode="RGB", fmt=fmt)
     response = post_picture(client, data, f"a.{fmt.lower()}")
     assert response.status_code == 200, response.get_data(as_text=True)
     assert user_row(alice.id)["image_file"]
@@ -169,18 +163,18 @@ def text_file() -> bytes:
 
 def truncated_png() -> bytes:
     """The first half of a real PNG."""
-    data = image_bytes((400, 400), color=(10, 200, 10))
+    data = image_bytes(size=(400, 400), color=(10, 200, 10))
     return data[: len(data) // 2]
 
 
 def bomb_png() -> bytes:
     """A tiny file that decodes to 10000x10000 pixels, beyond MAX_IMAGE_PIXELS."""
-    return image_bytes((10_000, 10_000), mode="1", color=0)
+    return image_bytes(size=(10_000, 10_000), mode="1", color=0)
 
 
 def bmp_image() -> bytes:
     """A real image in a format we do not accept."""
-    return image_bytes((50, 50), fmt="BMP")
+    return image_bytes(size=(50, 50), fmt="BMP")
 
 
 def html_as_gif() -> bytes:
@@ -209,7 +203,7 @@ def test_rejected_upload_is_400_and_changes_nothing(client, alice, avatars, make
 
 def test_bomb_is_rejected_by_the_configured_pixel_limit(app, client, alice, avatars):
     app.config["MAX_IMAGE_PIXELS"] = 100 * 100
-    response = post_picture(client, image_bytes((101, 100)))
+    response = post_picture(client, image_bytes(size=(101, 100)))
     assert response.status_code == 400
     assert user_row(alice.id)["image_file"] is None
     assert stored_files(avatars) == []
@@ -226,7 +220,7 @@ def test_rejected_upload_from_a_form_re_renders_the_page_with_400(client, alice,
 def test_upload_over_the_size_limit_is_413_and_changes_nothing(app, client, alice, avatars):
     app.config["MAX_CONTENT_LENGTH"] = 4096
     before = user_row(alice.id)
-    data = image_bytes((300, 300), mode="RGB", fmt="BMP")  # about 270 KB
+    data = image_bytes(size=(300, 300), mode="RGB", fmt="BMP")  # about 270 KB
     response = post_picture(client, data, "big.png", full_name="Too Big")
     assert response.status_code == 413
     assert response.get_json()["status_code"] == 413

@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from users_support import (
-    BROWSER,
-    JSON,
-    PASSWORD,
-    csrf_token_from,
-    isolated_requests,  # noqa: F401 (autouse fixture)
-    user_count,
-    user_row,
-)
+
+from conftest import BROWSER, PASSWORD, csrf_token_from
+from helpdesk.users.models import User
+from helpers import JSON, count_rows, is_logged_in, user_row
 
 CROSS_SITE = [
     {"Sec-Fetch-Site": "cross-site"},
@@ -21,10 +16,12 @@ CROSS_SITE = [
     {"Origin": "http://evil.example", "Sec-Fetch-Site": "cross-site"},
 ]
 
-
-def is_logged_in(the_client) -> bool:
-    """Whether the client's cookies belong to a signed-in user."""
-    return the_client.get("/users/account", headers=JSON).status_code == 200
+FORGED_ACCOUNT = {"username": "alice", "email": "alice@example.com", "full_name": "Forged"}
+PASSWORD_CHANGE = {
+    "current_password": PASSWORD,
+    "new_password": "purple-otter-77",
+    "confirm_password": "purple-otter-77",
+}
 
 
 @pytest.fixture
@@ -45,12 +42,26 @@ def registration(username: str = "newbie") -> dict[str, str]:
     }
 
 
-def test_login_form_without_token_is_refused(client, make_user):
+# The token part of a login form, made before the client opens the login page.
+def no_token(app) -> dict[str, str]:
+    return {}
+
+
+def forged_token(app) -> dict[str, str]:
+    return {"csrf_token": "forged.token"}
+
+
+def token_of_another_session(app) -> dict[str, str]:
+    return {"csrf_token": csrf_token_from(app.test_client(), "/users/login")}
+
+
+@pytest.mark.parametrize("token", [no_token, forged_token, token_of_another_session])
+def test_login_form_without_a_valid_token_is_refused(app, client, make_user, token):
     make_user("alice")
+    extra = token(app)
     client.get("/users/login", headers=BROWSER)
-    response = client.post(
-        "/users/login", data={"username": "alice", "password": PASSWORD}, headers=BROWSER
-    )
+    body = {"username": "alice", "password": PASSWORD, **extra}
+    response = client.post("/users/login", data=body, headers=BROWSER)
     assert response.status_code == 400
     assert not is_logged_in(client)
 
@@ -68,29 +79,6 @@ def test_login_form_with_token_signs_in(client, make_user):
     assert is_logged_in(client)
 
 
-def test_token_from_another_session_is_refused(app, client, make_user):
-    make_user("alice")
-    other = app.test_client()
-    token = csrf_token_from(other, "/users/login")
-    client.get("/users/login", headers=BROWSER)
-    response = client.post(
-        "/users/login",
-        data={"username": "alice", "password": PASSWORD, "csrf_token": token},
-        headers=BROWSER,
-    )
-    assert response.status_code == 400
-    assert not is_logged_in(client)
-
-
-def test_forged_token_is_refused(client, make_user):
-    make_user("alice")
-    client.get("/users/login", headers=BROWSER)
-    body = {"username": "alice", "password": PASSWORD, "csrf_token": "forged.token"}
-    response = client.post("/users/login", data=body, headers=BROWSER)
-    assert response.status_code == 400
-    assert not is_logged_in(client)
-
-
 def test_pages_for_browsers_carry_a_csrf_token(client, alice):
     for path in ("/users/account", "/users/password"):
         assert csrf_token_from(client, path)
@@ -99,7 +87,7 @@ def test_pages_for_browsers_carry_a_csrf_token(client, alice):
 def test_register_form_without_token_creates_no_user(client):
     response = client.post("/users/register", data=registration(), headers=BROWSER)
     assert response.status_code == 400
-    assert user_count() == 0
+    assert count_rows(User) == 0
 
 
 def test_register_form_with_token_creates_the_user(client):
@@ -107,13 +95,12 @@ def test_register_form_with_token_creates_the_user(client):
     body = {**registration(), "csrf_token": token}
     response = client.post("/users/register", data=body, headers=BROWSER)
     assert response.status_code == 302
-    assert user_count() == 1
+    assert count_rows(User) == 1
 
 
 def test_account_form_without_token_changes_nothing(client, alice):
     before = user_row(alice.id)
-    body = {"username": "alice", "email": "alice@example.com", "full_name": "Forged"}
-    response = client.post("/users/account", data=body, headers=BROWSER)
+    response = client.post("/users/account", data=FORGED_ACCOUNT, headers=BROWSER)
     assert response.status_code == 400
     assert user_row(alice.id) == before
 
@@ -134,12 +121,7 @@ def test_account_form_with_token_saves(client, alice):
 def test_password_form_with_token_changes_the_password(client, alice):
     before = user_row(alice.id)["password"]
     token = csrf_token_from(client, "/users/password")
-    body = {
-        "current_password": PASSWORD,
-        "new_password": "purple-otter-77",
-        "confirm_password": "purple-otter-77",
-        "csrf_token": token,
-    }
+    body = {**PASSWORD_CHANGE, "csrf_token": token}
     response = client.post("/users/password", data=body, headers=BROWSER)
     assert response.status_code == 302
     assert user_row(alice.id)["password"] != before
@@ -148,12 +130,7 @@ def test_password_form_with_token_changes_the_password(client, alice):
 
 def test_password_form_without_token_changes_nothing(client, alice):
     before = user_row(alice.id)
-    body = {
-        "current_password": PASSWORD,
-        "new_password": "purple-otter-77",
-        "confirm_password": "purple-otter-77",
-    }
-    response = client.post("/users/password", data=body, headers=BROWSER)
+    response = client.post("/users/password", data=PASSWORD_CHANGE, headers=BROWSER)
     assert response.status_code == 400
     assert user_row(alice.id) == before
 
@@ -176,8 +153,9 @@ def test_same_origin_json_from_the_pages_scripts_needs_no_token(client, alice):
 
 def test_typed_in_form_post_still_needs_the_token(client, alice):
     before = user_row(alice.id)
-    body = {"username": "alice", "email": "alice@example.com", "full_name": "Forged"}
-    response = client.post("/users/account", data=body, headers={"Sec-Fetch-Site": "none"})
+    response = client.post(
+        "/users/account", data=FORGED_ACCOUNT, headers={"Sec-Fetch-Site": "none"}
+    )
     assert response.status_code == 400
     assert user_row(alice.id) == before
 
@@ -195,12 +173,7 @@ def test_cross_site_json_account_change_is_403(client, alice, headers):
 def test_cross_site_form_with_a_valid_token_is_still_403(client, alice, headers):
     token = csrf_token_from(client, "/users/account")
     before = user_row(alice.id)
-    body = {
-        "username": "alice",
-        "email": "alice@example.com",
-        "full_name": "Forged",
-        "csrf_token": token,
-    }
+    body = {**FORGED_ACCOUNT, "csrf_token": token}
     response = client.post("/users/account", data=body, headers=headers)
     assert response.status_code == 403
     assert user_row(alice.id) == before
@@ -209,12 +182,7 @@ def test_cross_site_form_with_a_valid_token_is_still_403(client, alice, headers)
 @pytest.mark.parametrize("headers", CROSS_SITE)
 def test_cross_site_password_change_is_403(client, alice, headers):
     before = user_row(alice.id)
-    body = {
-        "current_password": PASSWORD,
-        "new_password": "purple-otter-77",
-        "confirm_password": "purple-otter-77",
-    }
-    response = client.post("/users/password", json=body, headers=headers)
+    response = client.post("/users/password", json=PASSWORD_CHANGE, headers=headers)
     assert response.status_code == 403
     assert user_row(alice.id) == before
 
@@ -233,7 +201,7 @@ def test_cross_site_login_is_403_and_signs_nobody_in(client, make_user):
 def test_cross_site_registration_creates_no_user(client):
     response = client.post("/users/register", json=registration(), headers={"Origin": "http://x.y"})
     assert response.status_code == 403
-    assert user_count() == 0
+    assert count_rows(User) == 0
 
 
 def test_cross_site_logout_post_is_403(client, alice):

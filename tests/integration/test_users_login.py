@@ -3,22 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from users_support import (
-    HTML,
-    JSON,
-    PASSWORD,
-    isolated_requests,  # noqa: F401 (autouse fixture)
-    user_row,
-)
+
+from conftest import PASSWORD
+from helpers import HTML, JSON, is_logged_in, user_row
 
 LOGIN = "/users/login"
-
-
-def is_logged_in(the_client) -> bool:
-    """Whether the client's cookies belong to a signed-in user."""
-    response = the_client.get("/users/account", headers=JSON)
-    assert response.status_code in {200, 401}
-    return response.status_code == 200
 
 
 def test_login_page_renders_a_form(client):

@@ -3,17 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from users_support import (
-    HTML,
-    JSON,
-    PASSWORD,
-    isolated_requests,  # noqa: F401 (autouse fixture)
-)
 
-
-def is_logged_in(the_client) -> bool:
-    """Whether the client's cookies belong to a signed-in user."""
-    return the_client.get("/users/account", headers=JSON).status_code == 200
+from conftest import PASSWORD
+from helpers import HTML, JSON, is_logged_in
 
 
 @pytest.mark.parametrize("method", ["get", "post"])

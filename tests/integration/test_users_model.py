@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 from sqlalchemy import text
-from users_support import (
-    JSON,
-    fetch_user,
-    isolated_requests,  # noqa: F401 (autouse fixture)
-)
 
 from helpdesk.extensions import db
+from helpers import JSON, fetch_user
 
 API_KEY = "0123456789abcdef0123456789abcdef01234567"
 

@@ -3,21 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from users_support import (
-    HTML,
-    JSON,
-    PASSWORD,
-    isolated_requests,  # noqa: F401 (autouse fixture)
-    user_row,
-)
+
+from conftest import PASSWORD
+from helpers import HTML, JSON, is_logged_in, user_row
 
 CHANGE = "/users/password"
 NEW_PASSWORD = "purple-otter-77"
-
-
-def is_logged_in(the_client) -> bool:
-    """Whether the client's cookies belong to a signed-in user."""
-    return the_client.get("/users/account", headers=JSON).status_code == 200
 
 
 def change(current: str = PASSWORD, new: str = NEW_PASSWORD, confirm: str | None = None) -> dict:

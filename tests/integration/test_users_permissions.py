@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from users_support import (
-    HTML,
-    JSON,
-    isolated_requests,  # noqa: F401 (autouse fixture)
-    user_row,
-)
 
 from helpdesk.core.decorators import admin_required, permission_required, redmine_user_required
 from helpdesk.extensions import db
 from helpdesk.users.models import User
+from helpers import HTML, JSON, user_row
 
 
 @pytest.fixture

@@ -6,16 +6,11 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
-from users_support import (
-    HTML,
-    JSON,
-    PASSWORD,
-    isolated_requests,  # noqa: F401 (autouse fixture)
-    user_count,
-)
 
+from conftest import PASSWORD
 from helpdesk.extensions import db
 from helpdesk.users.models import User
+from helpers import HTML, JSON, count_rows
 
 REGISTER = "/users/register"
 
@@ -102,7 +97,7 @@ def assert_rejected(response, field: str, users_before: int) -> None:
     assert body["success"] is False
     assert field in body["errors"], body
     assert body["errors"][field]
-    assert user_count() == users_before
+    assert count_rows(User) == users_before
 
 
 @pytest.mark.parametrize("username", ["Alice", "ALICE", "alice"])
@@ -197,7 +192,7 @@ def test_every_problem_is_reported_at_once(client):
         "password",
         "confirm_password",
     }
-    assert user_count() == 0
+    assert count_rows(User) == 0
 
 
 def test_nested_value_is_rejected(client):
@@ -209,7 +204,7 @@ def test_nested_value_is_rejected(client):
 def test_non_object_json_body_is_400(client, body):
     response = client.post(REGISTER, data=body, content_type="application/json")
     assert response.status_code == 400
-    assert user_count() == 0
+    assert count_rows(User) == 0
 
 
 def test_form_errors_are_shown_on_the_page_with_422(client, make_user):
@@ -217,7 +212,7 @@ def test_form_errors_are_shown_on_the_page_with_422(client, make_user):
     response = client.post(REGISTER, data=signup(username="alice"), headers=HTML)
     assert response.status_code == 422
     assert "This username is already taken." in response.get_data(as_text=True)
-    assert user_count() == 1
+    assert count_rows(User) == 1
 
 
 def test_a_rejected_registration_does_not_sign_in(client):

@@ -1,0 +1,86 @@
+"""Helpers several test modules share: request headers, committed-row reads and test images.
+
+Fixtures and the constants PASSWORD and BROWSER live in conftest.py; the task world is in
+integration/task_api_support.py.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from flask.testing import FlaskClient
+from PIL import Image
+from sqlalchemy import func, select
+
+from conftest import BROWSER
+from helpdesk.extensions import db
+from helpdesk.users.models import User
+
+JSON = {"Accept": "application/json", "Accept-Language": "en"}
+HTML = {"Accept": "text/html", "Accept-Language": "en"}
+FORM = {**BROWSER, **HTML}  # a browser posting a form
+
+
+def is_logged_in(the_client: FlaskClient) -> bool:
+    """Whether the client's cookies belong to a signed-in user."""
+    response = the_client.get("/users/account", headers=JSON)
+    assert response.status_code in {200, 401}
+    return response.status_code == 200
+
+
+# -- reading the database as committed -------------------------------------------------------
+
+
+def fresh() -> None:
+    """Forget anything the test's own session holds, so the next read sees committed rows."""
+    db.session.rollback()
+    db.session.expire_all()
+
+
+def count_rows(model: Any) -> int:
+    """How many rows a model's table holds."""
+    fresh()
+    return db.session.scalar(select(func.count()).select_from(model)) or 0
+
+
+def user_row(user_id: int) -> dict[str, Any]:
+    """The user's row as committed in the database (nothing cached by the session)."""
+    fresh()
+    row = db.session.execute(select(User.__table__).where(User.id == user_id)).mappings().one()
+    return dict(row)
+
+
+def fetch_user(user_id: int) -> User:
+    """A freshly loaded User."""
+    fresh()
+    user = db.session.get(User, user_id)
+    assert user is not None
+    return user
+
+
+# -- images ----------------------------------------------------------------------------------
+
+
+def image_bytes(
+    fmt: str = "PNG",
+    size: tuple[int, int] = (64, 48),
+    mode: str = "RGB",
+    color: Any = None,
+    **save: Any,
+) -> bytes:
+    """An image made with Pillow, encoded in fmt (red, half transparent in RGBA).
+
+    Keep uploads under 500 KB: the test client spools a larger multipart body to a temporary
+    file that it never closes, and the ResourceWarning fails the test (warnings are errors).
+    """
+    if color is None:
+        color = (200, 30, 30, 128) if mode == "RGBA" else (200, 30, 30)
+    out = io.BytesIO()
+    Image.new(mode, size, color).save(out, format=fmt, **save)
+    return out.getvalue()
+
+
+def upload(data: bytes, filename: str = "picture.png") -> tuple[io.BytesIO, str]:
+    """A file part for the test client's multipart body."""
+    return io.BytesIO(data), filename
