@@ -18,6 +18,7 @@ def create_app(config: type[Config] | str | None = None, **overrides: Any) -> Fl
     configure(app, config, overrides)
 
     from helpdesk.core import register_core
+    from helpdesk.notifications import register_notifications
     from helpdesk.posts import register_posts
     from helpdesk.tasks import register_tasks
     from helpdesk.users import register_users
@@ -26,6 +27,7 @@ def create_app(config: type[Config] | str | None = None, **overrides: Any) -> Fl
     register_users(app)
     register_posts(app)
     register_tasks(app)
+    register_notifications(app)
     return app
 
 

@@ -90,6 +90,7 @@ class Config:
     KANBAN_COLUMN_SIZE = 30
 
     PUSH_NOTIFICATIONS_ENABLED = True
+    PUSH_ALLOW_HTTP = False  # accept http:// push endpoints (tests with a local push service)
     VAPID_PUBLIC_KEY = ""
     VAPID_PRIVATE_KEY = ""
     VAPID_CLAIM_EMAIL = ""

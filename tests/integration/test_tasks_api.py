@@ -188,7 +188,7 @@ def test_status_change_answers_old_and_new_and_writes_a_journal(client, login, w
     assert data["new_status_id"] == RESOLVED
     assert data["changed"] is True
     assert data["comment_added"] is True
-    assert data["notifications_sent"] == 0
+    assert data["notifications_sent"] == 1  # bob, the author; never alice, who acted
     row = task_row(task_id)
     assert row["status_id"] == RESOLVED
     assert row["updated_on"] > before["updated_on"]

@@ -1,4 +1,4 @@
-"""In-process domain events, handed to subscribers only after the transaction commits."""
+"""In-process domain events: recorders run inside the transaction, subscribers after commit."""
 
 from __future__ import annotations
 
@@ -17,12 +17,20 @@ Handler = Callable[[Any], None]
 
 
 def subscribe(app: Flask, event_type: type, handler: Handler) -> None:
-    """Call handler with every committed event of event_type."""
+    """Call handler with every committed event of event_type (side effects: sockets, push)."""
     app.extensions.setdefault("helpdesk_events", {}).setdefault(event_type, []).append(handler)
 
 
+def record(app: Flask, event_type: type, handler: Handler) -> None:
+    """Call handler when an event is published, inside its transaction (rows that must commit
+    or roll back with the change, such as notifications); its errors undo the change."""
+    app.extensions.setdefault("helpdesk_recorders", {}).setdefault(event_type, []).append(handler)
+
+
 def publish(domain_event: object) -> None:
-    """Queue an event in the current unit of work; it is delivered by commit(), never before."""
+    """Run the recorders now; queue the event for the subscribers, which commit() calls."""
+    for handler in current_app.extensions.get("helpdesk_recorders", {}).get(type(domain_event), ()):
+        handler(domain_event)
     db.session.info.setdefault(PENDING, []).append(domain_event)
 
 

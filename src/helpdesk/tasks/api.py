@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
-from flask import Blueprint, Response, g, jsonify, request
+from flask import Blueprint, Response, jsonify
 from flask_babel import gettext as _
 from flask_login import current_user
-from pydantic import BaseModel, ValidationError
 
+from helpdesk.core.api import envelope, parse_args, parse_body
 from helpdesk.core.decorators import redmine_user_required
-from helpdesk.core.errors import APIException
 from helpdesk.core.events import commit, rollback
 from helpdesk.tasks import service
 from helpdesk.tasks.backends import get_backend
@@ -23,7 +21,6 @@ from helpdesk.tasks.schemas import (
     StatusChangeIn,
     TaskCreateIn,
     TaskListQuery,
-    errors_by_field,
     journal_doc,
     member_doc,
     named_doc,
@@ -37,45 +34,10 @@ from helpdesk.tasks.schemas import (
 bp = Blueprint("tasks_api", __name__, url_prefix="/tasks/api")
 bp.before_request(redmine_user_required(lambda: None))
 
-M = TypeVar("M", bound=BaseModel)
-
-
-def envelope(data: Any = None, message: str | None = None, status: int = 200) -> Response:
-    """The seed's success document with the time the request took."""
-    body: dict[str, Any] = {"success": True}
-    if message is not None:
-        body["message"] = message
-    body["data"] = data
-    body["execution_time"] = round(
-        time.perf_counter() - g.get("start_time", time.perf_counter()), 4
-    )
-    response = jsonify(body)
-    response.status_code = status
-    return response
-
-
-def parse_body(model: type[M]) -> M:
-    """Validate the JSON body: 415 if it is not JSON, 400 if malformed, 422 if fields are wrong."""
-    if not request.is_json:
-        raise APIException(_("Send a JSON body with Content-Type: application/json."), 415)
-    try:
-        return model.model_validate_json(request.get_data() or b"")
-    except ValidationError as error:
-        if any(item["type"] == "json_invalid" for item in error.errors()):
-            raise APIException(_("The request body is not valid JSON."), 400) from error
-        raise APIException(
-            _("Some fields are invalid."), 422, {"errors": errors_by_field(error)}
-        ) from error
-
 
 def parse_query() -> TaskListQuery:
     """Validate list query parameters; 400 names the offending parameter."""
-    try:
-        return TaskListQuery.model_validate(request.args.to_dict())
-    except ValidationError as error:
-        raise APIException(
-            _("Invalid query parameters."), 400, {"errors": errors_by_field(error)}
-        ) from error
+    return parse_args(TaskListQuery)
 
 
 def task_query(params: TaskListQuery, assigned_to_id: int | None) -> TaskQuery:
@@ -145,6 +107,15 @@ def get_task_by_id(task_id: int) -> Response:
     return envelope(task_detail(get_backend().get_task(actor(), task_id)))
 
 
+def notifications_for(journal_id: int | None) -> int:
+    """How many people the change notified (its journal keys their notifications)."""
+    if journal_id is None:
+        return 0
+    from helpdesk.notifications.service import recorded_for
+
+    return len(recorded_for(f"journal:{journal_id}"))
+
+
 @bp.put("/task/<int:task_id>/status")
 def update_task_status(task_id: int) -> Response:
     """Change a task's status with an optional comment."""
@@ -162,7 +133,7 @@ def update_task_status(task_id: int) -> Response:
             "new_status_id": result.new_status.id,
             "changed": result.changed,
             "comment_added": bool(body.comment),
-            "notifications_sent": 0,
+            "notifications_sent": notifications_for(result.journal_id),
         },
         _("Task status updated"),
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Any, Literal
 
 from flask_babel import gettext as _
@@ -11,11 +11,11 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
-    ValidationError,
     field_validator,
     model_validator,
 )
 
+from helpdesk.core.api import iso
 from helpdesk.tasks.backends.base import (
     JournalInfo,
     MemberInfo,
@@ -166,73 +166,6 @@ class TaskListQuery(BaseModel):
         return tuple((key.lstrip("-"), key.startswith("-")) for key in keys)
 
 
-def _message(item: Any) -> str:
-    """A pydantic error in the user's language; our own validators' messages are translated."""
-    kind, ctx = item["type"], item.get("ctx") or {}
-    if kind == "value_error":
-        return str(item["msg"]).removeprefix("Value error, ")
-    if kind == "string_too_short" and ctx.get("min_length") == 1:
-        kind = "missing"
-    messages = {
-        "missing": lambda: _("This field is required."),
-        "int_type": lambda: _("Must be a whole number."),
-        "int_parsing": lambda: _("Must be a whole number."),
-        "int_from_float": lambda: _("Must be a whole number."),
-        "float_type": lambda: _("Must be a number."),
-        "float_parsing": lambda: _("Must be a number."),
-        "bool_type": lambda: _("Must be true or false."),
-        "bool_parsing": lambda: _("Must be true or false."),
-        "string_type": lambda: _("Must be text."),
-        "date_type": lambda: _("Use a date like 2024-01-31."),
-        "date_parsing": lambda: _("Use a date like 2024-01-31."),
-        "date_from_datetime_parsing": lambda: _("Use a date like 2024-01-31."),
-        "date_from_datetime_inexact": lambda: _("Use a date like 2024-01-31."),
-        "list_type": lambda: _("Must be a list."),
-        "model_type": lambda: _("Must be an object."),
-        "model_attributes_type": lambda: _("Must be an object."),
-        "dict_type": lambda: _("Must be an object."),
-        "greater_than": lambda: _("Must be greater than %(limit)s.", limit=ctx.get("gt")),
-        "greater_than_equal": lambda: _("Must be at least %(limit)s.", limit=ctx.get("ge")),
-        "less_than_equal": lambda: _("Must be at most %(limit)s.", limit=ctx.get("le")),
-        "string_too_long": lambda: _(
-            "Use at most %(count)s characters.", count=ctx.get("max_length")
-        ),
-        "too_long": lambda: _("Send at most %(count)s items.", count=ctx.get("max_length")),
-        "too_short": lambda: _("Send at least %(count)s items.", count=ctx.get("min_length")),
-        "literal_error": lambda: _("Use one of: %(values)s.", values=ctx.get("expected")),
-    }
-    return str(messages[kind]()) if kind in messages else str(item["msg"])
-
-
-def errors_by_field(error: ValidationError) -> dict[str, list[str]]:
-    """Pydantic errors keyed by field path ("custom_fields.0.id"); model-level ones by prefix."""
-    fields: dict[str, list[str]] = {}
-    for item in error.errors(include_url=False):
-        location = ".".join(str(part) for part in item["loc"] if not _is_type_tag(part)) or "body"
-        message = _message(item)
-        if item["type"] == "value_error" and location == "body" and ": " in message:
-            prefix, _sep, rest = message.partition(": ")
-            if prefix.isidentifier():
-                location, message = prefix, rest
-        if message not in fields.get(location, []):
-            fields.setdefault(location, []).append(message)
-    return fields
-
-
-def _is_type_tag(part: Any) -> bool:
-    """Union members add their type to an error's location ("assigned_to.literal[...]")."""
-    return isinstance(part, str) and ("[" in part or part in {"int", "str", "float", "bool"})
-
-
-def _iso(value: date | datetime | None) -> str | None:
-    """ISO text for a date, or a UTC timestamp with Z for a datetime."""
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return value.replace(microsecond=0).isoformat() + "Z"
-    return value.isoformat()
-
-
 def task_row(task: TaskSummary) -> dict[str, Any]:
     """A task in a list, in the seed's shape plus ids for clients that need them."""
     return {
@@ -241,7 +174,7 @@ def task_row(task: TaskSummary) -> dict[str, Any]:
         "status": task.status.name,
         "priority": task.priority.name,
         "project": task.project.name,
-        "due_date": _iso(task.due_date),
+        "due_date": iso(task.due_date),
         "assigned_to": task.assigned_to.name if task.assigned_to else None,
         "status_id": task.status.id,
         "is_closed": task.status.is_closed,
@@ -250,7 +183,7 @@ def task_row(task: TaskSummary) -> dict[str, Any]:
         "tracker": task.tracker.name,
         "assigned_to_id": task.assigned_to.id if task.assigned_to else None,
         "done_ratio": task.done_ratio,
-        "updated_on": _iso(task.updated_on),
+        "updated_on": iso(task.updated_on),
     }
 
 
@@ -273,13 +206,13 @@ def task_detail(task: TaskInfo) -> dict[str, Any]:
         "author_name": task.author.name,
         "assigned_to_id": task.assigned_to.id if task.assigned_to else None,
         "assigned_to_name": task.assigned_to.name if task.assigned_to else None,
-        "start_date": _iso(task.start_date),
-        "due_date": _iso(task.due_date),
+        "start_date": iso(task.start_date),
+        "due_date": iso(task.due_date),
         "estimated_hours": task.estimated_hours,
         "done_ratio": task.done_ratio,
-        "created_on": _iso(task.created_on),
-        "updated_on": _iso(task.updated_on),
-        "closed_on": _iso(task.closed_on),
+        "created_on": iso(task.created_on),
+        "updated_on": iso(task.updated_on),
+        "closed_on": iso(task.closed_on),
         "custom_fields": [
             {"id": c.id, "name": c.name, "value": c.value} for c in task.custom_fields
         ],
@@ -294,7 +227,7 @@ def journal_doc(journal: JournalInfo) -> dict[str, Any]:
         "user_id": journal.user.id,
         "user_name": journal.user.name,
         "notes": journal.notes,
-        "created_on": _iso(journal.created_on),
+        "created_on": iso(journal.created_on),
         "details": [
             {"property": d.prop_key, "old_value": d.old_value, "new_value": d.new_value}
             for d in journal.details

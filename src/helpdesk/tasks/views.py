@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
+from helpdesk.core.api import errors_by_field
 from helpdesk.core.decorators import redmine_user_required
 from helpdesk.core.errors import wants_json_response
 from helpdesk.core.events import commit, rollback
@@ -29,7 +30,7 @@ from helpdesk.tasks.api import list_document, parse_query
 from helpdesk.tasks.backends import get_backend
 from helpdesk.tasks.backends.base import TaskError
 from helpdesk.tasks.models import CustomField
-from helpdesk.tasks.schemas import CommentIn, StatusChangeIn, TaskCreateIn, errors_by_field
+from helpdesk.tasks.schemas import CommentIn, StatusChangeIn, TaskCreateIn
 
 bp = Blueprint("tasks", __name__, url_prefix="/tasks")
 bp.before_request(redmine_user_required(lambda: None))

@@ -1,0 +1,67 @@
+"""Notifications for users, and the browsers that receive them as push messages."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from helpdesk.core.models import utcnow
+from helpdesk.extensions import db
+
+NOTIFICATION_TYPES = ("status_change", "comment", "assigned")
+
+
+class Notifications(db.Model):
+    """One notification for one user about one change (the seed's model, plus type and text).
+
+    (user_id, event_key) is unique, so a replayed change never notifies anyone twice.
+    """
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        UniqueConstraint("user_id", "event_key"),
+        Index("ix_notifications_user_unread", "user_id", "is_read", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"))
+    issue_id: Mapped[int | None] = mapped_column(Integer)
+    old_status: Mapped[str | None] = mapped_column(String(60))
+    new_status: Mapped[str | None] = mapped_column(String(60))
+    old_subj: Mapped[str | None] = mapped_column(String(255))
+    date_created: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    is_read: Mapped[bool] = mapped_column(Boolean, default=False)
+    type: Mapped[str] = mapped_column(String(20), default="status_change")
+    title: Mapped[str] = mapped_column(String(255), default="")
+    message: Mapped[str] = mapped_column(Text, default="")
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    read_at: Mapped[datetime | None] = mapped_column(DateTime)
+    event_key: Mapped[str] = mapped_column(String(100))
+
+
+class PushSubscription(db.Model):
+    """A browser's Web Push subscription; endpoints are unique, re-subscribing updates the row."""
+
+    __tablename__ = "push_subscriptions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    endpoint: Mapped[str] = mapped_column(String(1000), unique=True)
+    p256dh: Mapped[str] = mapped_column(String(200))
+    auth: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    last_used: Mapped[datetime | None] = mapped_column(DateTime)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)

@@ -1,0 +1,90 @@
+"""Declared input of the notification API."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+from flask import current_app
+from flask_babel import gettext as _
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from helpdesk.notifications.models import NOTIFICATION_TYPES
+
+P256DH_BYTES = 65  # an uncompressed P-256 point
+AUTH_BYTES = 16
+Type = Literal[NOTIFICATION_TYPES]  # type: ignore[valid-type]
+
+
+class NotificationQuery(BaseModel):
+    """GET /tasks/api/notifications parameters."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    unread_only: bool = False
+    limit: Annotated[int, Field(ge=1, le=100)] = 50
+    offset: Annotated[int, Field(ge=0, le=1_000_000)] = 0
+    type: Type | None = None
+
+
+def _decode(value: str) -> bytes:
+    """Bytes of a base64url text, with or without padding."""
+    try:
+        return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+    except (binascii.Error, ValueError) as error:
+        raise ValueError(_("Not valid base64url.")) from error
+
+
+class SubscriptionKeys(BaseModel):
+    """The browser's encryption keys for a push subscription."""
+
+    model_config = ConfigDict(strict=True, extra="ignore")
+
+    p256dh: Annotated[str, StringConstraints(max_length=200)]
+    auth: Annotated[str, StringConstraints(max_length=100)]
+
+    @field_validator("p256dh")
+    @classmethod
+    def is_a_p256_point(cls, value: str) -> str:
+        """p256dh is an uncompressed P-256 public key (65 bytes, starting with 4)."""
+        raw = _decode(value)
+        if len(raw) != P256DH_BYTES or raw[0] != 4:
+            raise ValueError(_("Must be a 65-byte uncompressed P-256 key."))
+        return value
+
+    @field_validator("auth")
+    @classmethod
+    def is_sixteen_bytes(cls, value: str) -> str:
+        """auth is a 16-byte secret."""
+        if len(_decode(value)) != AUTH_BYTES:
+            raise ValueError(_("Must be a 16-byte secret."))
+        return value
+
+
+class PushSubscriptionIn(BaseModel):
+    """POST /tasks/api/push-subscribe: the browser's PushSubscription as JSON."""
+
+    model_config = ConfigDict(strict=True, extra="ignore")
+
+    endpoint: Annotated[str, StringConstraints(max_length=1000)]
+    keys: SubscriptionKeys
+
+    @field_validator("endpoint")
+    @classmethod
+    def is_https(cls, value: str) -> str:
+        """Push services are reached over HTTPS (plain HTTP only where configured, for tests)."""
+        parts = urlsplit(value)
+        allowed = {"https"} | ({"http"} if current_app.config["PUSH_ALLOW_HTTP"] else set())
+        if parts.scheme not in allowed or not parts.hostname:
+            raise ValueError(_("Must be an https URL."))
+        return value
+
+
+class PushUnsubscribeIn(BaseModel):
+    """POST /tasks/api/push-unsubscribe."""
+
+    model_config = ConfigDict(strict=True, extra="ignore")
+
+    endpoint: Annotated[str, StringConstraints(max_length=1000)]

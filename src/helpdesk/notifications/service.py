@@ -1,0 +1,224 @@
+"""Who is told about a task change, and what they read: one row per recipient, never twice."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from flask import current_app
+from flask_babel import force_locale
+from flask_babel import gettext as _
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from helpdesk.core.models import utcnow
+from helpdesk.extensions import db
+from helpdesk.notifications.models import Notifications
+from helpdesk.tasks.backends.base import TaskInfo
+from helpdesk.tasks.events import TaskCommented, TaskCreated, TaskStatusChanged
+from helpdesk.tasks.labels import label
+from helpdesk.users.models import User
+
+
+def interested_users(task: TaskInfo, actor_id: int) -> list[int]:
+    """Assignee, author and watchers of a task, but never the person who made the change."""
+    people = {task.author.id, *task.watcher_ids}
+    if task.assigned_to:
+        people.add(task.assigned_to.id)
+    people.discard(actor_id)
+    return sorted(people)
+
+
+def _languages(user_ids: Iterable[int]) -> dict[int, str]:
+    """Each recipient's language, for texts they read later (the default when unset)."""
+    default = current_app.config["BABEL_DEFAULT_LOCALE"]
+    rows = db.session.execute(select(User.id, User.language).where(User.id.in_(list(user_ids))))
+    return {user_id: language or default for user_id, language in rows}
+
+
+def _insert_once(rows: list[dict[str, Any]]) -> None:
+    """Insert notification rows, skipping any (user, event) already recorded (a replay)."""
+    if not rows:
+        return
+    dialect = db.session.get_bind().dialect.name
+    if dialect == "postgresql":
+        statement: Any = pg_insert(Notifications).on_conflict_do_nothing(
+            index_elements=["user_id", "event_key"]
+        )
+    elif dialect == "sqlite":
+        statement = sqlite_insert(Notifications).on_conflict_do_nothing(
+            index_elements=["user_id", "event_key"]
+        )
+    else:
+        known = set(
+            db.session.scalars(
+                select(Notifications.user_id).where(
+                    Notifications.event_key == rows[0]["event_key"],
+                    Notifications.user_id.in_([row["user_id"] for row in rows]),
+                )
+            )
+        )
+        rows = [row for row in rows if row["user_id"] not in known]
+        statement = Notifications.__table__.insert()
+    if rows:
+        db.session.execute(statement, rows)
+
+
+def _rows(
+    recipients: list[int], event_key: str, task: TaskInfo, kind: str, texts: Any, **fields: Any
+) -> list[dict[str, Any]]:
+    """One row per recipient with the title and message in that recipient's language."""
+    now = utcnow()
+    rows = []
+    for user_id, language in _languages(recipients).items():
+        with force_locale(language):
+            title, message, data = texts()
+        rows.append(
+            {
+                "user_id": user_id,
+                "issue_id": task.id,
+                "old_subj": task.subject[:255],
+                "date_created": now,
+                "is_read": False,
+                "type": kind,
+                "title": title[:255],
+                "message": message,
+                "data": data,
+                "event_key": event_key,
+                **fields,
+            }
+        )
+    return rows
+
+
+def record_status_change(event: TaskStatusChanged) -> None:
+    """Notify the task's people of a status change, unless the actor asked not to."""
+    if not event.notify_users:
+        return
+    task = event.task
+
+    def texts() -> tuple[str, str, dict[str, Any]]:
+        old, new = label(event.old_status.name), label(event.new_status.name)
+        return (
+            _("Task #%(id)d status changed", id=task.id),
+            _("Task #%(id)d changed from '%(old)s' to '%(new)s'", id=task.id, old=old, new=new),
+            {
+                "old_status": event.old_status.name,
+                "new_status": event.new_status.name,
+                "task_subject": task.subject,
+                "comment": event.comment,
+            },
+        )
+
+    _insert_once(
+        _rows(
+            interested_users(task, event.actor_id),
+            status_event_key(event),
+            task,
+            "status_change",
+            texts,
+            old_status=event.old_status.name,
+            new_status=event.new_status.name,
+        )
+    )
+
+
+def record_comment(event: TaskCommented) -> None:
+    """Notify the task's people of a new comment."""
+    task = event.task
+
+    def texts() -> tuple[str, str, dict[str, Any]]:
+        return (
+            _("New comment on task #%(id)d", id=task.id),
+            _("%(name)s: %(notes)s", name=event.journal.user.name, notes=event.journal.notes[:300]),
+            {"task_subject": task.subject, "journal_id": event.journal.id},
+        )
+
+    _insert_once(
+        _rows(
+            interested_users(task, event.actor_id),
+            f"journal:{event.journal.id}",
+            task,
+            "comment",
+            texts,
+        )
+    )
+
+
+def record_assignment(event: TaskCreated) -> None:
+    """Tell the assignee of a new task, unless they created it themselves."""
+    task = event.task
+    if task.assigned_to is None or task.assigned_to.id == event.actor_id:
+        return
+
+    def texts() -> tuple[str, str, dict[str, Any]]:
+        return (
+            _("Task #%(id)d assigned to you", id=task.id),
+            task.subject,
+            {"task_subject": task.subject, "project": task.project.name},
+        )
+
+    _insert_once(_rows([task.assigned_to.id], f"task:{task.id}:assigned", task, "assigned", texts))
+
+
+def status_event_key(event: TaskStatusChanged) -> str:
+    """The idempotency key of a status change: its journal, else the task and moment."""
+    if event.journal_id is not None:
+        return f"journal:{event.journal_id}"
+    return f"task:{event.task.id}:status:{event.occurred_at.isoformat()}"
+
+
+def recorded_for(event_key: str) -> list[Notifications]:
+    """The notifications one change produced."""
+    return list(
+        db.session.scalars(
+            select(Notifications)
+            .where(Notifications.event_key == event_key)
+            .order_by(Notifications.id)
+        )
+    )
+
+
+def unread_count(user_id: int) -> int:
+    """How many unread notifications a user has."""
+    return (
+        db.session.scalar(
+            select(func.count()).where(
+                Notifications.user_id == user_id, Notifications.is_read.is_(False)
+            )
+        )
+        or 0
+    )
+
+
+def mark_read(user_id: int, notification_id: int) -> bool:
+    """Mark one of the user's own notifications read; False if it is not theirs."""
+    notification = db.session.get(Notifications, notification_id)
+    if notification is None or notification.user_id != user_id:
+        return False
+    if not notification.is_read:
+        notification.is_read = True
+        notification.read_at = utcnow()
+    db.session.flush()
+    return True
+
+
+def mark_all_read(user_id: int) -> int:
+    """Mark every unread notification of the user read; returns how many changed."""
+    result = db.session.execute(
+        update(Notifications)
+        .where(Notifications.user_id == user_id, Notifications.is_read.is_(False))
+        .values(is_read=True, read_at=utcnow())
+    )
+    return result.rowcount or 0
+
+
+def delete(user_id: int, notification_id: int) -> bool:
+    """Delete one of the user's own notifications; False if it is not theirs."""
+    notification = db.session.get(Notifications, notification_id)
+    if notification is None or notification.user_id != user_id:
+        return False
+    db.session.delete(notification)
+    db.session.flush()
+    return True

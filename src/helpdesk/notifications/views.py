@@ -1,0 +1,135 @@
+"""The notification API of the seed: list, mark read, delete, and browser push subscriptions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from sqlalchemy import func, select
+
+from helpdesk.core.api import envelope, iso, parse_args, parse_body
+from helpdesk.core.errors import APIException
+from helpdesk.core.events import commit
+from helpdesk.extensions import db
+from helpdesk.notifications import service
+from helpdesk.notifications.models import Notifications, PushSubscription
+from helpdesk.notifications.schemas import (
+    NotificationQuery,
+    PushSubscriptionIn,
+    PushUnsubscribeIn,
+)
+
+bp = Blueprint("notifications", __name__, url_prefix="/tasks/api")
+bp.before_request(login_required(lambda: None))
+
+
+def notification_doc(item: Notifications) -> dict[str, Any]:
+    """A notification as the seed's clients read it."""
+    return {
+        "id": item.id,
+        "type": item.type,
+        "title": item.title,
+        "message": item.message,
+        "issue_id": item.issue_id,
+        "is_read": item.is_read,
+        "created_at": iso(item.date_created),
+        "read_at": iso(item.read_at),
+        "data": item.data or {},
+    }
+
+
+@bp.get("/notifications")
+def get_notifications() -> Response:
+    """The user's notifications, newest first, with total and unread counts."""
+    params = parse_args(NotificationQuery)
+    mine = select(Notifications).where(Notifications.user_id == current_user.id)
+    if params.unread_only:
+        mine = mine.where(Notifications.is_read.is_(False))
+    if params.type:
+        mine = mine.where(Notifications.type == params.type)
+    total = db.session.scalar(select(func.count()).select_from(mine.subquery())) or 0
+    items = db.session.scalars(
+        mine.order_by(Notifications.id.desc()).limit(params.limit).offset(params.offset)
+    )
+    return envelope(
+        {
+            "notifications": [notification_doc(item) for item in items],
+            "total_count": total,
+            "unread_count": service.unread_count(current_user.id),
+        }
+    )
+
+
+@bp.put("/notifications/<int:notification_id>/read")
+def mark_notification_read(notification_id: int) -> Response:
+    """Mark one of one's own notifications read; anyone else's is "not found"."""
+    if not service.mark_read(current_user.id, notification_id):
+        raise APIException(_("Notification not found."), 404)
+    commit()
+    return envelope(
+        {"unread_count": service.unread_count(current_user.id)},
+        _("Notification marked as read"),
+    )
+
+
+@bp.put("/notifications/read-all")
+def mark_all_read() -> Response:
+    """Mark all of one's notifications read."""
+    changed = service.mark_all_read(current_user.id)
+    commit()
+    return envelope({"marked": changed, "unread_count": 0}, _("All notifications marked as read"))
+
+
+@bp.delete("/notifications/<int:notification_id>")
+def delete_notification(notification_id: int) -> Response:
+    """Delete one of one's own notifications."""
+    if not service.delete(current_user.id, notification_id):
+        raise APIException(_("Notification not found."), 404)
+    commit()
+    return envelope(
+        {"unread_count": service.unread_count(current_user.id)}, _("Notification deleted")
+    )
+
+
+@bp.post("/push-subscribe")
+def subscribe_to_push() -> Response:
+    """Store the browser's push subscription; the same endpoint again updates it."""
+    body = parse_body(PushSubscriptionIn)
+    subscription = db.session.scalar(
+        select(PushSubscription).where(PushSubscription.endpoint == body.endpoint)
+    )
+    created = subscription is None
+    if subscription is None:
+        subscription = PushSubscription(endpoint=body.endpoint)
+        db.session.add(subscription)
+    subscription.user_id = current_user.id
+    subscription.p256dh = body.keys.p256dh
+    subscription.auth = body.keys.auth
+    subscription.is_active = True
+    commit()
+    message = _("Push subscription created") if created else _("Push subscription updated")
+    return envelope(
+        {"subscription_id": subscription.id},
+        message,
+        201 if created else 200,
+        subscription_id=subscription.id,
+    )
+
+
+@bp.post("/push-unsubscribe")
+def unsubscribe_from_push() -> Response:
+    """Stop pushing to a browser of one's own."""
+    body = parse_body(PushUnsubscribeIn)
+    subscription = db.session.scalar(
+        select(PushSubscription).where(
+            PushSubscription.endpoint == body.endpoint,
+            PushSubscription.user_id == current_user.id,
+        )
+    )
+    if subscription is None:
+        raise APIException(_("Subscription not found."), 404)
+    subscription.is_active = False
+    commit()
+    return envelope(None, _("Push subscription removed"))
