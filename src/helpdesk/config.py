@@ -89,6 +89,8 @@ class Config:
     TASK_BACKEND = "local"  # local | redmine
     KANBAN_COLUMN_SIZE = 30
 
+    SOCKETIO_MESSAGE_QUEUE = ""  # redis://… so every process reaches every socket
+    SOCKETIO_CHANNEL = "helpdesk-socketio"  # the queue's channel; one per helpdesk sharing a Redis
     PUSH_NOTIFICATIONS_ENABLED = True
     PUSH_ALLOW_HTTP = False  # accept http:// push endpoints (tests with a local push service)
     VAPID_PUBLIC_KEY = ""

@@ -7,6 +7,7 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_migrate import Migrate
+from flask_socketio import SocketIO
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 from sqlalchemy import MetaData
@@ -35,3 +36,4 @@ bcrypt = Bcrypt()
 limiter = Limiter(key_func=get_remote_address)
 babel = Babel()
 cache = Cache()
+socketio = SocketIO()

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from contract_world import World
 
+from contract_world import World
 from helpdesk.extensions import db
 from helpdesk.tasks.backends.base import (
     InvalidTransition,

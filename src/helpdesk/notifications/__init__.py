@@ -4,13 +4,20 @@ from flask import Flask
 
 
 def register_notifications(app: Flask) -> None:
-    """Record notifications inside each task change's transaction and add the API."""
-    from helpdesk.core.events import record
-    from helpdesk.notifications import service
+    """Record notifications inside each change's transaction, deliver them live after commit."""
+    from helpdesk.core.events import record, subscribe
+    from helpdesk.notifications import delivery, service
+    from helpdesk.notifications.pwa import bp as pwa_bp
+    from helpdesk.notifications.realtime import register_realtime
     from helpdesk.notifications.views import bp
     from helpdesk.tasks.events import TaskCommented, TaskCreated, TaskStatusChanged
 
     record(app, TaskStatusChanged, service.record_status_change)
     record(app, TaskCommented, service.record_comment)
     record(app, TaskCreated, service.record_assignment)
+    subscribe(app, TaskStatusChanged, delivery.on_status_changed)
+    subscribe(app, TaskCommented, delivery.on_commented)
+    subscribe(app, TaskCreated, delivery.on_created)
+    register_realtime(app)
     app.register_blueprint(bp)
+    app.register_blueprint(pwa_bp)

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from flask import current_app
 from flask_babel import gettext as _
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from helpdesk.notifications.models import NOTIFICATION_TYPES
+from helpdesk.core.api import iso
+from helpdesk.notifications.models import NOTIFICATION_TYPES, Notifications
 
 P256DH_BYTES = 65  # an uncompressed P-256 point
 AUTH_BYTES = 16
@@ -88,3 +89,18 @@ class PushUnsubscribeIn(BaseModel):
     model_config = ConfigDict(strict=True, extra="ignore")
 
     endpoint: Annotated[str, StringConstraints(max_length=1000)]
+
+
+def notification_doc(item: Notifications) -> dict[str, Any]:
+    """A notification as the seed's clients read it (API and socket alike)."""
+    return {
+        "id": item.id,
+        "type": item.type,
+        "title": item.title,
+        "message": item.message,
+        "issue_id": item.issue_id,
+        "is_read": item.is_read,
+        "created_at": iso(item.date_created),
+        "read_at": iso(item.read_at),
+        "data": item.data or {},
+    }

@@ -114,7 +114,7 @@ def record_status_change(event: TaskStatusChanged) -> None:
     _insert_once(
         _rows(
             interested_users(task, event.actor_id),
-            status_event_key(event),
+            event_key(event),
             task,
             "status_change",
             texts,
@@ -138,7 +138,7 @@ def record_comment(event: TaskCommented) -> None:
     _insert_once(
         _rows(
             interested_users(task, event.actor_id),
-            f"journal:{event.journal.id}",
+            event_key(event),
             task,
             "comment",
             texts,
@@ -159,11 +159,15 @@ def record_assignment(event: TaskCreated) -> None:
             {"task_subject": task.subject, "project": task.project.name},
         )
 
-    _insert_once(_rows([task.assigned_to.id], f"task:{task.id}:assigned", task, "assigned", texts))
+    _insert_once(_rows([task.assigned_to.id], event_key(event), task, "assigned", texts))
 
 
-def status_event_key(event: TaskStatusChanged) -> str:
-    """The idempotency key of a status change: its journal, else the task and moment."""
+def event_key(event: TaskStatusChanged | TaskCommented | TaskCreated) -> str:
+    """What makes a change unique: its journal (replays of a feed repeat it), or the new task."""
+    if isinstance(event, TaskCreated):
+        return f"task:{event.task.id}:assigned"
+    if isinstance(event, TaskCommented):
+        return f"journal:{event.journal.id}"
     if event.journal_id is not None:
         return f"journal:{event.journal_id}"
     return f"task:{event.task.id}:status:{event.occurred_at.isoformat()}"

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Blueprint, Response
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import func, select
 
-from helpdesk.core.api import envelope, iso, parse_args, parse_body
+from helpdesk.core.api import envelope, parse_args, parse_body
 from helpdesk.core.errors import APIException
 from helpdesk.core.events import commit
 from helpdesk.extensions import db
@@ -19,25 +17,11 @@ from helpdesk.notifications.schemas import (
     NotificationQuery,
     PushSubscriptionIn,
     PushUnsubscribeIn,
+    notification_doc,
 )
 
 bp = Blueprint("notifications", __name__, url_prefix="/tasks/api")
 bp.before_request(login_required(lambda: None))
-
-
-def notification_doc(item: Notifications) -> dict[str, Any]:
-    """A notification as the seed's clients read it."""
-    return {
-        "id": item.id,
-        "type": item.type,
-        "title": item.title,
-        "message": item.message,
-        "issue_id": item.issue_id,
-        "is_read": item.is_read,
-        "created_at": iso(item.date_created),
-        "read_at": iso(item.read_at),
-        "data": item.data or {},
-    }
 
 
 @bp.get("/notifications")

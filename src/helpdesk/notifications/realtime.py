@@ -1,0 +1,93 @@
+"""Live delivery over Socket.IO: namespace /notifications, one room per user, only one's own."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Flask
+from flask_login import current_user
+from flask_socketio import emit, join_room, leave_room
+
+from helpdesk.extensions import socketio
+
+log = logging.getLogger(__name__)
+
+NAMESPACE = "/notifications"
+
+
+def user_room(user_id: int) -> str:
+    """The room of one user's open pages (the seed's name)."""
+    return f"user_{user_id}"
+
+
+def send_notification_to_user(user_id: int, notification_data: dict[str, Any]) -> None:
+    """Push one notification to every open page of a user, in any process."""
+    socketio.emit("new_notification", notification_data, to=user_room(user_id), namespace=NAMESPACE)
+
+
+def broadcast_task_update(
+    task_id: int,
+    old_status: str,
+    new_status: str,
+    affected_users: list[int],
+    **extra: Any,
+) -> None:
+    """Tell the open pages of the affected users that a task moved (boards and lists update)."""
+    payload = {
+        "task_id": task_id,
+        "old_status": old_status,
+        "new_status": new_status,
+        "timestamp": datetime.now(UTC).isoformat(),
+        **extra,
+    }
+    for user_id in affected_users:
+        socketio.emit("task_status_changed", payload, to=user_room(user_id), namespace=NAMESPACE)
+
+
+def _requested_user_id(data: Any) -> Any:
+    """The user_id a client names in join/leave, or None when it names none."""
+    return data.get("user_id") if isinstance(data, dict) else None
+
+
+def on_connect(auth: Any = None) -> bool:
+    """Only signed-in users connect; each joins their own room at once."""
+    if not current_user.is_authenticated:
+        return False
+    join_room(user_room(current_user.id))
+    return True
+
+
+def on_join(data: Any = None) -> None:
+    """The seed's join_notifications, refusing any room but the caller's own."""
+    requested = _requested_user_id(data)
+    if requested is not None and str(requested) != str(current_user.id):
+        log.warning("user %s asked to join the room of user %r", current_user.id, requested)
+        emit("joined_notifications", {"status": "error", "message": "not your notifications"})
+        return
+    join_room(user_room(current_user.id))
+    emit("joined_notifications", {"status": "success"})
+
+
+def on_leave(data: Any = None) -> None:
+    """The seed's leave_notifications: stop receiving in this connection."""
+    leave_room(user_room(current_user.id))
+    emit("left_notifications", {"status": "success"})
+
+
+def register_realtime(app: Flask) -> None:
+    """Bind Socket.IO (browsers from other origins are refused by default; through Redis when
+    SOCKETIO_MESSAGE_QUEUE is set)."""
+    socketio.init_app(
+        app,
+        message_queue=app.config["SOCKETIO_MESSAGE_QUEUE"] or None,
+        channel=app.config["SOCKETIO_CHANNEL"],
+        async_mode="threading",
+        manage_session=False,
+        logger=False,
+        engineio_logger=False,
+    )
+    socketio.on_event("connect", on_connect, namespace=NAMESPACE)
+    socketio.on_event("join_notifications", on_join, namespace=NAMESPACE)
+    socketio.on_event("leave_notifications", on_leave, namespace=NAMESPACE)

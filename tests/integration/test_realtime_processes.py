@@ -1,0 +1,165 @@
+"""Two real server processes sharing Redis: a change made on one reaches a socket on the other."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+import requests
+import socketio
+
+from conftest import require_service
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+HELPDESK = str(Path(sys.executable).with_name("helpdesk"))
+
+
+def free_port() -> int:
+    """A port nobody listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def environment(tmp_path: Path) -> dict[str, str]:
+    """One instance folder (SQLite file, session files) and one Redis channel for both servers."""
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_timeout=2).ping()
+    except redis.RedisError as error:
+        require_service("Redis", str(error))
+    env = {
+        **os.environ,
+        "HELPDESK_ENV": "development",
+        "HELPDESK_INSTANCE_PATH": str(tmp_path / "instance"),
+        "SOCKETIO_MESSAGE_QUEUE": REDIS_URL,
+        "SOCKETIO_CHANNEL": f"helpdesk-test-{uuid.uuid4().hex}",
+        "HELPDESK_DEMO_PASSWORD": "demo-password-1",
+        "LOG_REQUESTS": "false",
+    }
+    env.pop("TEST_DATABASE_URL", None)
+    for command in (["db", "upgrade"], ["demo"]):
+        subprocess.run([HELPDESK, *command], env=env, check=True, capture_output=True, timeout=120)
+    return env
+
+
+@pytest.fixture
+def servers(environment: dict[str, str]) -> Iterator[list[str]]:
+    """Two `helpdesk serve` processes on their own ports."""
+    processes, urls = [], []
+    try:
+        for _ in range(2):
+            port = free_port()
+            processes.append(
+                subprocess.Popen(
+                    [HELPDESK, "serve", "--port", str(port)],
+                    env=environment,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+            urls.append(f"http://127.0.0.1:{port}")
+        for url in urls:
+            wait_until_up(url)
+        yield urls
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(timeout=10)
+
+
+def wait_until_up(url: str, seconds: float = 20) -> None:
+    """Poll the health check until the server answers."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    raise AssertionError(f"{url} did not start")
+
+
+def signed_in(url: str, username: str) -> requests.Session:
+    """A requests session logged in as a demo user."""
+    session = requests.Session()
+    response = session.post(
+        f"{url}/users/login",
+        json={"username": username, "password": "demo-password-1"},
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    return session
+
+
+def test_a_change_on_one_server_reaches_a_socket_on_the_other(servers: list[str]) -> None:
+    first, second = servers
+    bob_http = signed_in(second, "bob")
+    account = bob_http.get(
+        f"{second}/users/account", headers={"Accept": "application/json"}, timeout=10
+    )
+    bob_id = account.json()["data"]["id"]
+    heard: dict[str, list[Any]] = {"new_notification": [], "task_status_changed": []}
+    arrived = threading.Event()
+    bob_socket = socketio.Client(reconnection=False)
+
+    @bob_socket.on("new_notification", namespace="/notifications")
+    def on_notification(data: Any) -> None:
+        heard["new_notification"].append(data)
+        arrived.set()
+
+    @bob_socket.on("task_status_changed", namespace="/notifications")
+    def on_move(data: Any) -> None:
+        heard["task_status_changed"].append(data)
+
+    cookie = "; ".join(f"{c.name}={c.value}" for c in bob_http.cookies)
+    bob_socket.connect(
+        second,
+        namespaces=["/notifications"],
+        headers={"Cookie": cookie},
+        transports=["websocket"],
+        wait_timeout=10,
+    )
+    try:
+        alice_http = signed_in(first, "alice")
+        tasks = alice_http.get(
+            f"{first}/tasks/api/tasks",
+            params={"assigned_to": bob_id, "status": "open", "per_page": 1},
+            timeout=10,
+        ).json()["data"]["tasks"]
+        assert tasks, "the demo data gives bob open tasks alice can see"
+        task = tasks[0]
+        target = 3 if task["status_id"] != 3 else 2
+        response = alice_http.put(
+            f"{first}/tasks/api/task/{task['id']}/status",
+            json={"status_id": target},
+            timeout=10,
+        )
+        assert response.status_code == 200, response.text
+        assert arrived.wait(10), "bob's socket on the other server heard nothing"
+        note = heard["new_notification"][0]
+        assert note["issue_id"] == task["id"]
+        assert note["unread_count"] >= 1
+        time.sleep(0.5)
+        assert [m["task_id"] for m in heard["task_status_changed"]] == [task["id"]]
+    finally:
+        bob_socket.disconnect()
+
+
+def test_a_socket_without_a_session_is_refused(servers: list[str]) -> None:
+    stranger = socketio.Client(reconnection=False)
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        stranger.connect(
+            servers[0], namespaces=["/notifications"], transports=["websocket"], wait_timeout=5
+        )
