@@ -1,4 +1,4 @@
-"""The `helpdesk` command: Flask's commands (db, routes, shell) plus serve, demo, create-admin."""
+"""The `helpdesk` command: Flask's (db, routes, shell) plus serve, demo, create-admin, vapid."""
 
 from __future__ import annotations
 
@@ -84,3 +84,58 @@ def create_admin(username: str, email: str, password: str) -> None:
     user.is_admin = True
     db.session.commit()
     click.echo(f"{user.username} is an administrator.")
+
+
+@main.command()
+@click.option(
+    "--email", default="", help="Contact for push services (VAPID `sub`), e.g. admin@example.com."
+)
+@click.option(
+    "--force", is_flag=True, help="Replace existing keys; every browser must subscribe again."
+)
+@with_appcontext
+def vapid(email: str, force: bool) -> None:
+    """Create the VAPID key pair for browser push in the instance folder (unless configured)."""
+    from sqlalchemy import update
+
+    from helpdesk.notifications import webpush
+    from helpdesk.notifications.models import PushSubscription
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    subject = webpush.claim_subject(email) if email else ""
+    if email and not subject:
+        raise click.BadParameter("give an e-mail address or an https:// URL", param_hint="--email")
+    if webpush.configured_private_key(app):
+        click.echo("VAPID keys come from the configuration (VAPID_PRIVATE_KEY); nothing written.")
+        return
+    path = webpush.key_file(app)
+    existing = webpush.load_vapid_keys(app) if path.exists() else None
+    if path.exists() and existing is None and not force:
+        raise click.ClickException(f"{path} cannot be read; use --force to replace it.")
+    if existing is not None and not force:
+        if subject:
+            webpush.write_key_file(
+                path, webpush.VapidKeys(existing.public_key, existing.private_key, subject)
+            )
+            click.echo(f"Contact e-mail updated in {path}.")
+        else:
+            click.echo(f"VAPID keys exist in {path}; use --force to replace them.")
+        click.echo(f"Public key: {existing.public_key}")
+        return
+    keys = webpush.generate_vapid_keys(subject or (existing.claim_email if existing else ""))
+    replacing = path.exists()
+    webpush.write_key_file(path, keys)
+    if replacing:
+        retired = db.session.execute(
+            update(PushSubscription)
+            .where(PushSubscription.is_active.is_(True))
+            .values(is_active=False)
+        ).rowcount
+        db.session.commit()
+        click.echo(f"Replaced the keys; {retired} browser subscriptions must subscribe again.")
+    click.echo(f"VAPID keys written to {path} (readable by the owner only).")
+    click.echo(f"Public key: {keys.public_key}")
+    if not keys.claim_email and not webpush.claim_subject(
+        app.config.get("MAIL_DEFAULT_SENDER") or ""
+    ):
+        click.echo("Set VAPID_CLAIM_EMAIL or run `helpdesk vapid --email you@example.com`.")

@@ -264,3 +264,12 @@ def test_change_feed_reports_each_change_once_with_its_recipients(world: World) 
     assert change.recipients == (alice.user_id,)  # author and watcher, not bob who acted
     assert world.backend.changes_since(start.cursor).changes == batch.changes  # replayable
     assert world.backend.changes_since(batch.cursor).changes == []
+
+
+def test_visible_to_names_members_and_admins_only(world: World) -> None:
+    task = world.create("alice", "P1", "Who may know")
+    everyone = [actor.user_id for actor in world.actors.values()]
+    expected = {world.actors[name].user_id for name in ("admin", "alice", "carol")}
+    assert world.backend.visible_to(task.id, everyone) == expected
+    assert world.backend.visible_to(task.id, []) == set()
+    assert world.backend.visible_to(987_654, everyone) == set()

@@ -7,6 +7,7 @@ def register_notifications(app: Flask) -> None:
     """Record notifications inside each change's transaction, deliver them live after commit."""
     from helpdesk.core.events import record, subscribe
     from helpdesk.notifications import delivery, service
+    from helpdesk.notifications.pages import bp as pages_bp
     from helpdesk.notifications.pwa import bp as pwa_bp
     from helpdesk.notifications.realtime import register_realtime
     from helpdesk.notifications.views import bp
@@ -20,4 +21,5 @@ def register_notifications(app: Flask) -> None:
     subscribe(app, TaskCreated, delivery.on_created)
     register_realtime(app)
     app.register_blueprint(bp)
+    app.register_blueprint(pages_bp)
     app.register_blueprint(pwa_bp)

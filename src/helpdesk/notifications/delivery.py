@@ -2,23 +2,69 @@
 
 from __future__ import annotations
 
+import logging
+
+from flask import Flask, current_app
+from sqlalchemy import select
+
+from helpdesk.extensions import db, socketio
 from helpdesk.notifications import realtime, service
-from helpdesk.notifications.models import Notifications
+from helpdesk.notifications.models import Notifications, PushSubscription
 from helpdesk.notifications.schemas import notification_doc
+from helpdesk.notifications.webpush import BrowserPushService
 from helpdesk.tasks.backends import get_backend
 from helpdesk.tasks.backends.base import Actor
 from helpdesk.tasks.events import TaskCommented, TaskCreated, TaskStatusChanged
+from helpdesk.users.models import User
+
+log = logging.getLogger(__name__)
 
 
 def send_recorded(event_key: str) -> list[Notifications]:
-    """Send each notification of one change to its recipient's open pages, with their count."""
+    """Send each notification of one change to its recipient's open pages, with their count,
+    and to their browsers by Web Push (off the request thread: push services may be slow)."""
     items = service.recorded_for(event_key)
     for item in items:
         realtime.send_notification_to_user(
             item.user_id,
             {**notification_doc(item), "unread_count": service.unread_count(item.user_id)},
         )
+    pushed = [item.id for item in items if wants_push(item.user_id)]
+    if pushed:
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        socketio.start_background_task(push_in_background, app, pushed)
     return items
+
+
+def wants_push(user_id: int) -> bool:
+    """Whether the user turned browser notifications on and has a browser subscribed."""
+    return bool(
+        db.session.scalar(
+            select(PushSubscription.id)
+            .join(User, User.id == PushSubscription.user_id)
+            .where(
+                PushSubscription.user_id == user_id,
+                PushSubscription.is_active.is_(True),
+                User.browser_notifications_enabled.is_(True),
+            )
+            .limit(1)
+        )
+    )
+
+
+def push_in_background(app: Flask, notification_ids: list[int]) -> None:
+    """Push notifications from a worker thread with its own app context and session."""
+    with app.app_context():
+        try:
+            service_ = BrowserPushService()
+            for notification_id in notification_ids:
+                notification = db.session.get(Notifications, notification_id)
+                if notification is not None:
+                    service_.push_notification(notification)
+        except Exception:
+            log.exception("background push failed")
+        finally:
+            db.session.remove()
 
 
 def on_status_changed(event: TaskStatusChanged) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -30,8 +31,14 @@ class NotificationQuery(BaseModel):
     type: Type | None = None
 
 
+BASE64URL = re.compile(r"[A-Za-z0-9_-]*={0,2}")
+
+
 def _decode(value: str) -> bytes:
-    """Bytes of a base64url text, with or without padding."""
+    """Bytes of a base64url text, with or without padding (any other character is refused:
+    the decoder would silently drop it)."""
+    if not BASE64URL.fullmatch(value):
+        raise ValueError(_("Not valid base64url."))
     try:
         return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
     except (binascii.Error, ValueError) as error:

@@ -15,6 +15,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from helpdesk.core.models import utcnow
 from helpdesk.extensions import db
 from helpdesk.notifications.models import Notifications
+from helpdesk.tasks.backends import get_backend
 from helpdesk.tasks.backends.base import TaskInfo
 from helpdesk.tasks.events import TaskCommented, TaskCreated, TaskStatusChanged
 from helpdesk.tasks.labels import label
@@ -22,19 +23,22 @@ from helpdesk.users.models import User
 
 
 def interested_users(task: TaskInfo, actor_id: int) -> list[int]:
-    """Assignee, author and watchers of a task, but never the person who made the change."""
+    """Assignee, author and watchers who may still see the task, never the one who acted."""
     people = {task.author.id, *task.watcher_ids}
     if task.assigned_to:
         people.add(task.assigned_to.id)
     people.discard(actor_id)
-    return sorted(people)
+    return sorted(get_backend().visible_to(task.id, sorted(people)))
 
 
 def _languages(user_ids: Iterable[int]) -> dict[int, str]:
-    """Each recipient's language, for texts they read later (the default when unset)."""
+    """Each recipient's language for texts they read later: their choice, else the language of
+    their last login, else the default."""
     default = current_app.config["BABEL_DEFAULT_LOCALE"]
-    rows = db.session.execute(select(User.id, User.language).where(User.id.in_(list(user_ids))))
-    return {user_id: language or default for user_id, language in rows}
+    rows = db.session.execute(
+        select(User.id, User.language, User.last_locale).where(User.id.in_(list(user_ids)))
+    )
+    return {user_id: chosen or last or default for user_id, chosen, last in rows}
 
 
 def _insert_once(rows: list[dict[str, Any]]) -> None:
@@ -92,6 +96,27 @@ def _rows(
     return rows
 
 
+def status_change_texts(
+    task_id: int, old_status: str | None, new_status: str | None
+) -> tuple[str, str]:
+    """Title and message of a status change, in the current language."""
+    old, new = label(old_status), label(new_status)
+    return (
+        _("Task #%(id)d status changed", id=task_id),
+        _("Task #%(id)d changed from '%(old)s' to '%(new)s'", id=task_id, old=old, new=new),
+    )
+
+
+def comment_title(task_id: int) -> str:
+    """Title of a comment notification, in the current language."""
+    return _("New comment on task #%(id)d", id=task_id)
+
+
+def assigned_title(task_id: int) -> str:
+    """Title of an assignment notification, in the current language."""
+    return _("Task #%(id)d assigned to you", id=task_id)
+
+
 def record_status_change(event: TaskStatusChanged) -> None:
     """Notify the task's people of a status change, unless the actor asked not to."""
     if not event.notify_users:
@@ -99,10 +124,8 @@ def record_status_change(event: TaskStatusChanged) -> None:
     task = event.task
 
     def texts() -> tuple[str, str, dict[str, Any]]:
-        old, new = label(event.old_status.name), label(event.new_status.name)
         return (
-            _("Task #%(id)d status changed", id=task.id),
-            _("Task #%(id)d changed from '%(old)s' to '%(new)s'", id=task.id, old=old, new=new),
+            *status_change_texts(task.id, event.old_status.name, event.new_status.name),
             {
                 "old_status": event.old_status.name,
                 "new_status": event.new_status.name,
@@ -130,7 +153,7 @@ def record_comment(event: TaskCommented) -> None:
 
     def texts() -> tuple[str, str, dict[str, Any]]:
         return (
-            _("New comment on task #%(id)d", id=task.id),
+            comment_title(task.id),
             _("%(name)s: %(notes)s", name=event.journal.user.name, notes=event.journal.notes[:300]),
             {"task_subject": task.subject, "journal_id": event.journal.id},
         )
@@ -154,7 +177,7 @@ def record_assignment(event: TaskCreated) -> None:
 
     def texts() -> tuple[str, str, dict[str, Any]]:
         return (
-            _("Task #%(id)d assigned to you", id=task.id),
+            assigned_title(task.id),
             task.subject,
             {"task_subject": task.subject, "project": task.project.name},
         )

@@ -47,6 +47,7 @@ class User(db.Model, UserMixin):
     phone: Mapped[str | None] = mapped_column(String(30))
     image_file: Mapped[str | None] = mapped_column(String(30))
     language: Mapped[str | None] = mapped_column(String(8))
+    last_locale: Mapped[str | None] = mapped_column(String(8))  # the language of the last login
 
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     is_redmine_user: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -13,8 +13,8 @@ from flask import (
     session,
     url_for,
 )
+from flask_babel import get_locale, refresh
 from flask_babel import gettext as _
-from flask_babel import refresh
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import func, select
 from werkzeug.wrappers import Response
@@ -54,6 +54,7 @@ def start_session(user: User, remember: bool) -> None:
     session.clear()
     login_user(user, remember=remember)
     refresh()  # answer in the language of the user who just signed in
+    user.last_locale = str(get_locale())
     if user.language:
         session["language"] = user.language
 
@@ -112,8 +113,8 @@ def register() -> Response | str | tuple[str, int]:
             department=form.department.data,
             position=form.position.data,
         )
-        db.session.commit()
         start_session(user, remember=False)
+        db.session.commit()
         message = _("Your account has been created.")
         if wants_json:
             body = {"success": True, "message": message, "data": user.to_dict()}
@@ -205,8 +206,8 @@ def change_password() -> Response | str | tuple[str, int]:
             return form_errors(form) if wants_json else (_render("password", form), 422)
         user = current_user._get_current_object()  # type: ignore[attr-defined]
         service.change_password(user, form.new_password.data)
-        db.session.commit()
         start_session(user, remember=False)
+        db.session.commit()
         message = _("Your password has been changed. Other sessions were signed out.")
         if wants_json:
             return jsonify({"success": True, "message": message})

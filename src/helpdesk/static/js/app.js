@@ -21,3 +21,30 @@ document.addEventListener("change", function (event) {
     field.form.submit();
   }
 });
+
+// Toasts for any page: text only (never HTML), dismissed by a click or after a few seconds.
+window.Helpdesk = window.Helpdesk || {};
+window.Helpdesk.toast = function (message, kind, link) {
+  "use strict";
+  var area = document.getElementById("toast-area");
+  if (!area) { return; }
+  var box = document.createElement("div");
+  box.className = "toast show align-items-center text-bg-" + (kind || "danger") + " border-0";
+  box.setAttribute("role", "alert");
+  var row = document.createElement("div");
+  row.className = "d-flex";
+  var body = document.createElement(link ? "a" : "div");
+  body.className = "toast-body flex-grow-1" + (link ? " text-reset text-decoration-none" : "");
+  if (link) { body.href = link; }
+  body.textContent = String(message);
+  row.appendChild(body);
+  var close = document.createElement("button");
+  close.type = "button";
+  close.className = "btn-close btn-close-white me-2 m-auto";
+  close.setAttribute("aria-label", area.dataset.msgClose || "Close");
+  close.addEventListener("click", function () { box.remove(); });
+  row.appendChild(close);
+  box.appendChild(row);
+  area.appendChild(box);
+  setTimeout(function () { box.remove(); }, 6000);
+};

@@ -18,21 +18,7 @@
     return node;
   }
 
-  function toast(message, kind) {
-    var area = document.getElementById("toast-area");
-    var box = el("div", "toast show align-items-center text-bg-" + (kind || "danger") + " border-0");
-    box.setAttribute("role", "alert");
-    var row = el("div", "d-flex");
-    row.appendChild(el("div", "toast-body", message));
-    var close = el("button", "btn-close btn-close-white me-2 m-auto");
-    close.type = "button";
-    close.setAttribute("aria-label", board.dataset.msgClose || "Close");
-    close.addEventListener("click", function () { box.remove(); });
-    row.appendChild(close);
-    box.appendChild(row);
-    area.appendChild(box);
-    setTimeout(function () { box.remove(); }, 6000);
-  }
+  function toast(message) { window.Helpdesk.toast(message, "danger"); }
 
   function card(task) {
     var node = el("article", "kanban-card card mb-2 shadow-sm");
@@ -125,6 +111,16 @@
     column.querySelector(".kanban-more").addEventListener("click", function () {
       load(column, parseInt(column.dataset.page || "1", 10) + 1);
     });
+  });
+  // Another user moved a task: move its card here too, if this board shows it.
+  document.addEventListener("helpdesk:task-status-changed", function (event) {
+    var move = event.detail;
+    var item = board.querySelector('.kanban-card[data-task-id="' + move.task_id + '"]');
+    var target = board.querySelector('.kanban-cards[data-status-id="' + move.new_status_id + '"]');
+    if (!item || !target || item.parentElement === target) { return; }
+    adjustCount(item.closest(".kanban-column"), -1);
+    target.insertBefore(item, target.firstChild);
+    adjustCount(target.closest(".kanban-column"), 1);
   });
   filters.addEventListener("change", reloadAll);
   board.addEventListener("kanban:reload", reloadAll);

@@ -304,6 +304,10 @@ class TaskBackend(Protocol):
         """Members of a visible project."""
         ...
 
+    def visible_to(self, task_id: int, user_ids: list[int]) -> set[int]:
+        """Which of these users may see the task (only they may be told about it)."""
+        ...
+
     def changes_since(self, cursor: str | None, limit: int = 100) -> ChangeBatch:
         """Journal entries after the cursor (None: start from now), oldest first."""
         ...

@@ -576,6 +576,19 @@ class LocalBackend:
         journal_id = self._add_journal(actor, task, notes, [])
         return self._journal_infos(select(Journal).where(Journal.id == journal_id))[0]
 
+    def visible_to(self, task_id: int, user_ids: list[int]) -> set[int]:
+        """Admins and members of the task's project, among the given users."""
+        project_id = db.session.scalar(select(Task.project_id).where(Task.id == task_id))
+        if project_id is None or not user_ids:
+            return set()
+        members = select(Member.user_id).where(Member.project_id == project_id)
+        rows = db.session.scalars(
+            select(User.id).where(
+                User.id.in_(user_ids), (User.is_admin.is_(True)) | User.id.in_(members)
+            )
+        )
+        return set(rows)
+
     # -- change feed --------------------------------------------------------------------
 
     def changes_since(self, cursor: str | None, limit: int = 100) -> ChangeBatch:
@@ -606,5 +619,6 @@ class LocalBackend:
             people = {task.author_id, task.assigned_to_id, *watchers.get(task.id, set())}
             people.discard(None)
             people.discard(journal.user.id)
-            changes.append(Change(journal, task.subject, tuple(sorted(people))))
+            allowed = self.visible_to(task.id, sorted(people))
+            changes.append(Change(journal, task.subject, tuple(sorted(allowed))))
         return ChangeBatch(changes, str(journals[-1].id))

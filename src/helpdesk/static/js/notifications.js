@@ -1,0 +1,97 @@
+// The notification bell: live over Socket.IO, caught up from the API after every (re)connect,
+// so a dropped connection loses nothing. Server text is inserted as text, never as HTML.
+(function () {
+  "use strict";
+
+  var bell = document.getElementById("notification-bell");
+  if (!bell || !window.io) { return; }
+  var api = bell.dataset.api;
+  var counter = document.getElementById("notification-counter");
+  var list = document.getElementById("notifications-list");
+  var shown = 10;
+
+  function el(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) { node.className = className; }
+    if (text !== undefined && text !== null) { node.textContent = String(text); }
+    return node;
+  }
+
+  function taskUrl(id) { return bell.dataset.taskUrl.replace(/0$/, String(id)); }
+
+  function setCount(count) {
+    counter.textContent = count > 99 ? "99+" : String(count);
+    counter.classList.toggle("d-none", !count);
+  }
+
+  function request(method, url) {
+    return fetch(url, {
+      method: method,
+      credentials: "same-origin",
+      headers: { Accept: "application/json", "Content-Type": "application/json" }
+    }).then(function (r) { return r.json(); });
+  }
+
+  function markRead(item, node) {
+    return request("PUT", api + "/" + item.id + "/read").then(function (body) {
+      if (body.success) {
+        node.classList.remove("unread");
+        setCount(body.data.unread_count);
+      }
+    });
+  }
+
+  function entry(item) {
+    var node = el("a", "dropdown-item notification-item text-wrap" + (item.is_read ? "" : " unread"));
+    node.href = item.issue_id ? taskUrl(item.issue_id) : "#";
+    node.dataset.notificationId = item.id;
+    node.appendChild(el("div", "fw-semibold small", item.title));
+    node.appendChild(el("div", "small", item.message));
+    node.appendChild(el("div", "small text-muted", new Date(item.created_at).toLocaleString()));
+    node.addEventListener("click", function (event) {
+      if (item.is_read) { return; }
+      event.preventDefault();
+      markRead(item, node).finally(function () { window.location.href = node.href; });
+    });
+    return node;
+  }
+
+  function render(items) {
+    list.textContent = "";
+    if (!items.length) { list.appendChild(el("div", "px-3 py-2 small text-muted", bell.dataset.msgEmpty)); }
+    items.slice(0, shown).forEach(function (item) { list.appendChild(entry(item)); });
+  }
+
+  function catchUp() {
+    return request("GET", api + "?limit=" + shown).then(function (body) {
+      if (!body.success) { return; }
+      render(body.data.notifications);
+      setCount(body.data.unread_count);
+    });
+  }
+
+  document.getElementById("notifications-mark-all").addEventListener("click", function () {
+    request("PUT", api + "/read-all").then(function () { setCount(0); catchUp(); });
+  });
+
+  var socket = window.io("/notifications", { transports: ["websocket"] });
+  socket.on("connect", function () {
+    socket.emit("join_notifications", { user_id: parseInt(bell.dataset.userId, 10) });
+    catchUp();
+  });
+  socket.on("new_notification", function (data) {
+    setCount(data.unread_count);
+    var empty = list.querySelector(".text-muted:only-child");
+    if (empty) { empty.remove(); }
+    list.insertBefore(entry(data), list.firstChild);
+    while (list.children.length > shown) { list.removeChild(list.lastChild); }
+    window.Helpdesk.toast(data.title + ": " + data.message, "primary",
+      data.issue_id ? taskUrl(data.issue_id) : null);
+  });
+  socket.on("task_status_changed", function (data) {
+    document.querySelectorAll('[data-task-id="' + data.task_id + '"] .task-status').forEach(
+      function (badge) { badge.textContent = data.new_status; }
+    );
+    document.dispatchEvent(new CustomEvent("helpdesk:task-status-changed", { detail: data }));
+  });
+})();
