@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
 from flask import Flask
 from gunicorn.app.base import BaseApplication
+
+log = logging.getLogger(__name__)
 
 
 class HelpdeskServer(BaseApplication):  # type: ignore[misc]
@@ -27,14 +30,25 @@ class HelpdeskServer(BaseApplication):  # type: ignore[misc]
         return self.application
 
 
+def worker_count(app: Flask) -> int:
+    """WEB_CONCURRENCY processes; only one without a Socket.IO message queue, since a socket
+    lives in one process and only the queue carries events from the others."""
+    wanted = int(os.environ.get("WEB_CONCURRENCY", "2"))
+    if wanted > 1 and not app.config["SOCKETIO_MESSAGE_QUEUE"]:
+        log.warning("WEB_CONCURRENCY=%d needs SOCKETIO_MESSAGE_QUEUE; serving with 1", wanted)
+        return 1
+    return max(wanted, 1)
+
+
 def run_gunicorn(app: Flask, host: str, port: int) -> None:
-    """Serve with WEB_CONCURRENCY processes of WEB_THREADS threads each."""
+    """Serve with worker_count() processes of WEB_THREADS threads each (an open socket holds
+    a thread, so there are many)."""
     HelpdeskServer(
         app,
         {
             "bind": f"{host}:{port}",
-            "workers": int(os.environ.get("WEB_CONCURRENCY", "2")),
-            "threads": int(os.environ.get("WEB_THREADS", "4")),
+            "workers": worker_count(app),
+            "threads": int(os.environ.get("WEB_THREADS", "100")),
             "worker_class": "gthread",
             "accesslog": None,
             "timeout": 60,
