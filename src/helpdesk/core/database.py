@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask
+from flask import Flask, g, has_request_context, request
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
+from helpdesk.core.security import SAFE_METHODS
 from helpdesk.extensions import db
 
 
@@ -23,9 +24,21 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(connection: Connection) -> None:
-    """Begin explicitly: the driver's own implicit transactions would not contain savepoints."""
-    connection.exec_driver_sql("BEGIN")
+    """Begin explicitly (the driver's implicit transactions would not contain savepoints).
 
+    A request that writes takes the write lock at once (IMMEDIATE) for its unit of work: a
+    transaction that read first and wrote later could not wait for another writer and would fail
+    with SQLITE_BUSY_SNAPSHOT. What it reads after committing needs no lock.
+    """
+    writes = (
+        has_request_context()
+        and request.method not in SAFE_METHODS
+        and not g.get(UNIT_OF_WORK_DONE, False)
+    )
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
+
+
+UNIT_OF_WORK_DONE = "helpdesk_unit_of_work_done"  # set on g by events.commit()
 
 SQLITE_BUSY_CODES = frozenset({5, 6, 517})  # SQLITE_BUSY, SQLITE_LOCKED, SQLITE_BUSY_SNAPSHOT
 

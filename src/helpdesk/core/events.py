@@ -6,8 +6,9 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, current_app
+from flask import Flask, current_app, g
 
+from helpdesk.core.database import UNIT_OF_WORK_DONE
 from helpdesk.extensions import db
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ def publish(domain_event: object) -> None:
 def commit() -> None:
     """Commit, then deliver the unit of work's events; a failing handler is logged, not raised."""
     db.session.commit()
+    g.setdefault(UNIT_OF_WORK_DONE, True)
     pending = db.session.info.pop(PENDING, [])
     handlers = current_app.extensions.get("helpdesk_events", {})
     for domain_event in pending:
