@@ -56,6 +56,7 @@ class Config:
 
     SESSION_TYPE = "filesystem"  # filesystem | redis
     SESSION_PERMANENT = False
+    SESSION_REFRESH_EACH_REQUEST = False  # write the session only when it changes, not per request
     SESSION_REDIS_URL = "redis://127.0.0.1:6379/0"
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
