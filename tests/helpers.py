@@ -7,8 +7,11 @@ integration/task_api_support.py.
 from __future__ import annotations
 
 import io
+import socket
+import time
 from typing import Any
 
+import requests
 from flask.testing import FlaskClient
 from PIL import Image
 from sqlalchemy import func, select
@@ -84,3 +87,22 @@ def image_bytes(
 def upload(data: bytes, filename: str = "picture.png") -> tuple[io.BytesIO, str]:
     """A file part for the test client's multipart body."""
     return io.BytesIO(data), filename
+
+
+def free_port() -> int:
+    """A port nobody listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_until_up(url: str, seconds: float = 20) -> None:
+    """Poll the health check until the server answers."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    raise AssertionError(f"{url} did not start")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -19,16 +18,10 @@ import requests
 import socketio
 
 from conftest import require_service
+from helpers import free_port, wait_until_up
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 HELPDESK = str(Path(sys.executable).with_name("helpdesk"))
-
-
-def free_port() -> int:
-    """A port nobody listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture
@@ -77,18 +70,6 @@ def servers(environment: dict[str, str]) -> Iterator[list[str]]:
             process.terminate()
         for process in processes:
             process.wait(timeout=10)
-
-
-def wait_until_up(url: str, seconds: float = 20) -> None:
-    """Poll the health check until the server answers."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return
-        except requests.ConnectionError:
-            time.sleep(0.1)
-    raise AssertionError(f"{url} did not start")
 
 
 def signed_in(url: str, username: str) -> requests.Session:

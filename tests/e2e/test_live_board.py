@@ -1,0 +1,138 @@
+"""In a real browser: one user drags a card, another sees it move and hears of it at once."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import require_service
+from helpers import free_port, wait_until_up
+
+CHROMIUM = "/usr/bin/chromium"
+HELPDESK = str(Path(sys.executable).with_name("helpdesk"))
+PASSWORD = "demo-password-2"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[str]:
+    """`helpdesk serve` on demo data, as `make run` starts it."""
+    env = {
+        **os.environ,
+        "HELPDESK_ENV": "development",
+        "HELPDESK_INSTANCE_PATH": str(tmp_path / "instance"),
+        "HELPDESK_DEMO_PASSWORD": PASSWORD,
+        "LOG_REQUESTS": "false",
+    }
+    env.pop("TEST_DATABASE_URL", None)
+    for command in (["db", "upgrade"], ["demo"]):
+        subprocess.run([HELPDESK, *command], env=env, check=True, capture_output=True, timeout=120)
+    port = free_port()
+    process = subprocess.Popen(
+        [HELPDESK, "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_until_up(url)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    """Debian's Chromium driven by Playwright (no browser download)."""
+    if not Path(CHROMIUM).exists():
+        require_service("Chromium", f"{CHROMIUM} is missing (apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+
+
+def signed_in_page(browser: Any, url: str, username: str, errors: list[str]) -> Any:
+    """A page of a fresh browser profile, logged in through the login form."""
+    page = browser.new_context(locale="en-US", viewport={"width": 1400, "height": 900}).new_page()
+    page.on(
+        "console", lambda message: errors.append(message.text) if message.type == "error" else None
+    )
+    page.goto(f"{url}/users/login")
+    page.fill("#username", username)
+    page.fill("#password", PASSWORD)
+    page.click("main button[type=submit]")
+    page.wait_for_url(f"{url}/tasks/my-tasks")
+    return page
+
+
+def column_of(page: Any, task_id: str) -> str:
+    """The status column a card sits in on a board page."""
+    card = page.wait_for_selector(f'.kanban-card[data-task-id="{task_id}"]')
+    return card.evaluate("card => card.closest('.kanban-column').dataset.statusName")
+
+
+def test_a_drag_moves_the_card_for_everyone_and_rings_the_assignees_bell(
+    server: str, browser: Any
+) -> None:
+    errors: list[str] = []
+    bob = signed_in_page(browser, server, "bob", errors)
+    alice = signed_in_page(browser, server, "alice", errors)
+    bob.goto(f"{server}/tasks/kanban")
+    bob.select_option("select[name=project]", label="Web Portal")  # a project both work in
+    bob.wait_for_load_state("networkidle")
+    new_cards = bob.wait_for_selector('.kanban-cards[data-status-id="1"] .kanban-card')
+    task_id = new_cards.get_attribute("data-task-id")
+    assert bob.inner_text("#notification-counter") == "0"
+
+    alice.goto(f"{server}/tasks/kanban")
+    alice.select_option("select[name=project]", label="Web Portal")
+    alice.select_option("select[name=assigned_to]", label="Bob Petrov")
+    assert column_of(alice, task_id) == "New"  # bob's task is on alice's board too
+    card = alice.wait_for_selector(f'.kanban-card[data-task-id="{task_id}"]')
+    target = alice.query_selector('.kanban-cards[data-status-id="2"]')
+    start, goal = card.bounding_box(), target.bounding_box()
+    alice.mouse.move(start["x"] + 20, start["y"] + 10)
+    alice.mouse.down()
+    alice.mouse.move(start["x"] + 60, start["y"] + 40, steps=5)
+    alice.mouse.move(goal["x"] + 40, goal["y"] + 30, steps=15)
+    alice.mouse.up()
+
+    bob.wait_for_function(
+        "id => document.querySelector(`.kanban-card[data-task-id='${id}']`)"
+        ".closest('.kanban-column').dataset.statusName === 'In Progress'",
+        arg=task_id,
+        timeout=10_000,
+    )
+    bob.wait_for_function(
+        "() => document.getElementById('notification-counter').textContent === '1'",
+        timeout=10_000,
+    )
+    assert f"#{task_id}" in bob.inner_text("#toast-area")
+    assert column_of(alice, task_id) == "In Progress"
+
+    alice.reload()
+    alice.select_option("select[name=project]", label="Web Portal")
+    alice.select_option("select[name=assigned_to]", label="Bob Petrov")
+    assert column_of(alice, task_id) == "In Progress"  # it was saved, not only moved on screen
+
+    bob.click("#notification-bell > a")
+    bob.click(f'#notifications-list a[href="/tasks/{task_id}"]')
+    bob.wait_for_url(f"{server}/tasks/{task_id}")
+    assert bob.inner_text("#notification-counter") == "0"
+    assert errors == []
