@@ -2,7 +2,6 @@
 
 from flask_babel import Babel
 from flask_bcrypt import Bcrypt
-from flask_caching import Cache
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
@@ -35,5 +34,4 @@ csrf = CSRFProtect()
 bcrypt = Bcrypt()
 limiter = Limiter(key_func=get_remote_address)
 babel = Babel()
-cache = Cache()
 socketio = SocketIO()

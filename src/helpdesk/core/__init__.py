@@ -14,7 +14,7 @@ from helpdesk.core.middleware import register_middleware
 from helpdesk.core.security import register_security
 from helpdesk.core.sessions import register_sessions
 from helpdesk.core.views import bp as core_bp
-from helpdesk.extensions import bcrypt, cache, csrf, db, limiter, migrate
+from helpdesk.extensions import bcrypt, csrf, db, limiter, migrate
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -27,7 +27,6 @@ def register_core(app: Flask) -> None:
     csrf.init_app(app)
     bcrypt.init_app(app)
     limiter.init_app(app)
-    cache.init_app(app)
     register_sessions(app)
     register_middleware(app)
     register_security(app)
