@@ -82,9 +82,21 @@ def signed_in_page(browser: Any, url: str, username: str, errors: list[str]) -> 
 
 
 def column_of(page: Any, task_id: str) -> str:
-    """The status column a card sits in on a board page."""
-    card = page.wait_for_selector(f'.kanban-card[data-task-id="{task_id}"]')
-    return card.evaluate("card => card.closest('.kanban-column').dataset.statusName")
+    """The status column a card sits in on a board page (waiting for it to be on the board)."""
+    found = page.wait_for_function(
+        """id => {
+            const card = document.querySelector(`.kanban-card[data-task-id='${id}']`);
+            const column = card && card.closest(".kanban-column");
+            return column ? column.dataset.statusName : null;
+        }""",
+        arg=task_id,
+    )
+    return found.json_value()
+
+
+def settled(page: Any) -> None:
+    """Wait until the board's column requests are answered."""
+    page.wait_for_load_state("networkidle")
 
 
 def test_a_drag_moves_the_card_for_everyone_and_rings_the_assignees_bell(
@@ -93,16 +105,28 @@ def test_a_drag_moves_the_card_for_everyone_and_rings_the_assignees_bell(
     errors: list[str] = []
     bob = signed_in_page(browser, server, "bob", errors)
     alice = signed_in_page(browser, server, "alice", errors)
+    # Bob's most urgent new task in a project both work in: the first card of that column.
+    found = bob.request.get(
+        f"{server}/tasks/api/tasks",
+        params={
+            "assigned_to": "me",
+            "status": "New",
+            "project": "web-portal",
+            "per_page": "1",
+            "sort": "-priority,-updated_on",
+        },
+    ).json()["data"]["tasks"]
+    task_id = str(found[0]["id"])
     bob.goto(f"{server}/tasks/kanban")
-    bob.select_option("select[name=project]", label="Web Portal")  # a project both work in
-    bob.wait_for_load_state("networkidle")
-    new_cards = bob.wait_for_selector('.kanban-cards[data-status-id="1"] .kanban-card')
-    task_id = new_cards.get_attribute("data-task-id")
+    bob.select_option("select[name=project]", label="Web Portal")
+    settled(bob)
+    assert column_of(bob, task_id) == "New"
     assert bob.inner_text("#notification-counter") == "0"
 
     alice.goto(f"{server}/tasks/kanban")
     alice.select_option("select[name=project]", label="Web Portal")
     alice.select_option("select[name=assigned_to]", label="Bob Petrov")
+    settled(alice)
     assert column_of(alice, task_id) == "New"  # bob's task is on alice's board too
     card = alice.wait_for_selector(f'.kanban-card[data-task-id="{task_id}"]')
     target = alice.query_selector('.kanban-cards[data-status-id="2"]')
