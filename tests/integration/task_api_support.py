@@ -241,3 +241,20 @@ def record_status_events(app: Flask) -> list[TaskStatusChanged]:
     received: list[TaskStatusChanged] = []
     subscribe(app, TaskStatusChanged, received.append)
     return received
+
+
+def as_user(app: Any, login: Any, user: User) -> Any:
+    """A separate test client signed in as user."""
+    other = app.test_client()
+    login(user, the_client=other)
+    return other
+
+
+def assert_error(response: Any, status: int) -> dict[str, Any]:
+    """A JSON error answer: the status code, success false, and a message."""
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.is_json, response.get_data(as_text=True)[:300]
+    body = response.get_json()
+    assert body["success"] is False
+    assert body["message"]
+    return body

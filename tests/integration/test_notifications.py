@@ -29,6 +29,8 @@ from task_api_support import (
     IN_PROGRESS,
     RESOLVED,
     World,
+    as_user,
+    assert_error,
     build_world,
     journals_of,
     record_status_events,
@@ -60,23 +62,6 @@ def world(make_user) -> World:
 def status_events(app):
     """TaskStatusChanged events delivered (after commit) during the test."""
     return record_status_events(app)
-
-
-def as_user(app, login, user):
-    """A separate test client signed in as user."""
-    other = app.test_client()
-    login(user, the_client=other)
-    return other
-
-
-def assert_error(response, status: int) -> dict:
-    """A JSON error answer: the status code, success false, and a message."""
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.is_json, response.get_data(as_text=True)[:300]
-    body = response.get_json()
-    assert body["success"] is False
-    assert body["message"]
-    return body
 
 
 def set_language(world: World, **languages: str | None) -> None:

@@ -23,6 +23,8 @@ from task_api_support import (
     RESOLVED,
     SUPPORT,
     World,
+    as_user,
+    assert_error,
     build_world,
     counts,
     journals_of,
@@ -61,23 +63,6 @@ def task_url(task_id: int) -> str:
 def put_status(client, task_id: int, body, **kwargs):
     """PUT a status change as a script would (JSON body, no browser headers)."""
     return client.put(f"{task_url(task_id)}/status", json=body, headers=JSON, **kwargs)
-
-
-def as_user(app, login, user):
-    """A separate test client signed in as user."""
-    other = app.test_client()
-    login(user, the_client=other)
-    return other
-
-
-def assert_error(response, status: int) -> dict:
-    """A JSON error answer: the status code, success false, and a message."""
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.is_json, response.get_data(as_text=True)[:300]
-    body = response.get_json()
-    assert body["success"] is False
-    assert body["message"]
-    return body
 
 
 # =============================================================================================
