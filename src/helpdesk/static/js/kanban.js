@@ -47,12 +47,18 @@
     return board.dataset.api + "?" + params.toString();
   }
 
+  // Each change of the filters starts a new generation; answers to older requests, which may
+  // arrive after newer ones, are dropped so a column never shows a stale filter's cards.
+  var generation = 0;
+
   function load(column, page) {
     var cards = column.querySelector(".kanban-cards");
     var more = column.querySelector(".kanban-more");
+    var asked = generation;
     return fetch(query(column, page), { headers: { Accept: "application/json" }, credentials: "same-origin" })
       .then(function (r) { return r.json().then(function (body) { return { ok: r.ok, body: body }; }); })
       .then(function (result) {
+        if (asked !== generation) { return; }
         if (!result.ok) { toast(result.body.message || board.dataset.msgFailed); return; }
         var doc = result.body.data;
         if (page === 1) { cards.textContent = ""; }
@@ -64,7 +70,10 @@
       });
   }
 
-  function reloadAll() { columns.forEach(function (c) { load(c, 1); }); }
+  function reloadAll() {
+    generation += 1;
+    columns.forEach(function (c) { load(c, 1); });
+  }
 
   function adjustCount(column, delta) {
     var total = parseInt(column.dataset.total || "0", 10) + delta;
