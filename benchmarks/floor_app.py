@@ -66,6 +66,7 @@ class Database:
     """One connection per worker process, with the placeholder style of its driver."""
 
     def __init__(self, url: str):
+        """Connect with the driver the URL names; no pool, as one sync worker needs one."""
         self.is_postgres = url.startswith("postgresql")
         if self.is_postgres:
             import psycopg

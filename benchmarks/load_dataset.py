@@ -159,6 +159,7 @@ def load(args: argparse.Namespace) -> dict[str, Any]:
     password_hash = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=12)).decode("ascii")
 
     def user(row: tuple[Any, ...]) -> dict[str, Any]:
+        """A helpdesk user row: dataset login, shared password hash, own session token."""
         uid, login, first, last, email, age_s, _api_key = row
         return {
             "id": uid,
@@ -178,6 +179,7 @@ def load(args: argparse.Namespace) -> dict[str, Any]:
         }
 
     def project(row: tuple[Any, ...]) -> dict[str, Any]:
+        """A project row with its creation time rebased."""
         pid, identifier, name, description, age_s = row
         return {
             "id": pid,
@@ -188,10 +190,12 @@ def load(args: argparse.Namespace) -> dict[str, Any]:
         }
 
     def member(row: tuple[Any, ...]) -> dict[str, Any]:
+        """A membership with the dataset role as the migration's role id."""
         mid, user_id, project_id, role = row
         return {"id": mid, "project_id": project_id, "user_id": user_id, "role_id": ROLE_IDS[role]}
 
     def task(row: tuple[Any, ...]) -> dict[str, Any]:
+        """A task row: names mapped to the migration's fixed lookup ids, ages to times."""
         (tid, project_id, tracker, status, priority, author_id, assigned_to_id, subject,
          description, created_age_s, updated_age_s, closed_age_s) = row  # fmt: skip
         return {
@@ -215,6 +219,7 @@ def load(args: argparse.Namespace) -> dict[str, Any]:
         }
 
     def journal(row: tuple[Any, ...]) -> dict[str, Any]:
+        """A journal row (its status change goes to journal_details)."""
         jid, issue_id, user_id, notes, age_s, _old, _new = row
         return {
             "id": jid,
@@ -225,6 +230,7 @@ def load(args: argparse.Namespace) -> dict[str, Any]:
         }
 
     def detail(row: tuple[Any, ...]) -> dict[str, Any]:
+        """The journal's status change, as the app records one."""
         jid, _issue_id, _user_id, _notes, _age_s, old, new = row
         return {
             "id": jid,

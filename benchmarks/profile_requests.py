@@ -49,10 +49,7 @@ def parse_override(item: str) -> tuple[str, Any]:
 
 
 def build_app(database_url: str, overrides: dict[str, Any]) -> Flask:
-    """The production app as `helpdesk serve` builds it, with cookies allowed over plain HTTP.
-
-    overrides are config keys set on top (what-if experiments without changing the code).
-    """
+    """The production app as served, plus config overrides, so what-ifs need no code change."""
     os.environ.setdefault("HELPDESK_INSTANCE_PATH", tempfile.mkdtemp(prefix="helpdesk-profile-"))
     os.environ["DATABASE_URL"] = database_url
     os.environ.setdefault("SECRET_KEY", secrets.token_hex(32))
@@ -118,19 +115,18 @@ def sign_in(client: FlaskClient, login: str) -> None:
 
 @contextmanager
 def statements(app: Flask) -> Iterator[tuple[list[str], list[int]]]:
-    """Collect the SQL the app's engine runs inside the block, and count pool checkouts.
-
-    Each checkout also runs pool_pre_ping's ping, which bypasses the cursor events.
-    """
+    """Collect the block's SQL, and count pool checkouts (each pings, unseen by cursor events)."""
     from helpdesk.extensions import db
 
     seen: list[str] = []
     checkouts: list[int] = []
 
     def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        """Keep the statement, on one line."""
         seen.append(" ".join(statement.split()))
 
     def checkout(*_args: Any) -> None:
+        """Count a checkout, which costs a pre-ping round trip."""
         checkouts.append(1)
 
     with app.app_context():
@@ -184,10 +180,7 @@ def count_sql(app: Flask, client: FlaskClient, fx: dict[str, Any], verbose: bool
 
 
 def time_requests(client: FlaskClient, fx: dict[str, Any], n: int) -> None:
-    """Wall and CPU milliseconds per request, in-process (best of 5 rounds of n each).
-
-    CPU time is the steadier figure on a busy machine; wall time adds waiting for I/O.
-    """
+    """Wall and CPU ms per request (best of 5 rounds): CPU time holds steady on a busy machine."""
     print(f"{'request':<24} {'wall ms':>8} {'CPU ms':>8}")
     for name, (method, path, options) in requests_to_measure(fx).items():
         for i in range(10):

@@ -573,6 +573,7 @@ def print_table(rows: list[dict[str, Any]]) -> None:
         hd, fl = row.get("helpdesk"), row.get("floor")
 
         def cells(figures: dict[str, Any] | None, errors: bool) -> str:
+            """Req/s, p50 and p99 (and errors) of one system, aligned."""
             if not figures:
                 return f"{'-':>8} {'-':>7} {'-':>7}" + (f" {'-':>4}" if errors else "")
             text_ = f"{figures['rps']:>8.1f} {figures['p50_ms']:>7.2f} {figures['p99_ms']:>7.2f}"
@@ -641,11 +642,7 @@ def wait_for_quiet(ours: list[int], limit: float, timeout: float) -> float:
 def measure(
     args: argparse.Namespace, plan: Plan, endpoint: Endpoint, system: str, connections: int
 ) -> dict[str, Any] | None:
-    """One wrk run of one endpoint on one server, retried while other processes disturb it.
-
-    Noise is the CPU (in cores) that processes other than the two servers and wrk used during
-    the run; the least noisy attempt is kept.
-    """
+    """One wrk run, retried while other processes' CPU (noise) disturbs it; keeps the quietest."""
     server = plan.helpdesk if system == "helpdesk" else plan.floor
     path = endpoint.helpdesk_path if system == "helpdesk" else endpoint.floor_path
     if path is None:

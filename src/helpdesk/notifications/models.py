@@ -34,6 +34,7 @@ class Notifications(db.Model):
     __table_args__ = (
         UniqueConstraint("user_id", "event_key"),
         Index("ix_notifications_user_unread", "user_id", "is_read", "id"),
+        Index("ix_notifications_event_key", "event_key"),  # delivery reads a change's rows
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
