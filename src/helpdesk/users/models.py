@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, DateTime, String
+from sqlalchemy import Boolean, DateTime, String, true as sa_true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from helpdesk.core.crypto import EncryptedText
@@ -56,6 +56,9 @@ class User(db.Model, UserMixin):
 
     browser_notifications_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
     notifications_widget_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    email_notifications_enabled: Mapped[bool] = mapped_column(
+        Boolean, default=True, server_default=sa_true()
+    )
 
     last_seen: Mapped[datetime | None] = mapped_column(DateTime, default=utcnow)
     online: Mapped[bool] = mapped_column(Boolean, default=False)
