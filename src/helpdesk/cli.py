@@ -1,4 +1,4 @@
-"""The `helpdesk` command: Flask's (db, routes, shell) plus serve, demo, create-admin, vapid."""
+"""The `helpdesk` command: Flask's own plus serve, worker, demo, create-admin, vapid."""
 
 from __future__ import annotations
 
@@ -139,3 +139,23 @@ def vapid(email: str, force: bool) -> None:
         app.config.get("MAIL_DEFAULT_SENDER") or ""
     ):
         click.echo("Set VAPID_CLAIM_EMAIL or run `helpdesk vapid --email you@example.com`.")
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="Run every job once and exit (for cron or a check).")
+@with_appcontext
+def worker(once: bool) -> None:
+    """Run the periodic jobs (mail, presence) in this process; set JOBS_EMBEDDED=false for the
+    web servers when you do."""
+    from helpdesk.worker import run_all_once, run_worker
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    if once:
+        outcomes = run_all_once(app)
+        for name, outcome in outcomes.items():
+            click.echo(f"{name}: {outcome}")
+        if "failed" in outcomes.values():
+            raise SystemExit(1)
+        return
+    click.echo("Helpdesk worker running its jobs; Ctrl+C stops it.")
+    run_worker(app)

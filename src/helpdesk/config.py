@@ -117,7 +117,14 @@ class Config:
     MAIL_PASSWORD = ""
     MAIL_USE_TLS = True
     MAIL_DEFAULT_SENDER = ""
+    MAIL_TIMEOUT = 10  # seconds, for connecting and each SMTP command
+    MAIL_CA_FILE = ""  # CA bundle for STARTTLS with a private CA; empty: the system's
+    MAIL_BASE_URL = ""  # the site's public address for links in emails, e.g. https://help.example
+    MAIL_QUEUE_INTERVAL = 15  # seconds between passes over the email outbox
 
+    JOBS_EMBEDDED = True  # `helpdesk serve` runs the periodic jobs; false with `helpdesk worker`
+    JOBS_LOCK_URL = ""  # redis://… to lock jobs in Redis; else PostgreSQL or an instance file
+    PRESENCE_INTERVAL = 60  # seconds between presence writes (per process)
     SCHEDULER_API_ENABLED = False
     SCHEDULER_TIMEZONE = "Europe/Moscow"
     SECURITY_HEADERS = True

@@ -4,9 +4,10 @@ from flask import Flask
 
 
 def register_notifications(app: Flask) -> None:
-    """Record notifications inside each change's transaction, deliver them live after commit."""
+    """Record notifications (and queue their emails) inside each change's transaction, deliver
+    them live after commit."""
     from helpdesk.core.events import record, subscribe
-    from helpdesk.notifications import delivery, service
+    from helpdesk.notifications import delivery, mail, service
     from helpdesk.notifications.pages import bp as pages_bp
     from helpdesk.notifications.pwa import bp as pwa_bp
     from helpdesk.notifications.realtime import register_realtime
@@ -16,6 +17,8 @@ def register_notifications(app: Flask) -> None:
     record(app, TaskStatusChanged, service.record_status_change)
     record(app, TaskCommented, service.record_comment)
     record(app, TaskCreated, service.record_assignment)
+    for event_type in (TaskStatusChanged, TaskCommented, TaskCreated):
+        record(app, event_type, mail.enqueue)  # after the rows it mails
     subscribe(app, TaskStatusChanged, delivery.on_status_changed)
     subscribe(app, TaskCommented, delivery.on_commented)
     subscribe(app, TaskCreated, delivery.on_created)

@@ -11,6 +11,7 @@ from flask_login import current_user
 from flask_socketio import emit, join_room, leave_room
 
 from helpdesk.extensions import socketio
+from helpdesk.users.presence import presence
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,14 @@ def on_connect(auth: Any = None) -> bool:
     if not current_user.is_authenticated:
         return False
     join_room(user_room(current_user.id))
+    presence().socket_opened(current_user.id)
     return True
+
+
+def on_disconnect(reason: Any = None) -> None:
+    """The user's presence loses this socket."""
+    if current_user.is_authenticated:
+        presence().socket_closed(current_user.id)
 
 
 def on_join(data: Any = None) -> None:
@@ -89,5 +97,6 @@ def register_realtime(app: Flask) -> None:
         engineio_logger=False,
     )
     socketio.on_event("connect", on_connect, namespace=NAMESPACE)
+    socketio.on_event("disconnect", on_disconnect, namespace=NAMESPACE)
     socketio.on_event("join_notifications", on_join, namespace=NAMESPACE)
     socketio.on_event("leave_notifications", on_leave, namespace=NAMESPACE)

@@ -31,7 +31,7 @@ def interested_users(task: TaskInfo, actor_id: int) -> list[int]:
     return sorted(get_backend().visible_to(task.id, sorted(people)))
 
 
-def _languages(user_ids: Iterable[int]) -> dict[int, str]:
+def recipient_languages(user_ids: Iterable[int]) -> dict[int, str]:
     """Each recipient's language for texts they read later: their choice, else the language of
     their last login, else the default."""
     default = current_app.config["BABEL_DEFAULT_LOCALE"]
@@ -75,7 +75,7 @@ def _rows(
     """One row per recipient with the title and message in that recipient's language."""
     now = utcnow()
     rows = []
-    for user_id, language in _languages(recipients).items():
+    for user_id, language in recipient_languages(recipients).items():
         with force_locale(language):
             title, message, data = texts()
         rows.append(

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import secrets
+from functools import cache
+from typing import Any
 
 from flask import Flask, Request, flash, redirect, request, url_for
 from flask_babel import lazy_gettext as _l
+from sqlalchemy import Select, bindparam, select
 from werkzeug.wrappers import Response
 
 from helpdesk.extensions import db, login_manager
@@ -13,14 +16,20 @@ from helpdesk.extensions import db, login_manager
 TOKEN_PATHS = ("/tasks/api/", "/tasks/my-tasks")
 
 
-def load_user(session_id: str) -> object | None:
-    """Resolve Flask-Login's "id:token"; a stale token (password changed) means logged out."""
+@cache
+def _user_by_id() -> Select[tuple[Any]]:
+    """The user loader's statement, built once (building it cost more than running it)."""
     from helpdesk.users.models import User
 
+    return select(User).where(User.id == bindparam("user_id"))
+
+
+def load_user(session_id: str) -> object | None:
+    """Resolve Flask-Login's "id:token"; a stale token (password changed) means logged out."""
     user_id, _, token = session_id.partition(":")
     if not user_id.isdigit():
         return None
-    user = db.session.get(User, int(user_id))
+    user = db.session.execute(_user_by_id(), {"user_id": int(user_id)}).scalar_one_or_none()
     if user is None or not secrets.compare_digest(user.session_token, token):
         return None
     return user
@@ -51,6 +60,7 @@ def unauthorized() -> Response:
 def register_users(app: Flask) -> None:
     """Bind Flask-Login and the account and admin pages."""
     from helpdesk.admin.views import bp as admin_bp
+    from helpdesk.users.presence import register_presence
     from helpdesk.users.token_views import bp as tokens_bp
     from helpdesk.users.views import bp as users_bp
 
@@ -62,3 +72,4 @@ def register_users(app: Flask) -> None:
     app.register_blueprint(users_bp)
     app.register_blueprint(tokens_bp)
     app.register_blueprint(admin_bp)
+    register_presence(app)

@@ -7,7 +7,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, DateTime, String, true as sa_true
+from sqlalchemy import Boolean, DateTime, String
+from sqlalchemy import true as sa_true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from helpdesk.core.crypto import EncryptedText

@@ -1,0 +1,119 @@
+"""Presence: `online` follows open sockets, `last_seen` follows requests, writes are throttled."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import update
+
+from helpdesk.core.models import utcnow
+from helpdesk.extensions import db, socketio
+from helpdesk.notifications.realtime import NAMESPACE
+from helpdesk.users.models import User
+from helpdesk.users.presence import expire_presence, presence
+from helpers import JSON, user_row
+
+LONG_AGO = datetime(2020, 1, 1)
+
+
+def set_presence(user: User, online: bool, last_seen: datetime) -> None:
+    """Put a user's presence columns in a known state."""
+    db.session.execute(
+        update(User).where(User.id == user.id).values(online=online, last_seen=last_seen)
+    )
+    db.session.commit()
+
+
+def open_socket(app: Flask, http: FlaskClient) -> Any:
+    """A Socket.IO client on the notifications namespace with the HTTP client's session."""
+    with app.app_context():
+        return socketio.test_client(app, namespace=NAMESPACE, flask_test_client=http)
+
+
+def close_socket(app: Flask, sock: Any) -> None:
+    """Disconnect as a browser tab closing would."""
+    with app.app_context():
+        sock.disconnect(namespace=NAMESPACE)
+
+
+def test_online_follows_the_users_open_sockets(app, make_user, login) -> None:
+    alice = make_user()
+    first_tab, second_tab = app.test_client(), app.test_client()
+    login(alice, the_client=first_tab)
+    login(alice, the_client=second_tab)
+    set_presence(alice, False, LONG_AGO)
+
+    one = open_socket(app, first_tab)
+    assert one.is_connected(NAMESPACE)
+    row = user_row(alice.id)
+    assert row["online"] is True
+    assert row["last_seen"] > LONG_AGO
+
+    two = open_socket(app, second_tab)
+    close_socket(app, one)
+    assert user_row(alice.id)["online"] is True, "a second tab is still open"
+
+    close_socket(app, two)
+    assert user_row(alice.id)["online"] is False
+
+
+def test_requests_update_last_seen_at_most_once_per_interval(
+    app: Flask, client: FlaskClient, make_user: Callable[..., User], login: Any
+) -> None:
+    alice = make_user()
+    login(alice)
+    app.config["PRESENCE_INTERVAL"] = 3600
+    with app.app_context():
+        presence().flush()
+    set_presence(alice, False, LONG_AGO)
+
+    assert client.get("/users/account", headers=JSON).status_code == 200
+    assert user_row(alice.id)["last_seen"] == LONG_AGO, "remembered, not yet written"
+
+    app.config["PRESENCE_INTERVAL"] = 0
+    assert client.get("/users/account", headers=JSON).status_code == 200
+    row = user_row(alice.id)
+    assert row["last_seen"] > LONG_AGO
+    assert row["online"] is False, "a request alone does not make anyone online"
+
+
+def test_anonymous_requests_write_nothing(app: Flask, client: FlaskClient, make_user) -> None:
+    bob = make_user()
+    set_presence(bob, False, LONG_AGO)
+    app.config["PRESENCE_INTERVAL"] = 0
+    assert client.get("/users/login").status_code == 200
+    assert user_row(bob.id)["last_seen"] == LONG_AGO
+
+
+def test_expiry_sets_offline_only_users_whose_server_stopped_beating(app, make_user) -> None:
+    gone, here, offline = make_user(), make_user(), make_user()
+    set_presence(gone, True, utcnow() - timedelta(hours=1))
+    set_presence(here, True, utcnow())
+    set_presence(offline, False, LONG_AGO)
+
+    assert expire_presence() == 1
+    assert user_row(gone.id)["online"] is False
+    assert user_row(here.id)["online"] is True
+    assert user_row(offline.id)["last_seen"] == LONG_AGO
+
+
+def test_the_admin_user_list_shows_who_is_online_and_when_others_were_seen(
+    client: FlaskClient, make_user: Callable[..., User], login: Any
+) -> None:
+    admin = make_user("boss", is_admin=True)
+    online, away = make_user("online1"), make_user("away1")
+    set_presence(online, True, utcnow())
+    set_presence(away, False, datetime(2026, 3, 1, 9, 30))
+    login(admin)
+    page = client.get("/admin/users", headers={**JSON, "Accept": "text/html"}).get_data(
+        as_text=True
+    )
+    online_row = page[page.index("@online1") :].split("</tr>")[0]
+    away_row = page[page.index("@away1") :].split("</tr>")[0]
+    assert ">online<" in online_row
+    assert "01.03.2026 12:30" in away_row  # shown in the office's time zone (Moscow, UTC+3)
+    assert ">online<" not in away_row
