@@ -55,21 +55,32 @@ def server(tmp_path: Path) -> Iterator[str]:
         process.wait(timeout=10)
 
 
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    """Debian's Chromium driven by Playwright (no browser download)."""
+def playwright_api() -> Any:
+    """Playwright's sync API, once Debian's Chromium is known to be there (no browser download)."""
     if not Path(CHROMIUM).exists():
         require_service("Chromium", f"{CHROMIUM} is missing (apt-get install chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
+    return pytest.importorskip("playwright.sync_api")
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    """Debian's Chromium driven by Playwright."""
+    with playwright_api().sync_playwright() as playwright:
         instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield instance
         instance.close()
 
 
-def signed_in_page(browser: Any, url: str, username: str, errors: list[str]) -> Any:
+def signed_in_page(
+    browser: Any, url: str, username: str, errors: list[str], locale: str = "en-US"
+) -> Any:
     """A page of a fresh browser profile, logged in through the login form."""
-    page = browser.new_context(locale="en-US", viewport={"width": 1400, "height": 900}).new_page()
+    context = browser.new_context(locale=locale, viewport={"width": 1400, "height": 900})
+    return sign_in(context.new_page(), url, username, errors)
+
+
+def sign_in(page: Any, url: str, username: str, errors: list[str]) -> Any:
+    """Log a page in through the login form, collecting its console errors."""
     page.on(
         "console", lambda message: errors.append(message.text) if message.type == "error" else None
     )
@@ -92,6 +103,15 @@ def column_of(page: Any, task_id: str) -> str:
         arg=task_id,
     )
     return found.json_value()
+
+
+def column_header(page: Any, task_id: str) -> str:
+    """The (localized) title of the column a card sits in."""
+    column_of(page, task_id)
+    return page.eval_on_selector(
+        f".kanban-card[data-task-id='{task_id}']",
+        "card => card.closest('.kanban-column').querySelector('header span').textContent",
+    )
 
 
 def settled(page: Any) -> None:
@@ -159,4 +179,58 @@ def test_a_drag_moves_the_card_for_everyone_and_rings_the_assignees_bell(
     bob.click(f'#notifications-list a[href="/tasks/{task_id}"]')
     bob.wait_for_url(f"{server}/tasks/{task_id}")
     assert bob.inner_text("#notification-counter") == "0"
+    assert errors == []
+
+
+def test_a_live_move_shows_the_status_in_the_page_language_even_without_the_bell(
+    server: str, browser: Any
+) -> None:
+    errors: list[str] = []
+    bob = signed_in_page(browser, server, "bob", errors, locale="ru-RU")
+    alice = signed_in_page(browser, server, "alice", errors)
+    bob.request.put(
+        f"{server}/tasks/api/notification-preferences",
+        data={"notifications_widget_enabled": False},
+    )
+    found = bob.request.get(
+        f"{server}/tasks/api/tasks",
+        params={
+            "assigned_to": "me",
+            "status": "New",
+            "project": "web-portal",
+            "per_page": "1",
+            "sort": "-priority,-updated_on",
+        },
+    ).json()["data"]["tasks"]
+    task_id = found[0]["id"]
+    task_page = bob.context.new_page()
+    task_page.goto(f"{server}/tasks/{task_id}")
+    board = bob.context.new_page()
+    board.goto(f"{server}/tasks/kanban")
+    board.select_option("select[name=project]", label="Web Portal")
+    settled(board)
+    bob.goto(f"{server}/tasks/my-tasks?status=all")
+    row_badge = f'tr[data-task-id="{task_id}"] .task-status'
+    assert bob.inner_text(row_badge) == "Новая"
+    assert bob.query_selector("#notification-bell") is None
+    assert task_page.inner_text(".task-status >> nth=0") == "Новая"
+    assert column_header(board, str(task_id)) == "Новая"
+
+    moved = alice.request.put(f"{server}/tasks/api/task/{task_id}/status", data={"status_id": 2})
+    assert moved.ok, moved.text()
+
+    for page, badge in ((bob, row_badge), (task_page, ".task-status")):
+        page.wait_for_function(
+            """selector => [...document.querySelectorAll(selector)].every(
+                b => b.textContent === "В работе" && b.classList.contains("text-bg-warning"))""",
+            arg=badge,
+            timeout=10_000,
+        )
+    board.wait_for_function(
+        "id => document.querySelector(`.kanban-card[data-task-id='${id}']`)"
+        ".closest('.kanban-column').dataset.statusId === '2'",
+        arg=task_id,
+        timeout=10_000,
+    )
+    assert column_header(board, str(task_id)) == "В работе"
     assert errors == []

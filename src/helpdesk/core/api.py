@@ -90,6 +90,7 @@ def _message(item: Any) -> str:
         "too_long": lambda: _("Send at most %(count)s items.", count=ctx.get("max_length")),
         "too_short": lambda: _("Send at least %(count)s items.", count=ctx.get("min_length")),
         "literal_error": lambda: _("Use one of: %(values)s.", values=ctx.get("expected")),
+        "extra_forbidden": lambda: _("There is no such field."),
     }
     return str(messages[kind]()) if kind in messages else str(item["msg"])
 

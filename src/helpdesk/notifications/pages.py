@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
@@ -11,7 +20,10 @@ from werkzeug.wrappers import Response
 from helpdesk.core.events import commit
 from helpdesk.extensions import db
 from helpdesk.notifications import service
+from helpdesk.notifications.forms import NotificationPreferencesForm
 from helpdesk.notifications.models import NOTIFICATION_TYPES, Notifications
+from helpdesk.notifications.preferences import PREFERENCES, update_preferences
+from helpdesk.notifications.webpush import public_key
 
 bp = Blueprint("notification_pages", __name__, url_prefix="/notifications")
 bp.before_request(login_required(lambda: None))
@@ -61,3 +73,26 @@ def read_all() -> Response:
     commit()
     flash(_("All notifications marked as read"), "success")
     return redirect(url_for(".notifications_page"))
+
+
+@bp.route("/preferences", methods=["GET", "POST"])
+def preferences() -> Response | str | tuple[str, int]:
+    """The three notification switches; browser push is switched by the page's script."""
+    form = NotificationPreferencesForm(obj=current_user)
+    if request.method == "POST":
+        if not form.validate():
+            return _render_preferences(form), 422
+        update_preferences(current_user, {name: form[name].data for name in PREFERENCES})
+        commit()
+        flash(_("Notification preferences saved."), "success")
+        return redirect(url_for(".preferences"))
+    return _render_preferences(form)
+
+
+def _render_preferences(form: NotificationPreferencesForm) -> str:
+    """The preferences page; without a VAPID key the push switch is shown as unavailable."""
+    return render_template(
+        "notifications/preferences.html",
+        form=form,
+        push_available=public_key(current_app) is not None,
+    )

@@ -111,3 +111,13 @@ def notification_doc(item: Notifications) -> dict[str, Any]:
         "read_at": iso(item.read_at),
         "data": item.data or {},
     }
+
+
+class NotificationPreferencesIn(BaseModel):
+    """PUT /tasks/api/notification-preferences: the switches to change; the others stay."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    notifications_widget_enabled: bool | None = None
+    browser_notifications_enabled: bool | None = None
+    email_notifications_enabled: bool | None = None

@@ -13,7 +13,9 @@ from helpdesk.core.events import commit
 from helpdesk.extensions import db
 from helpdesk.notifications import service
 from helpdesk.notifications.models import Notifications, PushSubscription
+from helpdesk.notifications.preferences import preferences_of, update_preferences
 from helpdesk.notifications.schemas import (
+    NotificationPreferencesIn,
     NotificationQuery,
     PushSubscriptionIn,
     PushUnsubscribeIn,
@@ -117,3 +119,18 @@ def unsubscribe_from_push() -> Response:
     subscription.is_active = False
     commit()
     return envelope(None, _("Push subscription removed"))
+
+
+@bp.get("/notification-preferences")
+def get_notification_preferences() -> Response:
+    """How the user wants to hear of changes: widget, browser push, e-mail."""
+    return envelope(preferences_of(current_user))
+
+
+@bp.put("/notification-preferences")
+def put_notification_preferences() -> Response:
+    """Change some of the switches; a wrong field refuses the whole request."""
+    body = parse_body(NotificationPreferencesIn)
+    preferences = update_preferences(current_user, body.model_dump())
+    commit()
+    return envelope(preferences, _("Notification preferences saved."))

@@ -1,11 +1,12 @@
 // The notification bell: live over Socket.IO, caught up from the API after every (re)connect,
 // so a dropped connection loses nothing. Server text is inserted as text, never as HTML.
+// Users who turned the bell off still get live status changes (boards, lists, task pages).
 (function () {
   "use strict";
 
   var bell = document.getElementById("notification-bell");
-  if (!bell || !window.io) { return; }
-  var api = bell.dataset.api;
+  if (!window.io) { return; }
+  var api = bell && bell.dataset.api;
   var counter = document.getElementById("notification-counter");
   var list = document.getElementById("notifications-list");
   var shown = 10;
@@ -70,16 +71,20 @@
     });
   }
 
-  document.getElementById("notifications-mark-all").addEventListener("click", function () {
-    request("PUT", api + "/read-all").then(function () { setCount(0); catchUp(); });
-  });
+  if (bell) {
+    document.getElementById("notifications-mark-all").addEventListener("click", function () {
+      request("PUT", api + "/read-all").then(function () { setCount(0); catchUp(); });
+    });
+  }
 
   var socket = window.io("/notifications", { transports: ["websocket"] });
   socket.on("connect", function () {
+    if (!bell) { return; }  // the server joined this user's room on connect
     socket.emit("join_notifications", { user_id: parseInt(bell.dataset.userId, 10) });
     catchUp();
   });
   socket.on("new_notification", function (data) {
+    if (!bell) { return; }
     setCount(data.unread_count);
     var empty = list.querySelector(".text-muted:only-child");
     if (empty) { empty.remove(); }
@@ -88,9 +93,19 @@
     window.Helpdesk.toast(data.title + ": " + data.message, "primary",
       data.issue_id ? taskUrl(data.issue_id) : null);
   });
+  // The event names statuses as stored; the page knows each id's label in its own language.
+  function showStatus(badge, data) {
+    var holder = badge.closest("[data-status-labels]");
+    var known = holder && JSON.parse(holder.dataset.statusLabels)[data.new_status_id];
+    badge.textContent = known ? known.label : data.new_status;
+    if (known) {
+      badge.className = badge.className.replace(/\btext-bg-\S+/, "text-bg-" + known.color);
+    }
+  }
+
   socket.on("task_status_changed", function (data) {
     document.querySelectorAll('[data-task-id="' + data.task_id + '"] .task-status').forEach(
-      function (badge) { badge.textContent = data.new_status; }
+      function (badge) { showStatus(badge, data); }
     );
     document.dispatchEvent(new CustomEvent("helpdesk:task-status-changed", { detail: data }));
   });
