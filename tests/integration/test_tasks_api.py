@@ -1362,14 +1362,14 @@ def test_concurrent_change_is_409_and_keeps_the_other_writers_change(
     task_id = world.tasks["login"]
     original = LocalBackend._allowed_status_ids
 
-    def meanwhile(self, actor, task):
+    def meanwhile(self, actor, task, role_id):
         with db.engine.begin() as conn:
             conn.execute(
                 update(Task)
                 .where(Task.id == task_id)
                 .values(lock_version=Task.lock_version + 1, subject="Changed elsewhere")
             )
-        return original(self, actor, task)
+        return original(self, actor, task, role_id)
 
     monkeypatch.setattr(LocalBackend, "_allowed_status_ids", meanwhile)
     body = assert_error(put_status(client, task_id, {"status_id": RESOLVED}), 409)
@@ -1388,7 +1388,7 @@ def test_concurrent_change_fails_only_its_own_bulk_item(
     t = world.tasks
     original = LocalBackend._allowed_status_ids
 
-    def meanwhile(self, actor, task):
+    def meanwhile(self, actor, task, role_id):
         if task.id == t["report"]:
             # Bump the version behind the ORM's back, as another writer's commit would.
             db.session.execute(
@@ -1397,7 +1397,7 @@ def test_concurrent_change_fails_only_its_own_bulk_item(
                 .values(lock_version=Task.lock_version + 1)
                 .execution_options(synchronize_session=False)
             )
-        return original(self, actor, task)
+        return original(self, actor, task, role_id)
 
     monkeypatch.setattr(LocalBackend, "_allowed_status_ids", meanwhile)
     response = bulk(

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import threading
+from functools import partial
 from typing import Any
 
 from flask import Flask, g, has_request_context, request
-from sqlalchemy import event
+from sqlalchemy import event, make_url
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
@@ -23,7 +25,41 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _sqlite_begin(connection: Connection) -> None:
+BUSY_TIMEOUT_SECONDS = 5.0
+HOLDS_GATE = "helpdesk_holds_write_gate"
+
+
+class WriteGate:
+    """Writers of one process take turns here before asking SQLite for its write lock.
+
+    SQLite's busy handler polls with sleeps of up to 100 ms, so with several writers waiting one
+    often sleeps on long after the lock came free; a thread waiting on this lock wakes as soon as it
+    is released. Other processes still meet at SQLite's lock.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._owner: int | None = None
+
+    def enter(self, connection: Connection) -> None:
+        """Wait for this process's other writers, once per checkout. A thread that already holds
+        the gate on another connection, or waited the busy timeout, goes on without it: then
+        SQLite's lock decides, as it did before the gate."""
+        if connection.info.get(HOLDS_GATE) or self._owner == threading.get_ident():
+            return
+        if self._lock.acquire(timeout=BUSY_TIMEOUT_SECONDS):
+            self._owner = threading.get_ident()
+            connection.info[HOLDS_GATE] = True
+
+    def leave(self, _dbapi_connection: Any, record: Any) -> None:
+        """Let the next writer in when the connection goes back to the pool: after its commit
+        or rollback has finished."""
+        if record.info.pop(HOLDS_GATE, False):
+            self._owner = None
+            self._lock.release()
+
+
+def _sqlite_begin(gate: WriteGate, connection: Connection) -> None:
     """Begin explicitly (the driver's implicit transactions would not contain savepoints).
 
     A request that writes takes the write lock at once (IMMEDIATE) for its unit of work: a
@@ -35,6 +71,8 @@ def _sqlite_begin(connection: Connection) -> None:
         and request.method not in SAFE_METHODS
         and not g.get(UNIT_OF_WORK_DONE, False)
     )
+    if writes:
+        gate.enter(connection)
     connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
 
 
@@ -50,8 +88,19 @@ def is_write_conflict(error: OperationalError) -> bool:
 
 def configure_sqlite(engine: Engine) -> None:
     """SQLAlchemy's documented recipe for real transactions and savepoints on pysqlite."""
+    gate = WriteGate()
     event.listen(engine, "connect", _sqlite_connect)
-    event.listen(engine, "begin", _sqlite_begin)
+    event.listen(engine, "begin", partial(_sqlite_begin, gate))
+    event.listen(engine.pool, "checkin", gate.leave)
+
+
+def engine_options(app: Flask) -> None:
+    """No liveness ping on SQLite: a file cannot drop a connection, and each ping was a statement
+    per request."""
+    if make_url(app.config["SQLALCHEMY_DATABASE_URI"]).get_backend_name() == "sqlite":
+        options = dict(app.config["SQLALCHEMY_ENGINE_OPTIONS"])
+        options.pop("pool_pre_ping", None)
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
 
 
 def register_database(app: Flask) -> None:

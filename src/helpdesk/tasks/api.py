@@ -8,10 +8,12 @@ from typing import Any
 from flask import Blueprint, Response, jsonify
 from flask_babel import gettext as _
 from flask_login import current_user
+from sqlalchemy import func, select
 
 from helpdesk.core.api import envelope, parse_args, parse_body
 from helpdesk.core.decorators import redmine_user_required
 from helpdesk.core.events import commit, rollback
+from helpdesk.extensions import db
 from helpdesk.tasks import service
 from helpdesk.tasks.backends import get_backend
 from helpdesk.tasks.backends.base import TaskError, TaskQuery
@@ -111,9 +113,14 @@ def notifications_for(journal_id: int | None) -> int:
     """How many people the change notified (its journal keys their notifications)."""
     if journal_id is None:
         return 0
-    from helpdesk.notifications.service import recorded_for
+    from helpdesk.notifications.models import Notifications
 
-    return len(recorded_for(f"journal:{journal_id}"))
+    return (
+        db.session.scalar(
+            select(func.count()).where(Notifications.event_key == f"journal:{journal_id}")
+        )
+        or 0
+    )
 
 
 @bp.put("/task/<int:task_id>/status")

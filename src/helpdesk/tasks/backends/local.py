@@ -3,10 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache, lru_cache
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import Select, exists, false, func, or_, select, true
+from sqlalchemy import (
+    CompoundSelect,
+    Integer,
+    Select,
+    bindparam,
+    exists,
+    func,
+    literal_column,
+    null,
+    or_,
+    select,
+    true,
+    union_all,
+)
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import aliased
 from sqlalchemy.orm.exc import StaleDataError
@@ -38,6 +53,7 @@ from helpdesk.tasks.backends.base import (
     TaskSummary,
     TaskValidationError,
 )
+from helpdesk.tasks.backends.lookups import LookupCache, listen_for_writes
 from helpdesk.tasks.labels import label
 from helpdesk.tasks.models import (
     CustomField,
@@ -109,25 +125,188 @@ def as_id(text: str) -> int | None:
     return None
 
 
-def _summary(row: Any) -> TaskSummary:
-    """A list row from a joined result row."""
-    return TaskSummary(
-        id=row.id,
-        subject=row.subject,
-        project=Named(row.project_id, row.project_name),
-        tracker=Named(row.tracker_id, row.tracker_name),
-        status=StatusInfo(row.status_id, row.status_name, row.is_closed, row.status_position),
-        priority=PriorityInfo(row.priority_id, row.priority_name, row.priority_position),
-        assigned_to=Named(row.assigned_to_id, row.assignee_name) if row.assigned_to_id else None,
-        due_date=row.due_date,
-        updated_on=row.updated_on,
-        done_ratio=row.done_ratio,
+@dataclass(frozen=True, slots=True)
+class ListShape:
+    """What decides a list query's SQL; the values go in as parameters."""
+
+    admin: bool
+    assigned: bool
+    status: str  # open, closed, all, name
+    priority: bool
+    project: str | None  # id, name
+    words: int
+    sort: tuple[tuple[str, bool], ...]
+
+
+def _list_clauses(shape: ListShape) -> list[Any]:
+    """WHERE clauses of a list shape, with bound parameters for the values."""
+    clauses: list[Any] = []
+    if shape.assigned:
+        clauses.append(Task.assigned_to_id == bindparam("assigned_to_id"))
+    if shape.status in {"open", "closed"}:  # ids, so the (assignee, status) index takes both
+        clauses.append(Task.status_id.in_(bindparam("status_ids", expanding=True)))
+    elif shape.status == "name":
+        clauses.append(func.lower(TaskStatus.name) == bindparam("status"))
+    if shape.priority:
+        clauses.append(func.lower(TaskPriority.name) == bindparam("priority"))
+    if shape.project == "id":
+        clauses.append(Task.project_id == bindparam("project_id"))
+    elif shape.project == "name":
+        clauses.append(
+            or_(
+                func.lower(Project.name) == bindparam("project_name"),
+                Project.identifier == bindparam("project_identifier"),
+            )
+        )
+    for index in range(shape.words):
+        clauses.append(Task.subject.ilike(bindparam(f"word{index}"), escape="\\"))
+    if not shape.admin:
+        member_projects = select(Member.project_id).where(Member.user_id == bindparam("actor_id"))
+        clauses.append(Task.project_id.in_(member_projects))
+    return clauses
+
+
+@lru_cache(maxsize=256)
+def list_statements(shape: ListShape) -> tuple[Select[Any], Select[Any]]:
+    """The page and count statements of a list shape, built once: building a select costs more
+    than running it."""
+    clauses = _list_clauses(shape)
+    order = []
+    for key, descending in shape.sort:
+        column = SORT_COLUMNS[key]
+        order.append(column.desc().nulls_last() if descending else column.asc().nulls_last())
+    order.append(Task.id.desc())
+    page = (
+        select(*SUMMARY_COLUMNS)
+        .join(Project, Project.id == Task.project_id)
+        .join(Tracker, Tracker.id == Task.tracker_id)
+        .join(TaskStatus, TaskStatus.id == Task.status_id)
+        .join(TaskPriority, TaskPriority.id == Task.priority_id)
+        .outerjoin(Assignee, Assignee.id == Task.assigned_to_id)
+        .where(*clauses)
+        .order_by(*order)
+        .limit(bindparam("limit", type_=Integer))
+        .offset(bindparam("offset", type_=Integer))
+    )
+    count = select(func.count()).select_from(Task)
+    if shape.status == "name":
+        count = count.join(TaskStatus, TaskStatus.id == Task.status_id)
+    if shape.priority:
+        count = count.join(TaskPriority, TaskPriority.id == Task.priority_id)
+    if shape.project == "name":
+        count = count.join(Project, Project.id == Task.project_id)
+    return page, count.where(*clauses)
+
+
+NAME_COLUMNS = (
+    Project.name.label("project_name"),
+    Tracker.name.label("tracker_name"),
+    _user_name(Author).label("author_name"),
+    _user_name(Assignee).label("assignee_name"),
+)
+
+
+def _with_names(statement: Select[Any]) -> Select[Any]:
+    """Join a task statement with the names a task shows."""
+    return (
+        statement.join(Project, Project.id == Task.project_id)
+        .join(Tracker, Tracker.id == Task.tracker_id)
+        .join(Author, Author.id == Task.author_id)
+        .outerjoin(Assignee, Assignee.id == Task.assigned_to_id)
+        .where(Task.id == bindparam("task_id"))
     )
 
 
-def _status_info(status: TaskStatus) -> StatusInfo:
-    """Plain data for a status row."""
-    return StatusInfo(status.id, status.name, status.is_closed, status.position)
+def _role_column() -> Any:
+    """The actor's role in the task's project (None: not a member), as a column."""
+    return (
+        select(Member.role_id)
+        .where(Member.project_id == Task.project_id, Member.user_id == bindparam("actor_id"))
+        .scalar_subquery()
+        .label("role_id")
+    )
+
+
+@cache
+def task_statement() -> Select[Any]:
+    """A task's columns, names and the actor's role, in one statement."""
+    return _with_names(select(*Task.__table__.columns, *NAME_COLUMNS, _role_column()))
+
+
+@cache
+def task_row_statement() -> Select[Any]:
+    """The task as an ORM object (to change it), its names and the actor's role."""
+    return _with_names(select(Task, *NAME_COLUMNS, _role_column()))
+
+
+@cache
+def names_statement() -> Select[Any]:
+    """The names a task shows, for a task already loaded."""
+    return _with_names(select(*NAME_COLUMNS).select_from(Task))
+
+
+@cache
+def extras_statement() -> CompoundSelect:
+    """A task's custom values ("c") and watchers ("w") in one statement, each in id order."""
+    custom = (
+        select(
+            literal_column("'c'").label("kind"),
+            CustomField.id.label("item_id"),
+            CustomField.name,
+            CustomValue.value,
+        )
+        .join(CustomValue, CustomValue.custom_field_id == CustomField.id)
+        .where(CustomValue.task_id == bindparam("task_id"))
+    )
+    watchers = select(literal_column("'w'"), Watcher.user_id, null(), null()).where(
+        Watcher.task_id == bindparam("task_id")
+    )
+    return union_all(custom, watchers).order_by("kind", "item_id")
+
+
+def _shared(memo: dict[tuple[Any, ...], Any], factory: Any, *values: Any) -> Any:
+    """One object per distinct value within a page: rows repeat statuses, projects, people."""
+    key = (factory, *values)
+    found = memo.get(key)
+    if found is None:
+        found = memo[key] = factory(*values)
+    return found
+
+
+def _summary(row: Any, memo: dict[tuple[Any, ...], Any]) -> TaskSummary:
+    """A list row from a joined result row."""
+    (
+        task_id,
+        subject,
+        project_id,
+        project_name,
+        tracker_id,
+        tracker_name,
+        status_id,
+        status_name,
+        is_closed,
+        status_position,
+        priority_id,
+        priority_name,
+        priority_position,
+        assignee_id,
+        assignee_name,
+        due_date,
+        updated_on,
+        done_ratio,
+    ) = row
+    return TaskSummary(
+        id=task_id,
+        subject=subject,
+        project=_shared(memo, Named, project_id, project_name),
+        tracker=_shared(memo, Named, tracker_id, tracker_name),
+        status=_shared(memo, StatusInfo, status_id, status_name, is_closed, status_position),
+        priority=_shared(memo, PriorityInfo, priority_id, priority_name, priority_position),
+        assigned_to=_shared(memo, Named, assignee_id, assignee_name) if assignee_id else None,
+        due_date=due_date,
+        updated_on=updated_on,
+        done_ratio=done_ratio,
+    )
 
 
 class LocalBackend:
@@ -135,14 +314,11 @@ class LocalBackend:
 
     name = "local"
 
-    # -- visibility and permissions -------------------------------------------------------
+    def __init__(self) -> None:
+        self.lookups = LookupCache()
+        listen_for_writes()
 
-    def _visible(self, actor: Actor, query: Select[Any]) -> Select[Any]:
-        """Restrict a task query to projects the actor belongs to (admins see everything)."""
-        if actor.is_admin:
-            return query
-        member_projects = select(Member.project_id).where(Member.user_id == actor.user_id)
-        return query.where(Task.project_id.in_(member_projects))
+    # -- visibility and permissions -------------------------------------------------------
 
     def _role_id(self, actor: Actor, project_id: int) -> int | None:
         """The actor's role in a project, or None when not a member."""
@@ -152,150 +328,129 @@ class LocalBackend:
             )
         )
 
-    def _task(self, actor: Actor, task_id: int) -> Task:
-        """A task row the actor may see, or TaskNotFound."""
-        task = db.session.get(Task, task_id)
-        if task is None or not (actor.is_admin or self._role_id(actor, task.project_id)):
+    def _task(self, actor: Actor, task_id: int) -> tuple[Task, Any]:
+        """A task the actor may see with its names and the actor's role, or TaskNotFound."""
+        row = db.session.execute(
+            task_row_statement(), {"task_id": task_id, "actor_id": actor.user_id}
+        ).one_or_none()
+        if row is None or not (actor.is_admin or row.role_id):
             raise TaskNotFound(_("Task #%(id)d was not found.", id=task_id))
-        return task
+        return row[0], row
 
-    def _require_member(self, actor: Actor, project_id: int) -> int | None:
-        """The actor's role in the project; TaskForbidden when not a member (admins pass)."""
-        role_id = self._role_id(actor, project_id)
+    def _require_member(self, actor: Actor, role_id: int | None) -> None:
+        """TaskForbidden when the actor has no role in the project (admins pass)."""
         if role_id is None and not actor.is_admin:
             raise TaskForbidden(_("You are not a member of this project."))
-        return role_id
 
-    def _allowed_status_ids(self, actor: Actor, task: Task) -> list[int]:
-        """Statuses the actor may move the task to, by the workflow of their role."""
-        all_ids = list(db.session.scalars(select(TaskStatus.id).order_by(TaskStatus.position)))
-        role_id = self._role_id(actor, task.project_id)
+    def _allowed_status_ids(self, actor: Actor, task: Task, role_id: int | None) -> list[int]:
+        """Statuses the actor, with this role in the task's project, may move the task to."""
+        status_id = task.status_id
+        all_ids = [status.id for status in self.lookups.get().statuses]
         if actor.is_admin or role_id is None:
-            return [sid for sid in all_ids if sid != task.status_id]
-        role_has_rules = db.session.scalar(
-            select(exists().where(WorkflowTransition.role_id == role_id))
-        )
-        if not role_has_rules:
-            return [sid for sid in all_ids if sid != task.status_id]
-        allowed = set(
-            db.session.scalars(
-                select(WorkflowTransition.new_status_id).where(
-                    WorkflowTransition.role_id == role_id,
-                    WorkflowTransition.old_status_id == task.status_id,
-                )
+            return [sid for sid in all_ids if sid != status_id]
+        rules = db.session.execute(
+            select(WorkflowTransition.old_status_id, WorkflowTransition.new_status_id).where(
+                WorkflowTransition.role_id == role_id
             )
-        )
-        return [sid for sid in all_ids if sid in allowed and sid != task.status_id]
+        ).all()
+        if not rules:
+            return [sid for sid in all_ids if sid != status_id]
+        allowed = {new for old, new in rules if old == status_id}
+        return [sid for sid in all_ids if sid in allowed and sid != status_id]
 
     # -- reading ------------------------------------------------------------------------
 
-    def _summary_query(self) -> Select[Any]:
-        """Task rows joined with the names a list shows."""
-        return (
-            select(*SUMMARY_COLUMNS)
-            .join(Project, Project.id == Task.project_id)
-            .join(Tracker, Tracker.id == Task.tracker_id)
-            .join(TaskStatus, TaskStatus.id == Task.status_id)
-            .join(TaskPriority, TaskPriority.id == Task.priority_id)
-            .outerjoin(Assignee, Assignee.id == Task.assigned_to_id)
-        )
-
-    def _filters(self, query: TaskQuery) -> list[Any]:
-        """WHERE clauses for a task query's filters."""
-        clauses: list[Any] = []
-        if query.assigned_to_id is not None:
-            clauses.append(Task.assigned_to_id == query.assigned_to_id)
+    def _list_params(self, actor: Actor, query: TaskQuery) -> tuple[ListShape, dict[str, Any]]:
+        """The shape of a list query (which prepared statement) and its parameter values."""
+        params: dict[str, Any] = {
+            "actor_id": actor.user_id,
+            "assigned_to_id": query.assigned_to_id,
+            "limit": query.per_page,
+            "offset": (query.page - 1) * query.per_page,
+        }
         status = (query.status or "open").strip().lower()
-        if status == "open":
-            clauses.append(TaskStatus.is_closed == false())
-        elif status == "closed":
-            clauses.append(TaskStatus.is_closed == true())
+        if status in {"open", "closed"}:
+            closed = status == "closed"
+            statuses = self.lookups.get().statuses
+            params["status_ids"] = [s.id for s in statuses if s.is_closed == closed]
         elif status not in {"all", "*"}:
-            clauses.append(func.lower(TaskStatus.name) == status)
+            params["status"], status = status, "name"
         if query.priority:
-            clauses.append(func.lower(TaskPriority.name) == query.priority.strip().lower())
+            params["priority"] = query.priority.strip().lower()
+        project_kind = None
         if query.project:
             value = query.project.strip()
             project_id = as_id(value)
             if project_id is not None:
-                clauses.append(Task.project_id == project_id)
+                project_kind, params["project_id"] = "id", project_id
             else:
-                clauses.append(
-                    or_(func.lower(Project.name) == value.lower(), Project.identifier == value)
-                )
-        for word in (query.search or "").split():
-            clauses.append(Task.subject.ilike(f"%{escape_like(word)}%", escape="\\"))
-        return clauses
+                project_kind = "name"
+                params["project_name"], params["project_identifier"] = value.lower(), value
+        words = (query.search or "").split()
+        for index, word in enumerate(words):
+            params[f"word{index}"] = f"%{escape_like(word)}%"
+        shape = ListShape(
+            admin=actor.is_admin,
+            assigned=query.assigned_to_id is not None,
+            status="all" if status == "*" else status,
+            priority=bool(query.priority),
+            project=project_kind,
+            words=len(words),
+            sort=query.sort,
+        )
+        return shape, params
 
     def list_tasks(self, actor: Actor, query: TaskQuery) -> TaskPage:
         """One page of visible tasks matching the query, and the total count."""
-        clauses = self._filters(query)
-        rows_query = self._visible(actor, self._summary_query().where(*clauses))
-        order = []
-        for key, descending in query.sort:
-            column = SORT_COLUMNS[key]
-            order.append(column.desc().nulls_last() if descending else column.asc().nulls_last())
-        order.append(Task.id.desc())
-        offset = (query.page - 1) * query.per_page
-        rows = db.session.execute(
-            rows_query.order_by(*order).limit(query.per_page).offset(offset)
-        ).all()
-        count_query = (
-            select(func.count())
-            .select_from(Task)
-            .join(TaskStatus, TaskStatus.id == Task.status_id)
-            .where(*clauses)
-        )
-        if query.priority:
-            count_query = count_query.join(TaskPriority, TaskPriority.id == Task.priority_id)
-        if query.project and as_id(query.project) is None:
-            count_query = count_query.join(Project, Project.id == Task.project_id)
-        total = db.session.scalar(self._visible(actor, count_query)) or 0
-        return TaskPage([_summary(row) for row in rows], total, query.page, query.per_page)
+        shape, params = self._list_params(actor, query)
+        page_statement, count_statement = list_statements(shape)
+        connection = db.session.connection()
+        rows = connection.execute(page_statement, params).all()
+        if len(rows) < query.per_page and (rows or query.page == 1):
+            total = params["offset"] + len(rows)  # the last page: nothing left to count
+        else:
+            total = connection.execute(count_statement, params).scalar_one()
+        memo: dict[tuple[Any, ...], Any] = {}
+        return TaskPage([_summary(row, memo) for row in rows], total, query.page, query.per_page)
 
     def get_task(self, actor: Actor, task_id: int) -> TaskInfo:
-        """One visible task with its custom values and watchers."""
-        return self._info(self._task(actor, task_id))
+        """One visible task with its custom values and watchers (two statements)."""
+        row = (
+            db.session.connection()
+            .execute(task_statement(), {"task_id": task_id, "actor_id": actor.user_id})
+            .one_or_none()
+        )
+        if row is None or not (actor.is_admin or row.role_id):
+            raise TaskNotFound(_("Task #%(id)d was not found.", id=task_id))
+        return self._info(row, row)
 
-    def _info(self, task: Task) -> TaskInfo:
-        """Plain data for a task row."""
-        row = db.session.execute(
-            select(
-                Project.name,
-                Tracker.name,
-                _user_name(Author),
-                _user_name(Assignee),
-            )
-            .select_from(Task)
-            .join(Project, Project.id == Task.project_id)
-            .join(Tracker, Tracker.id == Task.tracker_id)
-            .join(Author, Author.id == Task.author_id)
-            .outerjoin(Assignee, Assignee.id == Task.assigned_to_id)
-            .where(Task.id == task.id)
-        ).one()
-        status = db.session.get(TaskStatus, task.status_id)
-        priority = db.session.get(TaskPriority, task.priority_id)
-        custom = db.session.execute(
-            select(CustomField.id, CustomField.name, CustomValue.value)
-            .join(CustomValue, CustomValue.custom_field_id == CustomField.id)
-            .where(CustomValue.task_id == task.id)
-            .order_by(CustomField.id)
-        ).all()
-        watchers = db.session.scalars(
-            select(Watcher.user_id).where(Watcher.task_id == task.id).order_by(Watcher.user_id)
-        ).all()
+    def _info(self, task: Any, names: Any) -> TaskInfo:
+        """Plain data for a task (a Task or a row with its columns) and its joined names."""
+        custom: list[CustomValueInfo] = []
+        watchers: list[int] = []
+        for kind, item_id, name, value in db.session.connection().execute(
+            extras_statement(), {"task_id": task.id}
+        ):
+            if kind == "c":
+                custom.append(CustomValueInfo(item_id, name, value))
+            else:
+                watchers.append(item_id)
+        status = self.lookups.status(task.status_id)
+        priority = self.lookups.priority(task.priority_id)
         assert status is not None
         assert priority is not None
         return TaskInfo(
             id=task.id,
             subject=task.subject,
             description=task.description or "",
-            project=Named(task.project_id, row[0]),
-            tracker=Named(task.tracker_id, row[1]),
-            status=_status_info(status),
-            priority=PriorityInfo(priority.id, priority.name, priority.position),
-            author=Named(task.author_id, row[2]),
-            assigned_to=Named(task.assigned_to_id, row[3]) if task.assigned_to_id else None,
+            project=Named(task.project_id, names.project_name),
+            tracker=Named(task.tracker_id, names.tracker_name),
+            status=status,
+            priority=priority,
+            author=Named(task.author_id, names.author_name),
+            assigned_to=(
+                Named(task.assigned_to_id, names.assignee_name) if task.assigned_to_id else None
+            ),
             start_date=task.start_date,
             due_date=task.due_date,
             estimated_hours=task.estimated_hours,
@@ -303,7 +458,7 @@ class LocalBackend:
             created_on=task.created_on,
             updated_on=task.updated_on,
             closed_on=task.closed_on,
-            custom_fields=tuple(CustomValueInfo(*item) for item in custom),
+            custom_fields=tuple(custom),
             watcher_ids=tuple(watchers),
         )
 
@@ -344,10 +499,10 @@ class LocalBackend:
 
     def allowed_statuses(self, actor: Actor, task_id: int) -> list[StatusInfo]:
         """Statuses the actor may choose for a visible task."""
-        task = self._task(actor, task_id)
-        ids = self._allowed_status_ids(actor, task)
-        statuses = {s.id: s for s in db.session.scalars(select(TaskStatus))}
-        return [_status_info(statuses[sid]) for sid in ids]
+        task, row = self._task(actor, task_id)
+        ids = self._allowed_status_ids(actor, task, row.role_id)
+        statuses = self.lookups.get().status_by_id
+        return [statuses[sid] for sid in ids]
 
     def projects(self, actor: Actor) -> list[ProjectInfo]:
         """Projects the actor belongs to (all of them for admins), by name."""
@@ -360,26 +515,19 @@ class LocalBackend:
 
     def statuses(self) -> list[StatusInfo]:
         """All statuses in workflow order."""
-        query = select(TaskStatus).order_by(TaskStatus.position, TaskStatus.id)
-        return [_status_info(s) for s in db.session.scalars(query)]
+        return list(self.lookups.get().statuses)
 
     def priorities(self) -> list[PriorityInfo]:
         """All priorities, least urgent first."""
-        query = select(TaskPriority).order_by(TaskPriority.position, TaskPriority.id)
-        return [
-            PriorityInfo(p.id, p.name, p.position, p.is_default) for p in db.session.scalars(query)
-        ]
+        return list(self.lookups.get().priorities)
 
     def trackers(self) -> list[Named]:
         """All trackers."""
-        query = select(Tracker).order_by(Tracker.position, Tracker.id)
-        return [Named(t.id, t.name) for t in db.session.scalars(query)]
+        return list(self.lookups.get().trackers)
 
     def members(self, actor: Actor, project_id: int) -> list[MemberInfo]:
         """Members of a project the actor can see, by name."""
-        if db.session.get(Project, project_id) is None or not (
-            actor.is_admin or self._role_id(actor, project_id)
-        ):
+        if not (actor.is_admin or self._role_id(actor, project_id)):
             raise TaskNotFound(_("Project %(id)d was not found.", id=project_id))
         rows = db.session.execute(
             select(User.id, _user_name(User), Role.name)
@@ -388,6 +536,8 @@ class LocalBackend:
             .where(Member.project_id == project_id)
             .order_by(_user_name(User))
         ).all()
+        if not rows and db.session.get(Project, project_id) is None:  # a member proves it exists
+            raise TaskNotFound(_("Project %(id)d was not found.", id=project_id))
         return [MemberInfo(*row) for row in rows]
 
     # -- writing ------------------------------------------------------------------------
@@ -446,7 +596,8 @@ class LocalBackend:
             db.session.add(CustomValue(task_id=task.id, custom_field_id=field_id, value=value))
         db.session.add(Watcher(task_id=task.id, user_id=actor.user_id))
         db.session.flush()
-        return self._info(task)
+        names = db.session.execute(names_statement(), {"task_id": task.id}).one()
+        return self._info(task, names)
 
     def _is_closed(self, status_id: int | None) -> bool:
         """Whether a status ends a task."""
@@ -501,10 +652,10 @@ class LocalBackend:
         self, actor: Actor, task_id: int, status_id: int, comment: str | None
     ) -> StatusChange:
         """Move a task along the workflow, writing a journal; refuses statuses not allowed."""
-        task = self._task(actor, task_id)
-        self._require_member(actor, task.project_id)
-        old_status = db.session.get(TaskStatus, task.status_id)
-        new_status = db.session.get(TaskStatus, status_id)
+        task, row = self._task(actor, task_id)
+        self._require_member(actor, row.role_id)
+        old_status = self.lookups.status(task.status_id)
+        new_status = self.lookups.status(status_id)
         assert old_status is not None
         if new_status is None:
             raise TaskValidationError(
@@ -513,13 +664,9 @@ class LocalBackend:
         if new_status.id == old_status.id:
             journal_id = self._add_journal(actor, task, comment or "", []) if comment else None
             return StatusChange(
-                self._info(task),
-                _status_info(old_status),
-                _status_info(old_status),
-                journal_id,
-                changed=False,
+                self._info(task, row), old_status, old_status, journal_id, changed=False
             )
-        allowed = self._allowed_status_ids(actor, task)
+        allowed = self._allowed_status_ids(actor, task, row.role_id)
         if new_status.id not in allowed:
             names = [label(s.name) for s in self.statuses() if s.id in allowed]
             raise InvalidTransition(
@@ -541,13 +688,7 @@ class LocalBackend:
         journal_id = self._add_journal(
             actor, task, comment or "", [("status_id", str(old_status.id), str(new_status.id))]
         )
-        return StatusChange(
-            self._info(task),
-            _status_info(old_status),
-            _status_info(new_status),
-            journal_id,
-            changed=True,
-        )
+        return StatusChange(self._info(task, row), old_status, new_status, journal_id, changed=True)
 
     def _add_journal(
         self, actor: Actor, task: Task, notes: str, details: Sequence[tuple[str, str, str]]
@@ -571,20 +712,25 @@ class LocalBackend:
 
     def add_comment(self, actor: Actor, task_id: int, notes: str) -> JournalInfo:
         """Add notes to a visible task of a project the actor belongs to."""
-        task = self._task(actor, task_id)
-        self._require_member(actor, task.project_id)
+        task, row = self._task(actor, task_id)
+        self._require_member(actor, row.role_id)
         journal_id = self._add_journal(actor, task, notes, [])
         return self._journal_infos(select(Journal).where(Journal.id == journal_id))[0]
 
     def visible_to(self, task_id: int, user_ids: list[int]) -> set[int]:
-        """Admins and members of the task's project, among the given users."""
-        project_id = db.session.scalar(select(Task.project_id).where(Task.id == task_id))
-        if project_id is None or not user_ids:
+        """Admins and members of the task's project, among the given users (one statement)."""
+        if not user_ids:
             return set()
-        members = select(Member.user_id).where(Member.project_id == project_id)
+        members = (
+            select(Member.user_id)
+            .join(Task, Task.project_id == Member.project_id)
+            .where(Task.id == task_id)
+        )
         rows = db.session.scalars(
             select(User.id).where(
-                User.id.in_(user_ids), (User.is_admin.is_(True)) | User.id.in_(members)
+                User.id.in_(user_ids),
+                exists().where(Task.id == task_id),
+                User.is_admin.is_(True) | User.id.in_(members),
             )
         )
         return set(rows)

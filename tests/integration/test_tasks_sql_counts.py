@@ -1,0 +1,111 @@
+"""How many SQL statements the busiest task requests run: a fixed number, whatever the page holds.
+
+A request that grows a statement per row (an N+1) passes every other test and only shows under
+load, so the counts are pinned here. Transaction control (SQLite's BEGIN) is not counted, nor the
+first request's read of the cached statuses, priorities and trackers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+from task_api_support import HIGH, NEW, World, _add_task, build_world
+
+from helpdesk.extensions import db
+from helpdesk.tasks.models import CustomField, CustomValue, TaskStatus, Watcher
+from helpers import JSON
+
+
+@pytest.fixture
+def world(make_user) -> World:
+    """Projects, members and tasks (see task_api_support.build_world)."""
+    return build_world(make_user)
+
+
+@contextmanager
+def statements() -> Iterator[list[str]]:
+    """The statements run inside the block, without BEGIN."""
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if not statement.lstrip().upper().startswith("BEGIN"):
+            seen.append(statement)
+
+    engine = db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+def add_open_tasks(world: World, count: int) -> None:
+    """More open tasks for alice in a project she belongs to, so pages fill up."""
+    alice = world.users["alice"]
+    for number in range(count):
+        _add_task(
+            world.projects["web"], f"Extra {number}", alice, alice, NEW, HIGH, datetime(2024, 2, 1)
+        )
+    db.session.commit()
+
+
+@pytest.mark.parametrize("per_page", [5, 25, 100])
+def test_my_tasks_runs_the_user_the_page_and_the_count(client, login, world: World, per_page):
+    add_open_tasks(world, 120)
+    login(world.users["alice"])
+    client.get("/tasks/my-tasks", headers=JSON)  # fills the lookup cache
+    with statements() as seen:
+        response = client.get(f"/tasks/my-tasks?per_page={per_page}", headers=JSON)
+    assert response.status_code == 200
+    assert len(response.get_json()["tasks"]) == per_page
+    assert len(seen) == 3, seen
+
+
+def test_my_tasks_last_page_needs_no_count(client, login, world: World):
+    login(world.users["alice"])
+    client.get("/tasks/my-tasks", headers=JSON)  # fills the lookup cache
+    with statements() as seen:
+        response = client.get("/tasks/my-tasks", headers=JSON)
+    document = response.get_json()
+    assert document["pagination"]["total"] == len(document["tasks"]) > 0
+    assert len(seen) == 2, seen
+
+
+@pytest.mark.parametrize("extras", [0, 4])
+def test_task_by_id_runs_three_statements_whatever_it_holds(client, login, world: World, extras):
+    task_id = world.tasks["login"]
+    for number in range(extras):
+        field = CustomField(name=f"Field {number}")
+        db.session.add(field)
+        db.session.flush()
+        db.session.add(CustomValue(task_id=task_id, custom_field_id=field.id, value="x"))
+    for name in ("bob", "rita", "dave")[: extras and 3]:
+        db.session.add(Watcher(task_id=task_id, user_id=world.uid(name)))
+    db.session.commit()
+    login(world.users["alice"])
+    client.get(f"/tasks/api/task/{task_id}")  # fills the lookup cache
+    with statements() as seen:
+        response = client.get(f"/tasks/api/task/{task_id}")
+    data = response.get_json()["data"]
+    assert len(data["custom_fields"]) == extras
+    assert len(seen) == 3, seen
+
+
+def test_cached_lookups_follow_a_write_through_the_orm(client, login, world: World):
+    login(world.users["alice"])
+    assert client.get("/tasks/api/statuses").get_json()["data"][0]["name"] == "New"
+    with statements() as seen:
+        client.get("/tasks/api/statuses")
+    assert len(seen) == 1, seen  # only the user: statuses come from the cache
+    status = db.session.get(TaskStatus, NEW)
+    assert status is not None
+    status.name = "Fresh"
+    db.session.commit()
+    assert client.get("/tasks/api/statuses").get_json()["data"][0]["name"] == "Fresh"
+    task = client.get(f"/tasks/api/task/{world.tasks['report']}").get_json()["data"]
+    assert task["status_name"] == "Fresh"
