@@ -16,7 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 from flask import Flask, current_app, g
-from sqlalchemy import update
+from sqlalchemy import inspect, update
 
 from helpdesk.core.models import utcnow
 from helpdesk.extensions import db, socketio
@@ -122,10 +122,11 @@ def presence() -> Presence:
 
 
 def note_request(response: Any) -> Any:
-    """After a request that loaded a signed-in user, remember that they were here."""
-    user = g.get("_login_user")
-    if user is not None and user.is_authenticated:
-        presence().request_seen(user.id)
+    """After a request that loaded a signed-in user, remember that they were here (by the
+    identity key: after a commit the user is expired, and reading `id` would reload them)."""
+    state = inspect(g.get("_login_user"), raiseerr=False)
+    if state is not None and state.identity:
+        presence().request_seen(state.identity[0])
     return response
 
 
