@@ -103,6 +103,6 @@ def wait_until_up(url: str, seconds: float = 20) -> None:
         try:
             if requests.get(f"{url}/healthz", timeout=1).status_code == 200:
                 return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # a worker may still be booting
             time.sleep(0.1)
     raise AssertionError(f"{url} did not start")

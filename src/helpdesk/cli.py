@@ -34,15 +34,19 @@ def main() -> None:
 )
 @with_appcontext
 def serve(host: str, port: int) -> None:
-    """Serve the helpdesk: gunicorn in production, Werkzeug's threaded server otherwise."""
+    """Serve the helpdesk: gunicorn in production (see server.py), Werkzeug's threaded server
+    otherwise."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     if app.config["ENV_NAME"] == "production":
-        from helpdesk.server import run_gunicorn
+        from helpdesk import server
 
-        run_gunicorn(app, host, port)
+        server.serve(app, host, port)
         return
     from werkzeug.serving import run_simple
 
+    from helpdesk.worker import start_embedded
+
+    start_embedded(app)
     click.echo(f"Helpdesk on http://{host}:{port}")
     run_simple(host, port, app, threaded=True)
 

@@ -1,9 +1,16 @@
-"""Production serving through gunicorn, configured from the environment."""
+"""Production serving through gunicorn, configured from the environment.
+
+WEB_WORKER=gevent (the default): one greenlet per connection, so an idle websocket costs ~75 kB
+and one process holds thousands (WEB_CONNECTIONS). gthread: one of WEB_THREADS threads per
+connection, each open websocket holding one for as long as the page is open.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
+import resource
+import sys
 from typing import Any
 
 from flask import Flask
@@ -11,12 +18,13 @@ from gunicorn.app.base import BaseApplication
 
 log = logging.getLogger(__name__)
 
+WORKER_CLASSES = ("gevent", "gthread")
+
 
 class HelpdeskServer(BaseApplication):  # type: ignore[misc]
-    """Gunicorn running an already-built app."""
+    """Gunicorn building the app in each worker, from the same environment as `helpdesk serve`."""
 
-    def __init__(self, app: Flask, options: dict[str, Any]):
-        self.application = app
+    def __init__(self, options: dict[str, Any]):
         self.options = options
         super().__init__()
 
@@ -26,8 +34,14 @@ class HelpdeskServer(BaseApplication):  # type: ignore[misc]
             self.cfg.set(key, value)
 
     def load(self) -> Flask:
-        """The WSGI app."""
-        return self.application
+        """The worker's own app: its engine, locks and sockets are made after the fork (and,
+        with gevent, after the patching), never shared with the master."""
+        from helpdesk import create_app
+        from helpdesk.worker import start_embedded
+
+        app = create_app()
+        start_embedded(app)  # in every worker: the job locks let only one run each job
+        return app
 
 
 def worker_count(app: Flask) -> int:
@@ -40,26 +54,68 @@ def worker_count(app: Flask) -> int:
     return max(wanted, 1)
 
 
-def run_gunicorn(app: Flask, host: str, port: int) -> None:
-    """Serve with worker_count() processes of WEB_THREADS threads each (an open socket holds
-    a thread, so there are many)."""
+def worker_class(app: Flask) -> str:
+    """The gunicorn worker class named by WEB_WORKER; by default gevent, but threads on SQLite:
+    a greenlet waiting for SQLite's write lock blocks in C, and with it the whole worker."""
+    on_sqlite = app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite")
+    worker = os.environ.get("WEB_WORKER", "gthread" if on_sqlite else "gevent")
+    if worker not in WORKER_CLASSES:
+        raise ValueError(f"WEB_WORKER must be one of {', '.join(WORKER_CLASSES)}, not {worker!r}")
+    return worker
+
+
+def serve(app: Flask, host: str, port: int) -> None:
+    """Serve in production. The gevent worker patches the standard library when it starts, and
+    modules imported before that keep unpatched ssl and socket classes (urllib3, redis), so
+    that server's master starts in a fresh interpreter, in this same process (same pid), and
+    imports no more than gunicorn and this module."""
+    workers = worker_count(app)
+    if worker_class(app) == "gevent":
+        os.execv(  # noqa: S606
+            sys.executable, [sys.executable, "-m", "helpdesk.server", host, str(port), str(workers)]
+        )
+    threads = int(os.environ.get("WEB_THREADS", "100"))
+    run_gunicorn(host, port, workers, {"worker_class": "gthread", "threads": threads})
+
+
+def raise_fd_limit(wanted: int) -> None:
+    """Every connection is a file descriptor: lift the soft limit towards wanted (workers
+    inherit it), and say so when the hard limit is lower."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if target > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    if target < wanted:
+        log.warning("open files limited to %d; fewer connections will be held", target)
+
+
+def run_gunicorn(host: str, port: int, workers: int, options: dict[str, Any]) -> None:
+    """Run gunicorn in this process with the worker options given."""
     HelpdeskServer(
-        app,
         {
             "bind": f"{host}:{port}",
-            "workers": worker_count(app),
-            "threads": int(os.environ.get("WEB_THREADS", "100")),
-            "worker_class": "gthread",
+            "workers": workers,
+            **options,
             "accesslog": None,
             "timeout": 60,
-            "post_fork": lambda _server, _worker: _dispose_engine(app),
+            # open websockets never end by themselves; pages reconnect after a restart
+            "graceful_timeout": 5,
         },
     ).run()
 
 
-def _dispose_engine(app: Flask) -> None:
-    """Drop connections inherited from the master so forked workers never share a socket."""
-    from helpdesk.extensions import db
+def main(argv: list[str]) -> None:
+    """`python -m helpdesk.server HOST PORT WORKERS`, exec'd by serve(): gevent workers."""
+    host, port, workers = argv
+    connections = int(os.environ.get("WEB_CONNECTIONS", "10000"))
+    raise_fd_limit(connections + 100)
+    run_gunicorn(
+        host,
+        int(port),
+        int(workers),
+        {"worker_class": "gevent", "worker_connections": connections},
+    )
 
-    with app.app_context():
-        db.engine.dispose(close=False)
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,4 +1,5 @@
-"""Two real server processes sharing Redis: a change made on one reaches a socket on the other."""
+"""Real server processes and a real Socket.IO client: a change made over HTTP reaches a socket
+in the same gevent process (the single-machine default) or, through Redis, in another process."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,34 +26,51 @@ REDIS_URL = "redis://127.0.0.1:6379/0"
 HELPDESK = str(Path(sys.executable).with_name("helpdesk"))
 
 
+# `helpdesk serve` in production (gunicorn), plain HTTP on loopback
+PRODUCTION = {
+    "HELPDESK_ENV": "production",
+    "SECRET_KEY": "test-secret-key-0123456789abcdef",
+    "SESSION_COOKIE_SECURE": "false",
+}
+
+
 @pytest.fixture
-def environment(tmp_path: Path) -> dict[str, str]:
-    """One instance folder (SQLite file, session files) and one Redis channel for both servers."""
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_timeout=2).ping()
-    except redis.RedisError as error:
-        require_service("Redis", str(error))
+def site(tmp_path: Path) -> dict[str, str]:
+    """One instance folder (SQLite file, session files) with the demo data."""
     env = {
         **os.environ,
         "HELPDESK_ENV": "development",
         "HELPDESK_INSTANCE_PATH": str(tmp_path / "instance"),
-        "SOCKETIO_MESSAGE_QUEUE": REDIS_URL,
-        "SOCKETIO_CHANNEL": f"helpdesk-test-{uuid.uuid4().hex}",
         "HELPDESK_DEMO_PASSWORD": "demo-password-1",
         "LOG_REQUESTS": "false",
     }
     env.pop("TEST_DATABASE_URL", None)
+    env.pop("SOCKETIO_MESSAGE_QUEUE", None)
     for command in (["db", "upgrade"], ["demo"]):
         subprocess.run([HELPDESK, *command], env=env, check=True, capture_output=True, timeout=120)
     return env
 
 
 @pytest.fixture
-def servers(environment: dict[str, str]) -> Iterator[list[str]]:
-    """Two `helpdesk serve` processes on their own ports."""
+def environment(site: dict[str, str]) -> dict[str, str]:
+    """The site with one Redis channel for every server."""
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_timeout=2).ping()
+    except redis.RedisError as error:
+        require_service("Redis", str(error))
+    return {
+        **site,
+        "SOCKETIO_MESSAGE_QUEUE": REDIS_URL,
+        "SOCKETIO_CHANNEL": f"helpdesk-test-{uuid.uuid4().hex}",
+    }
+
+
+@contextmanager
+def serving(environment: dict[str, str], count: int) -> Iterator[list[str]]:
+    """`helpdesk serve` processes on their own ports, stopped at the end."""
     processes, urls = [], []
     try:
-        for _ in range(2):
+        for _ in range(count):
             port = free_port()
             processes.append(
                 subprocess.Popen(
@@ -69,7 +88,17 @@ def servers(environment: dict[str, str]) -> Iterator[list[str]]:
         for process in processes:
             process.terminate()
         for process in processes:
-            process.wait(timeout=10)
+            process.wait(timeout=15)
+
+
+@pytest.fixture(params=["development", "gevent", "gthread"])
+def servers(request: pytest.FixtureRequest, environment: dict[str, str]) -> Iterator[list[str]]:
+    """Two servers sharing Redis: Werkzeug's threads, or gunicorn's gevent or gthread worker."""
+    overrides = (
+        {} if request.param == "development" else {**PRODUCTION, "WEB_WORKER": request.param}
+    )
+    with serving({**environment, **overrides}, 2) as urls:
+        yield urls
 
 
 def signed_in(url: str, username: str) -> requests.Session:
@@ -84,8 +113,8 @@ def signed_in(url: str, username: str) -> requests.Session:
     return session
 
 
-def test_a_change_on_one_server_reaches_a_socket_on_the_other(servers: list[str]) -> None:
-    first, second = servers
+def assert_a_change_reaches_bob(first: str, second: str) -> None:
+    """Alice changes one of bob's tasks through first; bob's socket on second hears it."""
     bob_http = signed_in(second, "bob")
     account = bob_http.get(
         f"{second}/users/account", headers={"Accept": "application/json"}, timeout=10
@@ -136,6 +165,18 @@ def test_a_change_on_one_server_reaches_a_socket_on_the_other(servers: list[str]
         assert [m["task_id"] for m in heard["task_status_changed"]] == [task["id"]]
     finally:
         bob_socket.disconnect()
+
+
+def test_a_change_on_one_server_reaches_a_socket_on_the_other(servers: list[str]) -> None:
+    assert_a_change_reaches_bob(*servers)
+
+
+def test_one_production_process_without_a_queue_delivers_to_its_own_sockets(
+    site: dict[str, str],
+) -> None:
+    """One gevent process, no Redis: its own sockets hear its changes."""
+    with serving({**site, **PRODUCTION, "WEB_WORKER": "gevent"}, 1) as (url,):
+        assert_a_change_reaches_bob(url, url)
 
 
 def test_a_socket_without_a_session_is_refused(servers: list[str]) -> None:

@@ -20,12 +20,12 @@ from flask import Flask
 from sqlalchemy import update
 
 from conftest import require_service
-from helpdesk.core.locks import advisory_lock, file_lock, redis_lock
+from helpdesk.core.locks import advisory_lock, file_lock, redis_lock, try_lock
 from helpdesk.core.models import utcnow
 from helpdesk.extensions import db
 from helpdesk.users.models import User
 from helpdesk.worker import JOBS, Job, run_job, start_embedded
-from helpers import user_row
+from helpers import free_port, user_row, wait_until_up
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -116,7 +116,7 @@ def test_run_job_runs_skips_when_held_elsewhere_and_survives_failure(
     assert run_job(app, job) == "ran"
     assert CALLS == ["called"]
 
-    with file_lock(Path(app.instance_path) / "locks", "probe") as taken:
+    with try_lock(app, "probe", lease_seconds=30) as taken:  # as another process would
         assert taken
         assert run_job(app, job) == "skipped"
     assert CALLS == ["called"]
@@ -144,22 +144,58 @@ def stale_online_user(make_user: Callable[..., User]) -> User:
     return user
 
 
-def test_worker_once_runs_every_job_in_its_own_process(
-    app: Flask, make_user: Callable[..., User]
-) -> None:
-    user = stale_online_user(make_user)
-    env = {
+def environment_of(app: Flask, **settings: str) -> dict[str, str]:
+    """Environment for a `helpdesk` process on the test's database and instance folder."""
+    return {
         **os.environ,
         "HELPDESK_ENV": "testing",
         "HELPDESK_INSTANCE_PATH": app.instance_path,
         "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+        **settings,
     }
+
+
+def test_worker_once_runs_every_job_in_its_own_process(
+    app: Flask, make_user: Callable[..., User]
+) -> None:
+    user = stale_online_user(make_user)
+    env = environment_of(app)
     result = subprocess.run(
         [HELPDESK, "worker", "--once"], env=env, capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stdout + result.stderr
     for job in JOBS:
         assert f"{job.name}: ran" in result.stdout
+    assert user_row(user.id)["online"] is False
+
+
+@pytest.mark.parametrize("web_worker", ["gthread", "gevent"])
+def test_a_production_server_runs_the_jobs_itself(
+    app: Flask, make_user: Callable[..., User], web_worker: str
+) -> None:
+    user = stale_online_user(make_user)
+    env = environment_of(
+        app,
+        HELPDESK_ENV="production",
+        SECRET_KEY="test-secret-key-0123456789abcdef",
+        WEB_WORKER=web_worker,
+        LOG_REQUESTS="false",
+    )
+    url = f"http://127.0.0.1:{free_port()}"
+    server = subprocess.Popen(
+        [HELPDESK, "serve", "--port", url.rsplit(":", 1)[1]],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until_up(url)
+        deadline = time.monotonic() + 15
+        while user_row(user.id)["online"] and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        server.terminate()
+        server.wait(timeout=15)
     assert user_row(user.id)["online"] is False
 
 

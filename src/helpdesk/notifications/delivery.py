@@ -22,32 +22,37 @@ log = logging.getLogger(__name__)
 
 def send_recorded(event_key: str) -> list[Notifications]:
     """Send each notification of one change to its recipient's open pages, with their count,
-    and to their browsers by Web Push (off the request thread: push services may be slow)."""
+    and to their browsers by Web Push (off the request thread: push services may be slow).
+    Counts and push subscribers take one query each, whatever the number of recipients."""
     items = service.recorded_for(event_key)
+    if not items:
+        return items
+    counts = service.unread_counts(item.user_id for item in items)
     for item in items:
         realtime.send_notification_to_user(
-            item.user_id,
-            {**notification_doc(item), "unread_count": service.unread_count(item.user_id)},
+            item.user_id, {**notification_doc(item), "unread_count": counts[item.user_id]}
         )
-    pushed = [item.id for item in items if wants_push(item.user_id)]
+    socketio.sleep(0)  # under gevent the sockets' writers send now, not after this request
+    subscribed = wanting_push({item.user_id for item in items})
+    pushed = [item.id for item in items if item.user_id in subscribed]
     if pushed:
         app = current_app._get_current_object()  # type: ignore[attr-defined]
         socketio.start_background_task(push_in_background, app, pushed)
     return items
 
 
-def wants_push(user_id: int) -> bool:
-    """Whether the user turned browser notifications on and has a browser subscribed."""
-    return bool(
-        db.session.scalar(
-            select(PushSubscription.id)
+def wanting_push(user_ids: set[int]) -> set[int]:
+    """Those of the users who turned browser notifications on and have a browser subscribed."""
+    return set(
+        db.session.scalars(
+            select(PushSubscription.user_id)
             .join(User, User.id == PushSubscription.user_id)
             .where(
-                PushSubscription.user_id == user_id,
+                PushSubscription.user_id.in_(sorted(user_ids)),
                 PushSubscription.is_active.is_(True),
                 User.browser_notifications_enabled.is_(True),
             )
-            .limit(1)
+            .distinct()
         )
     )
 

@@ -10,6 +10,7 @@ from flask import Flask
 from flask_login import current_user
 from flask_socketio import emit, join_room, leave_room
 
+from helpdesk.core.concurrency import gevent_patched
 from helpdesk.extensions import socketio
 from helpdesk.users.presence import presence
 
@@ -43,8 +44,10 @@ def broadcast_task_update(
         "timestamp": datetime.now(UTC).isoformat(),
         **extra,
     }
-    for user_id in affected_users:
-        socketio.emit("task_status_changed", payload, to=user_room(user_id), namespace=NAMESPACE)
+    if affected_users:
+        # one emit to all the rooms: encoded once, one message on the queue, each socket once
+        rooms = [user_room(user_id) for user_id in affected_users]
+        socketio.emit("task_status_changed", payload, to=rooms, namespace=NAMESPACE)
 
 
 def _requested_user_id(data: Any) -> Any:
@@ -84,6 +87,12 @@ def on_leave(data: Any = None) -> None:
     emit("left_notifications", {"status": "success"})
 
 
+def async_mode() -> str:
+    """gevent where the server patched the standard library for it (gunicorn's gevent worker,
+    see server.py), else threads (Werkzeug's server, gthread, tests)."""
+    return "gevent" if gevent_patched() else "threading"
+
+
 def register_realtime(app: Flask) -> None:
     """Bind Socket.IO (browsers from other origins are refused by default; through Redis when
     SOCKETIO_MESSAGE_QUEUE is set)."""
@@ -91,7 +100,7 @@ def register_realtime(app: Flask) -> None:
         app,
         message_queue=app.config["SOCKETIO_MESSAGE_QUEUE"] or None,
         channel=app.config["SOCKETIO_CHANNEL"],
-        async_mode="threading",
+        async_mode=async_mode(),
         manage_session=False,
         logger=False,
         engineio_logger=False,

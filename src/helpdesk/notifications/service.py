@@ -219,6 +219,19 @@ def unread_count(user_id: int) -> int:
     )
 
 
+def unread_counts(user_ids: Iterable[int]) -> dict[int, int]:
+    """Unread notifications of several users in one grouped query (a change's recipients)."""
+    ids = sorted(set(user_ids))
+    if not ids:
+        return {}
+    rows = db.session.execute(
+        select(Notifications.user_id, func.count())
+        .where(Notifications.user_id.in_(ids), Notifications.is_read.is_(False))
+        .group_by(Notifications.user_id)
+    )
+    return dict.fromkeys(ids, 0) | dict(rows.all())
+
+
 def mark_read(user_id: int, notification_id: int) -> bool:
     """Mark one of the user's own notifications read; False if it is not theirs."""
     notification = db.session.get(Notifications, notification_id)

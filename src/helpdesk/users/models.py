@@ -11,6 +11,7 @@ from sqlalchemy import Boolean, DateTime, String
 from sqlalchemy import true as sa_true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from helpdesk.core.concurrency import off_the_hub
 from helpdesk.core.crypto import EncryptedText
 from helpdesk.core.models import utcnow
 from helpdesk.extensions import bcrypt, db
@@ -75,12 +76,12 @@ class User(db.Model, UserMixin):
 
     def set_password(self, raw: str) -> None:
         """Store a bcrypt hash and end every other session of this user."""
-        self.password = bcrypt.generate_password_hash(raw).decode("ascii")
+        self.password = off_the_hub(bcrypt.generate_password_hash, raw).decode("ascii")
         self.session_token = new_session_token()
 
     def check_password(self, raw: str) -> bool:
         """Whether raw is this user's password."""
-        return bool(self.password) and bcrypt.check_password_hash(self.password, raw)
+        return bool(self.password) and off_the_hub(bcrypt.check_password_hash, self.password, raw)
 
     def get_id(self) -> str:
         """Flask-Login's session id: id and token, so a new token invalidates old sessions."""
