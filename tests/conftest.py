@@ -92,7 +92,7 @@ class PostgresDatabases:
         self.admin = create_engine(
             self.url.set(database="postgres"), isolation_level="AUTOCOMMIT", poolclass=NullPool
         )
-        self.template = f"{self.url.database}_template"
+        self.template = f"{self.url.database}_template_{os.getpid()}"  # runs may overlap
         self.counter = itertools.count()
         try:
             with self.admin.connect() as conn:
@@ -115,15 +115,26 @@ class PostgresDatabases:
         with self.admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{make_url(uri).database}" WITH (FORCE)'))
 
+    def close(self) -> None:
+        """Remove the template at the end of the run."""
+        with self.admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{self.template}" WITH (FORCE)'))
+        self.admin.dispose()
+
 
 @pytest.fixture(scope="session")
-def databases(tmp_path_factory: pytest.TempPathFactory) -> SqliteDatabases | PostgresDatabases:
+def databases(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[SqliteDatabases | PostgresDatabases]:
     """Migrated template databases: PostgreSQL when TEST_DATABASE_URL says so, else SQLite."""
     folder = tmp_path_factory.mktemp("db-template")
     url = os.environ.get("TEST_DATABASE_URL")
     if url and url.startswith("postgresql"):
-        return PostgresDatabases(url, folder)
-    return SqliteDatabases(folder)
+        postgres = PostgresDatabases(url, folder)
+        yield postgres
+        postgres.close()
+        return
+    yield SqliteDatabases(folder)
 
 
 @pytest.fixture

@@ -6,9 +6,10 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import update
+from sqlalchemy import event, update
 
 from helpdesk.core.models import utcnow
 from helpdesk.extensions import db, socketio
@@ -117,3 +118,25 @@ def test_the_admin_user_list_shows_who_is_online_and_when_others_were_seen(
     assert ">online<" in online_row
     assert "01.03.2026 12:30" in away_row  # shown in the office's time zone (Moscow, UTC+3)
     assert ">online<" not in away_row
+
+
+def test_presence_writes_take_the_sqlite_write_lock_at_begin(app: Flask, make_user) -> None:
+    """A deferred BEGIN would wait for the lock inside SQLite, stalling a gevent worker."""
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's locking only; PostgreSQL locks rows")
+    alice_id = make_user().id
+    statements: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", note)
+    try:
+        with app.app_context():
+            presence().socket_opened(alice_id)
+            presence().socket_closed(alice_id)
+        expire_presence()
+    finally:
+        event.remove(db.engine, "before_cursor_execute", note)
+    begins = [s for s in statements if s.startswith("BEGIN")]
+    assert begins == ["BEGIN IMMEDIATE"] * 3

@@ -66,7 +66,7 @@ def _sqlite_begin(gate: WriteGate, connection: Connection) -> None:
     transaction that read first and wrote later could not wait for another writer and would fail
     with SQLITE_BUSY_SNAPSHOT. What it reads after committing needs no lock.
     """
-    writes = (
+    writes = connection.get_execution_options().get(WRITES, False) or (
         has_request_context()
         and request.method not in SAFE_METHODS
         and not g.get(UNIT_OF_WORK_DONE, False)
@@ -77,6 +77,15 @@ def _sqlite_begin(gate: WriteGate, connection: Connection) -> None:
 
 
 UNIT_OF_WORK_DONE = "helpdesk_unit_of_work_done"  # set on g by events.commit()
+WRITES = "helpdesk_writes"  # execution option: this transaction writes, whatever the request
+
+
+def writer() -> Engine:
+    """The engine for a short write outside the request's unit of work (presence, jobs): on
+    SQLite it takes the write gate and lock at BEGIN, instead of waiting for the lock inside
+    SQLite, where a gevent worker would stall."""
+    return db.engine.execution_options(**{WRITES: True})
+
 
 SQLITE_BUSY_CODES = frozenset({5, 6, 517})  # SQLITE_BUSY, SQLITE_LOCKED, SQLITE_BUSY_SNAPSHOT
 

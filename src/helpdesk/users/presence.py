@@ -18,8 +18,9 @@ from typing import Any
 from flask import Flask, current_app, g
 from sqlalchemy import inspect, update
 
+from helpdesk.core.database import writer
 from helpdesk.core.models import utcnow
-from helpdesk.extensions import db, socketio
+from helpdesk.extensions import socketio
 from helpdesk.users.models import User
 
 log = logging.getLogger(__name__)
@@ -101,7 +102,7 @@ def _write(online: bool | None, user_ids: list[int]) -> None:
     values: dict[str, Any] = {"last_seen": utcnow()}
     if online is not None:
         values["online"] = online
-    with db.engine.begin() as connection:
+    with writer().begin() as connection:
         connection.execute(update(User).where(User.id.in_(user_ids)).values(**values))
 
 
@@ -109,7 +110,7 @@ def expire_presence() -> int:
     """Set offline the users whose process stopped beating (it crashed or was killed)."""
     interval = current_app.config["PRESENCE_INTERVAL"]
     cutoff = utcnow() - timedelta(seconds=interval * MISSED_BEATS_BEFORE_OFFLINE)
-    with db.engine.begin() as connection:
+    with writer().begin() as connection:
         result = connection.execute(
             update(User).where(User.online.is_(True), User.last_seen < cutoff).values(online=False)
         )

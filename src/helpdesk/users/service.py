@@ -78,10 +78,10 @@ def dummy_hash() -> str:
 def authenticate(login: str, password: str) -> User | None:
     """The user if the password matches; a miss takes as long as a wrong password."""
     user = find_by_login(login)
-    if user is None:
-        off_the_hub(bcrypt.check_password_hash, dummy_hash(), password)
-        return None
-    return user if user.check_password(password) else None
+    stored = user.password if user is not None else dummy_hash()
+    db.session.rollback()  # end the read: no lock is held through the slow hash
+    matches = bool(stored) and off_the_hub(bcrypt.check_password_hash, stored, password)
+    return user if user is not None and matches else None
 
 
 def username_taken(username: str, exclude_id: int | None = None) -> bool:
