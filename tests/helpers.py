@@ -106,3 +106,37 @@ def wait_until_up(url: str, seconds: float = 20) -> None:
         except (requests.ConnectionError, requests.Timeout):  # a worker may still be booting
             time.sleep(0.1)
     raise AssertionError(f"{url} did not start")
+
+
+# -- a running server, driven as a script would ----------------------------------------------
+
+DEMO_PASSWORD = "demo-password-1"  # HELPDESK_DEMO_PASSWORD of the servers tests start
+
+
+def signed_in(url: str, username: str) -> requests.Session:
+    """A requests session logged in as a demo user of the server at url."""
+    session = requests.Session()
+    response = session.post(
+        f"{url}/users/login", json={"username": username, "password": DEMO_PASSWORD}, timeout=10
+    )
+    assert response.status_code == 200, response.text
+    return session
+
+
+def own_id(url: str, session: requests.Session) -> int:
+    """The id of the user a session is logged in as."""
+    account = session.get(
+        f"{url}/users/account", headers={"Accept": "application/json"}, timeout=10
+    )
+    return int(account.json()["data"]["id"])
+
+
+def open_task_assigned_to(url: str, session: requests.Session, user_id: int) -> dict[str, Any]:
+    """An open task of the user's that the session's user can see and move."""
+    tasks = session.get(
+        f"{url}/tasks/api/tasks",
+        params={"assigned_to": user_id, "status": "open", "per_page": 1},
+        timeout=10,
+    ).json()["data"]["tasks"]
+    assert tasks, "the demo data gives bob open tasks alice can see"
+    return dict(tasks[0])

@@ -20,12 +20,18 @@ import pytest
 import requests
 import socketio
 
-from helpers import free_port, wait_until_up
+from helpers import (
+    DEMO_PASSWORD,
+    free_port,
+    open_task_assigned_to,
+    own_id,
+    signed_in,
+    wait_until_up,
+)
 from push_service import PushEndpoint
 from smtp_server import Server, smtp_server
 
 HELPDESK = str(Path(sys.executable).with_name("helpdesk"))
-PASSWORD = "demo-password-1"
 NAMESPACE = "/notifications"
 PROXY_VARIABLES = ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy")
 
@@ -52,7 +58,7 @@ def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Site]:
             **{k: v for k, v in os.environ.items() if k not in PROXY_VARIABLES},
             "HELPDESK_ENV": "development",
             "HELPDESK_INSTANCE_PATH": str(tmp_path / "instance"),
-            "HELPDESK_DEMO_PASSWORD": PASSWORD,
+            "HELPDESK_DEMO_PASSWORD": DEMO_PASSWORD,
             "LOG_REQUESTS": "false",
             "PUSH_ALLOW_HTTP": "true",
             "MAIL_SERVER": "127.0.0.1",
@@ -78,16 +84,6 @@ def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Site]:
             for process in (server, worker):
                 process.wait(timeout=10)
             push.stop()
-
-
-def signed_in(site: Site, username: str) -> requests.Session:
-    """A requests session logged in as a demo user."""
-    session = requests.Session()
-    response = session.post(
-        f"{site.url}/users/login", json={"username": username, "password": PASSWORD}, timeout=10
-    )
-    assert response.status_code == 200, response.text
-    return session
 
 
 class Listener:
@@ -140,28 +136,15 @@ def turn_on_browser_push(site: Site, bob: requests.Session, instance: Path) -> A
     return subscription
 
 
-def bobs_open_task(site: Site, alice: requests.Session, bob_id: int) -> dict[str, Any]:
-    """An open task of bob's that alice can move."""
-    tasks = alice.get(
-        f"{site.url}/tasks/api/tasks",
-        params={"assigned_to": bob_id, "status": "open", "per_page": 1},
-        timeout=10,
-    ).json()["data"]["tasks"]
-    assert tasks, "the demo data gives bob open tasks alice can see"
-    return tasks[0]
-
-
 def test_one_change_reaches_the_recipient_everywhere_and_nobody_else(
     site: Site, tmp_path: Path
 ) -> None:
-    alice, bob, admin = (signed_in(site, name) for name in ("alice", "bob", "admin"))
-    bob_id = bob.get(f"{site.url}/users/account", headers={"Accept": "application/json"}).json()[
-        "data"
-    ]["id"]
+    alice, bob, admin = (signed_in(site.url, name) for name in ("alice", "bob", "admin"))
+    bob_id = own_id(site.url, bob)
     subscription = turn_on_browser_push(site, bob, tmp_path / "instance")
     bob_page, admin_page, alice_page = (Listener(site, s) for s in (bob, admin, alice))
     try:
-        task = bobs_open_task(site, alice, bob_id)
+        task = open_task_assigned_to(site.url, alice, bob_id)
         target = 3 if task["status_id"] != 3 else 2
         response = alice.put(
             f"{site.url}/tasks/api/task/{task['id']}/status",
@@ -191,11 +174,9 @@ def test_one_change_reaches_the_recipient_everywhere_and_nobody_else(
 
 
 def test_a_recipient_who_was_offline_finds_the_change_on_reconnecting(site: Site) -> None:
-    alice, bob = signed_in(site, "alice"), signed_in(site, "bob")
-    bob_id = bob.get(f"{site.url}/users/account", headers={"Accept": "application/json"}).json()[
-        "data"
-    ]["id"]
-    task = bobs_open_task(site, alice, bob_id)
+    alice, bob = signed_in(site.url, "alice"), signed_in(site.url, "bob")
+    bob_id = own_id(site.url, bob)
+    task = open_task_assigned_to(site.url, alice, bob_id)
     target = 3 if task["status_id"] != 3 else 2
     response = alice.put(
         f"{site.url}/tasks/api/task/{task['id']}/status", json={"status_id": target}, timeout=10

@@ -16,11 +16,17 @@ from typing import Any
 
 import pytest
 import redis
-import requests
 import socketio
 
 from conftest import require_service
-from helpers import free_port, wait_until_up
+from helpers import (
+    DEMO_PASSWORD,
+    free_port,
+    open_task_assigned_to,
+    own_id,
+    signed_in,
+    wait_until_up,
+)
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 HELPDESK = str(Path(sys.executable).with_name("helpdesk"))
@@ -41,7 +47,7 @@ def site(tmp_path: Path) -> dict[str, str]:
         **os.environ,
         "HELPDESK_ENV": "development",
         "HELPDESK_INSTANCE_PATH": str(tmp_path / "instance"),
-        "HELPDESK_DEMO_PASSWORD": "demo-password-1",
+        "HELPDESK_DEMO_PASSWORD": DEMO_PASSWORD,
         "LOG_REQUESTS": "false",
     }
     env.pop("TEST_DATABASE_URL", None)
@@ -101,25 +107,10 @@ def servers(request: pytest.FixtureRequest, environment: dict[str, str]) -> Iter
         yield urls
 
 
-def signed_in(url: str, username: str) -> requests.Session:
-    """A requests session logged in as a demo user."""
-    session = requests.Session()
-    response = session.post(
-        f"{url}/users/login",
-        json={"username": username, "password": "demo-password-1"},
-        timeout=10,
-    )
-    assert response.status_code == 200, response.text
-    return session
-
-
 def assert_a_change_reaches_bob(first: str, second: str) -> None:
     """Alice changes one of bob's tasks through first; bob's socket on second hears it."""
     bob_http = signed_in(second, "bob")
-    account = bob_http.get(
-        f"{second}/users/account", headers={"Accept": "application/json"}, timeout=10
-    )
-    bob_id = account.json()["data"]["id"]
+    bob_id = own_id(second, bob_http)
     heard: dict[str, list[Any]] = {"new_notification": [], "task_status_changed": []}
     arrived = threading.Event()
     bob_socket = socketio.Client(reconnection=False)
@@ -143,13 +134,7 @@ def assert_a_change_reaches_bob(first: str, second: str) -> None:
     )
     try:
         alice_http = signed_in(first, "alice")
-        tasks = alice_http.get(
-            f"{first}/tasks/api/tasks",
-            params={"assigned_to": bob_id, "status": "open", "per_page": 1},
-            timeout=10,
-        ).json()["data"]["tasks"]
-        assert tasks, "the demo data gives bob open tasks alice can see"
-        task = tasks[0]
+        task = open_task_assigned_to(first, alice_http, bob_id)
         target = 3 if task["status_id"] != 3 else 2
         response = alice_http.put(
             f"{first}/tasks/api/task/{task['id']}/status",
