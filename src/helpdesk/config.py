@@ -122,6 +122,7 @@ class Config:
     MAIL_BASE_URL = ""  # the site's public address for links in emails, e.g. https://help.example
     MAIL_QUEUE_INTERVAL = 15  # seconds between passes over the email outbox
 
+    MIGRATIONS_CLI = True  # the `db` commands; serving workers leave them (and Alembic) out
     JOBS_EMBEDDED = True  # `helpdesk serve` runs the periodic jobs; false with `helpdesk worker`
     JOBS_LOCK_URL = ""  # redis://… to lock jobs in Redis; else PostgreSQL or an instance file
     PRESENCE_INTERVAL = 60  # seconds between presence writes (per process)

@@ -9,28 +9,17 @@ from helpdesk.notifications.realtime import async_mode
 from helpdesk.server import worker_class, worker_count
 
 
-def app_on(uri: str) -> Flask:
-    """A bare app whose configuration names a database."""
-    app = Flask(__name__)
-    app.config["SQLALCHEMY_DATABASE_URI"] = uri
-    return app
-
-
-def test_gevent_is_the_default_worker_except_on_sqlite(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_gevent_is_the_default_worker(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("WEB_WORKER", raising=False)
-    postgres, sqlite = app_on("postgresql+psycopg://db/helpdesk"), app_on("sqlite:////x.db")
-    assert worker_class(postgres) == "gevent"
-    assert worker_class(sqlite) == "gthread"
-    monkeypatch.setenv("WEB_WORKER", "gevent")
-    assert worker_class(sqlite) == "gevent"
+    assert worker_class() == "gevent"
     monkeypatch.setenv("WEB_WORKER", "gthread")
-    assert worker_class(postgres) == "gthread"
+    assert worker_class() == "gthread"
 
 
 def test_an_unknown_worker_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WEB_WORKER", "eventlet")
     with pytest.raises(ValueError, match="WEB_WORKER"):
-        worker_class(app_on("sqlite://"))
+        worker_class()
 
 
 def test_several_processes_need_the_message_queue(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import threading
+import time
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from flask import Flask, g, has_request_context, request
@@ -26,37 +30,67 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
 
 
 BUSY_TIMEOUT_SECONDS = 5.0
+LOCK_POLL_SECONDS = 0.0005
+LOCK_POLL_MAX_SECONDS = 0.004
 HOLDS_GATE = "helpdesk_holds_write_gate"
 
 
 class WriteGate:
-    """Writers of one process take turns here before asking SQLite for its write lock.
+    """Writers take turns here before asking SQLite for its write lock: the threads (or
+    greenlets) of one process on a lock, the processes on a lock file beside the database.
 
     SQLite's busy handler polls with sleeps of up to 100 ms, so with several writers waiting one
-    often sleeps on long after the lock came free; a thread waiting on this lock wakes as soon as it
-    is released. Other processes still meet at SQLite's lock.
+    often sleeps on long after the lock came free, and under gevent that sleep in C stalls every
+    connection of the worker; a writer waiting here wakes as soon as the lock is released and
+    lets the others run meanwhile.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, lock_path: Path | None) -> None:
         self._lock = threading.Lock()
         self._owner: int | None = None
+        self._lock_path = lock_path
+        self._file: tuple[int, int] | None = None  # (pid, descriptor): a fork opens its own
 
     def enter(self, connection: Connection) -> None:
-        """Wait for this process's other writers, once per checkout. A thread that already holds
-        the gate on another connection, or waited the busy timeout, goes on without it: then
-        SQLite's lock decides, as it did before the gate."""
+        """Wait for the other writers, once per checkout. A thread that already holds the gate on
+        another connection, or waited the busy timeout, goes on without it: then SQLite's lock
+        decides, as it did before the gate."""
         if connection.info.get(HOLDS_GATE) or self._owner == threading.get_ident():
             return
-        if self._lock.acquire(timeout=BUSY_TIMEOUT_SECONDS):
-            self._owner = threading.get_ident()
-            connection.info[HOLDS_GATE] = True
+        deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
+        if not self._lock.acquire(timeout=BUSY_TIMEOUT_SECONDS):
+            return
+        if not self._lock_file(deadline):
+            self._lock.release()
+            return
+        self._owner = threading.get_ident()
+        connection.info[HOLDS_GATE] = True
 
     def leave(self, _dbapi_connection: Any, record: Any) -> None:
         """Let the next writer in when the connection goes back to the pool: after its commit
         or rollback has finished."""
         if record.info.pop(HOLDS_GATE, False):
             self._owner = None
+            if self._file is not None:
+                fcntl.flock(self._file[1], fcntl.LOCK_UN)
             self._lock.release()
+
+    def _lock_file(self, deadline: float) -> bool:
+        """Take the lock file, polling: a blocking flock would stall a gevent worker."""
+        if self._lock_path is None:
+            return True
+        if self._file is None or self._file[0] != os.getpid():
+            self._file = (os.getpid(), os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600))
+        pause = LOCK_POLL_SECONDS
+        while True:
+            try:
+                fcntl.flock(self._file[1], fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    return False
+                time.sleep(pause)
+                pause = min(pause * 2, LOCK_POLL_MAX_SECONDS)
 
 
 def _sqlite_begin(gate: WriteGate, connection: Connection) -> None:
@@ -95,9 +129,17 @@ def is_write_conflict(error: OperationalError) -> bool:
     return getattr(error.orig, "sqlite_errorcode", None) in SQLITE_BUSY_CODES
 
 
+def write_lock_path(engine: Engine) -> Path | None:
+    """The lock file that the processes writing one database file share (none in memory)."""
+    database = engine.url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database).resolve().with_name(Path(database).name + "-writelock")
+
+
 def configure_sqlite(engine: Engine) -> None:
     """SQLAlchemy's documented recipe for real transactions and savepoints on pysqlite."""
-    gate = WriteGate()
+    gate = WriteGate(write_lock_path(engine))
     event.listen(engine, "connect", _sqlite_connect)
     event.listen(engine, "begin", partial(_sqlite_begin, gate))
     event.listen(engine.pool, "checkin", gate.leave)

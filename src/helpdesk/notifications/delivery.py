@@ -74,10 +74,14 @@ def push_in_background(app: Flask, notification_ids: list[int]) -> None:
 
 def on_status_changed(event: TaskStatusChanged) -> None:
     """Notify the recipients, and move the card on the boards of everyone who can see it."""
-    send_recorded(service.event_key(event))
+    sent = send_recorded(service.event_key(event))
     task = event.task
     viewers = {m.user_id for m in get_backend().members(Actor(0, is_admin=True), task.project.id)}
-    viewers |= {event.actor_id, *service.interested_users(task, event.actor_id)}
+    viewers.add(event.actor_id)
+    if event.notify_users:  # those notified are the interested users: no need to ask again
+        viewers |= {item.user_id for item in sent}
+    else:
+        viewers |= set(service.interested_users(task, event.actor_id))
     realtime.broadcast_task_update(
         task.id,
         event.old_status.name,

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import logging
+from collections import deque
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,6 +21,9 @@ from helpdesk.users.presence import presence
 log = logging.getLogger(__name__)
 
 NAMESPACE = "/notifications"
+SOCKET_KEY = "helpdesk.socket"  # gunicorn's socket, under a name engine.io's middleware ignores
+WEBSOCKET_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455, section 1.3
+RECEIVE_BYTES = 4096
 
 
 def user_room(user_id: int) -> str:
@@ -93,6 +100,141 @@ def async_mode() -> str:
     return "gevent" if gevent_patched() else "threading"
 
 
+class GeventWebSocket:
+    """engine.io's websocket under gunicorn's gevent worker, lighter than simple-websocket's: the
+    connection's own greenlet reads (no reader greenlet and event per socket), the handshake is
+    answered without an HTTP parser kept for the socket's life, and no per-message deflate (a
+    zlib state per browser socket to compress packets of a few dozen bytes)."""
+
+    def __init__(self, handler: Callable[[GeventWebSocket], Any], server: Any):
+        self.handler = handler
+        self.sock: Any = None
+        self.connection: Any = None
+        self.messages: deque[str | bytes] = deque()
+        self.parts: list[str | bytes] = []
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        """Complete the upgrade on gunicorn's socket and run engine.io's handler on it."""
+        from wsproto.connection import Connection, ConnectionType
+
+        key = environ.get("HTTP_SEC_WEBSOCKET_KEY", "")
+        upgrade = environ.get("HTTP_UPGRADE", "").lower() == "websocket"
+        if not (key and upgrade and SOCKET_KEY in environ):
+            start_response("400 Bad Request", [("Content-Type", "text/plain")])
+            return [b"websocket upgrade expected"]
+        accept = base64.b64encode(hashlib.sha1(key.encode() + WEBSOCKET_GUID).digest())  # noqa: S324
+        self.sock = environ[SOCKET_KEY]
+        self.sock.sendall(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n"
+        )
+        self.connection = Connection(ConnectionType.SERVER)
+        self.handler(self)
+        raise StopIteration  # gunicorn closes the socket and writes no response
+
+    def wait(self) -> str | bytes | None:
+        """The next message from the client, read in this greenlet; None once it is gone."""
+        from wsproto.utilities import ProtocolError
+
+        while not self.messages:
+            try:
+                data = self.sock.recv(RECEIVE_BYTES)
+                if not data:
+                    return None
+                self.connection.receive_data(data)
+                if not self._handle_events():
+                    return None
+            except (OSError, ProtocolError):
+                return None
+        return self.messages.popleft()
+
+    def _handle_events(self) -> bool:
+        """Queue complete messages and answer pings and closes; False once the socket closes."""
+        from wsproto.connection import ConnectionState
+        from wsproto.events import CloseConnection, Message, Ping
+
+        for event in self.connection.events():
+            if isinstance(event, Message):
+                self.parts.append(event.data)
+                if event.message_finished:
+                    first = self.parts[0]
+                    joined = first if len(self.parts) == 1 else first[:0].join(self.parts)
+                    self.messages.append(bytes(joined) if isinstance(joined, bytearray) else joined)
+                    self.parts = []
+            elif isinstance(event, Ping):
+                self.sock.sendall(self.connection.send(event.response()))
+            elif isinstance(event, CloseConnection):
+                if self.connection.state is ConnectionState.REMOTE_CLOSING:
+                    self.sock.sendall(self.connection.send(event.response()))
+                return False
+        return True
+
+    def send(self, message: str | bytes) -> None:
+        """Send one message (engine.io's writer greenlet); OSError once the socket is closed."""
+        from wsproto.events import BytesMessage, TextMessage
+        from wsproto.utilities import LocalProtocolError
+
+        event = BytesMessage(data=message) if isinstance(message, bytes) else TextMessage(message)
+        try:
+            self.sock.sendall(self.connection.send(event))
+        except LocalProtocolError as error:
+            raise OSError(str(error)) from error
+
+    def close(self) -> None:
+        """Send the closing handshake and end the reading greenlet's wait."""
+        import socket
+
+        from wsproto.connection import ConnectionState
+        from wsproto.events import CloseConnection
+
+        if self.connection.state is ConnectionState.OPEN:
+            try:
+                self.sock.sendall(self.connection.send(CloseConnection(code=1000)))
+                self.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+def hide_gunicorn_socket(wsgi_app: Callable[..., Any]) -> Callable[..., Any]:
+    """Move gunicorn's socket out of engine.io's middleware's sight: for it, that middleware
+    makes a class per request, kept alive by the frame an open websocket stays in (2.5 kB)."""
+
+    def middleware(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        """Rename the socket's key; GeventWebSocket reads it there."""
+        if "gunicorn.socket" in environ:
+            environ[SOCKET_KEY] = environ.pop("gunicorn.socket")
+        return wsgi_app(environ, start_response)
+
+    return middleware
+
+
+def lighten_engineio(eio: Any) -> None:
+    """Under gevent, fewer greenlets per socket: GeventWebSocket reads in the connection's own,
+    and the ping every ping_interval is a timer, not a greenlet asleep for the whole interval."""
+    import time
+
+    import gevent
+    from engineio import packet
+    from engineio.socket import Socket
+
+    def ping(sock: Socket) -> None:
+        """Socket._send_ping after its sleep."""
+        if not sock.closing and not sock.closed:
+            sock.last_ping = time.time()
+            sock.send(packet.Packet(packet.PING))
+
+    start_task = eio.start_background_task
+
+    def start_background_task(target: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """engine.io's, except that a socket's next ping starts only when it is due."""
+        if getattr(target, "__func__", None) is Socket._send_ping:
+            return gevent.spawn_later(eio.ping_interval, ping, target.__self__)  # type: ignore[attr-defined]
+        return start_task(target, *args, **kwargs)
+
+    eio._async = {**eio._async, "websocket": GeventWebSocket}
+    eio.start_background_task = start_background_task
+
+
 def register_realtime(app: Flask) -> None:
     """Bind Socket.IO (browsers from other origins are refused by default; through Redis when
     SOCKETIO_MESSAGE_QUEUE is set)."""
@@ -105,6 +247,13 @@ def register_realtime(app: Flask) -> None:
         logger=False,
         engineio_logger=False,
     )
+    if async_mode() == "gevent":
+        import gevent
+
+        # each greenlet would keep its spawner's stack (tens of frames) for gevent's debug tree
+        gevent.config.track_greenlet_tree = False
+        lighten_engineio(socketio.server.eio)
+        app.wsgi_app = hide_gunicorn_socket(app.wsgi_app)  # type: ignore[method-assign]
     socketio.on_event("connect", on_connect, namespace=NAMESPACE)
     socketio.on_event("disconnect", on_disconnect, namespace=NAMESPACE)
     socketio.on_event("join_notifications", on_join, namespace=NAMESPACE)
