@@ -10,10 +10,11 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, g, has_request_context, request
+from flask import Flask, Response, g, has_request_context, request
 from sqlalchemy import event, make_url
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from helpdesk.core.security import SAFE_METHODS
 from helpdesk.extensions import db
@@ -110,6 +111,7 @@ def _sqlite_begin(gate: WriteGate, connection: Connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
 
 
+FLUSHED = "helpdesk_flushed"  # session.info: this session wrote through the ORM
 UNIT_OF_WORK_DONE = "helpdesk_unit_of_work_done"  # set on g by events.commit()
 WRITES = "helpdesk_writes"  # execution option: this transaction writes, whatever the request
 
@@ -154,9 +156,38 @@ def engine_options(app: Flask) -> None:
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
 
 
+def note_flush(session: Session, _context: Any) -> None:
+    """Remember that this session wrote, so its request's end never commits by itself."""
+    session.info[FLUSHED] = True
+
+
+def commit_reads(response: Response) -> Response:
+    """On PostgreSQL, end a reading request's transaction with COMMIT rather than the ROLLBACK of
+    closing the session: psycopg forgets its prepared statements at every ROLLBACK, so none was
+    ever prepared and each statement was planned anew (My Tasks' page: ~5 ms to plan, 2 ms to
+    run). Only for a safe method that succeeded and wrote nothing."""
+    if (
+        response.status_code >= 400
+        or request.method not in SAFE_METHODS
+        or not db.session.registry.has()
+    ):
+        return response
+    session = db.session()
+    if (
+        session.in_transaction()
+        and not session.info.get(FLUSHED)
+        and not (session.new or session.dirty or session.deleted)
+        and session.get_bind().dialect.name == "postgresql"
+    ):
+        session.commit()
+    return response
+
+
 def register_database(app: Flask) -> None:
     """Apply the engine settings to every engine of the app."""
     with app.app_context():
         for engine in db.engines.values():
             if engine.dialect.name == "sqlite":
                 configure_sqlite(engine)
+    event.listen(db.session, "after_flush", note_flush)
+    app.after_request(commit_reads)

@@ -1,0 +1,71 @@
+"""How a request's transaction ends: a clean read commits on PostgreSQL (a ROLLBACK would make
+psycopg forget its prepared statements), anything that wrote or failed rolls back."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from flask import Flask
+from sqlalchemy import event, select
+
+from helpdesk.extensions import db
+from helpdesk.users.models import User
+
+
+@pytest.fixture
+def endings(app: Flask) -> Iterator[list[str]]:
+    """Every COMMIT and ROLLBACK the engine runs while the test looks."""
+    seen: list[str] = []
+
+    def on_commit(_connection: object) -> None:
+        seen.append("commit")
+
+    def on_rollback(_connection: object) -> None:
+        seen.append("rollback")
+
+    event.listen(db.engine, "commit", on_commit)
+    event.listen(db.engine, "rollback", on_rollback)
+    yield seen
+    event.remove(db.engine, "commit", on_commit)
+    event.remove(db.engine, "rollback", on_rollback)
+
+
+def test_a_clean_read_commits_on_postgresql(client, make_user, login, endings) -> None:
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL only: SQLite's statement cache survives a rollback")
+    login(make_user())
+    endings.clear()
+    assert client.get("/users/account").status_code == 200
+    assert endings == ["commit"]
+
+
+def test_a_read_that_wrote_rolls_back_and_writes_nothing(
+    app, client, make_user, login, endings
+) -> None:
+    user = make_user(full_name="Original Name")
+
+    @app.get("/test-only/rename")
+    def rename() -> str:
+        db.session.get(User, user.id).full_name = "Renamed"  # type: ignore[union-attr]
+        db.session.flush()
+        return "flushed, never committed"
+
+    login(user)
+    endings.clear()
+    assert client.get("/test-only/rename").status_code == 200
+    assert "commit" not in endings
+    assert db.session.scalar(select(User.full_name).where(User.id == user.id)) == "Original Name"
+
+
+def test_a_failed_read_rolls_back(app, client, make_user, login, endings) -> None:
+    @app.get("/test-only/fail")
+    def fail() -> str:
+        db.session.scalar(select(User.id).limit(1))
+        raise RuntimeError("the view failed after reading")
+
+    login(make_user())
+    endings.clear()
+    assert client.get("/test-only/fail").status_code == 500
+    assert "commit" not in endings
+    assert "rollback" in endings
