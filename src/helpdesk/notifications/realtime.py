@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import logging
 from collections import deque
@@ -24,6 +25,7 @@ NAMESPACE = "/notifications"
 SOCKET_KEY = "helpdesk.socket"  # gunicorn's socket, under a name engine.io's middleware ignores
 WEBSOCKET_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455, section 1.3
 RECEIVE_BYTES = 4096
+WEBSOCKET_WRITER = "Socket._websocket_handler.<locals>.writer"  # engine.io 4.15's per-socket task
 
 
 def user_room(user_id: int) -> str:
@@ -102,16 +104,21 @@ def async_mode() -> str:
 
 class GeventWebSocket:
     """engine.io's websocket under gunicorn's gevent worker, lighter than simple-websocket's: the
-    connection's own greenlet reads (no reader greenlet and event per socket), the handshake is
+    connection's own greenlet reads (no reader greenlet and event per socket), the greenlet that
+    sends a packet writes it (no writer greenlet per socket, see attach), the handshake is
     answered without an HTTP parser kept for the socket's life, and no per-message deflate (a
     zlib state per browser socket to compress packets of a few dozen bytes)."""
 
     def __init__(self, handler: Callable[[GeventWebSocket], Any], server: Any):
         self.handler = handler
+        self.server = server
         self.sock: Any = None
         self.connection: Any = None
         self.messages: deque[str | bytes] = deque()
         self.parts: list[str | bytes] = []
+        self.backlog = bytearray()  # what a slow client has not taken yet, in order
+        self.flusher: Any = None  # the greenlet writing the backlog, while there is one
+        self.closing = False  # the closing handshake is written or given up: nothing more goes out
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         """Complete the upgrade on gunicorn's socket and run engine.io's handler on it."""
@@ -162,37 +169,109 @@ class GeventWebSocket:
                     self.messages.append(bytes(joined) if isinstance(joined, bytearray) else joined)
                     self.parts = []
             elif isinstance(event, Ping):
-                self.sock.sendall(self.connection.send(event.response()))
+                self.write(self.connection.send(event.response()))
             elif isinstance(event, CloseConnection):
                 if self.connection.state is ConnectionState.REMOTE_CLOSING:
-                    self.sock.sendall(self.connection.send(event.response()))
+                    self.write(self.connection.send(event.response()))
                 return False
         return True
 
+    def attach(self, socket: Any) -> GeventWebSocket:
+        """Stand in for the engine.io socket's queue and for its writer greenlet (engine.io starts
+        one per websocket, 8 kB, only to wait on that queue): what was queued before the
+        websocket goes out first, and every packet after is written as it is sent."""
+        queued = socket.queue
+        while not queued.empty():
+            self.put(queued.get_nowait())
+            queued.task_done()
+        socket.queue = self
+        return self
+
+    def put(self, pkt: Any) -> None:
+        """The socket queue's put: write the packet now; None, as for the writer, closes."""
+        if pkt is None:
+            self.close()
+        else:
+            self.send(pkt.encode())
+
+    def join(self) -> None:
+        """The queue's join and the writer's: wait until the backlog is written or given up."""
+        if self.flusher is not None:
+            self.flusher.join()
+
     def send(self, message: str | bytes) -> None:
-        """Send one message (engine.io's writer greenlet); OSError once the socket is closed."""
+        """Send one message; dropped once the connection is closing (engine.io then closes)."""
         from wsproto.events import BytesMessage, TextMessage
         from wsproto.utilities import LocalProtocolError
 
         event = BytesMessage(data=message) if isinstance(message, bytes) else TextMessage(message)
         try:
-            self.sock.sendall(self.connection.send(event))
-        except LocalProtocolError as error:
-            raise OSError(str(error)) from error
+            self.write(self.connection.send(event))
+        except LocalProtocolError:
+            return
+
+    def write(self, data: bytes) -> None:
+        """Write without waiting, so that no sender (an emit to many sockets) waits on a slow
+        client: what the socket does not take now goes to the backlog, behind which everything
+        later waits, so frames never interleave."""
+        import gevent
+
+        if self.closing:
+            return
+        if self.backlog or self.flusher is not None:
+            self.backlog += data
+            return
+        try:
+            sent = self.sock.send(data, timeout=0.0)
+        except BlockingIOError:
+            sent = 0
+        except OSError:
+            self.abort()
+            return
+        if sent < len(data):
+            self.backlog += data[sent:]
+            self.flusher = gevent.spawn(self.flush)
+
+    def flush(self) -> None:
+        """Write the backlog in its own greenlet; a client that takes nothing for a whole ping
+        cycle (it would not answer a ping either) is dropped."""
+        import gevent
+
+        try:
+            while self.backlog:
+                with gevent.Timeout(self.server.ping_interval + self.server.ping_timeout):
+                    sent = self.sock.send(self.backlog)
+                del self.backlog[:sent]
+        except (OSError, gevent.Timeout):
+            self.abort()
+        self.flusher = None
+        if self.closing:
+            self.shutdown()
 
     def close(self) -> None:
-        """Send the closing handshake and end the reading greenlet's wait."""
-        import socket
-
+        """Send the closing handshake after the backlog, then end the reading greenlet's wait."""
         from wsproto.connection import ConnectionState
         from wsproto.events import CloseConnection
 
         if self.connection.state is ConnectionState.OPEN:
-            try:
-                self.sock.sendall(self.connection.send(CloseConnection(code=1000)))
-                self.sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            self.write(self.connection.send(CloseConnection(code=1000)))
+            self.closing = True
+            if self.flusher is None:
+                self.shutdown()
+
+    def abort(self) -> None:
+        """Give up on a client that cannot be written to: nothing more goes out, and the reading
+        greenlet's wait ends, so that engine.io sees the disconnect."""
+        self.closing = True
+        self.backlog.clear()
+        self.shutdown()
+
+    def shutdown(self) -> None:
+        """Shut the socket both ways (gunicorn closes it once the handler returns)."""
+        import socket
+
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
 
 
 def hide_gunicorn_socket(wsgi_app: Callable[..., Any]) -> Callable[..., Any]:
@@ -209,8 +288,9 @@ def hide_gunicorn_socket(wsgi_app: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def lighten_engineio(eio: Any) -> None:
-    """Under gevent, fewer greenlets per socket: GeventWebSocket reads in the connection's own,
-    and the ping every ping_interval is a timer, not a greenlet asleep for the whole interval."""
+    """Under gevent, fewer greenlets per socket: GeventWebSocket reads in the connection's own and
+    writes in the sender's, and the ping every ping_interval is a timer, not a greenlet asleep for
+    the whole interval."""
     import time
 
     import gevent
@@ -226,9 +306,15 @@ def lighten_engineio(eio: Any) -> None:
     start_task = eio.start_background_task
 
     def start_background_task(target: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """engine.io's, except that a socket's next ping starts only when it is due."""
+        """engine.io's, except that a socket's next ping starts only when it is due, and a
+        websocket's writer is GeventWebSocket itself (found in the writer's closure)."""
         if getattr(target, "__func__", None) is Socket._send_ping:
             return gevent.spawn_later(eio.ping_interval, ping, target.__self__)  # type: ignore[attr-defined]
+        if getattr(target, "__qualname__", None) == WEBSOCKET_WRITER:
+            cells = dict(zip(target.__code__.co_freevars, target.__closure__, strict=True))
+            websocket = cells["ws"].cell_contents
+            if isinstance(websocket, GeventWebSocket):
+                return websocket.attach(cells["self"].cell_contents)
         return start_task(target, *args, **kwargs)
 
     eio._async = {**eio._async, "websocket": GeventWebSocket}
