@@ -1,6 +1,6 @@
 """Production serving through gunicorn, configured from the environment.
 
-WEB_WORKER=gevent (the default): one greenlet per connection, so an idle websocket costs ~47 kB
+WEB_WORKER=gevent (the default): one greenlet per connection, so an idle websocket costs ~36 kB
 and one process holds thousands (WEB_CONNECTIONS). gthread: one of WEB_THREADS threads per
 connection, each open websocket holding one for as long as the page is open.
 """
