@@ -89,6 +89,16 @@ end
 """
 
 
+def status_kb(pid: int, field: str) -> int | None:
+    """A kB figure of /proc/<pid>/status (VmRSS, VmHWM), or None once the process is gone."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    match = re.search(rf"^{field}:\s+(\d+) kB", status, re.MULTILINE)
+    return int(match.group(1)) if match else None
+
+
 @dataclass
 class Server:
     """A gunicorn server this script started, in its own process group."""
@@ -117,14 +127,10 @@ class Server:
     def sample_rss(self) -> dict[str, int]:
         """Peak RSS (VmHWM, kB) of each process so far; the highest seen is kept."""
         for role, pid in self.pids().items():
-            try:
-                status = Path(f"/proc/{pid}/status").read_text()
-            except OSError:
-                continue
-            match = re.search(r"^VmHWM:\s+(\d+) kB", status, re.MULTILINE)
-            if match:
+            peak = status_kb(pid, "VmHWM")
+            if peak is not None:
                 key = f"{role}:{pid}"
-                self.peak_rss_kb[key] = max(self.peak_rss_kb.get(key, 0), int(match.group(1)))
+                self.peak_rss_kb[key] = max(self.peak_rss_kb.get(key, 0), peak)
         return self.peak_rss_kb
 
     def stop(self) -> None:

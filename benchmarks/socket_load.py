@@ -27,7 +27,6 @@ import argparse
 import asyncio
 import json
 import os
-import re
 import resource
 import secrets
 import shutil
@@ -48,7 +47,7 @@ from sqlalchemy import create_engine, insert, select
 
 from helpdesk.tasks.models import Member, Task
 from helpdesk.users.models import User
-from run_load import Server, start_server, wait_ready
+from run_load import Server, start_server, status_kb, wait_ready
 
 HELPDESK = str(Path(sys.executable).with_name("helpdesk"))
 NAMESPACE = "/notifications"
@@ -217,13 +216,9 @@ def rss_mb(server: Server) -> dict[str, float]:
     """Current RSS of each server process, in MB."""
     found = {}
     for role, pid in server.pids().items():
-        try:
-            status = Path(f"/proc/{pid}/status").read_text()
-        except OSError:
-            continue
-        match = re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE)
-        if match:
-            found[role] = int(match.group(1)) / 1024
+        rss = status_kb(pid, "VmRSS")
+        if rss is not None:
+            found[role] = rss / 1024
     return found
 
 

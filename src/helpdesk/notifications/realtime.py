@@ -6,6 +6,7 @@ import base64
 import contextlib
 import hashlib
 import logging
+import socket
 from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -14,6 +15,9 @@ from typing import Any
 from flask import Flask
 from flask_login import current_user
 from flask_socketio import emit, join_room, leave_room
+from wsproto.connection import Connection, ConnectionState, ConnectionType
+from wsproto.events import BytesMessage, CloseConnection, Message, Ping, TextMessage
+from wsproto.utilities import LocalProtocolError, ProtocolError
 
 from helpdesk.core.concurrency import gevent_patched
 from helpdesk.extensions import socketio
@@ -122,8 +126,6 @@ class GeventWebSocket:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         """Complete the upgrade on gunicorn's socket and run engine.io's handler on it."""
-        from wsproto.connection import Connection, ConnectionType
-
         key = environ.get("HTTP_SEC_WEBSOCKET_KEY", "")
         upgrade = environ.get("HTTP_UPGRADE", "").lower() == "websocket"
         if not (key and upgrade and SOCKET_KEY in environ):
@@ -141,8 +143,6 @@ class GeventWebSocket:
 
     def wait(self) -> str | bytes | None:
         """The next message from the client, read in this greenlet; None once it is gone."""
-        from wsproto.utilities import ProtocolError
-
         while not self.messages:
             try:
                 data = self.sock.recv(RECEIVE_BYTES)
@@ -157,9 +157,6 @@ class GeventWebSocket:
 
     def _handle_events(self) -> bool:
         """Queue complete messages and answer pings and closes; False once the socket closes."""
-        from wsproto.connection import ConnectionState
-        from wsproto.events import CloseConnection, Message, Ping
-
         for event in self.connection.events():
             if isinstance(event, Message):
                 self.parts.append(event.data)
@@ -176,15 +173,15 @@ class GeventWebSocket:
                 return False
         return True
 
-    def attach(self, socket: Any) -> GeventWebSocket:
+    def attach(self, eio_socket: Any) -> GeventWebSocket:
         """Stand in for the engine.io socket's queue and for its writer greenlet (engine.io starts
         one per websocket, 8 kB, only to wait on that queue): what was queued before the
         websocket goes out first, and every packet after is written as it is sent."""
-        queued = socket.queue
+        queued = eio_socket.queue
         while not queued.empty():
             self.put(queued.get_nowait())
             queued.task_done()
-        socket.queue = self
+        eio_socket.queue = self
         return self
 
     def put(self, pkt: Any) -> None:
@@ -201,9 +198,6 @@ class GeventWebSocket:
 
     def send(self, message: str | bytes) -> None:
         """Send one message; dropped once the connection is closing (engine.io then closes)."""
-        from wsproto.events import BytesMessage, TextMessage
-        from wsproto.utilities import LocalProtocolError
-
         event = BytesMessage(data=message) if isinstance(message, bytes) else TextMessage(message)
         try:
             self.write(self.connection.send(event))
@@ -250,9 +244,6 @@ class GeventWebSocket:
 
     def close(self) -> None:
         """Send the closing handshake after the backlog, then end the reading greenlet's wait."""
-        from wsproto.connection import ConnectionState
-        from wsproto.events import CloseConnection
-
         if self.connection.state is ConnectionState.OPEN:
             self.write(self.connection.send(CloseConnection(code=1000)))
             self.closing = True
@@ -268,8 +259,6 @@ class GeventWebSocket:
 
     def shutdown(self) -> None:
         """Shut the socket both ways (gunicorn closes it once the handler returns)."""
-        import socket
-
         with contextlib.suppress(OSError):
             self.sock.shutdown(socket.SHUT_RDWR)
 

@@ -209,14 +209,7 @@ def recorded_for(event_key: str) -> list[Notifications]:
 
 def unread_count(user_id: int) -> int:
     """How many unread notifications a user has."""
-    return (
-        db.session.scalar(
-            select(func.count()).where(
-                Notifications.user_id == user_id, Notifications.is_read.is_(False)
-            )
-        )
-        or 0
-    )
+    return unread_counts([user_id])[user_id]
 
 
 def unread_counts(user_ids: Iterable[int]) -> dict[int, int]:

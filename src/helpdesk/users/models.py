@@ -32,6 +32,12 @@ def new_session_token() -> str:
     return secrets.token_urlsafe(16)
 
 
+def password_matches(stored: str | None, raw: str) -> bool:
+    """Whether raw matches a stored bcrypt hash (an account without one matches nothing); the
+    hash runs off the gevent hub."""
+    return bool(stored) and off_the_hub(bcrypt.check_password_hash, stored, raw)
+
+
 class User(db.Model, UserMixin):
     """A member of staff who can sign in; permissions are the seed's boolean flags."""
 
@@ -81,7 +87,7 @@ class User(db.Model, UserMixin):
 
     def check_password(self, raw: str) -> bool:
         """Whether raw is this user's password."""
-        return bool(self.password) and off_the_hub(bcrypt.check_password_hash, self.password, raw)
+        return password_matches(self.password, raw)
 
     def get_id(self) -> str:
         """Flask-Login's session id: id and token, so a new token invalidates old sessions."""

@@ -11,10 +11,9 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 from werkzeug.datastructures import FileStorage
 
-from helpdesk.core.concurrency import off_the_hub
 from helpdesk.core.images import store_image
-from helpdesk.extensions import bcrypt, db
-from helpdesk.users.models import PERMISSION_FLAGS, User
+from helpdesk.extensions import db
+from helpdesk.users.models import PERMISSION_FLAGS, User, password_matches
 
 PROFILE_FIELDS = ("full_name", "department", "position", "office", "phone")
 COMMON_PASSWORDS = frozenset(
@@ -80,8 +79,7 @@ def authenticate(login: str, password: str) -> User | None:
     user = find_by_login(login)
     stored = user.password if user is not None else dummy_hash()
     db.session.rollback()  # end the read: no lock is held through the slow hash
-    matches = bool(stored) and off_the_hub(bcrypt.check_password_hash, stored, password)
-    return user if user is not None and matches else None
+    return user if password_matches(stored, password) and user is not None else None
 
 
 def username_taken(username: str, exclude_id: int | None = None) -> bool:
