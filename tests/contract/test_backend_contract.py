@@ -273,3 +273,11 @@ def test_visible_to_names_members_and_admins_only(world: World) -> None:
     assert world.backend.visible_to(task.id, everyone) == expected
     assert world.backend.visible_to(task.id, []) == set()
     assert world.backend.visible_to(987_654, everyone) == set()
+
+
+def test_member_ids_are_the_people_with_a_role_in_the_project(world: World) -> None:
+    names = {"P1": ("alice", "carol"), "P2": ("alice", "bob")}
+    for project, members in names.items():
+        expected = {world.actors[name].user_id for name in members}
+        assert world.backend.member_ids(world.projects[project]) == expected
+    assert world.backend.member_ids(987_654) == set()

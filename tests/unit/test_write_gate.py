@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 from pathlib import Path
@@ -63,3 +66,82 @@ def test_lock_file_sits_beside_the_database_file(tmp_path: Path) -> None:
     assert write_lock_path(engine) == tmp_path / "helpdesk.db-writelock"
     assert write_lock_path(create_engine("sqlite://")) is None
     assert write_lock_path(create_engine("sqlite:///:memory:")) is None
+
+
+# Under gevent the wait is a real thread blocked in flock; run apart, as gevent's patching must
+# not reach the test process. The lock is held by another process (this test's), as in serving.
+GEVENT_WAITER = textwrap.dedent(
+    """
+    from gevent import monkey
+
+    monkey.patch_all()
+    import sys
+    import time
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    import gevent
+
+    from helpdesk.core import database
+    from helpdesk.core.database import WriteGate
+
+    database.BUSY_TIMEOUT_SECONDS = float(sys.argv[2])
+    gate = WriteGate(Path(sys.argv[1]))
+    ticks = []
+    ticker = gevent.spawn(lambda: [ticks.append(gevent.sleep(0.01)) for _ in range(1000)])
+    waiting = SimpleNamespace(info={})
+    print("waiting", flush=True)
+    gate.enter(waiting)
+    outcome = "entered" if waiting.info.get(database.HOLDS_GATE) else "gave up"
+    print(outcome, time.time(), flush=True)
+    print("ticks", len(ticks), flush=True)  # the other greenlets ran meanwhile
+    ticker.kill()
+    gate.leave(None, waiting)
+    sys.stdin.readline()  # stay alive (the abandoned wait's thread with it) until told
+    """
+)
+
+
+def gevent_waiter(lock: Path, timeout: float) -> subprocess.Popen[str]:
+    """A gevent process that waits at the gate, and says when it is waiting."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", GEVENT_WAITER, str(lock), str(timeout)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline().strip() == "waiting"
+    return process
+
+
+def test_under_gevent_a_waiter_enters_the_moment_the_other_process_leaves(tmp_path: Path) -> None:
+    lock = tmp_path / "helpdesk.db-writelock"
+    holder, held = WriteGate(lock), checkout()
+    holder.enter(held)
+    waiter = gevent_waiter(lock, 30)
+    time.sleep(0.5)
+    released_at = time.time()
+    holder.leave(None, held)
+    out, _ = waiter.communicate("\n", timeout=30)
+    entered, ticks = out.splitlines()
+    word, at = entered.split()
+    assert word == "entered"
+    assert float(at) - released_at < 0.05  # woken by the kernel, not by a poll
+    assert int(ticks.split()[1]) >= 20  # the worker's other greenlets ran while it waited
+
+
+def test_under_gevent_an_abandoned_wait_lets_go_of_a_lock_that_comes_later(tmp_path: Path) -> None:
+    lock = tmp_path / "helpdesk.db-writelock"
+    holder, held = WriteGate(lock), checkout()
+    holder.enter(held)
+    waiter = gevent_waiter(lock, 0.2)
+    assert waiter.stdout is not None
+    assert waiter.stdout.readline().startswith("gave up")
+    holder.leave(None, held)  # the waiter's thread now gets the lock, and must let go of it
+    time.sleep(0.2)
+    again = checkout()
+    holder.enter(again)
+    assert again.info[database.HOLDS_GATE]
+    holder.leave(None, again)
+    waiter.communicate("\n", timeout=30)

@@ -10,11 +10,12 @@ from helpdesk.core.database import engine_options, register_database
 from helpdesk.core.errors import register_error_handlers
 from helpdesk.core.filters import register_filters
 from helpdesk.core.i18n import register_i18n
+from helpdesk.core.limits import register_limits
 from helpdesk.core.middleware import register_middleware
 from helpdesk.core.security import register_security
 from helpdesk.core.sessions import register_sessions
 from helpdesk.core.views import bp as core_bp
-from helpdesk.extensions import bcrypt, csrf, db, limiter
+from helpdesk.extensions import bcrypt, csrf, db
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -28,7 +29,7 @@ def register_core(app: Flask) -> None:
         register_migrations(app)
     csrf.init_app(app)
     bcrypt.init_app(app)
-    limiter.init_app(app)
+    register_limits(app)
     register_sessions(app)
     register_middleware(app)
     register_security(app)

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from helpdesk.core.concurrency import gevent_patched, real_lock
 from helpdesk.core.security import SAFE_METHODS
 from helpdesk.extensions import db
 
@@ -82,16 +83,51 @@ class WriteGate:
             return True
         if self._file is None or self._file[0] != os.getpid():
             self._file = (os.getpid(), os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600))
+        descriptor = self._file[1]
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            pass
+        if gevent_patched():
+            return wait_for_file_lock(descriptor, deadline)
         pause = LOCK_POLL_SECONDS
-        while True:
+        while time.monotonic() < deadline:
+            time.sleep(pause)
+            pause = min(pause * 2, LOCK_POLL_MAX_SECONDS)
             try:
-                fcntl.flock(self._file[1], fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 return True
             except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    return False
-                time.sleep(pause)
-                pause = min(pause * 2, LOCK_POLL_MAX_SECONDS)
+                pass
+        return False
+
+
+def wait_for_file_lock(descriptor: int, deadline: float) -> bool:
+    """Under gevent, wait for the lock file in a real thread, blocked in the kernel: it wakes the
+    moment the other process lets go, where polling slept on (and the process that had just let
+    go took the lock again, over and over). A wait abandoned at the deadline lets go of the lock
+    if it comes later."""
+    import gevent
+
+    decided = real_lock()
+    state = {"granted": False, "abandoned": False}
+
+    def block() -> None:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        with decided:
+            if state["abandoned"]:
+                fcntl.flock(descriptor, fcntl.LOCK_UN)
+            else:
+                state["granted"] = True
+
+    waiter = gevent.get_hub().threadpool.spawn(block)
+    try:
+        waiter.get(timeout=max(deadline - time.monotonic(), 0))
+    except gevent.Timeout:
+        with decided:
+            state["abandoned"] = not state["granted"]
+    return state["granted"]
 
 
 def _sqlite_begin(gate: WriteGate, connection: Connection) -> None:

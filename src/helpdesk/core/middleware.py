@@ -10,6 +10,7 @@ import uuid
 from typing import Any
 
 from flask import Flask, Response, g, request
+from sqlalchemy import inspect
 
 log = logging.getLogger("helpdesk.request")
 
@@ -30,9 +31,7 @@ def finish_request(response: Response) -> Response:
     response.headers["X-Request-ID"] = request_id
     response.headers["X-Response-Time"] = f"{elapsed:.3f}s"
     if log.isEnabledFor(logging.INFO):
-        from flask_login import current_user
-
-        user = getattr(current_user, "username", None) or "-"
+        user = loaded_user_id() or "-"
         log.info(
             "[%s] %s %s %s %.1fms user=%s",
             request_id,
@@ -43,6 +42,13 @@ def finish_request(response: Response) -> Response:
             user,
         )
     return response
+
+
+def loaded_user_id() -> int | None:
+    """The id of the user this request signed in, if it did, read without a query: after a commit
+    the user is expired, and reading `id` would load them again."""
+    state = inspect(g.get("_login_user"), raiseerr=False)
+    return state.identity[0] if state is not None and state.identity else None
 
 
 class PerformanceMonitor:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+from functools import cache
+from typing import Any
 
 from flask import Flask, current_app
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 
 from helpdesk.extensions import db, socketio
 from helpdesk.notifications import realtime, service
@@ -13,7 +15,6 @@ from helpdesk.notifications.models import Notifications, PushSubscription
 from helpdesk.notifications.schemas import notification_doc
 from helpdesk.notifications.webpush import BrowserPushService
 from helpdesk.tasks.backends import get_backend
-from helpdesk.tasks.backends.base import Actor
 from helpdesk.tasks.events import TaskCommented, TaskCreated, TaskStatusChanged
 from helpdesk.users.models import User
 
@@ -43,17 +44,21 @@ def send_recorded(event_key: str) -> list[Notifications]:
 
 def wanting_push(user_ids: set[int]) -> set[int]:
     """Those of the users who turned browser notifications on and have a browser subscribed."""
-    return set(
-        db.session.scalars(
-            select(PushSubscription.user_id)
-            .join(User, User.id == PushSubscription.user_id)
-            .where(
-                PushSubscription.user_id.in_(sorted(user_ids)),
-                PushSubscription.is_active.is_(True),
-                User.browser_notifications_enabled.is_(True),
-            )
-            .distinct()
+    return set(db.session.scalars(_wanting_push_statement(), {"ids": sorted(user_ids)}))
+
+
+@cache
+def _wanting_push_statement() -> Select[Any]:
+    """wanting_push's statement, built once (building costs more than running it)."""
+    return (
+        select(PushSubscription.user_id)
+        .join(User, User.id == PushSubscription.user_id)
+        .where(
+            PushSubscription.user_id.in_(bindparam("ids", expanding=True)),
+            PushSubscription.is_active.is_(True),
+            User.browser_notifications_enabled.is_(True),
         )
+        .distinct()
     )
 
 
@@ -76,7 +81,7 @@ def on_status_changed(event: TaskStatusChanged) -> None:
     """Notify the recipients, and move the card on the boards of everyone who can see it."""
     sent = send_recorded(service.event_key(event))
     task = event.task
-    viewers = {m.user_id for m in get_backend().members(Actor(0, is_admin=True), task.project.id)}
+    viewers = get_backend().member_ids(task.project.id)
     viewers.add(event.actor_id)
     if event.notify_users:  # those notified are the interested users: no need to ask again
         viewers |= {item.user_id for item in sent}

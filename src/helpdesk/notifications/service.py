@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import cache
 from typing import Any
 
 from flask import current_app
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -35,10 +36,16 @@ def recipient_languages(user_ids: Iterable[int]) -> dict[int, str]:
     """Each recipient's language for texts they read later: their choice, else the language of
     their last login, else the default."""
     default = current_app.config["BABEL_DEFAULT_LOCALE"]
-    rows = db.session.execute(
-        select(User.id, User.language, User.last_locale).where(User.id.in_(list(user_ids)))
-    )
+    rows = db.session.execute(_languages_statement(), {"ids": list(user_ids)})
     return {user_id: chosen or last or default for user_id, chosen, last in rows}
+
+
+@cache
+def _languages_statement() -> Select[Any]:
+    """recipient_languages' statement, built once (building costs more than running it)."""
+    return select(User.id, User.language, User.last_locale).where(
+        User.id.in_(bindparam("ids", expanding=True))
+    )
 
 
 def _insert_once(rows: list[dict[str, Any]]) -> None:
@@ -46,14 +53,8 @@ def _insert_once(rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
     dialect = db.session.get_bind().dialect.name
-    if dialect == "postgresql":
-        statement: Any = pg_insert(Notifications).on_conflict_do_nothing(
-            index_elements=["user_id", "event_key"]
-        )
-    elif dialect == "sqlite":
-        statement = sqlite_insert(Notifications).on_conflict_do_nothing(
-            index_elements=["user_id", "event_key"]
-        )
+    if dialect in INSERT_IGNORING:
+        statement: Any = _insert_ignoring(dialect)
     else:
         known = set(
             db.session.scalars(
@@ -67,6 +68,17 @@ def _insert_once(rows: list[dict[str, Any]]) -> None:
         statement = Notifications.__table__.insert()
     if rows:
         db.session.execute(statement, rows)
+
+
+INSERT_IGNORING = {"postgresql": pg_insert, "sqlite": sqlite_insert}
+
+
+@cache
+def _insert_ignoring(dialect: str) -> Any:
+    """An insert of notifications that skips rows already recorded, built once per dialect."""
+    return INSERT_IGNORING[dialect](Notifications).on_conflict_do_nothing(
+        index_elements=["user_id", "event_key"]
+    )
 
 
 def _rows(
@@ -198,12 +210,16 @@ def event_key(event: TaskStatusChanged | TaskCommented | TaskCreated) -> str:
 
 def recorded_for(event_key: str) -> list[Notifications]:
     """The notifications one change produced."""
-    return list(
-        db.session.scalars(
-            select(Notifications)
-            .where(Notifications.event_key == event_key)
-            .order_by(Notifications.id)
-        )
+    return list(db.session.scalars(_recorded_statement(), {"event_key": event_key}))
+
+
+@cache
+def _recorded_statement() -> Select[Any]:
+    """recorded_for's statement, built once."""
+    return (
+        select(Notifications)
+        .where(Notifications.event_key == bindparam("event_key"))
+        .order_by(Notifications.id)
     )
 
 
@@ -217,12 +233,21 @@ def unread_counts(user_ids: Iterable[int]) -> dict[int, int]:
     ids = sorted(set(user_ids))
     if not ids:
         return {}
-    rows = db.session.execute(
+    rows = db.session.execute(_unread_statement(), {"ids": ids})
+    return dict.fromkeys(ids, 0) | dict(rows.all())
+
+
+@cache
+def _unread_statement() -> Select[Any]:
+    """unread_counts' statement, built once."""
+    return (
         select(Notifications.user_id, func.count())
-        .where(Notifications.user_id.in_(ids), Notifications.is_read.is_(False))
+        .where(
+            Notifications.user_id.in_(bindparam("ids", expanding=True)),
+            Notifications.is_read.is_(False),
+        )
         .group_by(Notifications.user_id)
     )
-    return dict.fromkeys(ids, 0) | dict(rows.all())
 
 
 def mark_read(user_id: int, notification_id: int) -> bool:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
 from typing import Any
 
 from flask import Blueprint, Response, jsonify
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import func, select
+from sqlalchemy import Select, bindparam, func, select
 
 from helpdesk.core.api import envelope, parse_args, parse_body
 from helpdesk.core.decorators import redmine_user_required
@@ -113,14 +114,15 @@ def notifications_for(journal_id: int | None) -> int:
     """How many people the change notified (its journal keys their notifications)."""
     if journal_id is None:
         return 0
+    return db.session.scalar(_notified_statement(), {"key": f"journal:{journal_id}"}) or 0
+
+
+@cache
+def _notified_statement() -> Select[Any]:
+    """notifications_for's statement, built once."""
     from helpdesk.notifications.models import Notifications
 
-    return (
-        db.session.scalar(
-            select(func.count()).where(Notifications.event_key == f"journal:{journal_id}")
-        )
-        or 0
-    )
+    return select(func.count()).where(Notifications.event_key == bindparam("key"))
 
 
 @bp.put("/task/<int:task_id>/status")

@@ -9,9 +9,11 @@ from typing import Any
 from flask import Flask, Request, flash, redirect, request, url_for
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, bindparam, select
+from sqlalchemy.orm.util import identity_key
 from werkzeug.wrappers import Response
 
 from helpdesk.extensions import db, login_manager
+from helpdesk.users.signed_in import register_signed_in_users, signed_in_users
 
 TOKEN_PATHS = ("/tasks/api/", "/tasks/my-tasks")
 
@@ -25,14 +27,29 @@ def _user_by_id() -> Select[tuple[Any]]:
 
 
 def load_user(session_id: str) -> object | None:
-    """Resolve Flask-Login's "id:token"; a stale token (password changed) means logged out."""
+    """Resolve Flask-Login's "id:token"; a stale token (password changed) means logged out.
+
+    The request gets its own copy of a kept user (merged without a query), so it may change it.
+    """
     user_id, _, token = session_id.partition(":")
     if not user_id.isdigit():
         return None
+    users = signed_in_users()
+    kept = users.get(session_id)
+    if kept is not None:
+        return db.session.merge(kept, load=False)
+    from helpdesk.users.models import User
+
+    held = identity_key(User, int(user_id)) in db.session.identity_map
+    generation = users.generation()
     user = db.session.execute(_user_by_id(), {"user_id": int(user_id)}).scalar_one_or_none()
     if user is None or not secrets.compare_digest(user.session_token, token):
         return None
-    return user
+    if held:
+        return user  # the request already holds this user: not a copy to keep
+    db.session.expunge(user)
+    users.keep(session_id, user, generation)
+    return db.session.merge(user, load=False)
 
 
 def load_user_from_request(req: Request) -> object | None:
@@ -73,3 +90,4 @@ def register_users(app: Flask) -> None:
     app.register_blueprint(tokens_bp)
     app.register_blueprint(admin_bp)
     register_presence(app)
+    register_signed_in_users(app)

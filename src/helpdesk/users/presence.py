@@ -15,10 +15,11 @@ from collections import Counter
 from datetime import timedelta
 from typing import Any
 
-from flask import Flask, current_app, g
-from sqlalchemy import inspect, update
+from flask import Flask, current_app
+from sqlalchemy import update
 
 from helpdesk.core.database import writer
+from helpdesk.core.middleware import loaded_user_id
 from helpdesk.core.models import utcnow
 from helpdesk.extensions import socketio
 from helpdesk.users.models import User
@@ -123,11 +124,10 @@ def presence() -> Presence:
 
 
 def note_request(response: Any) -> Any:
-    """After a request that loaded a signed-in user, remember that they were here (by the
-    identity key: after a commit the user is expired, and reading `id` would reload them)."""
-    state = inspect(g.get("_login_user"), raiseerr=False)
-    if state is not None and state.identity:
-        presence().request_seen(state.identity[0])
+    """After a request that loaded a signed-in user, remember that they were here."""
+    user_id = loaded_user_id()
+    if user_id is not None:
+        presence().request_seen(user_id)
     return response
 
 

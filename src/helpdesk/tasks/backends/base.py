@@ -308,6 +308,10 @@ class TaskBackend(Protocol):
         """Which of these users may see the task (only they may be told about it)."""
         ...
 
+    def member_ids(self, project_id: int) -> set[int]:
+        """The users with a role in the project: whose boards show its tasks move."""
+        ...
+
     def changes_since(self, cursor: str | None, limit: int = 100) -> ChangeBatch:
         """Journal entries after the cursor (None: start from now), oldest first."""
         ...

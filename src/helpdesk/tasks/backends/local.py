@@ -309,6 +309,36 @@ def _summary(row: Any, memo: dict[tuple[Any, ...], Any]) -> TaskSummary:
     )
 
 
+@cache
+def visible_to_statement() -> Select[Any]:
+    """Admins and members of the task's project among the given users, built once."""
+    task_id = bindparam("task_id")
+    members = (
+        select(Member.user_id)
+        .join(Task, Task.project_id == Member.project_id)
+        .where(Task.id == task_id)
+    )
+    return select(User.id).where(
+        User.id.in_(bindparam("ids", expanding=True)),
+        exists().where(Task.id == task_id),
+        User.is_admin.is_(True) | User.id.in_(members),
+    )
+
+
+@cache
+def member_ids_statement() -> Select[Any]:
+    """The users with a role in a project, built once."""
+    return select(Member.user_id).where(Member.project_id == bindparam("project_id"))
+
+
+@cache
+def workflow_statement() -> Select[Any]:
+    """A role's allowed status changes, built once."""
+    return select(WorkflowTransition.old_status_id, WorkflowTransition.new_status_id).where(
+        WorkflowTransition.role_id == bindparam("role_id")
+    )
+
+
 class LocalBackend:
     """Tasks stored in the helpdesk database; visibility follows project membership."""
 
@@ -348,11 +378,7 @@ class LocalBackend:
         all_ids = [status.id for status in self.lookups.get().statuses]
         if actor.is_admin or role_id is None:
             return [sid for sid in all_ids if sid != status_id]
-        rules = db.session.execute(
-            select(WorkflowTransition.old_status_id, WorkflowTransition.new_status_id).where(
-                WorkflowTransition.role_id == role_id
-            )
-        ).all()
+        rules = db.session.execute(workflow_statement(), {"role_id": role_id}).all()
         if not rules:
             return [sid for sid in all_ids if sid != status_id]
         allowed = {new for old, new in rules if old == status_id}
@@ -721,19 +747,13 @@ class LocalBackend:
         """Admins and members of the task's project, among the given users (one statement)."""
         if not user_ids:
             return set()
-        members = (
-            select(Member.user_id)
-            .join(Task, Task.project_id == Member.project_id)
-            .where(Task.id == task_id)
+        return set(
+            db.session.scalars(visible_to_statement(), {"task_id": task_id, "ids": user_ids})
         )
-        rows = db.session.scalars(
-            select(User.id).where(
-                User.id.in_(user_ids),
-                exists().where(Task.id == task_id),
-                User.is_admin.is_(True) | User.id.in_(members),
-            )
-        )
-        return set(rows)
+
+    def member_ids(self, project_id: int) -> set[int]:
+        """Users with a role in the project (who see its board)."""
+        return set(db.session.scalars(member_ids_statement(), {"project_id": project_id}))
 
     # -- change feed --------------------------------------------------------------------
 
