@@ -116,12 +116,16 @@ def main(argv: list[str]) -> None:
     host, port, workers = argv
     connections = int(os.environ.get("WEB_CONNECTIONS", "10000"))
     raise_fd_limit(connections + 100)
-    run_gunicorn(
-        host,
-        int(port),
-        int(workers),
-        {"worker_class": "gevent", "worker_connections": connections},
-    )
+    options: dict[str, Any] = {"worker_class": "gevent", "worker_connections": connections}
+    if int(workers) > 1:
+        from helpdesk import balance
+
+        options |= {
+            "worker_class": "helpdesk.balance.BalancedGeventWorker",
+            "pre_fork": balance.claim_slot,
+            "child_exit": balance.free_slot,
+        }
+    run_gunicorn(host, int(port), int(workers), options)
 
 
 if __name__ == "__main__":
