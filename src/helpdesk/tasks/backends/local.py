@@ -53,7 +53,7 @@ from helpdesk.tasks.backends.base import (
     TaskSummary,
     TaskValidationError,
 )
-from helpdesk.tasks.backends.lookups import LookupCache, listen_for_writes
+from helpdesk.tasks.backends.lookups import LookupCache, Lookups, listen_for_writes
 from helpdesk.tasks.labels import label
 from helpdesk.tasks.models import (
     CustomField,
@@ -95,20 +95,17 @@ SORT_COLUMNS = {
     "updated_on": Task.updated_on,
 }
 
+# A list row: the task's own columns and the names that are not in the lookup cache (statuses,
+# priorities and trackers come from there, so the page joins their tables only to filter or sort
+# by them: on PostgreSQL each join cost the page ~1 ms of planning).
 SUMMARY_COLUMNS = (
     Task.id,
     Task.subject,
     Task.project_id,
     Project.name.label("project_name"),
     Task.tracker_id,
-    Tracker.name.label("tracker_name"),
     Task.status_id,
-    TaskStatus.name.label("status_name"),
-    TaskStatus.is_closed,
-    TaskStatus.position.label("status_position"),
     Task.priority_id,
-    TaskPriority.name.label("priority_name"),
-    TaskPriority.position.label("priority_position"),
     Task.assigned_to_id,
     _user_name(Assignee).label("assignee_name"),
     Task.due_date,
@@ -176,13 +173,16 @@ def list_statements(shape: ListShape) -> tuple[Select[Any], Select[Any]]:
         column = SORT_COLUMNS[key]
         order.append(column.desc().nulls_last() if descending else column.asc().nulls_last())
     order.append(Task.id.desc())
+    sorted_by = {key for key, _descending in shape.sort}
+    page = select(*SUMMARY_COLUMNS).join(Project, Project.id == Task.project_id)
+    if "tracker" in sorted_by:
+        page = page.join(Tracker, Tracker.id == Task.tracker_id)
+    if shape.status == "name" or "status" in sorted_by:
+        page = page.join(TaskStatus, TaskStatus.id == Task.status_id)
+    if shape.priority or "priority" in sorted_by:
+        page = page.join(TaskPriority, TaskPriority.id == Task.priority_id)
     page = (
-        select(*SUMMARY_COLUMNS)
-        .join(Project, Project.id == Task.project_id)
-        .join(Tracker, Tracker.id == Task.tracker_id)
-        .join(TaskStatus, TaskStatus.id == Task.status_id)
-        .join(TaskPriority, TaskPriority.id == Task.priority_id)
-        .outerjoin(Assignee, Assignee.id == Task.assigned_to_id)
+        page.outerjoin(Assignee, Assignee.id == Task.assigned_to_id)
         .where(*clauses)
         .order_by(*order)
         .limit(bindparam("limit", type_=Integer))
@@ -264,45 +264,37 @@ def extras_statement() -> CompoundSelect:
     return union_all(custom, watchers).order_by("kind", "item_id")
 
 
-def _shared(memo: dict[tuple[Any, ...], Any], factory: Any, *values: Any) -> Any:
-    """One object per distinct value within a page: rows repeat statuses, projects, people."""
-    key = (factory, *values)
-    found = memo.get(key)
-    if found is None:
-        found = memo[key] = factory(*values)
-    return found
-
-
-def _summary(row: Any, memo: dict[tuple[Any, ...], Any]) -> TaskSummary:
-    """A list row from a joined result row."""
+def _summary(row: Any, lookups: Lookups, cache: LookupCache) -> TaskSummary:
+    """A list row from a result row and the cached statuses, priorities and trackers (an id the
+    cache does not know yet, added by another process, reloads it)."""
     (
         task_id,
         subject,
         project_id,
         project_name,
         tracker_id,
-        tracker_name,
         status_id,
-        status_name,
-        is_closed,
-        status_position,
         priority_id,
-        priority_name,
-        priority_position,
         assignee_id,
         assignee_name,
         due_date,
         updated_on,
         done_ratio,
     ) = row
+    status = lookups.status_by_id.get(status_id) or cache.status(status_id)
+    priority = lookups.priority_by_id.get(priority_id) or cache.priority(priority_id)
+    tracker = lookups.tracker_by_id.get(tracker_id) or cache.tracker(tracker_id)
+    assert status is not None  # the foreign keys promise all three
+    assert priority is not None
+    assert tracker is not None
     return TaskSummary(
         id=task_id,
         subject=subject,
-        project=_shared(memo, Named, project_id, project_name),
-        tracker=_shared(memo, Named, tracker_id, tracker_name),
-        status=_shared(memo, StatusInfo, status_id, status_name, is_closed, status_position),
-        priority=_shared(memo, PriorityInfo, priority_id, priority_name, priority_position),
-        assigned_to=_shared(memo, Named, assignee_id, assignee_name) if assignee_id else None,
+        project=Named(project_id, project_name),
+        tracker=tracker,
+        status=status,
+        priority=priority,
+        assigned_to=Named(assignee_id, assignee_name) if assignee_id else None,
         due_date=due_date,
         updated_on=updated_on,
         done_ratio=done_ratio,
@@ -436,8 +428,9 @@ class LocalBackend:
             total = params["offset"] + len(rows)  # the last page: nothing left to count
         else:
             total = connection.execute(count_statement, params).scalar_one()
-        memo: dict[tuple[Any, ...], Any] = {}
-        return TaskPage([_summary(row, memo) for row in rows], total, query.page, query.per_page)
+        lookups = self.lookups.get()
+        summaries = [_summary(row, lookups, self.lookups) for row in rows]
+        return TaskPage(summaries, total, query.page, query.per_page)
 
     def get_task(self, actor: Actor, task_id: int) -> TaskInfo:
         """One visible task with its custom values and watchers (two statements)."""

@@ -64,6 +64,7 @@ class Lookups:
     trackers: tuple[Named, ...]
     status_by_id: dict[int, StatusInfo]
     priority_by_id: dict[int, PriorityInfo]
+    tracker_by_id: dict[int, Named]
 
 
 def _read() -> Lookups:
@@ -96,6 +97,7 @@ def _read() -> Lookups:
         trackers,
         {s.id: s for s in statuses},
         {p.id: p for p in priorities},
+        {t.id: t for t in trackers},
     )
 
 
@@ -137,6 +139,14 @@ class LookupCache:
         if found is None:
             self.invalidate()
             found = self.get().priority_by_id.get(priority_id)
+        return found
+
+    def tracker(self, tracker_id: int) -> Named | None:
+        """A tracker by id, reloading once for an id not cached yet."""
+        found = self.get().tracker_by_id.get(tracker_id)
+        if found is None:
+            self.invalidate()
+            found = self.get().tracker_by_id.get(tracker_id)
         return found
 
     def invalidate(self) -> None:
