@@ -16,7 +16,8 @@ import gevent
 from gunicorn.workers import ggevent
 
 SLOTS = 64  # more serving processes than one machine would run
-REVIEW_SECONDS = 0.005  # how soon a process that stopped accepting looks again
+REVIEW_SECONDS = 0.005  # how soon a process that stopped accepting looks again,
+REVIEW_MAX_SECONDS = 0.1  # and then less often while nothing changes (an idle server)
 
 # Made in the master when gunicorn imports this worker class, so every forked worker shares them.
 open_connections = RawArray(ctypes.c_long, SLOTS)
@@ -45,6 +46,7 @@ class Turns:
         self.servers: list[Any] = []
         self.accepting = True
         self._review: Any = None
+        self._pause = REVIEW_SECONDS
 
     def opened(self) -> None:
         """A connection came to this process."""
@@ -61,6 +63,7 @@ class Turns:
         mine = open_connections[self.slot]
         fewest = min(open_connections[s] for s in range(SLOTS) if live[s] or s == self.slot)
         if mine <= fewest:
+            self._pause = REVIEW_SECONDS
             if not self.accepting:
                 self.accepting = True
                 for server in self.servers:
@@ -71,11 +74,12 @@ class Turns:
             for server in self.servers:
                 server.stop_accepting()
         if self._review is None:
-            self._review = gevent.spawn_later(REVIEW_SECONDS, self._look_again)
+            self._review = gevent.spawn_later(self._pause, self._look_again)
 
     def _look_again(self) -> None:
         """The others' counts change without telling us: look again while not accepting."""
         self._review = None
+        self._pause = min(self._pause * 2, REVIEW_MAX_SECONDS)
         self.review()
 
 
