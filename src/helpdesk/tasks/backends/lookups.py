@@ -127,26 +127,22 @@ class LookupCache:
 
     def status(self, status_id: int) -> StatusInfo | None:
         """A status by id; an id not cached yet (added elsewhere) forces one reload."""
-        found = self.get().status_by_id.get(status_id)
-        if found is None:
-            self.invalidate()
-            found = self.get().status_by_id.get(status_id)
-        return found
+        return self._by_id("status_by_id", status_id)  # type: ignore[no-any-return]
 
     def priority(self, priority_id: int) -> PriorityInfo | None:
         """A priority by id, reloading once for an id not cached yet."""
-        found = self.get().priority_by_id.get(priority_id)
-        if found is None:
-            self.invalidate()
-            found = self.get().priority_by_id.get(priority_id)
-        return found
+        return self._by_id("priority_by_id", priority_id)  # type: ignore[no-any-return]
 
     def tracker(self, tracker_id: int) -> Named | None:
         """A tracker by id, reloading once for an id not cached yet."""
-        found = self.get().tracker_by_id.get(tracker_id)
+        return self._by_id("tracker_by_id", tracker_id)  # type: ignore[no-any-return]
+
+    def _by_id(self, table: str, item_id: int) -> Any:
+        """An item of one of the id maps, reloading once when the id is not cached yet."""
+        found = getattr(self.get(), table).get(item_id)
         if found is None:
             self.invalidate()
-            found = self.get().tracker_by_id.get(tracker_id)
+            found = getattr(self.get(), table).get(item_id)
         return found
 
     def invalidate(self) -> None:
