@@ -8,7 +8,12 @@ from __future__ import annotations
 
 import io
 import socket
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -106,6 +111,31 @@ def wait_until_up(url: str, seconds: float = 20) -> None:
         except (requests.ConnectionError, requests.Timeout):  # a worker may still be booting
             time.sleep(0.1)
     raise AssertionError(f"{url} did not start")
+
+
+HELPDESK = str(Path(sys.executable).with_name("helpdesk"))  # the command line of this install
+
+
+@contextmanager
+def helpdesk_serving(
+    env: dict[str, str], port: int | None = None
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`helpdesk serve` on a loopback port (a free one unless given): its URL and process once
+    it answers, stopped after the block."""
+    port = port or free_port()
+    process = subprocess.Popen(
+        [HELPDESK, "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_until_up(url)
+        yield url, process
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
 
 
 # -- a running server, driven as a script would ----------------------------------------------

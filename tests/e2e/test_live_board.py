@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,10 +11,9 @@ from typing import Any
 import pytest
 
 from conftest import require_service
-from helpers import free_port, wait_until_up
+from helpers import HELPDESK, helpdesk_serving
 
 CHROMIUM = "/usr/bin/chromium"
-HELPDESK = str(Path(sys.executable).with_name("helpdesk"))
 PASSWORD = "demo-password-2"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -39,20 +37,8 @@ def server(tmp_path: Path) -> Iterator[str]:
     env.pop("TEST_DATABASE_URL", None)
     for command in (["db", "upgrade"], ["demo"]):
         subprocess.run([HELPDESK, *command], env=env, check=True, capture_output=True, timeout=120)
-    port = free_port()
-    process = subprocess.Popen(
-        [HELPDESK, "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_until_up(url)
+    with helpdesk_serving(env) as (url, _process):
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def playwright_api() -> Any:

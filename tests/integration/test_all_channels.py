@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -22,16 +21,16 @@ import socketio
 
 from helpers import (
     DEMO_PASSWORD,
+    HELPDESK,
     free_port,
+    helpdesk_serving,
     open_task_assigned_to,
     own_id,
     signed_in,
-    wait_until_up,
 )
 from push_service import PushEndpoint
 from smtp_server import Server, smtp_server
 
-HELPDESK = str(Path(sys.executable).with_name("helpdesk"))
 NAMESPACE = "/notifications"
 PROXY_VARIABLES = ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy")
 
@@ -72,17 +71,13 @@ def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Site]:
         for command in (["db", "upgrade"], ["demo"], ["vapid", "--email", "ops@example.com"]):
             subprocess.run([HELPDESK, *command], env=env, check=True, capture_output=True)
         quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-        server = subprocess.Popen([HELPDESK, "serve", "--port", str(port)], env=env, **quiet)
         worker = subprocess.Popen([HELPDESK, "worker"], env=env, **quiet)
         try:
-            url = f"http://127.0.0.1:{port}"
-            wait_until_up(url)
-            yield Site(url, mail, push)
+            with helpdesk_serving(env, port) as (url, _server):
+                yield Site(url, mail, push)
         finally:
-            for process in (server, worker):
-                process.terminate()
-            for process in (server, worker):
-                process.wait(timeout=10)
+            worker.terminate()
+            worker.wait(timeout=10)
             push.stop()
 
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import threading
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,15 +20,14 @@ import socketio
 from conftest import require_service
 from helpers import (
     DEMO_PASSWORD,
-    free_port,
+    HELPDESK,
+    helpdesk_serving,
     open_task_assigned_to,
     own_id,
     signed_in,
-    wait_until_up,
 )
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
-HELPDESK = str(Path(sys.executable).with_name("helpdesk"))
 
 
 # `helpdesk serve` in production (gunicorn), plain HTTP on loopback
@@ -74,27 +72,8 @@ def environment(site: dict[str, str]) -> dict[str, str]:
 @contextmanager
 def serving(environment: dict[str, str], count: int) -> Iterator[list[str]]:
     """`helpdesk serve` processes on their own ports, stopped at the end."""
-    processes, urls = [], []
-    try:
-        for _ in range(count):
-            port = free_port()
-            processes.append(
-                subprocess.Popen(
-                    [HELPDESK, "serve", "--port", str(port)],
-                    env=environment,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
-            )
-            urls.append(f"http://127.0.0.1:{port}")
-        for url in urls:
-            wait_until_up(url)
-        yield urls
-    finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.wait(timeout=15)
+    with ExitStack() as stack:
+        yield [stack.enter_context(helpdesk_serving(environment))[0] for _ in range(count)]
 
 
 @pytest.fixture(params=["development", "gevent", "gthread"])

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -16,10 +15,9 @@ import pytest
 import redis
 
 from conftest import require_service
-from helpers import free_port, wait_until_up
+from helpers import HELPDESK, helpdesk_serving
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
-HELPDESK = str(Path(sys.executable).with_name("helpdesk"))
 TCP_ESTABLISHED = "01"
 
 
@@ -43,19 +41,8 @@ def server(tmp_path: Path) -> Iterator[tuple[int, int]]:
     }
     env.pop("TEST_DATABASE_URL", None)
     subprocess.run([HELPDESK, "db", "upgrade"], env=env, check=True, capture_output=True)
-    port = free_port()
-    process = subprocess.Popen(
-        [HELPDESK, "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_until_up(f"http://127.0.0.1:{port}")
-        yield process.pid, port
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
+    with helpdesk_serving(env) as (url, process):
+        yield process.pid, int(url.rsplit(":", 1)[1])
 
 
 def workers_of(master: int) -> list[int]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -25,11 +24,10 @@ from helpdesk.core.models import utcnow
 from helpdesk.extensions import db
 from helpdesk.users.models import User
 from helpdesk.worker import JOBS, Job, run_job, start_embedded
-from helpers import free_port, user_row, wait_until_up
+from helpers import HELPDESK, helpdesk_serving, user_row
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-HELPDESK = str(Path(sys.executable).with_name("helpdesk"))
 
 LockFactory = Callable[[str], AbstractContextManager[bool]]
 
@@ -181,21 +179,10 @@ def test_a_production_server_runs_the_jobs_itself(
         WEB_WORKER=web_worker,
         LOG_REQUESTS="false",
     )
-    url = f"http://127.0.0.1:{free_port()}"
-    server = subprocess.Popen(
-        [HELPDESK, "serve", "--port", url.rsplit(":", 1)[1]],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_until_up(url)
+    with helpdesk_serving(env):
         deadline = time.monotonic() + 15
         while user_row(user.id)["online"] and time.monotonic() < deadline:
             time.sleep(0.1)
-    finally:
-        server.terminate()
-        server.wait(timeout=15)
     assert user_row(user.id)["online"] is False
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -14,16 +13,6 @@ def gevent_patched() -> bool:
     """Whether gevent patched the standard library here (gunicorn's gevent worker)."""
     monkey = sys.modules.get("gevent.monkey")
     return monkey is not None and bool(monkey.is_module_patched("socket"))
-
-
-def real_lock() -> Any:
-    """A lock of the operating system's threads, even after gevent patched `threading`: for
-    state shared with a real thread of gevent's pool."""
-    if gevent_patched():
-        from gevent import monkey
-
-        return monkey.get_original("threading", "Lock")()
-    return threading.Lock()
 
 
 def off_the_hub(function: Callable[..., Result], *args: Any) -> Result:

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from helpdesk.core.concurrency import gevent_patched, real_lock
+from helpdesk.core.concurrency import gevent_patched
 from helpdesk.core.security import SAFE_METHODS
 from helpdesk.extensions import db
 
@@ -78,29 +78,33 @@ class WriteGate:
             self._lock.release()
 
     def _lock_file(self, deadline: float) -> bool:
-        """Take the lock file, polling: a blocking flock would stall a gevent worker."""
+        """Take the lock file: under gevent by waiting in a thread (wait_for_file_lock), where a
+        blocking flock would stall the worker; elsewhere by polling until the deadline."""
         if self._lock_path is None:
             return True
         if self._file is None or self._file[0] != os.getpid():
             self._file = (os.getpid(), os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600))
         descriptor = self._file[1]
-        try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        if try_file_lock(descriptor):
             return True
-        except BlockingIOError:
-            pass
         if gevent_patched():
             return wait_for_file_lock(descriptor, deadline)
         pause = LOCK_POLL_SECONDS
         while time.monotonic() < deadline:
             time.sleep(pause)
             pause = min(pause * 2, LOCK_POLL_MAX_SECONDS)
-            try:
-                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if try_file_lock(descriptor):
                 return True
-            except BlockingIOError:
-                pass
         return False
+
+
+def try_file_lock(descriptor: int) -> bool:
+    """Take the lock file if nobody holds it, without waiting."""
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
 
 
 def wait_for_file_lock(descriptor: int, deadline: float) -> bool:
@@ -109,8 +113,9 @@ def wait_for_file_lock(descriptor: int, deadline: float) -> bool:
     go took the lock again, over and over). A wait abandoned at the deadline lets go of the lock
     if it comes later."""
     import gevent
+    from gevent import monkey
 
-    decided = real_lock()
+    decided = monkey.get_original("threading", "Lock")()  # shared with a real thread
     state = {"granted": False, "abandoned": False}
 
     def block() -> None:
@@ -201,7 +206,7 @@ def commit_reads(response: Response) -> Response:
     """On PostgreSQL, end a reading request's transaction with COMMIT rather than the ROLLBACK of
     closing the session: psycopg forgets its prepared statements at every ROLLBACK, so none was
     ever prepared and each statement was planned anew (My Tasks' page: ~5 ms to plan, 2 ms to
-    run). Only for a safe method that succeeded and wrote nothing."""
+    run). Only for a safe method that succeeded and wrote nothing; installed on PostgreSQL only."""
     if (
         response.status_code >= 400
         or request.method not in SAFE_METHODS
@@ -213,7 +218,6 @@ def commit_reads(response: Response) -> Response:
         session.in_transaction()
         and not session.info.get(FLUSHED)
         and not (session.new or session.dirty or session.deleted)
-        and session.get_bind().dialect.name == "postgresql"
     ):
         session.commit()
     return response
@@ -225,5 +229,7 @@ def register_database(app: Flask) -> None:
         for engine in db.engines.values():
             if engine.dialect.name == "sqlite":
                 configure_sqlite(engine)
-    event.listen(db.session, "after_flush", note_flush)
-    app.after_request(commit_reads)
+        on_postgresql = db.engine.dialect.name == "postgresql"
+    if on_postgresql:
+        event.listen(db.session, "after_flush", note_flush)
+        app.after_request(commit_reads)
