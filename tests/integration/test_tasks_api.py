@@ -1349,27 +1349,62 @@ def test_events_of_two_users_are_attributed_to_each(app, client, login, world, s
 # =============================================================================================
 
 
-@pytest.mark.skipif(
-    not os.environ.get("TEST_DATABASE_URL", "").startswith("postgresql"),
-    reason="SQLite serializes writing requests (BEGIN IMMEDIATE), so no writer can slip in "
-    "between our read and our write; the PostgreSQL run checks the optimistic lock",
-)
-def test_concurrent_change_is_409_and_keeps_the_other_writers_change(
+def change_elsewhere(task_id: int, **values) -> None:
+    """Commit a change to the task on a connection of its own, as another process would."""
+    with db.engine.begin() as conn:
+        conn.execute(
+            update(Task)
+            .where(Task.id == task_id)
+            .values(lock_version=Task.lock_version + 1, **values)
+        )
+
+
+def test_a_change_between_our_read_and_write_is_read_again_and_applied_to_it(
     client, login, world, status_events, monkeypatch
 ):
-    """Someone else saves the task between our read and our write: 409, nothing of ours saved."""
+    """The status change reads before it writes (on SQLite outside the write lock); a change
+    committed in between is found by the version check, and the change is checked and applied
+    again on the newer task: the journal names the status it really left."""
+    login(world.users["alice"])
+    task_id = world.tasks["login"]
+    original = LocalBackend._allowed_status_ids
+    interfered = []
+
+    def meanwhile(self, actor, task, connection=None):
+        if not interfered:
+            interfered.append(task.status_id)
+            change_elsewhere(task_id, status_id=FEEDBACK, subject="Changed elsewhere")
+        return original(self, actor, task, connection)
+
+    monkeypatch.setattr(LocalBackend, "_allowed_status_ids", meanwhile)
+    response = put_status(client, task_id, {"status_id": RESOLVED})
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.get_json()["data"]["old_status_id"] == FEEDBACK
+    assert interfered == [IN_PROGRESS]
+    row = task_row(task_id)
+    assert (row["status_id"], row["subject"]) == (RESOLVED, "Changed elsewhere")
+    assert [j["details"] for j in journals_of(task_id)] == [
+        [("status_id", str(FEEDBACK), str(RESOLVED))]
+    ]
+    assert [(e.old_status.id, e.new_status.id) for e in status_events] == [(FEEDBACK, RESOLVED)]
+
+
+@pytest.mark.skipif(
+    not os.environ.get("TEST_DATABASE_URL", "").startswith("postgresql"),
+    reason="on SQLite the second attempt reads inside the write lock, so no writer can slip in "
+    "again; the PostgreSQL run checks that a conflict that persists is a 409",
+)
+def test_a_change_that_keeps_losing_the_race_is_409_and_keeps_the_other_writers_change(
+    client, login, world, status_events, monkeypatch
+):
+    """Someone else saves the task between every read and write: 409, nothing of ours saved."""
     login(world.users["alice"])
     task_id = world.tasks["login"]
     original = LocalBackend._allowed_status_ids
 
-    def meanwhile(self, actor, task, role_id):
-        with db.engine.begin() as conn:
-            conn.execute(
-                update(Task)
-                .where(Task.id == task_id)
-                .values(lock_version=Task.lock_version + 1, subject="Changed elsewhere")
-            )
-        return original(self, actor, task, role_id)
+    def meanwhile(self, actor, task, connection=None):
+        change_elsewhere(task_id, subject="Changed elsewhere")
+        return original(self, actor, task, connection)
 
     monkeypatch.setattr(LocalBackend, "_allowed_status_ids", meanwhile)
     body = assert_error(put_status(client, task_id, {"status_id": RESOLVED}), 409)
@@ -1388,7 +1423,7 @@ def test_concurrent_change_fails_only_its_own_bulk_item(
     t = world.tasks
     original = LocalBackend._allowed_status_ids
 
-    def meanwhile(self, actor, task, role_id):
+    def meanwhile(self, actor, task, connection=None):
         if task.id == t["report"]:
             # Bump the version behind the ORM's back, as another writer's commit would.
             db.session.execute(
@@ -1397,7 +1432,7 @@ def test_concurrent_change_fails_only_its_own_bulk_item(
                 .values(lock_version=Task.lock_version + 1)
                 .execution_options(synchronize_session=False)
             )
-        return original(self, actor, task, role_id)
+        return original(self, actor, task, connection)
 
     monkeypatch.setattr(LocalBackend, "_allowed_status_ids", meanwhile)
     response = bulk(

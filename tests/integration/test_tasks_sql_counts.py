@@ -110,3 +110,25 @@ def test_cached_lookups_follow_a_write_through_the_orm(client, login, world: Wor
     assert client.get("/tasks/api/statuses").get_json()["data"][0]["name"] == "Fresh"
     task = client.get(f"/tasks/api/task/{world.tasks['report']}").get_json()["data"]
     assert task["status_name"] == "Fresh"
+
+
+def test_a_status_change_writes_three_rows_and_never_reads_its_notifications_back(
+    client, login, world: World
+):
+    """Read the task, its workflow and extras; write it, its journal and the journal's detail;
+    record the notification (recipients, their languages, the insert); deliver it (unread
+    counts, push subscribers, the board's members). The rows it inserted are not read back."""
+    login(world.users["alice"])
+    client.get("/tasks/api/statuses")  # fills the lookup cache
+    task_id = world.tasks["login"]
+    with statements() as seen:
+        response = client.put(
+            f"/tasks/api/task/{task_id}/status", json={"status_id": NEW}, headers=JSON
+        )
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.get_json()["data"]["notifications_sent"] == 1
+    reads = [s for s in seen if s.lstrip().upper().startswith("SELECT")]
+    writes = [s.split()[0].upper() for s in seen if s not in reads]
+    assert writes == ["UPDATE", "INSERT", "INSERT", "INSERT"], seen
+    assert not [s for s in reads if "event_key" in s], seen
+    assert len(reads) == 8, reads

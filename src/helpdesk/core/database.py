@@ -6,6 +6,8 @@ import fcntl
 import os
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -142,10 +144,14 @@ def _sqlite_begin(gate: WriteGate, connection: Connection) -> None:
     transaction that read first and wrote later could not wait for another writer and would fail
     with SQLITE_BUSY_SNAPSHOT. What it reads after committing needs no lock.
     """
-    writes = connection.get_execution_options().get(WRITES, False) or (
-        has_request_context()
-        and request.method not in SAFE_METHODS
-        and not g.get(UNIT_OF_WORK_DONE, False)
+    options = connection.get_execution_options()
+    writes = not options.get(READS, False) and (
+        options.get(WRITES, False)
+        or (
+            has_request_context()
+            and request.method not in SAFE_METHODS
+            and not g.get(UNIT_OF_WORK_DONE, False)
+        )
     )
     if writes:
         gate.enter(connection)
@@ -155,6 +161,8 @@ def _sqlite_begin(gate: WriteGate, connection: Connection) -> None:
 FLUSHED = "helpdesk_flushed"  # session.info: this session wrote through the ORM
 UNIT_OF_WORK_DONE = "helpdesk_unit_of_work_done"  # set on g by events.commit()
 WRITES = "helpdesk_writes"  # execution option: this transaction writes, whatever the request
+READS = "helpdesk_reads"  # execution option: this transaction only reads, whatever the request
+BEGUN = "helpdesk_begun"  # session.info: the session has held a connection (SQLite only)
 
 
 def writer() -> Engine:
@@ -162,6 +170,26 @@ def writer() -> Engine:
     SQLite it takes the write gate and lock at BEGIN, instead of waiting for the lock inside
     SQLite, where a gevent worker would stall."""
     return db.engine.execution_options(**{WRITES: True})
+
+
+@contextmanager
+def reads_before_writing() -> Iterator[Connection]:
+    """The connection for what a change reads before it writes. On SQLite, while the request's
+    unit of work has neither begun nor changed anything, one of its own in a read transaction:
+    the reads and the checks on them run outside the write lock, which the writers of every
+    process queue for, and the write then proves that what it read is unchanged (the task's
+    lock_version). Otherwise the session's own connection, with its changes flushed to it."""
+    session = db.session()
+    if (
+        db.engine.dialect.name == "sqlite"
+        and not session.info.get(BEGUN)
+        and not (session.new or session.dirty or session.deleted)
+    ):
+        with db.engine.connect().execution_options(**{READS: True}) as connection:
+            yield connection
+        return
+    session.flush()
+    yield session.connection()
 
 
 SQLITE_BUSY_CODES = frozenset({5, 6, 517})  # SQLITE_BUSY, SQLITE_LOCKED, SQLITE_BUSY_SNAPSHOT
@@ -197,6 +225,11 @@ def engine_options(app: Flask) -> None:
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
 
 
+def note_begin(session: Session, _transaction: Any, _connection: Any) -> None:
+    """Remember that the session holds (or held) a connection: its reads belong on it."""
+    session.info[BEGUN] = True
+
+
 def note_flush(session: Session, _context: Any) -> None:
     """Remember that this session wrote, so its request's end never commits by itself."""
     session.info[FLUSHED] = True
@@ -229,7 +262,9 @@ def register_database(app: Flask) -> None:
         for engine in db.engines.values():
             if engine.dialect.name == "sqlite":
                 configure_sqlite(engine)
-        on_postgresql = db.engine.dialect.name == "postgresql"
-    if on_postgresql:
+        dialect = db.engine.dialect.name
+    if dialect == "sqlite":
+        event.listen(db.session, "after_begin", note_begin)
+    if dialect == "postgresql":
         event.listen(db.session, "after_flush", note_flush)
         app.after_request(commit_reads)

@@ -6,7 +6,10 @@ from flask import Flask
 def register_notifications(app: Flask) -> None:
     """Record notifications (and queue their emails) inside each change's transaction, deliver
     them live after commit."""
+    from sqlalchemy import event
+
     from helpdesk.core.events import record, subscribe
+    from helpdesk.extensions import db
     from helpdesk.notifications import delivery, mail, service
     from helpdesk.notifications.pages import bp as pages_bp
     from helpdesk.notifications.pwa import bp as pwa_bp
@@ -22,6 +25,8 @@ def register_notifications(app: Flask) -> None:
     subscribe(app, TaskStatusChanged, delivery.on_status_changed)
     subscribe(app, TaskCommented, delivery.on_commented)
     subscribe(app, TaskCreated, delivery.on_created)
+    if not event.contains(db.session, "after_soft_rollback", service.forget_recorded):
+        event.listen(db.session, "after_soft_rollback", service.forget_recorded)
     register_realtime(app)
     app.register_blueprint(bp)
     app.register_blueprint(pages_bp)

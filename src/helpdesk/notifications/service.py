@@ -12,6 +12,7 @@ from flask_babel import gettext as _
 from sqlalchemy import Select, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
 
 from helpdesk.core.models import utcnow
 from helpdesk.extensions import db
@@ -48,14 +49,16 @@ def _languages_statement() -> Select[Any]:
     )
 
 
+RECORDED = "helpdesk_recorded"  # session.info: event key -> the notifications inserted for it
+
+
 def _insert_once(rows: list[dict[str, Any]]) -> None:
-    """Insert notification rows, skipping any (user, event) already recorded (a replay)."""
+    """Insert notification rows, skipping any (user, event) already recorded (a replay). What it
+    inserted is kept for delivery and the change's answer, which then need not read it back."""
     if not rows:
         return
     dialect = db.session.get_bind().dialect.name
-    if dialect in INSERT_IGNORING:
-        statement: Any = _insert_ignoring(dialect)
-    else:
+    if dialect not in INSERT_IGNORING:
         known = set(
             db.session.scalars(
                 select(Notifications.user_id).where(
@@ -64,10 +67,14 @@ def _insert_once(rows: list[dict[str, Any]]) -> None:
                 )
             )
         )
-        rows = [row for row in rows if row["user_id"] not in known]
-        statement = Notifications.__table__.insert()
-    if rows:
-        db.session.execute(statement, rows)
+        if fresh := [row for row in rows if row["user_id"] not in known]:
+            db.session.execute(Notifications.__table__.insert(), fresh)
+        return
+    ids = dict(db.session.execute(_insert_ignoring(dialect), rows).all())
+    if ids:
+        inserted = [Notifications(id=ids[r["user_id"]], **r) for r in rows if r["user_id"] in ids]
+        inserted.sort(key=lambda item: item.id)
+        db.session.info.setdefault(RECORDED, {})[rows[0]["event_key"]] = inserted
 
 
 INSERT_IGNORING = {"postgresql": pg_insert, "sqlite": sqlite_insert}
@@ -76,8 +83,11 @@ INSERT_IGNORING = {"postgresql": pg_insert, "sqlite": sqlite_insert}
 @cache
 def _insert_ignoring(dialect: str) -> Any:
     """An insert of notifications that skips rows already recorded, built once per dialect."""
-    return INSERT_IGNORING[dialect](Notifications).on_conflict_do_nothing(
-        index_elements=["user_id", "event_key"]
+    table = Notifications.__table__
+    return (
+        INSERT_IGNORING[dialect](table)
+        .on_conflict_do_nothing(index_elements=["user_id", "event_key"])
+        .returning(table.c.user_id, table.c.id)
     )
 
 
@@ -209,8 +219,31 @@ def event_key(event: TaskStatusChanged | TaskCommented | TaskCreated) -> str:
 
 
 def recorded_for(event_key: str) -> list[Notifications]:
-    """The notifications one change produced."""
+    """The notifications one change produced: those this unit of work inserted, else (a replay
+    inserted none) those recorded before."""
+    kept = db.session.info.get(RECORDED, {}).get(event_key)
+    if kept is not None:
+        return kept
     return list(db.session.scalars(_recorded_statement(), {"event_key": event_key}))
+
+
+def forget_recorded(session: Session, _transaction: Any) -> None:
+    """A rollback (of a savepoint too) may have undone kept rows: read them back instead."""
+    session.info.pop(RECORDED, None)
+
+
+def notified_count(event_key: str) -> int:
+    """How many people one change notified."""
+    kept = db.session.info.get(RECORDED, {}).get(event_key)
+    if kept is not None:
+        return len(kept)
+    return db.session.scalar(_notified_statement(), {"event_key": event_key}) or 0
+
+
+@cache
+def _notified_statement() -> Select[Any]:
+    """notified_count's statement, built once."""
+    return select(func.count()).where(Notifications.event_key == bindparam("event_key"))
 
 
 @cache

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import cache
 from typing import Any
 
 from flask import Blueprint, Response, jsonify
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import Select, bindparam, func, select
 
 from helpdesk.core.api import envelope, parse_args, parse_body
 from helpdesk.core.decorators import redmine_user_required
 from helpdesk.core.events import commit, rollback
-from helpdesk.extensions import db
 from helpdesk.tasks import service
 from helpdesk.tasks.backends import get_backend
 from helpdesk.tasks.backends.base import TaskError, TaskQuery
@@ -112,17 +109,9 @@ def get_task_by_id(task_id: int) -> Response:
 
 def notifications_for(journal_id: int | None) -> int:
     """How many people the change notified (its journal keys their notifications)."""
-    if journal_id is None:
-        return 0
-    return db.session.scalar(_notified_statement(), {"key": f"journal:{journal_id}"}) or 0
+    from helpdesk.notifications.service import notified_count
 
-
-@cache
-def _notified_statement() -> Select[Any]:
-    """notifications_for's statement, built once."""
-    from helpdesk.notifications.models import Notifications
-
-    return select(func.count()).where(Notifications.event_key == bindparam("key"))
+    return 0 if journal_id is None else notified_count(f"journal:{journal_id}")
 
 
 @bp.put("/task/<int:task_id>/status")

@@ -9,9 +9,11 @@ from typing import Any
 from flask import Flask, Request, flash, redirect, request, url_for
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, bindparam, select
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 from werkzeug.wrappers import Response
 
+from helpdesk.core.database import reads_before_writing
 from helpdesk.extensions import db, login_manager
 from helpdesk.users.signed_in import register_signed_in_users, signed_in_users
 
@@ -30,6 +32,8 @@ def load_user(session_id: str) -> object | None:
     """Resolve Flask-Login's "id:token"; a stale token (password changed) means logged out.
 
     The request gets its own copy of a kept user (merged without a query), so it may change it.
+    A user not kept is read on a connection of its own (reads_before_writing): a writing request
+    would otherwise take SQLite's write lock for this read.
     """
     user_id, _, token = session_id.partition(":")
     if not user_id.isdigit():
@@ -40,16 +44,23 @@ def load_user(session_id: str) -> object | None:
         return db.session.merge(kept, load=False)
     from helpdesk.users.models import User
 
-    held = identity_key(User, int(user_id)) in db.session.identity_map
+    statement, params = _user_by_id(), {"user_id": int(user_id)}
+    if identity_key(User, int(user_id)) in db.session.identity_map:
+        user = db.session.execute(statement, params).scalar_one_or_none()
+        return user if user is not None and _token_matches(user, token) else None
     generation = users.generation()
-    user = db.session.execute(_user_by_id(), {"user_id": int(user_id)}).scalar_one_or_none()
-    if user is None or not secrets.compare_digest(user.session_token, token):
-        return None
-    if held:
-        return user  # the request already holds this user: not a copy to keep
-    db.session.expunge(user)
+    with reads_before_writing() as reading, Session(bind=reading) as loader:
+        user = loader.execute(statement, params).scalar_one_or_none()
+        if user is None or not _token_matches(user, token):
+            return None
+        loader.expunge(user)
     users.keep(session_id, user, generation)
     return db.session.merge(user, load=False)
+
+
+def _token_matches(user: Any, token: str) -> bool:
+    """Whether the session's token is the user's current one (a new password changes it)."""
+    return secrets.compare_digest(user.session_token, token)
 
 
 def load_user_from_request(req: Request) -> object | None:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 from functools import cache, lru_cache
 from typing import Any
 
@@ -12,21 +13,24 @@ from sqlalchemy import (
     CompoundSelect,
     Integer,
     Select,
+    Update,
     bindparam,
     exists,
     func,
+    insert,
     literal_column,
     null,
     or_,
     select,
     true,
     union_all,
+    update,
 )
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import aliased
-from sqlalchemy.orm.exc import StaleDataError
 
-from helpdesk.core.database import is_write_conflict
+from helpdesk.core.database import is_write_conflict, reads_before_writing
 from helpdesk.core.models import escape_like, utcnow
 from helpdesk.extensions import db
 from helpdesk.tasks.backends.base import (
@@ -233,10 +237,22 @@ def task_statement() -> Select[Any]:
     return _with_names(select(*Task.__table__.columns, *NAME_COLUMNS, _role_column()))
 
 
-@cache
-def task_row_statement() -> Select[Any]:
-    """The task as an ORM object (to change it), its names and the actor's role."""
-    return _with_names(select(Task, *NAME_COLUMNS, _role_column()))
+@lru_cache(maxsize=8)
+def bump_statement(keys: tuple[str, ...]) -> Update:
+    """Write a task's new values and bump its version, only if it still has the version read
+    (on the table: the ORM's update would look for the task among its loaded objects)."""
+    tasks = Task.__table__
+    return (
+        update(tasks)
+        .where(
+            tasks.c.id == bindparam("task_id"), tasks.c.lock_version == bindparam("seen_version")
+        )
+        .values(
+            lock_version=tasks.c.lock_version + 1,
+            updated_on=bindparam("now"),
+            **{key: bindparam(f"new_{key}") for key in keys},
+        )
+    )
 
 
 @cache
@@ -331,6 +347,10 @@ def workflow_statement() -> Select[Any]:
     )
 
 
+class StaleRead(TaskConflict):
+    """The task changed between reading it and writing it."""
+
+
 class LocalBackend:
     """Tasks stored in the helpdesk database; visibility follows project membership."""
 
@@ -350,27 +370,35 @@ class LocalBackend:
             )
         )
 
-    def _task(self, actor: Actor, task_id: int) -> tuple[Task, Any]:
-        """A task the actor may see with its names and the actor's role, or TaskNotFound."""
-        row = db.session.execute(
-            task_row_statement(), {"task_id": task_id, "actor_id": actor.user_id}
-        ).one_or_none()
+    def _task(self, actor: Actor, task_id: int, connection: Connection | None = None) -> Any:
+        """A task the actor may see (its columns, names and the actor's role), or TaskNotFound."""
+        row = (
+            (connection or db.session.connection())
+            .execute(task_statement(), {"task_id": task_id, "actor_id": actor.user_id})
+            .one_or_none()
+        )
         if row is None or not (actor.is_admin or row.role_id):
             raise TaskNotFound(_("Task #%(id)d was not found.", id=task_id))
-        return row[0], row
+        return row
 
     def _require_member(self, actor: Actor, role_id: int | None) -> None:
         """TaskForbidden when the actor has no role in the project (admins pass)."""
         if role_id is None and not actor.is_admin:
             raise TaskForbidden(_("You are not a member of this project."))
 
-    def _allowed_status_ids(self, actor: Actor, task: Task, role_id: int | None) -> list[int]:
-        """Statuses the actor, with this role in the task's project, may move the task to."""
-        status_id = task.status_id
+    def _allowed_status_ids(
+        self, actor: Actor, task: Any, connection: Connection | None = None
+    ) -> list[int]:
+        """Statuses the actor, with their role in the task's project, may move the task to."""
+        status_id, role_id = task.status_id, task.role_id
         all_ids = [status.id for status in self.lookups.get().statuses]
         if actor.is_admin or role_id is None:
             return [sid for sid in all_ids if sid != status_id]
-        rules = db.session.execute(workflow_statement(), {"role_id": role_id}).all()
+        rules = (
+            (connection or db.session.connection())
+            .execute(workflow_statement(), {"role_id": role_id})
+            .all()
+        )
         if not rules:
             return [sid for sid in all_ids if sid != status_id]
         allowed = {new for old, new in rules if old == status_id}
@@ -443,11 +471,11 @@ class LocalBackend:
             raise TaskNotFound(_("Task #%(id)d was not found.", id=task_id))
         return self._info(row, row)
 
-    def _info(self, task: Any, names: Any) -> TaskInfo:
+    def _info(self, task: Any, names: Any, connection: Connection | None = None) -> TaskInfo:
         """Plain data for a task (a Task or a row with its columns) and its joined names."""
         custom: list[CustomValueInfo] = []
         watchers: list[int] = []
-        for kind, item_id, name, value in db.session.connection().execute(
+        for kind, item_id, name, value in (connection or db.session.connection()).execute(
             extras_statement(), {"task_id": task.id}
         ):
             if kind == "c":
@@ -518,8 +546,7 @@ class LocalBackend:
 
     def allowed_statuses(self, actor: Actor, task_id: int) -> list[StatusInfo]:
         """Statuses the actor may choose for a visible task."""
-        task, row = self._task(actor, task_id)
-        ids = self._allowed_status_ids(actor, task, row.role_id)
+        ids = self._allowed_status_ids(actor, self._task(actor, task_id))
         statuses = self.lookups.get().status_by_id
         return [statuses[sid] for sid in ids]
 
@@ -670,70 +697,117 @@ class LocalBackend:
     def change_status(
         self, actor: Actor, task_id: int, status_id: int, comment: str | None
     ) -> StatusChange:
-        """Move a task along the workflow, writing a journal; refuses statuses not allowed."""
-        task, row = self._task(actor, task_id)
-        self._require_member(actor, row.role_id)
-        old_status = self.lookups.status(task.status_id)
-        new_status = self.lookups.status(status_id)
-        assert old_status is not None
-        if new_status is None:
-            raise TaskValidationError(
-                _("Unknown status."), errors={"status_id": [_("Unknown status.")]}
-            )
-        if new_status.id == old_status.id:
-            journal_id = self._add_journal(actor, task, comment or "", []) if comment else None
-            return StatusChange(
-                self._info(task, row), old_status, old_status, journal_id, changed=False
-            )
-        allowed = self._allowed_status_ids(actor, task, row.role_id)
-        if new_status.id not in allowed:
-            names = [label(s.name) for s in self.statuses() if s.id in allowed]
-            raise InvalidTransition(
-                _(
-                    "You may not move this task from %(old)s to %(new)s. Allowed: %(allowed)s.",
-                    old=label(old_status.name),
-                    new=label(new_status.name),
-                    allowed=", ".join(names) or "—",
-                ),
-                allowed_statuses=[
-                    {"id": s.id, "name": s.name} for s in self.statuses() if s.id in allowed
-                ],
-            )
-        now = utcnow()
-        task.status_id = new_status.id
-        task.updated_on = now
-        if new_status.is_closed and not old_status.is_closed:
-            task.closed_on = now
-        journal_id = self._add_journal(
-            actor, task, comment or "", [("status_id", str(old_status.id), str(new_status.id))]
-        )
-        return StatusChange(self._info(task, row), old_status, new_status, journal_id, changed=True)
+        """Move a task along the workflow, writing a journal; refuses statuses not allowed.
 
-    def _add_journal(
-        self, actor: Actor, task: Task, notes: str, details: Sequence[tuple[str, str, str]]
-    ) -> int:
-        """Record a change in the task's history and bump its version (optimistic lock)."""
-        journal = Journal(task_id=task.id, user_id=actor.user_id, notes=notes, created_on=utcnow())
-        journal.details = [
-            JournalDetail(prop_key=k, old_value=o, new_value=n) for k, o, n in details
-        ]
-        task.updated_on = journal.created_on
-        db.session.add(journal)
+        It reads and checks first, on SQLite outside the write lock (reads_before_writing), and
+        writes only if the task is still the version it read; if another change came between,
+        it reads and checks again, then inside its write transaction."""
         try:
-            db.session.flush()
-        except (StaleDataError, OperationalError) as error:
-            if isinstance(error, OperationalError) and not is_write_conflict(error):
+            return self._try_change_status(actor, task_id, status_id, comment)
+        except StaleRead:
+            return self._try_change_status(actor, task_id, status_id, comment)
+
+    def _try_change_status(
+        self, actor: Actor, task_id: int, status_id: int, comment: str | None
+    ) -> StatusChange:
+        """One attempt of change_status; StaleRead if the task changed since it was read."""
+        with reads_before_writing() as reading:
+            task = self._task(actor, task_id, reading)
+            self._require_member(actor, task.role_id)
+            old_status = self.lookups.status(task.status_id)
+            new_status = self.lookups.status(status_id)
+            assert old_status is not None
+            if new_status is None:
+                raise TaskValidationError(
+                    _("Unknown status."), errors={"status_id": [_("Unknown status.")]}
+                )
+            moves = new_status.id != old_status.id
+            allowed = self._allowed_status_ids(actor, task, reading) if moves else []
+            if moves and new_status.id not in allowed:
+                raise self._refusal(old_status, new_status, allowed)
+            info = self._info(task, task, reading)
+        now = utcnow()
+        if not moves:
+            journal_id = self._write_change(actor, task, now, comment or "") if comment else None
+            return StatusChange(info, old_status, old_status, journal_id, changed=False)
+        values: dict[str, Any] = {"status_id": new_status.id}
+        if new_status.is_closed and not old_status.is_closed:
+            values["closed_on"] = now
+        details = [("status_id", str(old_status.id), str(new_status.id))]
+        journal_id = self._write_change(actor, task, now, comment or "", details, values)
+        info = replace(
+            info,
+            status=new_status,
+            updated_on=now,
+            closed_on=values.get("closed_on", info.closed_on),
+        )
+        return StatusChange(info, old_status, new_status, journal_id, changed=True)
+
+    def _refusal(
+        self, old_status: StatusInfo, new_status: StatusInfo, allowed: list[int]
+    ) -> InvalidTransition:
+        """The error for a status the workflow does not allow, naming the ones it does."""
+        choices = [s for s in self.statuses() if s.id in allowed]
+        return InvalidTransition(
+            _(
+                "You may not move this task from %(old)s to %(new)s. Allowed: %(allowed)s.",
+                old=label(old_status.name),
+                new=label(new_status.name),
+                allowed=", ".join(label(s.name) for s in choices) or "—",
+            ),
+            allowed_statuses=[{"id": s.id, "name": s.name} for s in choices],
+        )
+
+    def _write_change(
+        self,
+        actor: Actor,
+        task: Any,
+        now: datetime,
+        notes: str,
+        details: Sequence[tuple[str, str, str]] = (),
+        values: dict[str, Any] | None = None,
+    ) -> int:
+        """Record a change in the task's history and write its new values, if the task is still
+        the version that was read (optimistic lock); TaskConflict if not. Three statements."""
+        values = values or {}
+        try:
+            bumped = db.session.execute(
+                bump_statement(tuple(sorted(values))),
+                {
+                    "task_id": task.id,
+                    "seen_version": task.lock_version,
+                    "now": now,
+                    **{f"new_{key}": value for key, value in values.items()},
+                },
+            )
+            if bumped.rowcount != 1:
+                raise StaleRead(_("Someone else changed this task. Reload and try again."))
+            journal_id = db.session.execute(
+                insert(Journal.__table__),
+                {"task_id": task.id, "user_id": actor.user_id, "notes": notes, "created_on": now},
+            ).inserted_primary_key[0]
+            if details:
+                db.session.execute(
+                    insert(JournalDetail.__table__),
+                    [
+                        {"journal_id": journal_id, "prop_key": k, "old_value": o, "new_value": n}
+                        for k, o, n in details
+                    ],
+                )
+        except OperationalError as error:
+            if not is_write_conflict(error):
                 raise
             raise TaskConflict(
                 _("Someone else changed this task. Reload and try again.")
             ) from error
-        return journal.id
+        return journal_id
 
     def add_comment(self, actor: Actor, task_id: int, notes: str) -> JournalInfo:
         """Add notes to a visible task of a project the actor belongs to."""
-        task, row = self._task(actor, task_id)
-        self._require_member(actor, row.role_id)
-        journal_id = self._add_journal(actor, task, notes, [])
+        with reads_before_writing() as reading:
+            task = self._task(actor, task_id, reading)
+            self._require_member(actor, task.role_id)
+        journal_id = self._write_change(actor, task, utcnow(), notes)
         return self._journal_infos(select(Journal).where(Journal.id == journal_id))[0]
 
     def visible_to(self, task_id: int, user_ids: list[int]) -> set[int]:

@@ -1,0 +1,74 @@
+"""What a writing request reads before it writes stays out of SQLite's write lock; a request
+that already began or changed something reads on its own transaction, its changes included."""
+
+from __future__ import annotations
+
+import pytest
+from flask import Flask
+from sqlalchemy import select, update
+
+from helpdesk.core.database import reads_before_writing
+from helpdesk.extensions import db
+from helpdesk.users.models import User
+
+
+@pytest.fixture
+def sqlite_only(app: Flask) -> None:
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("the write lock and the separate reading connection are SQLite's")
+
+
+def rename_elsewhere(user_id: int, name: str) -> None:
+    """Commit on a connection of its own, as another request or process would."""
+    with db.engine.begin() as connection:
+        connection.execute(update(User).where(User.id == user_id).values(full_name=name))
+
+
+def name_of(user_id: int) -> str | None:
+    """The committed name, read afresh."""
+    db.session.remove()
+    return db.session.scalar(select(User.full_name).where(User.id == user_id))
+
+
+def test_a_writing_request_reads_without_holding_the_write_lock(
+    app: Flask, make_user, sqlite_only
+) -> None:
+    user_id = make_user(full_name="Before").id
+    db.session.remove()  # the request's own, untouched session
+    with app.test_request_context("/anything", method="PUT"):
+        with reads_before_writing() as reading:
+            name = reading.scalar(select(User.full_name).where(User.id == user_id))
+            rename_elsewhere(user_id, "Meanwhile")  # held, the lock would time this out
+        assert name == "Before"
+    assert name_of(user_id) == "Meanwhile"
+
+
+def test_once_the_unit_of_work_began_it_reads_on_it_and_sees_its_own_writes(
+    app: Flask, make_user, sqlite_only
+) -> None:
+    user_id = make_user(full_name="Before").id
+    db.session.remove()
+    with app.test_request_context("/anything", method="PUT"):
+        db.session.execute(update(User).where(User.id == user_id).values(full_name="Ours"))
+        with reads_before_writing() as reading:
+            assert reading is db.session.connection()
+            assert reading.scalar(select(User.full_name).where(User.id == user_id)) == "Ours"
+        db.session.rollback()
+    assert name_of(user_id) == "Before"
+
+
+def test_changed_objects_are_flushed_to_the_session_it_reads_on(
+    app: Flask, make_user, sqlite_only
+) -> None:
+    user = make_user(full_name="Before")
+    db.session.refresh(user)  # loaded, then detached: merged back below without a query
+    db.session.expunge(user)
+    db.session.remove()
+    with app.test_request_context("/anything", method="PUT"):
+        db.session.merge(user, load=False).full_name = "Changed, not flushed"  # no query
+        with reads_before_writing() as reading:
+            assert reading is db.session.connection()
+            found = reading.scalar(select(User.full_name).where(User.id == user.id))
+        assert found == "Changed, not flushed"
+        db.session.rollback()
+    assert name_of(user.id) == "Before"
