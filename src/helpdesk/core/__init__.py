@@ -6,6 +6,7 @@ from pathlib import Path
 
 from flask import Flask
 
+from helpdesk.core.api import register_json
 from helpdesk.core.database import engine_options, register_database
 from helpdesk.core.errors import register_error_handlers
 from helpdesk.core.filters import register_filters
@@ -30,6 +31,7 @@ def register_core(app: Flask) -> None:
     csrf.init_app(app)
     bcrypt.init_app(app)
     register_limits(app)
+    register_json(app)
     register_sessions(app)
     register_middleware(app)
     register_security(app)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from functools import cache
+
+from babel import Locale
 from flask import Blueprint, Flask, current_app, has_request_context, redirect, request, session
 from flask_babel import get_locale
 from flask_login import current_user
@@ -13,20 +16,27 @@ from helpdesk.extensions import babel, db
 bp = Blueprint("i18n", __name__)
 
 
-def select_locale() -> str:
+def select_locale() -> Locale:
     """Pick the language for this request (jobs and the CLI use the default)."""
     languages = current_app.config["LANGUAGES"]
     if not has_request_context():
-        return current_app.config["BABEL_DEFAULT_LOCALE"]
+        return locale_of(current_app.config["BABEL_DEFAULT_LOCALE"])
     preferred = getattr(current_user, "language", None) if current_user else None
     if preferred in languages:
-        return preferred
+        return locale_of(preferred)
     chosen = session.get("language")
     if chosen in languages:
-        return chosen
-    return (
+        return locale_of(chosen)
+    return locale_of(
         request.accept_languages.best_match(languages) or current_app.config["BABEL_DEFAULT_LOCALE"]
     )
+
+
+@cache
+def locale_of(code: str) -> Locale:
+    """The parsed locale of a language code, parsed once (Flask-Babel would parse it on every
+    request)."""
+    return Locale.parse(code)
 
 
 def select_timezone() -> str:

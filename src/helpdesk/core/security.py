@@ -65,26 +65,40 @@ def _has_nul(value: object) -> bool:
 
 
 def refuse_nul_characters() -> None:
-    """NUL never belongs in text and PostgreSQL cannot store it: refuse it before any view runs."""
+    """NUL never belongs in text and PostgreSQL cannot store it: refuse it before any view runs.
+    Only a request with a body has form fields or JSON to look through."""
     texts = [request.path]
-    for values in (*request.args.listvalues(), *request.form.listvalues()):
+    for values in request.args.listvalues():
         texts.extend(values)
+    has_body = bool(request.content_length) or "chunked" in request.headers.get(
+        "Transfer-Encoding", ""
+    )
+    if has_body:
+        for values in request.form.listvalues():
+            texts.extend(values)
     found = any("\x00" in text for text in texts)
-    if not found and request.is_json:
+    if not found and has_body and request.is_json:
         found = _has_nul(request.get_json(silent=True))
     if found:
         abort(400, _("Text must not contain NUL characters."))
 
 
+SECURITY_HEADERS = (
+    ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "same-origin"),
+    ("Cross-Origin-Opener-Policy", "same-origin"),
+)
+HSTS = ("Strict-Transport-Security", "max-age=31536000")
+
+
 def add_security_headers(response: Response) -> Response:
-    """Headers that keep the pages out of frames and stop content sniffing and inline script."""
-    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("X-Frame-Options", "DENY")
-    response.headers.setdefault("Referrer-Policy", "same-origin")
-    response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-    if request.is_secure:
-        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+    """Headers that keep the pages out of frames and stop content sniffing and inline script;
+    a header a view set itself is kept."""
+    wanted = (*SECURITY_HEADERS, HSTS) if request.is_secure else SECURITY_HEADERS
+    headers = response.headers
+    headers.extend([(name, value) for name, value in wanted if name not in headers])
     return response
 
 
