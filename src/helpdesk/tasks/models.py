@@ -119,6 +119,7 @@ class Task(db.Model):
 
     __tablename__ = "tasks"
     __table_args__ = (
+        Index("ix_tasks_assignee_status", "assigned_to_id", "status_id"),
         # My Tasks: one range per member project, counted from the index alone
         Index("ix_tasks_assignee_project_status", "assigned_to_id", "project_id", "status_id"),
         Index("ix_tasks_project_status", "project_id", "status_id"),
