@@ -142,7 +142,8 @@ def _sqlite_begin(gate: WriteGate, connection: Connection) -> None:
 
     A request that writes takes the write lock at once (IMMEDIATE) for its unit of work: a
     transaction that read first and wrote later could not wait for another writer and would fail
-    with SQLITE_BUSY_SNAPSHOT. What it reads after committing needs no lock.
+    with SQLITE_BUSY_SNAPSHOT. What it reads after committing needs no lock, nor what it reads
+    before writing on a connection of its own (reads_before_writing, the READS option).
     """
     options = connection.get_execution_options()
     writes = not options.get(READS, False) and (
