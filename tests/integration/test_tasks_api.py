@@ -1389,6 +1389,30 @@ def test_a_change_between_our_read_and_write_is_read_again_and_applied_to_it(
     assert [(e.old_status.id, e.new_status.id) for e in status_events] == [(FEEDBACK, RESOLVED)]
 
 
+def test_a_comment_made_while_the_task_changes_is_kept(
+    client, login, world, status_events, monkeypatch
+):
+    """A comment reads the task first too; a change committed in between costs it one more
+    read, not a 409."""
+    login(world.users["alice"])
+    task_id = world.tasks["login"]
+    original = LocalBackend._require_member
+    interfered = []
+
+    def meanwhile(self, actor, role_id):
+        if not interfered:
+            interfered.append(True)
+            change_elsewhere(task_id, status_id=FEEDBACK)
+        return original(self, actor, role_id)
+
+    monkeypatch.setattr(LocalBackend, "_require_member", meanwhile)
+    response = comment(client, task_id, {"notes": "Still seeing it"})
+    assert response.status_code == 201, response.get_data(as_text=True)
+    assert interfered == [True]
+    assert task_row(task_id)["status_id"] == FEEDBACK
+    assert [j["notes"] for j in journals_of(task_id)] == ["Still seeing it"]
+
+
 @pytest.mark.skipif(
     not os.environ.get("TEST_DATABASE_URL", "").startswith("postgresql"),
     reason="on SQLite the second attempt reads inside the write lock, so no writer can slip in "

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import cache, lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 from flask_babel import gettext as _
 from sqlalchemy import (
@@ -349,6 +349,18 @@ def workflow_statement() -> Select[Any]:
 
 class StaleRead(TaskConflict):
     """The task changed between reading it and writing it."""
+
+
+Attempt = TypeVar("Attempt")
+
+
+def once_more_if_stale(attempt: Callable[..., Attempt], *args: Any) -> Attempt:
+    """Run a read-then-write attempt; if the task changed in between, run it once more, which
+    then reads inside its write transaction (a second StaleRead is the 409)."""
+    try:
+        return attempt(*args)
+    except StaleRead:
+        return attempt(*args)
 
 
 class LocalBackend:
@@ -702,10 +714,7 @@ class LocalBackend:
         It reads and checks first, on SQLite outside the write lock (reads_before_writing), and
         writes only if the task is still the version it read; if another change came between,
         it reads and checks again, then inside its write transaction."""
-        try:
-            return self._try_change_status(actor, task_id, status_id, comment)
-        except StaleRead:
-            return self._try_change_status(actor, task_id, status_id, comment)
+        return once_more_if_stale(self._try_change_status, actor, task_id, status_id, comment)
 
     def _try_change_status(
         self, actor: Actor, task_id: int, status_id: int, comment: str | None
@@ -803,12 +812,17 @@ class LocalBackend:
         return journal_id
 
     def add_comment(self, actor: Actor, task_id: int, notes: str) -> JournalInfo:
-        """Add notes to a visible task of a project the actor belongs to."""
+        """Add notes to a visible task of a project the actor belongs to (read first, as
+        change_status does)."""
+        journal_id = once_more_if_stale(self._try_add_comment, actor, task_id, notes)
+        return self._journal_infos(select(Journal).where(Journal.id == journal_id))[0]
+
+    def _try_add_comment(self, actor: Actor, task_id: int, notes: str) -> int:
+        """One attempt of add_comment; StaleRead if the task changed since it was read."""
         with reads_before_writing() as reading:
             task = self._task(actor, task_id, reading)
             self._require_member(actor, task.role_id)
-        journal_id = self._write_change(actor, task, utcnow(), notes)
-        return self._journal_infos(select(Journal).where(Journal.id == journal_id))[0]
+        return self._write_change(actor, task, utcnow(), notes)
 
     def visible_to(self, task_id: int, user_ids: list[int]) -> set[int]:
         """Admins and members of the task's project, among the given users (one statement)."""
