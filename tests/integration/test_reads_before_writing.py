@@ -1,5 +1,6 @@
 """What a writing request reads before it writes stays out of SQLite's write lock; a request
-that already began or changed something reads on its own transaction, its changes included."""
+that already began or changed something, or runs on PostgreSQL, reads on its own transaction,
+its changes included."""
 
 from __future__ import annotations
 
@@ -43,8 +44,21 @@ def test_a_writing_request_reads_without_holding_the_write_lock(
     assert name_of(user_id) == "Meanwhile"
 
 
+def test_postgresql_reads_on_the_requests_own_transaction(app: Flask, make_user) -> None:
+    """No write lock to keep out of there: the version check alone guards the write."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite reads on a connection of its own (the test above)")
+    user_id = make_user(full_name="Before").id
+    db.session.remove()
+    with app.test_request_context("/anything", method="PUT"):
+        with reads_before_writing() as reading:
+            assert reading is db.session.connection()
+            assert reading.scalar(select(User.full_name).where(User.id == user_id)) == "Before"
+        db.session.rollback()
+
+
 def test_once_the_unit_of_work_began_it_reads_on_it_and_sees_its_own_writes(
-    app: Flask, make_user, sqlite_only
+    app: Flask, make_user
 ) -> None:
     user_id = make_user(full_name="Before").id
     db.session.remove()
@@ -57,9 +71,7 @@ def test_once_the_unit_of_work_began_it_reads_on_it_and_sees_its_own_writes(
     assert name_of(user_id) == "Before"
 
 
-def test_changed_objects_are_flushed_to_the_session_it_reads_on(
-    app: Flask, make_user, sqlite_only
-) -> None:
+def test_changed_objects_are_flushed_to_the_session_it_reads_on(app: Flask, make_user) -> None:
     user = make_user(full_name="Before")
     db.session.refresh(user)  # loaded, then detached: merged back below without a query
     db.session.expunge(user)
