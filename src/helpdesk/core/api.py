@@ -29,10 +29,8 @@ class FastJSON(DefaultJSONProvider):
         return self.encode(obj).decode()
 
     def response(self, *args: Any, **kwargs: Any) -> Response:
-        """jsonify(): one value, several as a list, or keyword arguments as an object."""
-        if args and kwargs:
-            raise TypeError("jsonify() takes positional or keyword arguments, not both")
-        obj = kwargs or (args[0] if len(args) == 1 else list(args) or None)
+        """jsonify(), its arguments read as Flask reads them, the bytes sent as they are."""
+        obj = self._prepare_response_obj(args, kwargs)
         return self._app.response_class(self.encode(obj), mimetype=self.mimetype)
 
     def encode(self, obj: Any) -> bytes:

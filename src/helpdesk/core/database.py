@@ -184,7 +184,7 @@ def reads_before_writing() -> Iterator[Connection]:
     if (
         db.engine.dialect.name == "sqlite"
         and not session.info.get(BEGUN)
-        and not (session.new or session.dirty or session.deleted)
+        and not holds_changes(session)
     ):
         with db.engine.connect().execution_options(**{READS: True}) as connection:
             yield connection
@@ -226,6 +226,11 @@ def engine_options(app: Flask) -> None:
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
 
 
+def holds_changes(session: Session) -> bool:
+    """Whether the session has objects added, changed or deleted but not yet flushed."""
+    return bool(session.new or session.dirty or session.deleted)
+
+
 def note_begin(session: Session, _transaction: Any, _connection: Any) -> None:
     """Remember that the session holds (or held) a connection: its reads belong on it."""
     session.info[BEGUN] = True
@@ -248,11 +253,7 @@ def commit_reads(response: Response) -> Response:
     ):
         return response
     session = db.session()
-    if (
-        session.in_transaction()
-        and not session.info.get(FLUSHED)
-        and not (session.new or session.dirty or session.deleted)
-    ):
+    if session.in_transaction() and not session.info.get(FLUSHED) and not holds_changes(session):
         session.commit()
     return response
 

@@ -221,10 +221,15 @@ def event_key(event: TaskStatusChanged | TaskCommented | TaskCreated) -> str:
 def recorded_for(event_key: str) -> list[Notifications]:
     """The notifications one change produced: those this unit of work inserted, else (a replay
     inserted none) those recorded before."""
-    kept = db.session.info.get(RECORDED, {}).get(event_key)
+    kept = _kept(event_key)
     if kept is not None:
         return kept
     return list(db.session.scalars(_recorded_statement(), {"event_key": event_key}))
+
+
+def _kept(event_key: str) -> list[Notifications] | None:
+    """What this unit of work inserted for one change, if _insert_once kept it."""
+    return db.session.info.get(RECORDED, {}).get(event_key)  # type: ignore[no-any-return]
 
 
 def forget_recorded(session: Session, _transaction: Any) -> None:
@@ -234,7 +239,7 @@ def forget_recorded(session: Session, _transaction: Any) -> None:
 
 def notified_count(event_key: str) -> int:
     """How many people one change notified."""
-    kept = db.session.info.get(RECORDED, {}).get(event_key)
+    kept = _kept(event_key)
     if kept is not None:
         return len(kept)
     return db.session.scalar(_notified_statement(), {"event_key": event_key}) or 0

@@ -777,7 +777,7 @@ class LocalBackend:
         values: dict[str, Any] | None = None,
     ) -> int:
         """Record a change in the task's history and write its new values, if the task is still
-        the version that was read (optimistic lock); TaskConflict if not. Three statements."""
+        the version that was read (optimistic lock); StaleRead if not. Three statements."""
         values = values or {}
         try:
             bumped = db.session.execute(
