@@ -1367,16 +1367,16 @@ def test_a_change_between_our_read_and_write_is_read_again_and_applied_to_it(
     again on the newer task: the journal names the status it really left."""
     login(world.users["alice"])
     task_id = world.tasks["login"]
-    original = LocalBackend._allowed_status_ids
+    original = LocalBackend._info
     interfered = []
 
-    def meanwhile(self, actor, task, connection=None):
+    def meanwhile(self, task, names, connection=None):
         if not interfered:
             interfered.append(task.status_id)
             change_elsewhere(task_id, status_id=FEEDBACK, subject="Changed elsewhere")
-        return original(self, actor, task, connection)
+        return original(self, task, names, connection)
 
-    monkeypatch.setattr(LocalBackend, "_allowed_status_ids", meanwhile)
+    monkeypatch.setattr(LocalBackend, "_info", meanwhile)
     response = put_status(client, task_id, {"status_id": RESOLVED})
     assert response.status_code == 200, response.get_data(as_text=True)
     assert response.get_json()["data"]["old_status_id"] == FEEDBACK
@@ -1424,13 +1424,13 @@ def test_a_change_that_keeps_losing_the_race_is_409_and_keeps_the_other_writers_
     """Someone else saves the task between every read and write: 409, nothing of ours saved."""
     login(world.users["alice"])
     task_id = world.tasks["login"]
-    original = LocalBackend._allowed_status_ids
+    original = LocalBackend._info
 
-    def meanwhile(self, actor, task, connection=None):
+    def meanwhile(self, task, names, connection=None):
         change_elsewhere(task_id, subject="Changed elsewhere")
-        return original(self, actor, task, connection)
+        return original(self, task, names, connection)
 
-    monkeypatch.setattr(LocalBackend, "_allowed_status_ids", meanwhile)
+    monkeypatch.setattr(LocalBackend, "_info", meanwhile)
     body = assert_error(put_status(client, task_id, {"status_id": RESOLVED}), 409)
     assert body["status_code"] == 409
     row = task_row(task_id)
@@ -1445,9 +1445,9 @@ def test_concurrent_change_fails_only_its_own_bulk_item(
 ):
     login(world.users["alice"])
     t = world.tasks
-    original = LocalBackend._allowed_status_ids
+    original = LocalBackend._info
 
-    def meanwhile(self, actor, task, connection=None):
+    def meanwhile(self, task, names, connection=None):
         if task.id == t["report"]:
             # Bump the version behind the ORM's back, as another writer's commit would.
             db.session.execute(
@@ -1456,9 +1456,9 @@ def test_concurrent_change_fails_only_its_own_bulk_item(
                 .values(lock_version=Task.lock_version + 1)
                 .execution_options(synchronize_session=False)
             )
-        return original(self, actor, task, connection)
+        return original(self, task, names, connection)
 
-    monkeypatch.setattr(LocalBackend, "_allowed_status_ids", meanwhile)
+    monkeypatch.setattr(LocalBackend, "_info", meanwhile)
     response = bulk(
         client,
         [

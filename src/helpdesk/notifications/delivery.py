@@ -7,7 +7,7 @@ from functools import cache
 from typing import Any
 
 from flask import Flask, current_app
-from sqlalchemy import Select, bindparam, select
+from sqlalchemy import Select, bindparam, exists, func, select
 
 from helpdesk.extensions import db, socketio
 from helpdesk.notifications import realtime, service
@@ -24,41 +24,53 @@ log = logging.getLogger(__name__)
 def send_recorded(event_key: str) -> list[Notifications]:
     """Send each notification of one change to its recipient's open pages, with their count,
     and to their browsers by Web Push (off the request thread: push services may be slow).
-    Counts and push subscribers take one query each, whatever the number of recipients."""
+    Counts and push subscribers take one query, whatever the number of recipients."""
     items = service.recorded_for(event_key)
     if not items:
         return items
-    counts = service.unread_counts(item.user_id for item in items)
+    state = unread_and_push({item.user_id for item in items})
     for item in items:
+        unread = state.get(item.user_id, NOTHING_UNREAD)[0]
         realtime.send_notification_to_user(
-            item.user_id, {**notification_doc(item), "unread_count": counts[item.user_id]}
+            item.user_id, {**notification_doc(item), "unread_count": unread}
         )
     socketio.sleep(0)  # under gevent the sockets' writers send now, not after this request
-    subscribed = wanting_push({item.user_id for item in items})
-    pushed = [item.id for item in items if item.user_id in subscribed]
+    pushed = [item.id for item in items if state.get(item.user_id, NOTHING_UNREAD)[1]]
     if pushed:
         app = current_app._get_current_object()  # type: ignore[attr-defined]
         socketio.start_background_task(push_in_background, app, pushed)
     return items
 
 
-def wanting_push(user_ids: set[int]) -> set[int]:
-    """Those of the users who turned browser notifications on and have a browser subscribed."""
-    return set(db.session.scalars(_wanting_push_statement(), {"ids": sorted(user_ids)}))
+NOTHING_UNREAD = (0, False)  # a recipient who read everything already: no count, no push
+
+
+def unread_and_push(user_ids: set[int]) -> dict[int, tuple[int, bool]]:
+    """Each user's unread count and whether their browsers get a push (notifications on and a
+    browser subscribed), in one statement; users with nothing unread are left out."""
+    rows = db.session.execute(_unread_and_push_statement(), {"ids": sorted(user_ids)})
+    return {user_id: (unread, bool(push)) for user_id, unread, push in rows}
 
 
 @cache
-def _wanting_push_statement() -> Select[Any]:
-    """wanting_push's statement, built once (building costs more than running it)."""
-    return (
-        select(PushSubscription.user_id)
+def _unread_and_push_statement() -> Select[Any]:
+    """unread_and_push's statement, built once (building costs more than running it)."""
+    wants_push = (
+        select(PushSubscription.id)
         .join(User, User.id == PushSubscription.user_id)
         .where(
-            PushSubscription.user_id.in_(bindparam("ids", expanding=True)),
+            PushSubscription.user_id == Notifications.user_id,
             PushSubscription.is_active.is_(True),
             User.browser_notifications_enabled.is_(True),
         )
-        .distinct()
+    )
+    return (
+        select(Notifications.user_id, func.count(), exists(wants_push))
+        .where(
+            Notifications.user_id.in_(bindparam("ids", expanding=True)),
+            Notifications.is_read.is_(False),
+        )
+        .group_by(Notifications.user_id)
     )
 
 

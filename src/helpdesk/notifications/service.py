@@ -263,28 +263,14 @@ def _recorded_statement() -> Select[Any]:
 
 def unread_count(user_id: int) -> int:
     """How many unread notifications a user has."""
-    return unread_counts([user_id])[user_id]
-
-
-def unread_counts(user_ids: Iterable[int]) -> dict[int, int]:
-    """Unread notifications of several users in one grouped query (a change's recipients)."""
-    ids = sorted(set(user_ids))
-    if not ids:
-        return {}
-    rows = db.session.execute(_unread_statement(), {"ids": ids})
-    return dict.fromkeys(ids, 0) | dict(rows.all())
+    return db.session.scalar(_unread_statement(), {"user_id": user_id}) or 0
 
 
 @cache
 def _unread_statement() -> Select[Any]:
-    """unread_counts' statement, built once."""
-    return (
-        select(Notifications.user_id, func.count())
-        .where(
-            Notifications.user_id.in_(bindparam("ids", expanding=True)),
-            Notifications.is_read.is_(False),
-        )
-        .group_by(Notifications.user_id)
+    """unread_count's statement, built once."""
+    return select(func.count()).where(
+        Notifications.user_id == bindparam("user_id"), Notifications.is_read.is_(False)
     )
 
 
