@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import event, update
 
 from helpdesk.extensions import db
-from helpdesk.users import signed_in
+from helpdesk.users import load_user, signed_in
 from helpdesk.users.models import User
 from helpdesk.users.signed_in import SignedInUsers
 from helpers import JSON
@@ -119,3 +119,32 @@ def test_a_load_that_raced_a_change_is_not_kept():
     assert users.get("7:token") is kept
     users.forget({7})
     assert users.get("7:token") is None
+
+
+def test_reading_requests_share_the_kept_user_and_writing_ones_get_their_own(app, client, alice):
+    """A GET gets the kept, detached user itself (no copy, no session); a POST gets its own copy
+    in its session, which it may change."""
+    session_id = f"{alice.id}:{alice.session_token}"
+    db.session.remove()  # as in a request of its own: the test's session holds alice
+    with app.test_request_context("/tasks/api/statuses", method="GET"):
+        first = load_user(session_id)
+        assert first is not None
+        assert first not in db.session
+    with app.test_request_context("/tasks/api/statuses", method="GET"):
+        assert load_user(session_id) is first
+    with app.test_request_context("/users/account", method="POST"):
+        own = load_user(session_id)
+        assert own is not first
+        assert own in db.session
+        assert own.department == first.department == "Sales"
+
+
+def test_a_shared_user_never_joins_a_session(app, alice):
+    """Changing the user a GET shares would change it for every request at once: refused."""
+    session_id = f"{alice.id}:{alice.session_token}"
+    db.session.remove()
+    with app.test_request_context("/tasks/api/statuses", method="GET"):
+        shared = load_user(session_id)
+        with pytest.raises(RuntimeError, match="shared"):
+            db.session.add(shared)
+        assert shared not in db.session

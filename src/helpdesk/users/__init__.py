@@ -14,8 +14,9 @@ from sqlalchemy.orm.util import identity_key
 from werkzeug.wrappers import Response
 
 from helpdesk.core.database import reads_before_writing
+from helpdesk.core.security import SAFE_METHODS
 from helpdesk.extensions import db, login_manager
-from helpdesk.users.signed_in import register_signed_in_users, signed_in_users
+from helpdesk.users.signed_in import mark_shared, register_signed_in_users, signed_in_users
 
 TOKEN_PATHS = ("/tasks/api/", "/tasks/my-tasks")
 
@@ -31,7 +32,6 @@ def _user_by_id() -> Select[tuple[Any]]:
 def load_user(session_id: str) -> object | None:
     """Resolve Flask-Login's "id:token"; a stale token (password changed) means logged out.
 
-    The request gets its own copy of a kept user (merged without a query), so it may change it.
     A user not kept is read on a connection of its own (reads_before_writing): a writing request
     would otherwise take SQLite's write lock for this read.
     """
@@ -41,7 +41,7 @@ def load_user(session_id: str) -> object | None:
     users = signed_in_users()
     kept = users.get(session_id)
     if kept is not None:
-        return db.session.merge(kept, load=False)
+        return for_this_request(kept)
     from helpdesk.users.models import User
 
     statement, params = _user_by_id(), {"user_id": int(user_id)}
@@ -55,6 +55,16 @@ def load_user(session_id: str) -> object | None:
             return None
         loader.expunge(user)
     users.keep(session_id, user, generation)
+    return for_this_request(user)
+
+
+def for_this_request(user: Any) -> Any:
+    """A reading request (GET, HEAD) shares the detached user, read-only: making it a request's
+    own, in its session, was a tenth of such a request. A writing request gets its own copy,
+    merged without a query, so it may change it and hand it to the ORM."""
+    if request.method in SAFE_METHODS:
+        mark_shared(user)
+        return user
     return db.session.merge(user, load=False)
 
 

@@ -69,6 +69,23 @@ def signed_in_users() -> SignedInUsers:
     return current_app.extensions["helpdesk_signed_in"]  # type: ignore[no-any-return]
 
 
+SHARED = "_helpdesk_shared_between_requests"  # on a user that reading requests share
+
+
+def mark_shared(user: Any) -> None:
+    """Mark a user handed to reading requests as is, never to be put in a session."""
+    setattr(user, SHARED, True)
+
+
+def refuse_shared_user(_session: Session, instance: Any) -> None:
+    """A user that reading requests share must not join one request's session (two requests
+    at once would fight over it): a reading request that changes its user is a bug, said loudly."""
+    if getattr(instance, SHARED, False):
+        raise RuntimeError(
+            "the signed-in user of a reading request is shared; merge it to change it"
+        )
+
+
 def note_changed_users(session: Session, _context: Any) -> None:
     """After a flush, remember which users it changed or deleted, for after the commit."""
     from helpdesk.users.models import User
@@ -93,6 +110,8 @@ def discard_changed_users(session: Session, _previous: Any) -> None:
 def register_signed_in_users(app: Flask) -> None:
     """Create the cache and forget users when a commit changes them."""
     app.extensions["helpdesk_signed_in"] = SignedInUsers(app.config["USER_CACHE_SECONDS"])
+    if not event.contains(Session, "before_attach", refuse_shared_user):
+        event.listen(Session, "before_attach", refuse_shared_user)
     if not event.contains(db.session, "after_flush", note_changed_users):
         event.listen(db.session, "after_flush", note_changed_users)
         event.listen(db.session, "after_commit", forget_changed_users)
