@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 from typing import Any
 
 import redis
 from cachelib.file import FileSystemCache
 from flask import Flask, Request
+from flask_session._utils import total_seconds
 from flask_session.base import ServerSideSession
 from flask_session.cachelib import CacheLibSessionInterface
 from flask_session.redis import RedisSessionInterface
@@ -34,7 +37,42 @@ class KnownCookieFirst:
 
 
 class FileSessions(KnownCookieFirst, CacheLibSessionInterface):
-    """Sessions as files in the instance folder (one machine)."""
+    """Sessions as files in the instance folder (one machine).
+
+    A process keeps the sessions it read with their file's identity (inode, size, time written)
+    and reads a file again only when that changed, or it is gone or expired: most requests then
+    cost one stat instead of an open, a read and an unpickling. Sessions holding anything but
+    plain values (a list of messages to flash) are always read afresh.
+    """
+
+    def __init__(self, **options: Any):
+        super().__init__(**options)
+        self._lifetime = total_seconds(options["app"].permanent_session_lifetime)
+        self._kept: dict[str, tuple[tuple[int, int, int], dict[str, Any]]] = {}
+
+    def _retrieve_session_data(self, store_id: str) -> dict[str, Any] | None:
+        """The session's data, from what this process kept while its file is unchanged."""
+        try:
+            found = os.stat(self.cache._get_filename(store_id))
+        except FileNotFoundError:
+            self._kept.pop(store_id, None)
+            return None
+        if found.st_mtime + self._lifetime < time.time():
+            return None  # expired: the store treats it as gone
+        mark = (found.st_ino, found.st_size, found.st_mtime_ns)
+        kept = self._kept.get(store_id)
+        if kept is not None and kept[0] == mark:
+            return dict(kept[1])
+        data = super()._retrieve_session_data(store_id)
+        if data is not None and all(isinstance(v, PLAIN) for v in data.values()):
+            if len(self._kept) >= MAX_KEPT_SESSIONS:
+                self._kept.clear()
+            self._kept[store_id] = (mark, dict(data))
+        return data
+
+
+PLAIN = (str, int, float, bool, type(None))  # values a request cannot change in place
+MAX_KEPT_SESSIONS = 10_000
 
 
 class RedisSessions(KnownCookieFirst, RedisSessionInterface):
