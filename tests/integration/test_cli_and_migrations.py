@@ -14,12 +14,13 @@ from alembic.script import ScriptDirectory
 from click.testing import Result
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import inspect, select
+from sqlalchemy import inspect, select, text
 
 from helpdesk import create_app
 from helpdesk.cli import main
 from helpdesk.core.models import SiteSetting
 from helpdesk.extensions import db
+from helpdesk.notifications.service import unread_count
 from helpdesk.posts.models import Post
 from helpdesk.users import service
 from helpdesk.users.models import User
@@ -309,3 +310,25 @@ def test_migrated_database_works_with_the_app(migrated_app: Flask) -> None:
         "/users/login", json={"username": "alice", "password": "demo"}
     )
     assert response.status_code == 200
+
+
+def test_unread_counts_migration_counts_what_is_already_there(migrated_app: Flask) -> None:
+    """Notifications written before the counts existed are counted when the migration runs."""
+    user = service.create_user("alice", "alice@example.com", "secret-pass-123")
+    db.session.commit()
+    flask_migrate.downgrade(revision="7d41c0a9e2b6")
+    for n, is_read in enumerate((False, False, True)):
+        db.session.execute(
+            text(
+                "INSERT INTO notifications (user_id, date_created, is_read, type, title, message,"
+                " data, event_key) VALUES (:user_id, '2026-11-27', :is_read, 'comment', 't', 'm',"
+                " '{}', :key)"
+            ),
+            {"user_id": user.id, "is_read": is_read, "key": f"old:{n}"},
+        )
+    db.session.commit()
+    flask_migrate.upgrade()
+    assert unread_count(user.id) == 2
+    db.session.execute(text("UPDATE notifications SET is_read = 1 WHERE event_key = 'old:0'"))
+    db.session.commit()
+    assert unread_count(user.id) == 1

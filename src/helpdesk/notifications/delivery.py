@@ -7,11 +7,11 @@ from functools import cache
 from typing import Any
 
 from flask import Flask, current_app
-from sqlalchemy import Select, bindparam, exists, func, select
+from sqlalchemy import Select, bindparam, exists, select
 
 from helpdesk.extensions import db, socketio
 from helpdesk.notifications import realtime, service
-from helpdesk.notifications.models import Notifications, PushSubscription
+from helpdesk.notifications.models import Notifications, PushSubscription, UnreadCount
 from helpdesk.notifications.schemas import notification_doc
 from helpdesk.notifications.webpush import BrowserPushService
 from helpdesk.tasks.backends import get_backend
@@ -59,18 +59,13 @@ def _unread_and_push_statement() -> Select[Any]:
         select(PushSubscription.id)
         .join(User, User.id == PushSubscription.user_id)
         .where(
-            PushSubscription.user_id == Notifications.user_id,
+            PushSubscription.user_id == UnreadCount.user_id,
             PushSubscription.is_active.is_(True),
             User.browser_notifications_enabled.is_(True),
         )
     )
-    return (
-        select(Notifications.user_id, func.count(), exists(wants_push))
-        .where(
-            Notifications.user_id.in_(bindparam("ids", expanding=True)),
-            Notifications.is_read.is_(False),
-        )
-        .group_by(Notifications.user_id)
+    return select(UnreadCount.user_id, UnreadCount.unread, exists(wants_push)).where(
+        UnreadCount.user_id.in_(bindparam("ids", expanding=True)), UnreadCount.unread > 0
     )
 
 

@@ -53,6 +53,19 @@ class Notifications(db.Model):
     event_key: Mapped[str] = mapped_column(String(100))
 
 
+class UnreadCount(db.Model):
+    """How many unread notifications a user has, kept by the database's triggers on
+    notifications (migration 3f6c2d1e8a47): reading it costs the same at ten unread or ten
+    thousand, where counting the rows grew with them. A user with none may have no row."""
+
+    __tablename__ = "notification_unread_counts"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("user.id", ondelete="CASCADE"), primary_key=True
+    )
+    unread: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class PushSubscription(db.Model):
     """A browser's Web Push subscription; endpoints are unique, re-subscribing updates the row."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from functools import cache
+from operator import itemgetter
 from typing import Any
 
 from flask import current_app
@@ -16,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from helpdesk.core.models import utcnow
 from helpdesk.extensions import db
-from helpdesk.notifications.models import Notifications
+from helpdesk.notifications.models import Notifications, UnreadCount
 from helpdesk.tasks.backends import get_backend
 from helpdesk.tasks.backends.base import TaskInfo
 from helpdesk.tasks.events import TaskCommented, TaskCreated, TaskStatusChanged
@@ -70,6 +71,7 @@ def _insert_once(rows: list[dict[str, Any]]) -> None:
         if fresh := [row for row in rows if row["user_id"] not in known]:
             db.session.execute(Notifications.__table__.insert(), fresh)
         return
+    rows.sort(key=itemgetter("user_id"))  # writers take the counters' row locks in one order
     ids = dict(db.session.execute(_insert_ignoring(dialect), rows).all())
     if ids:
         inserted = [Notifications(id=ids[r["user_id"]], **r) for r in rows if r["user_id"] in ids]
@@ -262,16 +264,14 @@ def _recorded_statement() -> Select[Any]:
 
 
 def unread_count(user_id: int) -> int:
-    """How many unread notifications a user has."""
+    """How many unread notifications a user has (kept by the database, see UnreadCount)."""
     return db.session.scalar(_unread_statement(), {"user_id": user_id}) or 0
 
 
 @cache
 def _unread_statement() -> Select[Any]:
     """unread_count's statement, built once."""
-    return select(func.count()).where(
-        Notifications.user_id == bindparam("user_id"), Notifications.is_read.is_(False)
-    )
+    return select(UnreadCount.unread).where(UnreadCount.user_id == bindparam("user_id"))
 
 
 def mark_read(user_id: int, notification_id: int) -> bool:
