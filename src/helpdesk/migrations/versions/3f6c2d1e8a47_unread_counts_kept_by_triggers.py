@@ -5,7 +5,7 @@ Revises: 7d41c0a9e2b6
 Create Date: 2026-11-27 12:30:00
 
 Every notification sent went out with its recipient's unread count, and counting read one index
-entry per unread notification: 1 ms for someone with 12,000 unread, a fifth of a status change.
+entry per unread notification: 1 ms for someone with 12,000 unread, half of a status change's work.
 The triggers keep the count as rows are inserted, marked read or unread, moved or deleted, on
 every path that writes (the ORM, bulk updates, cascades, SQL by hand).
 """
