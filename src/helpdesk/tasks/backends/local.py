@@ -495,26 +495,21 @@ class LocalBackend:
         """One page of visible tasks matching the query, and the total count."""
         shape, params = self._list_params(actor, query)
         page_statement, count_statement = list_statements(shape)
-        connection = db.session.connection()
-        rows = connection.execute(page_statement, params).all()
-        if len(rows) < query.per_page and (rows or query.page == 1):
-            total = params["offset"] + len(rows)  # the last page: nothing left to count
-        else:
-            total = connection.execute(count_statement, params).scalar_one()
+        with reads_before_writing() as connection:
+            rows = connection.execute(page_statement, params).all()
+            if len(rows) < query.per_page and (rows or query.page == 1):
+                total = params["offset"] + len(rows)  # the last page: nothing left to count
+            else:
+                total = connection.execute(count_statement, params).scalar_one()
         lookups = self.lookups.get()
         summaries = [_summary(row, lookups, self.lookups) for row in rows]
         return TaskPage(summaries, total, query.page, query.per_page)
 
     def get_task(self, actor: Actor, task_id: int) -> TaskInfo:
         """One visible task with its custom values and watchers (two statements)."""
-        row = (
-            db.session.connection()
-            .execute(task_statement(), {"task_id": task_id, "actor_id": actor.user_id})
-            .one_or_none()
-        )
-        if row is None or not (actor.is_admin or row.role_id):
-            raise TaskNotFound(_("Task #%(id)d was not found.", id=task_id))
-        return self._info(row, row)
+        with reads_before_writing() as connection:
+            row = self._task(actor, task_id, connection)
+            return self._info(row, row, connection)
 
     def _info(self, task: Any, names: Any, connection: Connection | None = None) -> TaskInfo:
         """Plain data for a task (a Task or a row with its columns) and its joined names."""
