@@ -51,7 +51,8 @@ class FileSessions(KnownCookieFirst, CacheLibSessionInterface):
         self._kept: dict[str, tuple[tuple[int, int, int], dict[str, Any]]] = {}
 
     def _retrieve_session_data(self, store_id: str) -> dict[str, Any] | None:
-        """The session's data, from what this process kept while its file is unchanged."""
+        """The session's data, from what this process kept while its file is unchanged (handed
+        out as is: the session built from it is a copy, and its values cannot change in place)."""
         try:
             found = os.stat(self.cache._get_filename(store_id))
         except FileNotFoundError:
@@ -62,12 +63,12 @@ class FileSessions(KnownCookieFirst, CacheLibSessionInterface):
         mark = (found.st_ino, found.st_size, found.st_mtime_ns)
         kept = self._kept.get(store_id)
         if kept is not None and kept[0] == mark:
-            return dict(kept[1])
+            return kept[1]
         data = super()._retrieve_session_data(store_id)
         if data is not None and all(isinstance(v, PLAIN) for v in data.values()):
             if len(self._kept) >= MAX_KEPT_SESSIONS:
                 self._kept.clear()
-            self._kept[store_id] = (mark, dict(data))
+            self._kept[store_id] = (mark, data)
         return data
 
 

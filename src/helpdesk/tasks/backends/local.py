@@ -221,33 +221,30 @@ def _with_names(statement: Select[Any]) -> Select[Any]:
     )
 
 
-def _role_column() -> Any:
-    """The actor's role in the task's project (None: not a member), as a column."""
+def _actor_role() -> Any:
+    """The actor's role in the task's project (None: not a member), correlated with the task
+    however deep it is nested."""
     return (
         select(Member.role_id)
         .where(Member.project_id == Task.project_id, Member.user_id == bindparam("actor_id"))
+        .correlate(Task)
         .scalar_subquery()
-        .label("role_id")
     )
 
 
 @cache
 def task_statement() -> Select[Any]:
     """A task's columns, names and the actor's role, in one statement."""
-    return _with_names(select(*Task.__table__.columns, *NAME_COLUMNS, _role_column()))
+    return _with_names(
+        select(*Task.__table__.columns, *NAME_COLUMNS, _actor_role().label("role_id"))
+    )
 
 
 @cache
 def change_statement() -> Select[Any]:
     """task_statement with what the workflow says of the move asked for (new_status_id): whether
     the actor's role has rules at all, and whether one of them allows this move."""
-    role = (
-        select(Member.role_id)
-        .where(Member.project_id == Task.project_id, Member.user_id == bindparam("actor_id"))
-        .correlate(Task)
-        .scalar_subquery()
-    )
-    rules = select(WorkflowTransition.id).where(WorkflowTransition.role_id == role)
+    rules = select(WorkflowTransition.id).where(WorkflowTransition.role_id == _actor_role())
     move = rules.where(
         WorkflowTransition.old_status_id == Task.status_id,
         WorkflowTransition.new_status_id == bindparam("new_status_id"),
