@@ -127,16 +127,22 @@ def test_presence_writes_take_the_sqlite_write_lock_at_begin(app: Flask, make_us
     alice_id = make_user().id
     statements: list[str] = []
 
-    def note(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
+    def trace(dbapi_connection: Any, *_args: Any) -> None:
+        """SQLite's own record of what it runs, BEGIN included (sent past SQLAlchemy)."""
+        dbapi_connection.set_trace_callback(statements.append)
 
-    event.listen(db.engine, "before_cursor_execute", note)
+    def untrace(dbapi_connection: Any, *_args: Any) -> None:
+        dbapi_connection.set_trace_callback(None)
+
+    event.listen(db.engine, "checkout", trace)
+    event.listen(db.engine, "checkin", untrace)
     try:
         with app.app_context():
             presence().socket_opened(alice_id)
             presence().socket_closed(alice_id)
         expire_presence()
     finally:
-        event.remove(db.engine, "before_cursor_execute", note)
+        event.remove(db.engine, "checkout", trace)
+        event.remove(db.engine, "checkin", untrace)
     begins = [s for s in statements if s.startswith("BEGIN")]
     assert begins == ["BEGIN IMMEDIATE"] * 3

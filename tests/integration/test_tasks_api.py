@@ -1370,11 +1370,11 @@ def test_a_change_between_our_read_and_write_is_read_again_and_applied_to_it(
     original = LocalBackend._info
     interfered = []
 
-    def meanwhile(self, task, names, connection=None):
+    def meanwhile(self, task, names):
         if not interfered:
             interfered.append(task.status_id)
             change_elsewhere(task_id, status_id=FEEDBACK, subject="Changed elsewhere")
-        return original(self, task, names, connection)
+        return original(self, task, names)
 
     monkeypatch.setattr(LocalBackend, "_info", meanwhile)
     response = put_status(client, task_id, {"status_id": RESOLVED})
@@ -1426,9 +1426,9 @@ def test_a_change_that_keeps_losing_the_race_is_409_and_keeps_the_other_writers_
     task_id = world.tasks["login"]
     original = LocalBackend._info
 
-    def meanwhile(self, task, names, connection=None):
+    def meanwhile(self, task, names):
         change_elsewhere(task_id, subject="Changed elsewhere")
-        return original(self, task, names, connection)
+        return original(self, task, names)
 
     monkeypatch.setattr(LocalBackend, "_info", meanwhile)
     body = assert_error(put_status(client, task_id, {"status_id": RESOLVED}), 409)
@@ -1447,7 +1447,7 @@ def test_concurrent_change_fails_only_its_own_bulk_item(
     t = world.tasks
     original = LocalBackend._info
 
-    def meanwhile(self, task, names, connection=None):
+    def meanwhile(self, task, names):
         if task.id == t["report"]:
             # Bump the version behind the ORM's back, as another writer's commit would.
             db.session.execute(
@@ -1456,7 +1456,7 @@ def test_concurrent_change_fails_only_its_own_bulk_item(
                 .values(lock_version=Task.lock_version + 1)
                 .execution_options(synchronize_session=False)
             )
-        return original(self, task, names, connection)
+        return original(self, task, names)
 
     monkeypatch.setattr(LocalBackend, "_info", meanwhile)
     response = bulk(

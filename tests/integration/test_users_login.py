@@ -261,6 +261,20 @@ def test_repeated_failed_logins_get_429(client, make_user):
     assert body["status_code"] == 429
 
 
+def test_limited_requests_carry_rate_limit_headers_and_others_none(app, client, make_user):
+    app.config["LOGIN_RATE_LIMIT"] = "5 per minute"
+    make_user("alice")
+    remaining = []
+    for _ in range(2):
+        response = client.post(LOGIN, json={"username": "alice", "password": "wrong-pass-1"})
+        assert response.headers["X-RateLimit-Limit"] == "5"
+        remaining.append(int(response.headers["X-RateLimit-Remaining"]))
+    assert remaining[1] < remaining[0]
+    page = client.get(LOGIN)
+    assert page.status_code == 200
+    assert not [name for name in page.headers.keys() if name.startswith("X-RateLimit")]
+
+
 def test_rate_limit_also_stops_the_right_password_once_reached(app, client, make_user):
     app.config["LOGIN_RATE_LIMIT"] = "3 per minute"
     make_user("alice")

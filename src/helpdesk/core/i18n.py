@@ -21,7 +21,7 @@ def select_locale() -> Locale:
     languages = current_app.config["LANGUAGES"]
     if not has_request_context():
         return locale_of(current_app.config["BABEL_DEFAULT_LOCALE"])
-    preferred = getattr(current_user, "language", None) if current_user else None
+    preferred = getattr(current_user._get_current_object(), "language", None)  # one lookup
     if preferred in languages:
         return locale_of(preferred)
     chosen = session.get("language")

@@ -27,17 +27,21 @@ CONTENT_SECURITY_POLICY = "; ".join(
 )
 
 
+# Headers are read from the WSGI environ: werkzeug's header view raises (and builds) an HTTP error
+# for every header that is absent, which is most of them on most requests.
+
+
 def is_browser_request() -> bool:
     """Browsers send Sec-Fetch-Site or Origin on unsafe requests; scripts like `requests` do not."""
-    return "Sec-Fetch-Site" in request.headers or "Origin" in request.headers
+    return "HTTP_SEC_FETCH_SITE" in request.environ or "HTTP_ORIGIN" in request.environ
 
 
 def is_cross_origin() -> bool:
     """True when the browser tells us the request comes from another site or origin."""
-    fetch_site = request.headers.get("Sec-Fetch-Site")
+    fetch_site = request.environ.get("HTTP_SEC_FETCH_SITE")
     if fetch_site is not None:
         return fetch_site not in {"same-origin", "none"}
-    origin = request.headers.get("Origin")
+    origin = request.environ.get("HTTP_ORIGIN")
     if origin is None:
         return False
     return origin == "null" or urlsplit(origin).netloc != request.host
@@ -68,10 +72,12 @@ def refuse_nul_characters() -> None:
     """NUL never belongs in text and PostgreSQL cannot store it: refuse it before any view runs.
     Only a request with a body has form fields or JSON to look through."""
     texts = [request.path]
-    for values in request.args.listvalues():
-        texts.extend(values)
-    has_body = bool(request.content_length) or "chunked" in request.headers.get(
-        "Transfer-Encoding", ""
+    query = request.query_string
+    if b"%00" in query or b"\x00" in query:  # else no decoded value can hold one
+        for values in request.args.listvalues():
+            texts.extend(values)
+    has_body = bool(request.content_length) or "chunked" in request.environ.get(
+        "HTTP_TRANSFER_ENCODING", ""
     )
     if has_body:
         for values in request.form.listvalues():
@@ -98,7 +104,8 @@ def add_security_headers(response: Response) -> Response:
     a header a view set itself is kept."""
     wanted = (*SECURITY_HEADERS, HSTS) if request.is_secure else SECURITY_HEADERS
     headers = response.headers
-    headers.extend([(name, value) for name, value in wanted if name not in headers])
+    present = {name.lower() for name, _value in headers}  # `in headers` raises for each absent
+    headers.extend([(name, value) for name, value in wanted if name.lower() not in present])
     return response
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import redis
 from cachelib.file import FileSystemCache
-from flask import Flask, Request
+from flask import Flask, Request, Response
 from flask_session._utils import total_seconds
 from flask_session.base import ServerSideSession
 from flask_session.cachelib import CacheLibSessionInterface
@@ -34,6 +34,14 @@ class KnownCookieFirst:
                 if data is not None:
                     return self.session_class(data, sid=sid)  # type: ignore[attr-defined]
         return super().open_session(app, request)  # type: ignore[misc]
+
+    def save_session(self, app: Flask, session: ServerSideSession, response: Response) -> None:
+        """An unchanged session needs neither storing nor a cookie: answer it at once, without
+        the cookie settings and store id the full path works out before finding that out."""
+        if session.modified or app.config["SESSION_REFRESH_EACH_REQUEST"]:
+            super().save_session(app, session, response)  # type: ignore[misc]
+        elif session.accessed:
+            response.vary.add("Cookie")
 
 
 class FileSessions(KnownCookieFirst, CacheLibSessionInterface):

@@ -10,7 +10,6 @@ from typing import Any, TypeVar
 
 from flask_babel import gettext as _
 from sqlalchemy import (
-    CompoundSelect,
     Integer,
     Select,
     Update,
@@ -31,6 +30,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import aliased
 
 from helpdesk.core.database import is_write_conflict, reads_before_writing
+from helpdesk.core.json_rows import json_rows
 from helpdesk.core.models import escape_like, utcnow
 from helpdesk.extensions import db
 from helpdesk.tasks.backends.base import (
@@ -202,11 +202,44 @@ def list_statements(shape: ListShape) -> tuple[Select[Any], Select[Any]]:
     return page, count.where(*clauses)
 
 
+def _extras() -> Any:
+    """A task's custom values ("c") and watchers ("w") as one JSON column of [kind, id, name,
+    value] rows (see _extra_values)."""
+    custom = (
+        select(
+            literal_column("'c'").label("kind"),
+            CustomField.id.label("item_id"),
+            CustomField.name,
+            CustomValue.value,
+        )
+        .join(CustomValue, CustomValue.custom_field_id == CustomField.id)
+        .where(CustomValue.task_id == bindparam("task_id"))
+    )
+    watchers = select(literal_column("'w'"), Watcher.user_id, null(), null()).where(
+        Watcher.task_id == bindparam("task_id")
+    )
+    items = union_all(custom, watchers).subquery()
+    return select(json_rows(*items.c)).scalar_subquery().label("extras")
+
+
+def _extra_values(extras: list[list[Any]] | None) -> tuple[list[CustomValueInfo], list[int]]:
+    """The custom values and watcher ids of an extras column, each in id order."""
+    custom: list[CustomValueInfo] = []
+    watchers: list[int] = []
+    for kind, item_id, name, value in sorted(extras or (), key=lambda item: item[1]):
+        if kind == "c":
+            custom.append(CustomValueInfo(item_id, name, value))
+        else:
+            watchers.append(item_id)
+    return custom, watchers
+
+
 NAME_COLUMNS = (
     Project.name.label("project_name"),
     Tracker.name.label("tracker_name"),
     _user_name(Author).label("author_name"),
     _user_name(Assignee).label("assignee_name"),
+    _extras(),
 )
 
 
@@ -234,7 +267,8 @@ def _actor_role() -> Any:
 
 @cache
 def task_statement() -> Select[Any]:
-    """A task's columns, names and the actor's role, in one statement."""
+    """A task's columns, names, custom values, watchers and the actor's role, in one
+    statement."""
     return _with_names(
         select(*Task.__table__.columns, *NAME_COLUMNS, _actor_role().label("role_id"))
     )
@@ -274,27 +308,8 @@ def bump_statement(keys: tuple[str, ...]) -> Update:
 
 @cache
 def names_statement() -> Select[Any]:
-    """The names a task shows, for a task already loaded."""
+    """The names, custom values and watchers a task shows, for a task already loaded."""
     return _with_names(select(*NAME_COLUMNS).select_from(Task))
-
-
-@cache
-def extras_statement() -> CompoundSelect:
-    """A task's custom values ("c") and watchers ("w") in one statement, each in id order."""
-    custom = (
-        select(
-            literal_column("'c'").label("kind"),
-            CustomField.id.label("item_id"),
-            CustomField.name,
-            CustomValue.value,
-        )
-        .join(CustomValue, CustomValue.custom_field_id == CustomField.id)
-        .where(CustomValue.task_id == bindparam("task_id"))
-    )
-    watchers = select(literal_column("'w'"), Watcher.user_id, null(), null()).where(
-        Watcher.task_id == bindparam("task_id")
-    )
-    return union_all(custom, watchers).order_by("kind", "item_id")
 
 
 def _summary(row: Any, lookups: Lookups, cache: LookupCache) -> TaskSummary:
@@ -503,22 +518,15 @@ class LocalBackend:
         return TaskPage(summaries, total, query.page, query.per_page)
 
     def get_task(self, actor: Actor, task_id: int) -> TaskInfo:
-        """One visible task with its custom values and watchers (two statements)."""
+        """One visible task with its custom values and watchers (one statement)."""
         with reads_before_writing() as connection:
             row = self._task(actor, task_id, connection)
-            return self._info(row, row, connection)
+            return self._info(row, row)
 
-    def _info(self, task: Any, names: Any, connection: Connection | None = None) -> TaskInfo:
-        """Plain data for a task (a Task or a row with its columns) and its joined names."""
-        custom: list[CustomValueInfo] = []
-        watchers: list[int] = []
-        for kind, item_id, name, value in (connection or db.session.connection()).execute(
-            extras_statement(), {"task_id": task.id}
-        ):
-            if kind == "c":
-                custom.append(CustomValueInfo(item_id, name, value))
-            else:
-                watchers.append(item_id)
+    def _info(self, task: Any, names: Any) -> TaskInfo:
+        """Plain data for a task (a Task or a row with its columns) and its joined names and
+        extras (task_statement, names_statement)."""
+        custom, watchers = _extra_values(names.extras)
         status = self.lookups.status(task.status_id)
         priority = self.lookups.priority(task.priority_id)
         assert status is not None
@@ -759,7 +767,7 @@ class LocalBackend:
             if moves and not _workflow_allows(actor, task):
                 allowed = self._allowed_status_ids(actor, task, reading)
                 raise self._refusal(old_status, new_status, allowed)
-            info = self._info(task, task, reading)
+            info = self._info(task, task)
         now = utcnow()
         if not moves:
             journal_id = self._write_change(actor, task, now, comment or "") if comment else None
