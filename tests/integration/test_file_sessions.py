@@ -50,3 +50,15 @@ def test_a_session_holding_messages_to_flash_is_not_kept(app, client):
     assert isinstance(app.session_interface.cache.get(store_id)["_flashes"], list)
     client.get("/tasks/my-tasks")
     assert store_id not in app.session_interface._kept
+
+
+def test_an_unchanged_session_is_not_written_yet_answers_vary_cookie(app, client, make_user, login):
+    """A response that read the session differs by cookie, so caches must key on it; one that
+    changed nothing leaves the file as it was."""
+    login(make_user("alice", is_redmine_user=True))
+    _, filename = session_file(app, client)
+    written = os.stat(filename).st_mtime_ns
+    response = client.get("/tasks/api/statuses")
+    assert response.status_code == 200
+    assert response.headers.getlist("Vary") == ["Cookie"]
+    assert os.stat(filename).st_mtime_ns == written

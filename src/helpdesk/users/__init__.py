@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import secrets
-from functools import cache
+from functools import cache, lru_cache
+from hashlib import sha512
 from typing import Any
 
 from flask import Flask, Request, flash, redirect, request, url_for
@@ -68,6 +69,24 @@ def for_this_request(user: Any) -> Any:
     return db.session.merge(user, load=False)
 
 
+def session_identifier() -> str:
+    """The client's fingerprint (address and browser) that Flask-Login's session protection
+    compares, worked out as Flask-Login does, but from the environ (its header reads raise for an
+    absent header) and hashed once per client rather than on every request."""
+    environ = request.environ
+    return _fingerprint(
+        environ.get("HTTP_X_FORWARDED_FOR", request.remote_addr), environ.get("HTTP_USER_AGENT")
+    )
+
+
+@lru_cache(maxsize=256)  # user agents run to kilobytes: a bounded few
+def _fingerprint(address: str | None, user_agent: str | None) -> str:
+    """Flask-Login's identifier of one address and user agent."""
+    first = address.encode("utf-8").split(b",")[0].strip() if address is not None else None
+    agent = user_agent.encode("utf-8") if user_agent is not None else None
+    return sha512(f"{first!s}|{agent!s}".encode()).hexdigest()
+
+
 def _token_matches(user: Any, token: str) -> bool:
     """Whether the session's token is the user's current one (a new password changes it)."""
     return secrets.compare_digest(user.session_token, token)
@@ -103,6 +122,7 @@ def register_users(app: Flask) -> None:
     from helpdesk.users.views import bp as users_bp
 
     login_manager.init_app(app)
+    login_manager._session_identifier_generator = session_identifier  # it has no setter
     login_manager.user_loader(load_user)
     login_manager.request_loader(load_user_from_request)
     login_manager.unauthorized_handler(unauthorized)
