@@ -47,7 +47,7 @@ class APIException(Exception):
 
 def wants_json_response() -> bool:
     """Whether the client is an API client (JSON body, Accept or XHR) rather than a browser page."""
-    if request.is_json or request.headers.get("X-Requested-With") == "XMLHttpRequest":
+    if request.is_json or request.environ.get("HTTP_X_REQUESTED_WITH") == "XMLHttpRequest":
         return True
     if "/api/" in request.path:
         return True

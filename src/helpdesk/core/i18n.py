@@ -10,6 +10,7 @@ from flask_babel import get_locale
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
+from helpdesk.core.security import SAFE_METHODS
 from helpdesk.core.urls import safe_next_url
 from helpdesk.extensions import babel, db
 
@@ -45,8 +46,10 @@ def select_timezone() -> str:
 
 
 def choose_locale_first() -> None:
-    """Settle the language before any work, so translating the error of a failed flush works."""
-    get_locale()
+    """Settle the language before a writing request's work, so translating the error of a failed
+    flush works; a reading request settles it when it first translates, if it does."""
+    if request.method not in SAFE_METHODS:
+        get_locale()
 
 
 @bp.post("/language/<code>")

@@ -10,7 +10,6 @@ import time
 from typing import Any
 
 from flask import Flask, Response, g, request
-from sqlalchemy import inspect
 
 log = logging.getLogger("helpdesk.request")
 
@@ -53,7 +52,7 @@ def finish_request(response: Response) -> Response:
 def loaded_user_id() -> int | None:
     """The id of the user this request signed in, if it did, read without a query: after a commit
     the user is expired, and reading `id` would load them again."""
-    state = inspect(g.get("_login_user"), raiseerr=False)
+    state = getattr(g.get("_login_user"), "_sa_instance_state", None)  # mapped instances only
     return state.identity[0] if state is not None and state.identity else None
 
 

@@ -101,7 +101,7 @@ def load_user_from_request(req: Request) -> object | None:
 
     if not req.path.startswith(TOKEN_PATHS):
         return None
-    return user_for_bearer(req.headers.get("Authorization"))
+    return user_for_bearer(req.environ.get("HTTP_AUTHORIZATION"))
 
 
 def unauthorized() -> Response:
