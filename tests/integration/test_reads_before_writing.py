@@ -1,6 +1,6 @@
-"""What a writing request reads before it writes stays out of SQLite's write lock; a request
-that already began or changed something, or runs on PostgreSQL, reads on its own transaction,
-its changes included."""
+"""What a writing request reads before it writes stays out of SQLite's write lock; on
+PostgreSQL a reading request reads in autocommit; a request that already began or changed
+something, or writes on PostgreSQL, reads on its own transaction, its changes included."""
 
 from __future__ import annotations
 
@@ -55,6 +55,22 @@ def test_postgresql_reads_on_the_requests_own_transaction(app: Flask, make_user)
             assert reading is db.session.connection()
             assert reading.scalar(select(User.full_name).where(User.id == user_id)) == "Before"
         db.session.rollback()
+
+
+def test_postgresql_reading_requests_read_in_autocommit(app: Flask, make_user) -> None:
+    """A GET's reads need no transaction of their own: no BEGIN or ROLLBACK round trips, and
+    nothing left open on the session's connection."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite reads in a read transaction of its own (the first test)")
+    user_id = make_user(full_name="Before").id
+    db.session.remove()
+    with app.test_request_context("/anything", method="GET"):
+        with reads_before_writing() as reading:
+            assert reading.connection.driver_connection.autocommit is True
+            assert reading.scalar(select(User.full_name).where(User.id == user_id)) == "Before"
+            rename_elsewhere(user_id, "Meanwhile")
+            assert reading.scalar(select(User.full_name).where(User.id == user_id)) == "Meanwhile"
+        assert not db.session().in_transaction()
 
 
 def test_once_the_unit_of_work_began_it_reads_on_it_and_sees_its_own_writes(
