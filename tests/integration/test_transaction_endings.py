@@ -1,5 +1,6 @@
-"""How a request's transaction ends: a clean read commits on PostgreSQL (a ROLLBACK would make
-psycopg forget its prepared statements), anything that wrote or failed rolls back."""
+"""How a request's transaction ends: a clean read never rolls back on PostgreSQL (a ROLLBACK
+would make psycopg forget its prepared statements): it reads in autocommit or commits; anything
+that wrote or failed rolls back."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 from flask import Flask
-from sqlalchemy import event, select
+from sqlalchemy import Connection, event, select
 
 from helpdesk.extensions import db
 from helpdesk.users.models import User
@@ -21,8 +22,10 @@ def endings(app: Flask) -> Iterator[list[str]]:
     def on_commit(_connection: object) -> None:
         seen.append("commit")
 
-    def on_rollback(_connection: object) -> None:
-        seen.append("rollback")
+    def on_rollback(connection: Connection) -> None:
+        """A rollback in autocommit sends nothing (psycopg: no transaction, nothing forgotten)."""
+        if not connection.connection.driver_connection.autocommit:
+            seen.append("rollback")
 
     event.listen(db.engine, "commit", on_commit)
     event.listen(db.engine, "rollback", on_rollback)
@@ -31,12 +34,16 @@ def endings(app: Flask) -> Iterator[list[str]]:
     event.remove(db.engine, "rollback", on_rollback)
 
 
-def test_a_clean_read_commits_on_postgresql(client, make_user, login, endings) -> None:
+def test_a_clean_read_never_rolls_back_on_postgresql(client, make_user, login, endings) -> None:
+    """Its reads run in autocommit (reads_before_writing); what it read through its session
+    commits."""
     if db.engine.dialect.name != "postgresql":
         pytest.skip("PostgreSQL only: SQLite's statement cache survives a rollback")
     login(make_user())
     endings.clear()
     assert client.get("/users/account").status_code == 200
+    assert "rollback" not in endings
+    assert client.get("/notifications").status_code == 200  # reads through its session too
     assert endings == ["commit"]
 
 
