@@ -19,6 +19,12 @@ def sqlite_only(app: Flask) -> None:
         pytest.skip("the write lock and the separate reading connection are SQLite's")
 
 
+@pytest.fixture
+def postgresql_only(app: Flask) -> None:
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite reads on a connection of its own, in a read transaction")
+
+
 def rename_elsewhere(user_id: int, name: str) -> None:
     """Commit on a connection of its own, as another request or process would."""
     with db.engine.begin() as connection:
@@ -44,10 +50,10 @@ def test_a_writing_request_reads_without_holding_the_write_lock(
     assert name_of(user_id) == "Meanwhile"
 
 
-def test_postgresql_reads_on_the_requests_own_transaction(app: Flask, make_user) -> None:
+def test_postgresql_reads_on_the_requests_own_transaction(
+    app: Flask, make_user, postgresql_only
+) -> None:
     """No write lock to keep out of there: the version check alone guards the write."""
-    if db.engine.dialect.name != "postgresql":
-        pytest.skip("SQLite reads on a connection of its own (the test above)")
     user_id = make_user(full_name="Before").id
     db.session.remove()
     with app.test_request_context("/anything", method="PUT"):
@@ -57,11 +63,11 @@ def test_postgresql_reads_on_the_requests_own_transaction(app: Flask, make_user)
         db.session.rollback()
 
 
-def test_postgresql_reading_requests_read_in_autocommit(app: Flask, make_user) -> None:
+def test_postgresql_reading_requests_read_in_autocommit(
+    app: Flask, make_user, postgresql_only
+) -> None:
     """A GET's reads need no transaction of their own: no BEGIN or ROLLBACK round trips, and
     nothing left open on the session's connection."""
-    if db.engine.dialect.name != "postgresql":
-        pytest.skip("SQLite reads in a read transaction of its own (the first test)")
     user_id = make_user(full_name="Before").id
     db.session.remove()
     with app.test_request_context("/anything", method="GET"):

@@ -187,22 +187,24 @@ def reads_before_writing() -> Iterator[Connection]:
     changes nothing at READ COMMITTED, where each statement sees its own snapshot anyway.
     Otherwise the session's own connection, with its changes flushed to it."""
     session = db.session()
-    if db.engine.dialect.name == "sqlite":
-        if not session.info.get(BEGUN) and not holds_changes(session):
-            with db.engine.connect().execution_options(**{READS: True}) as connection:
-                yield connection
-            return
-    elif (
-        has_request_context()
-        and request.method in SAFE_METHODS
-        and not session.in_transaction()
-        and not holds_changes(session)
-    ):
-        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+    apart = _reading_apart(session)
+    if apart is not None:
+        with db.engine.connect().execution_options(**apart) as connection:
             yield connection
         return
     session.flush()
     yield session.connection()
+
+
+def _reading_apart(session: Session) -> dict[str, Any] | None:
+    """The options of reads_before_writing's connection of its own, or None for the session's."""
+    if holds_changes(session):
+        return None
+    if db.engine.dialect.name == "sqlite":
+        return None if session.info.get(BEGUN) else {READS: True}
+    if has_request_context() and request.method in SAFE_METHODS and not session.in_transaction():
+        return {"isolation_level": "AUTOCOMMIT"}
+    return None
 
 
 SQLITE_BUSY_CODES = frozenset({5, 6, 517})  # SQLITE_BUSY, SQLITE_LOCKED, SQLITE_BUSY_SNAPSHOT

@@ -25,9 +25,9 @@ def register_limits(app: Flask) -> None:
     app.before_request_funcs[None].remove(limiter._check_request_limit)
     after, teardown = app.after_request_funcs[None], app.teardown_request_funcs[None]
     at = _index_of_limiters(after)  # functools.partial(Limiter.__inject_headers, limiter)
-    after[at] = only_if_limited(after[at], lambda response: response)
+    after[at] = only_if_limited(after[at])
     at = _index_of_limiters(teardown)  # limiter.__release_context
-    teardown[at] = only_if_limited(teardown[at], lambda _error=None: None)
+    teardown[at] = only_if_limited(teardown[at])
 
 
 def _index_of_limiters(hooks: list[Callable[..., Any]]) -> int:
@@ -38,12 +38,13 @@ def _index_of_limiters(hooks: list[Callable[..., Any]]) -> int:
     raise RuntimeError("Flask-Limiter registered its hooks differently: see helpdesk.core.limits")
 
 
-def only_if_limited(hook: Callable[..., Any], otherwise: Callable[..., Any]) -> Callable[..., Any]:
-    """The limiter's hook for a request that met a limit, `otherwise` for the rest."""
+def only_if_limited(hook: Callable[..., Any]) -> Callable[..., Any]:
+    """The limiter's hook for a request that met a limit; the rest pass their first argument
+    through (the response an after-request hook must return; teardown's return is ignored)."""
 
     def hook_if_limited(*args: Any) -> Any:
         if hasattr(request_ctx, LIMITER_CONTEXT):
             return hook(*args)
-        return otherwise(*args)
+        return args[0] if args else None
 
     return hook_if_limited

@@ -40,10 +40,11 @@ class KnownCookieFirst:
         the cookie settings and store id the full path works out before finding that out."""
         if session.modified or app.config["SESSION_REFRESH_EACH_REQUEST"]:
             super().save_session(app, session, response)  # type: ignore[misc]
-        elif session.accessed and not response.headers.getlist("Vary"):
-            response.headers["Vary"] = "Cookie"  # what response.vary would set, without parsing
         elif session.accessed:
-            response.vary.add("Cookie")
+            if response.headers.getlist("Vary"):
+                response.vary.add("Cookie")
+            else:
+                response.headers["Vary"] = "Cookie"  # what response.vary would set, unparsed
 
 
 class FileSessions(KnownCookieFirst, CacheLibSessionInterface):
