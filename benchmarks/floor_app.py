@@ -78,6 +78,7 @@ class Database:
             path = url.removeprefix("sqlite:///")
             self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             self.conn.row_factory = sqlite3.Row
+            self.conn.execute("PRAGMA synchronous=NORMAL")  # the helpdesk's SQLITE_SYNCHRONOUS
         else:
             raise RuntimeError(f"DATABASE_URL must be SQLite or PostgreSQL, not {url!r}")
 

@@ -52,7 +52,9 @@ class Config:
     SECRET_KEY = ""
     ENCRYPTION_KEY = ""  # empty: derived from SECRET_KEY
     SQLALCHEMY_DATABASE_URI = ""  # empty: SQLite file in the instance folder
-    SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {"pool_pre_ping": True}
+    SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {}
+    DATABASE_PING_AFTER_IDLE = 10  # seconds a server connection may idle before a ping
+    SQLITE_SYNCHRONOUS = "NORMAL"  # NORMAL | FULL (sync every commit; survives power cuts)
 
     SESSION_TYPE = "filesystem"  # filesystem | redis
     SESSION_PERMANENT = False

@@ -7,7 +7,7 @@ from pathlib import Path
 from flask import Flask
 
 from helpdesk.core.api import register_json
-from helpdesk.core.database import engine_options, register_database
+from helpdesk.core.database import register_database
 from helpdesk.core.errors import register_error_handlers
 from helpdesk.core.filters import register_filters
 from helpdesk.core.i18n import register_i18n
@@ -23,7 +23,6 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 def register_core(app: Flask) -> None:
     """Bind the extensions and install error handling, middleware, security and i18n."""
-    engine_options(app)
     db.init_app(app)
     register_database(app)
     if app.config["MIGRATIONS_CLI"]:

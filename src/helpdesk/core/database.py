@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, g, has_request_context, request
-from sqlalchemy import event, make_url
+from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.orm import Session
 
 from helpdesk.core.concurrency import gevent_patched
@@ -23,14 +23,43 @@ from helpdesk.core.security import SAFE_METHODS
 from helpdesk.extensions import db
 
 
-def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
-    """Let SQLAlchemy own transactions (so savepoints nest), enforce foreign keys, wait on locks."""
+def _sqlite_connect(synchronous: str, dbapi_connection: Any, _record: Any) -> None:
+    """Let SQLAlchemy own transactions (so savepoints nest), enforce foreign keys, wait on locks,
+    and sync the write-ahead log as SQLITE_SYNCHRONOUS says."""
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA synchronous={synchronous}")
     cursor.close()
+
+
+# NORMAL syncs the write-ahead log at checkpoints, not at every commit: no corruption, and only a
+# power cut or an operating system crash can lose the last commits. FULL syncs every commit.
+SQLITE_SYNCHRONOUS_MODES = {"NORMAL": "NORMAL", "FULL": "FULL"}
+
+
+def _ping_after_idle(idle_seconds: int, dialect: Any) -> tuple[Any, Any, Any]:
+    """Pool listeners that ping a connection before use only if it sat idle in the pool longer
+    than idle_seconds: a busy pool's connections were just used, and a ping per checkout was a
+    round trip per request. A failed ping makes the pool open a fresh connection instead."""
+
+    def fresh(_dbapi_connection: Any, record: Any) -> None:
+        record.info[LAST_USED] = time.monotonic()
+
+    def checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        if time.monotonic() - record.info.get(LAST_USED, 0.0) <= idle_seconds:
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except dialect.loaded_dbapi.Error as error:
+            raise DisconnectionError(f"ping failed: {error}") from error
+
+    return fresh, checkout, fresh
+
+
+LAST_USED = "helpdesk_last_used"
 
 
 BUSY_TIMEOUT_SECONDS = 5.0
@@ -168,6 +197,14 @@ READS = "helpdesk_reads"  # execution option: this transaction only reads, whate
 BEGUN = "helpdesk_begun"  # session.info: the session has held a connection (SQLite only)
 
 
+def unit_of_work() -> Connection:
+    """The connection of the request's unit of work, its pending ORM changes flushed, for Core
+    statements: through the session's own execute, the ORM's handling cost as much as they did."""
+    session = db.session()
+    session.flush()
+    return session.connection()
+
+
 def writer() -> Engine:
     """The engine for a short write outside the request's unit of work (presence, jobs): on
     SQLite it takes the write gate and lock at BEGIN, instead of waiting for the lock inside
@@ -223,21 +260,25 @@ def write_lock_path(engine: Engine) -> Path | None:
     return Path(database).resolve().with_name(Path(database).name + "-writelock")
 
 
-def configure_sqlite(engine: Engine) -> None:
-    """SQLAlchemy's documented recipe for real transactions and savepoints on pysqlite."""
+def configure_sqlite(engine: Engine, synchronous: str) -> None:
+    """SQLAlchemy's documented recipe for real transactions and savepoints on pysqlite. No
+    liveness ping: a file cannot drop a connection."""
+    mode = SQLITE_SYNCHRONOUS_MODES.get(synchronous.strip().upper())
+    if mode is None:
+        raise RuntimeError(f"SQLITE_SYNCHRONOUS must be NORMAL or FULL, not {synchronous!r}")
     gate = WriteGate(write_lock_path(engine))
-    event.listen(engine, "connect", _sqlite_connect)
+    event.listen(engine, "connect", partial(_sqlite_connect, mode))
     event.listen(engine, "begin", partial(_sqlite_begin, gate))
     event.listen(engine.pool, "checkin", gate.leave)
 
 
-def engine_options(app: Flask) -> None:
-    """No liveness ping on SQLite: a file cannot drop a connection, and each ping was a statement
-    per request."""
-    if make_url(app.config["SQLALCHEMY_DATABASE_URI"]).get_backend_name() == "sqlite":
-        options = dict(app.config["SQLALCHEMY_ENGINE_OPTIONS"])
-        options.pop("pool_pre_ping", None)
-        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
+def configure_server(engine: Engine, ping_after_idle: int) -> None:
+    """A database server can drop a connection (a restart, a firewall's idle timeout): check one
+    that sat idle before a request uses it."""
+    fresh, checkout, checkin = _ping_after_idle(ping_after_idle, engine.dialect)
+    event.listen(engine.pool, "connect", fresh)
+    event.listen(engine.pool, "checkout", checkout)
+    event.listen(engine.pool, "checkin", checkin)
 
 
 def holds_changes(session: Session) -> bool:
@@ -277,7 +318,9 @@ def register_database(app: Flask) -> None:
     with app.app_context():
         for engine in db.engines.values():
             if engine.dialect.name == "sqlite":
-                configure_sqlite(engine)
+                configure_sqlite(engine, app.config["SQLITE_SYNCHRONOUS"])
+            else:
+                configure_server(engine, app.config["DATABASE_PING_AFTER_IDLE"])
         dialect = db.engine.dialect.name
     if dialect == "sqlite":
         event.listen(db.session, "after_begin", note_begin)

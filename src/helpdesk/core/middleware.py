@@ -36,17 +36,19 @@ def finish_request(response: Response) -> Response:
     response.headers["X-Request-ID"] = request_id
     response.headers["X-Response-Time"] = f"{elapsed:.3f}s"
     if log.isEnabledFor(logging.INFO):
-        user = loaded_user_id() or "-"
-        log.info(
-            "[%s] %s %s %s %.1fms user=%s",
-            request_id,
-            request.method,
-            request.path,
-            response.status_code,
-            elapsed * 1000,
-            user,
-        )
+        log_request(request_id, response.status_code, elapsed)
     return response
+
+
+def log_request(request_id: str, status: int, elapsed: float) -> None:
+    """The request's log line, made without logging's search of the stack for its caller: that
+    search cost more than the rest of the line, and the line names its own origin."""
+    user = loaded_user_id() or "-"
+    args = (request_id, request.method, request.path, status, elapsed * 1000, user)
+    log.handle(log.makeRecord(log.name, logging.INFO, __file__, 0, LINE, args, None, "log_request"))
+
+
+LINE = "[%s] %s %s %s %.1fms user=%s"
 
 
 def loaded_user_id() -> int | None:

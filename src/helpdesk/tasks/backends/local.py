@@ -29,7 +29,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import aliased
 
-from helpdesk.core.database import is_write_conflict, reads_before_writing
+from helpdesk.core.database import is_write_conflict, reads_before_writing, unit_of_work
 from helpdesk.core.json_rows import json_rows
 from helpdesk.core.models import escape_like, utcnow
 from helpdesk.extensions import db
@@ -812,8 +812,9 @@ class LocalBackend:
         """Record a change in the task's history and write its new values, if the task is still
         the version that was read (optimistic lock); StaleRead if not. Three statements."""
         values = values or {}
+        connection = unit_of_work()
         try:
-            bumped = db.session.execute(
+            bumped = connection.execute(
                 bump_statement(tuple(sorted(values))),
                 {
                     "task_id": task.id,
@@ -824,12 +825,12 @@ class LocalBackend:
             )
             if bumped.rowcount != 1:
                 raise StaleRead(_("Someone else changed this task. Reload and try again."))
-            journal_id = db.session.execute(
+            journal_id = connection.execute(
                 insert(Journal.__table__),
                 {"task_id": task.id, "user_id": actor.user_id, "notes": notes, "created_on": now},
             ).inserted_primary_key[0]
             if details:
-                db.session.execute(
+                connection.execute(
                     insert(JournalDetail.__table__),
                     [
                         {"journal_id": journal_id, "prop_key": k, "old_value": o, "new_value": n}
@@ -862,12 +863,12 @@ class LocalBackend:
         if not user_ids:
             return set()
         return set(
-            db.session.scalars(visible_to_statement(), {"task_id": task_id, "ids": user_ids})
+            unit_of_work().scalars(visible_to_statement(), {"task_id": task_id, "ids": user_ids})
         )
 
     def member_ids(self, project_id: int) -> set[int]:
         """Users with a role in the project (who see its board)."""
-        return set(db.session.scalars(member_ids_statement(), {"project_id": project_id}))
+        return set(unit_of_work().scalars(member_ids_statement(), {"project_id": project_id}))
 
     # -- change feed --------------------------------------------------------------------
 

@@ -1,0 +1,80 @@
+"""Connection settings: a server connection that sat idle is checked before use (and replaced if
+the server dropped it), a busy one is not; SQLite syncs its log as SQLITE_SYNCHRONOUS says."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.exc import OperationalError
+
+from helpdesk import create_app
+from helpdesk.core.database import configure_server
+from helpdesk.extensions import db
+
+
+@pytest.fixture
+def server_engine(app: Flask) -> Iterator[Engine]:
+    """A second engine on the test's PostgreSQL database, for pools with other settings."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite connections are files: nothing to ping")
+    engine = create_engine(db.engine.url, pool_size=1, max_overflow=0)
+    yield engine
+    engine.dispose()
+
+
+def backend_pid(engine: Engine) -> int:
+    """The server process behind the pool's one connection."""
+    with engine.connect() as connection:
+        return int(connection.scalar(text("SELECT pg_backend_pid()")))
+
+
+def drop_on_the_server(pid: int) -> None:
+    """End a connection from the server's side, as a restart or an idle timeout would."""
+    with db.engine.connect() as connection:
+        assert connection.scalar(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+
+
+def test_an_idle_connection_the_server_dropped_is_replaced_before_use(
+    server_engine: Engine,
+) -> None:
+    configure_server(server_engine, ping_after_idle=0)  # every checkout counts as idle
+    dropped = backend_pid(server_engine)
+    drop_on_the_server(dropped)
+    replacement = backend_pid(server_engine)
+    assert replacement != dropped
+
+
+def test_a_connection_used_moments_ago_is_not_pinged(server_engine: Engine) -> None:
+    configure_server(server_engine, ping_after_idle=3600)
+    drop_on_the_server(backend_pid(server_engine))
+    with pytest.raises(OperationalError):  # no ping found it dead: its first statement does
+        backend_pid(server_engine)
+    assert backend_pid(server_engine)  # the failure itself retires the pool's dead connections
+
+
+def synchronous_of(app: Flask) -> int:
+    """SQLite's synchronous setting on the app's connections (1 NORMAL, 2 FULL)."""
+    with app.app_context(), db.engine.connect() as connection:
+        return int(connection.exec_driver_sql("PRAGMA synchronous").scalar_one())
+
+
+@pytest.mark.parametrize(("setting", "expected"), [(None, 1), ("FULL", 2), ("normal", 1)])
+def test_sqlite_syncs_its_log_as_configured(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, setting: str | None, expected: int
+) -> None:
+    monkeypatch.setenv("HELPDESK_INSTANCE_PATH", str(tmp_path / "instance"))
+    settings = {} if setting is None else {"SQLITE_SYNCHRONOUS": setting}
+    app = create_app("testing", SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path}/x.db", **settings)
+    assert synchronous_of(app) == expected
+
+
+def test_an_unknown_sqlite_sync_mode_stops_the_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HELPDESK_INSTANCE_PATH", str(tmp_path / "instance"))
+    with pytest.raises(RuntimeError, match="SQLITE_SYNCHRONOUS must be NORMAL or FULL"):
+        create_app("testing", SQLALCHEMY_DATABASE_URI="sqlite://", SQLITE_SYNCHRONOUS="OFF")
