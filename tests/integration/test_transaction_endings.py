@@ -1,6 +1,7 @@
 """How a request's transaction ends: a clean read never rolls back on PostgreSQL (a ROLLBACK
-would make psycopg forget its prepared statements): it reads in autocommit or commits; anything
-that wrote or failed rolls back."""
+would make psycopg forget its prepared statements): it reads in autocommit or commits; a change
+commits, and so do its deliveries' reads after it; anything that wrote without committing or failed
+rolls back."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from collections.abc import Iterator
 import pytest
 from flask import Flask
 from sqlalchemy import Connection, event, select
+from task_api_support import NEW, World, build_world
 
 from helpdesk.extensions import db
 from helpdesk.users.models import User
+from helpers import JSON
 
 
 @pytest.fixture
@@ -76,3 +79,19 @@ def test_a_failed_read_rolls_back(app, client, make_user, login, endings) -> Non
     assert client.get("/test-only/fail").status_code == 500
     assert "commit" not in endings
     assert "rollback" in endings
+
+
+def test_a_change_and_its_deliveries_end_with_commits(client, make_user, login, endings) -> None:
+    """The status change commits; what its deliveries then read (unread counts, the board's
+    members) commits too instead of rolling back when the session closes."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL only: SQLite's statement cache survives a rollback")
+    world: World = build_world(make_user)
+    login(world.users["alice"])
+    endings.clear()
+    response = client.put(
+        f"/tasks/api/task/{world.tasks['login']}/status", json={"status_id": NEW}, headers=JSON
+    )
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.get_json()["data"]["notifications_sent"] == 1  # so delivery read its counts
+    assert endings == ["commit", "commit"]

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, current_app, g
+from sqlalchemy.exc import SQLAlchemyError
 
 from helpdesk.core.database import UNIT_OF_WORK_DONE
 from helpdesk.extensions import db
@@ -47,6 +48,21 @@ def commit() -> None:
                 handler(domain_event)
             except Exception:
                 log.exception("handler %r failed for %r", handler, domain_event)
+    if pending:
+        _end_handlers_reads()
+
+
+def _end_handlers_reads() -> None:
+    """End what the handlers read with COMMIT: closing the session would ROLLBACK, and at every
+    ROLLBACK psycopg forgets its prepared statements, so PostgreSQL planned each write afresh."""
+    session = db.session()
+    if not session.in_transaction():
+        return
+    try:
+        session.commit()
+    except SQLAlchemyError:
+        log.exception("ending the event handlers' transaction failed")
+        session.rollback()
 
 
 def rollback() -> None:
