@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from flask import Flask, current_app, g
@@ -41,28 +42,35 @@ def commit() -> None:
     db.session.commit()
     g.setdefault(UNIT_OF_WORK_DONE, True)
     pending = db.session.info.pop(PENDING, [])
-    handlers = current_app.extensions.get("helpdesk_events", {})
-    for domain_event in pending:
-        for handler in handlers.get(type(domain_event), ()):
-            try:
-                handler(domain_event)
-            except Exception:
-                log.exception("handler %r failed for %r", handler, domain_event)
-    if pending:
-        _end_handlers_reads()
-
-
-def _end_handlers_reads() -> None:
-    """End what the handlers read with COMMIT: closing the session would ROLLBACK, and at every
-    ROLLBACK psycopg forgets its prepared statements, so PostgreSQL planned each write afresh."""
-    session = db.session()
-    if not session.in_transaction():
+    if not pending:
         return
+    handlers = current_app.extensions.get("helpdesk_events", {})
+    with _reading_committed():
+        for domain_event in pending:
+            for handler in handlers.get(type(domain_event), ()):
+                try:
+                    handler(domain_event)
+                except Exception:
+                    log.exception("handler %r failed for %r", handler, domain_event)
+
+
+@contextmanager
+def _reading_committed() -> Iterator[None]:
+    """What the handlers read, on PostgreSQL in autocommit (two round trips fewer, and each
+    statement sees what was committed anyway); ended with COMMIT, since closing the session would
+    ROLLBACK, and at every ROLLBACK psycopg forgets its prepared statements."""
+    session = db.session()
+    if session.get_bind().dialect.name == "postgresql":
+        session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
     try:
-        session.commit()
-    except SQLAlchemyError:
-        log.exception("ending the event handlers' transaction failed")
-        session.rollback()
+        yield
+    finally:
+        if session.in_transaction():
+            try:
+                session.commit()
+            except SQLAlchemyError:
+                log.exception("ending the event handlers' transaction failed")
+                session.rollback()
 
 
 def rollback() -> None:
