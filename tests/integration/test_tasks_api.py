@@ -7,6 +7,7 @@ are re-read and compared with a snapshot taken before the request).
 from __future__ import annotations
 
 import json
+import logging
 import os
 from datetime import datetime
 
@@ -1238,6 +1239,26 @@ def test_api_status_change_emits_exactly_one_event_after_commit(app, client, log
     assert event.notify_users is False
     assert event.journal_id == journals_of(task_id)[0]["id"]
     assert seen_in_database == [RESOLVED]
+
+
+def test_a_handler_that_leaves_a_broken_write_behind_is_logged_not_raised(
+    app, client, login, world, caplog
+):
+    """The change is committed before its handlers run: a handler's unflushable leftovers fail
+    the handlers' own ending, which is logged and rolled back, and the change still answers."""
+    login(world.users["alice"])
+    task_id = world.tasks["login"]
+
+    def leave_a_broken_watcher(event):
+        db.session.add(Watcher(task_id=event.task.id, user_id=None))
+
+    subscribe(app, TaskStatusChanged, leave_a_broken_watcher)
+    with caplog.at_level(logging.ERROR, logger="helpdesk.core.events"):
+        response = put_status(client, task_id, {"status_id": RESOLVED})
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert "ending the event handlers' transaction failed" in caplog.text
+    fresh()
+    assert db.session.get(Task, task_id).status_id == RESOLVED
 
 
 def test_no_event_for_same_status_or_refused_changes(app, client, login, world, status_events):
