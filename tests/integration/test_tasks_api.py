@@ -1250,7 +1250,7 @@ def test_a_handler_that_leaves_a_broken_write_behind_is_logged_not_raised(
     task_id = world.tasks["login"]
 
     def leave_a_broken_watcher(event):
-        db.session.add(Watcher(task_id=event.task.id, user_id=None))
+        db.session.add(Watcher(task_id=event.task.id, user_id=999_999))  # no such user
 
     subscribe(app, TaskStatusChanged, leave_a_broken_watcher)
     with caplog.at_level(logging.ERROR, logger="helpdesk.core.events"):
