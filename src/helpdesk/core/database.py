@@ -37,29 +37,7 @@ def _sqlite_connect(synchronous: str, dbapi_connection: Any, _record: Any) -> No
 
 # NORMAL syncs the write-ahead log at checkpoints, not at every commit: no corruption, and only a
 # power cut or an operating system crash can lose the last commits. FULL syncs every commit.
-SQLITE_SYNCHRONOUS_MODES = {"NORMAL": "NORMAL", "FULL": "FULL"}
-
-
-def _ping_after_idle(idle_seconds: int, dialect: Any) -> tuple[Any, Any, Any]:
-    """Pool listeners that ping a connection before use only if it sat idle in the pool longer
-    than idle_seconds: a busy pool's connections were just used, and a ping per checkout was a
-    round trip per request. A failed ping makes the pool open a fresh connection instead."""
-
-    def fresh(_dbapi_connection: Any, record: Any) -> None:
-        record.info[LAST_USED] = time.monotonic()
-
-    def checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
-        if time.monotonic() - record.info.get(LAST_USED, 0.0) <= idle_seconds:
-            return
-        try:
-            dialect.do_ping(dbapi_connection)
-        except dialect.loaded_dbapi.Error as error:
-            raise DisconnectionError(f"ping failed: {error}") from error
-
-    return fresh, checkout, fresh
-
-
-LAST_USED = "helpdesk_last_used"
+SQLITE_SYNCHRONOUS_MODES = frozenset({"NORMAL", "FULL"})
 
 
 BUSY_TIMEOUT_SECONDS = 5.0
@@ -199,7 +177,8 @@ BEGUN = "helpdesk_begun"  # session.info: the session has held a connection (SQL
 
 def unit_of_work() -> Connection:
     """The connection of the request's unit of work, its pending ORM changes flushed, for Core
-    statements: through the session's own execute, the ORM's handling cost as much as they did."""
+    statements: through the session's own execute, the ORM's handling of a result cost as much as
+    the statement."""
     session = db.session()
     session.flush()
     return session.connection()
@@ -263,8 +242,8 @@ def write_lock_path(engine: Engine) -> Path | None:
 def configure_sqlite(engine: Engine, synchronous: str) -> None:
     """SQLAlchemy's documented recipe for real transactions and savepoints on pysqlite. No
     liveness ping: a file cannot drop a connection."""
-    mode = SQLITE_SYNCHRONOUS_MODES.get(synchronous.strip().upper())
-    if mode is None:
+    mode = synchronous.strip().upper()
+    if mode not in SQLITE_SYNCHRONOUS_MODES:
         raise RuntimeError(f"SQLITE_SYNCHRONOUS must be NORMAL or FULL, not {synchronous!r}")
     gate = WriteGate(write_lock_path(engine))
     event.listen(engine, "connect", partial(_sqlite_connect, mode))
@@ -273,12 +252,32 @@ def configure_sqlite(engine: Engine, synchronous: str) -> None:
 
 
 def configure_server(engine: Engine, ping_after_idle: int) -> None:
-    """A database server can drop a connection (a restart, a firewall's idle timeout): check one
-    that sat idle before a request uses it."""
-    fresh, checkout, checkin = _ping_after_idle(ping_after_idle, engine.dialect)
-    event.listen(engine.pool, "connect", fresh)
-    event.listen(engine.pool, "checkout", checkout)
-    event.listen(engine.pool, "checkin", checkin)
+    """A database server can drop a connection (a restart, a firewall's idle timeout): one that
+    sat idle is pinged before a request uses it. A connection of a busy pool was just used, and a
+    ping per checkout was a round trip per request."""
+    event.listen(engine.pool, "connect", _note_use)
+    event.listen(engine.pool, "checkin", _note_use)
+    event.listen(engine.pool, "checkout", partial(_ping_if_idle, ping_after_idle, engine.dialect))
+
+
+LAST_USED = "helpdesk_last_used"  # a pooled connection's record.info: when it was last in use
+
+
+def _note_use(_dbapi_connection: Any, record: Any) -> None:
+    """Remember when a connection was opened or given back."""
+    record.info[LAST_USED] = time.monotonic()
+
+
+def _ping_if_idle(
+    idle_seconds: int, dialect: Any, dbapi_connection: Any, record: Any, _proxy: Any
+) -> None:
+    """Ping a connection idle for longer than idle_seconds; if it is dead the pool opens another."""
+    if time.monotonic() - record.info.get(LAST_USED, 0.0) <= idle_seconds:
+        return
+    try:
+        dialect.do_ping(dbapi_connection)
+    except dialect.loaded_dbapi.Error as error:
+        raise DisconnectionError(f"ping failed: {error}") from error
 
 
 def holds_changes(session: Session) -> bool:
