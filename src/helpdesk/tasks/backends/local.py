@@ -353,22 +353,25 @@ def _summary(row: Any, lookups: Lookups, cache: LookupCache) -> TaskSummary:
 def visible_to_statement() -> Select[Any]:
     """Admins and members of the task's project among the given users, built once."""
     task_id = bindparam("task_id")
-    members = (
-        select(Member.user_id)
-        .join(Task, Task.project_id == Member.project_id)
-        .where(Task.id == task_id)
+    is_member = (  # per candidate, through the (project, user) index: not the project's roster
+        exists()
+        .where(Member.user_id == User.id)
+        .where(
+            Member.project_id == select(Task.project_id).where(Task.id == task_id).scalar_subquery()
+        )
     )
     return select(User.id).where(
         User.id.in_(bindparam("ids", expanding=True)),
         exists().where(Task.id == task_id),
-        User.is_admin.is_(True) | User.id.in_(members),
+        User.is_admin.is_(True) | is_member,
     )
 
 
 @cache
 def member_ids_statement() -> Select[Any]:
-    """The users with a role in a project, built once."""
-    return select(Member.user_id).where(Member.project_id == bindparam("project_id"))
+    """The users with a role in a project, as one JSON value (a project may have hundreds of
+    members, and fetching them as rows cost more than the statement), built once."""
+    return select(json_rows(Member.user_id)).where(Member.project_id == bindparam("project_id"))
 
 
 @cache
@@ -868,7 +871,8 @@ class LocalBackend:
 
     def member_ids(self, project_id: int) -> set[int]:
         """Users with a role in the project (who see its board)."""
-        return set(unit_of_work().scalars(member_ids_statement(), {"project_id": project_id}))
+        rows = unit_of_work().scalar(member_ids_statement(), {"project_id": project_id})
+        return {user_id for (user_id,) in rows or ()}
 
     # -- change feed --------------------------------------------------------------------
 
