@@ -20,7 +20,8 @@ Handler = Callable[[Any], None]
 
 
 def subscribe(app: Flask, event_type: type, handler: Handler) -> None:
-    """Call handler with every committed event of event_type (side effects: sockets, push)."""
+    """Call handler with every committed event of event_type (side effects: sockets, push). It
+    reads what was committed, on PostgreSQL in autocommit: a handler sends, it does not write."""
     app.extensions.setdefault("helpdesk_events", {}).setdefault(event_type, []).append(handler)
 
 
