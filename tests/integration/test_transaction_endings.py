@@ -82,8 +82,8 @@ def test_a_failed_read_rolls_back(app, client, make_user, login, endings) -> Non
 
 
 def test_a_change_and_its_deliveries_end_with_commits(client, make_user, login, endings) -> None:
-    """The status change commits; what its deliveries then read (unread counts, the board's
-    members) commits too instead of rolling back when the session closes."""
+    """The status change commits; its deliveries then read (unread counts, the board's members)
+    in autocommit and end with COMMIT, not with the ROLLBACK of closing the session."""
     if db.engine.dialect.name != "postgresql":
         pytest.skip("PostgreSQL only: SQLite's statement cache survives a rollback")
     world: World = build_world(make_user)
