@@ -156,6 +156,13 @@ def app(
 
 
 @pytest.fixture
+def postgresql_only(app: Flask) -> None:
+    """Skip a test of PostgreSQL's behaviour (its transactions, its driver) on SQLite."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's behaviour: SQLite has its own tests")
+
+
+@pytest.fixture
 def client(app: Flask) -> FlaskClient:
     """A test client that behaves like a script (no Origin, no CSRF token needed)."""
     return app.test_client()

@@ -19,12 +19,6 @@ def sqlite_only(app: Flask) -> None:
         pytest.skip("the write lock and the separate reading connection are SQLite's")
 
 
-@pytest.fixture
-def postgresql_only(app: Flask) -> None:
-    if db.engine.dialect.name != "postgresql":
-        pytest.skip("SQLite reads on a connection of its own, in a read transaction")
-
-
 def rename_elsewhere(user_id: int, name: str) -> None:
     """Commit on a connection of its own, as another request or process would."""
     with db.engine.begin() as connection:

@@ -37,11 +37,11 @@ def endings(app: Flask) -> Iterator[list[str]]:
     event.remove(db.engine, "rollback", on_rollback)
 
 
-def test_a_clean_read_never_rolls_back_on_postgresql(client, make_user, login, endings) -> None:
+def test_a_clean_read_never_rolls_back_on_postgresql(
+    client, make_user, login, endings, postgresql_only
+) -> None:
     """Its reads run in autocommit (reads_before_writing); what it read through its session
     commits."""
-    if db.engine.dialect.name != "postgresql":
-        pytest.skip("PostgreSQL only: SQLite's statement cache survives a rollback")
     login(make_user())
     endings.clear()
     assert client.get("/users/account").status_code == 200
@@ -81,11 +81,11 @@ def test_a_failed_read_rolls_back(app, client, make_user, login, endings) -> Non
     assert "rollback" in endings
 
 
-def test_a_change_and_its_deliveries_end_with_commits(client, make_user, login, endings) -> None:
+def test_a_change_and_its_deliveries_end_with_commits(
+    client, make_user, login, endings, postgresql_only
+) -> None:
     """The status change commits; its deliveries then read (unread counts, the board's members)
     in autocommit and end with COMMIT, not with the ROLLBACK of closing the session."""
-    if db.engine.dialect.name != "postgresql":
-        pytest.skip("PostgreSQL only: SQLite's statement cache survives a rollback")
     world: World = build_world(make_user)
     login(world.users["alice"])
     endings.clear()

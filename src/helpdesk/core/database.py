@@ -208,8 +208,7 @@ def reads_before_writing() -> Iterator[Connection]:
         with db.engine.connect().execution_options(**apart) as connection:
             yield connection
         return
-    session.flush()
-    yield session.connection()
+    yield unit_of_work()
 
 
 def _reading_apart(session: Session) -> dict[str, Any] | None:

@@ -61,7 +61,7 @@ def _reading_committed() -> Iterator[None]:
     statement sees what was committed anyway); ended with COMMIT, since closing the session would
     ROLLBACK, and at every ROLLBACK psycopg forgets its prepared statements."""
     session = db.session()
-    if session.get_bind().dialect.name == "postgresql":
+    if db.engine.dialect.name == "postgresql":
         session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
     try:
         yield
