@@ -540,7 +540,8 @@ def summarise(runs: list[dict[str, Any]], endpoints: list[Endpoint], conns: list
                 row[system] = {
                     key: median_of(mine, key) for key in ("rps", "p50_ms", "p90_ms", "p99_ms")
                 }
-                row[system]["noise_cores"] = median_of(mine, "noise_cores")
+                for key in ("noise_cores", "server_cpu_ms", "machine_cpu_ms"):
+                    row[system][key] = median_of(mine, key)
                 row[system]["errors"] = sum(r["non_2xx"] + r["socket_errors"] for r in mine)
                 row[system]["requests"] = sum(r["requests"] for r in mine)
                 codes: dict[str, int] = {}
@@ -695,13 +696,18 @@ def measure(
             vacuum_tasks(args.database_url)
         time.sleep(args.pause)
         wait_for_quiet(ours, args.max_noise, args.quiet_timeout)
+        serving = list(server.pids().values())
         busy, mine, kids = machine_busy_seconds(), process_seconds(ours), children_seconds()
+        served = process_seconds(serving)
         started = time.monotonic()
         result = run_wrk(args, server.base + path, connections, headers, script)
         elapsed = time.monotonic() - started
-        other = (machine_busy_seconds() - busy) - (process_seconds(ours) - mine)
-        other -= children_seconds() - kids
+        machine_used = machine_busy_seconds() - busy - (children_seconds() - kids)
+        other = machine_used - (process_seconds(ours) - mine)
         result["noise_cores"] = round(max(other, 0.0) / elapsed, 3)
+        answered = max(result["requests"], 1)
+        result["server_cpu_ms"] = round((process_seconds(serving) - served) * 1000 / answered, 3)
+        result["machine_cpu_ms"] = round(machine_used * 1000 / answered, 3)
         result["attempt"] = attempt
         server.sample_rss()
         result.update({"endpoint": endpoint.name, "system": system, "connections": connections})
@@ -710,7 +716,8 @@ def measure(
         p50, p99 = result["p50_ms"] or 0, result["p99_ms"] or 0
         print(
             f"  {endpoint.name:<18} {system:<8} c={connections}: {result['rps']:8.1f} req/s  "
-            f"p50 {p50:6.2f} ms  p99 {p99:7.2f} ms  noise {result['noise_cores']:.2f}"
+            f"p50 {p50:6.2f} ms  p99 {p99:7.2f} ms  noise {result['noise_cores']:.2f}  "
+            f"CPU/req {result['server_cpu_ms']:.2f} server, {result['machine_cpu_ms']:.2f} all"
             + (f"  ERRORS {errors}" if errors else "")
             + (f" {codes}" if errors and codes else "")
             + (f"  (attempt {attempt})" if attempt > 1 else ""),

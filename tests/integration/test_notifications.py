@@ -369,6 +369,21 @@ def test_people_who_cannot_see_the_task_are_not_told_about_it(app, login, world:
     assert notification_rows() == []
 
 
+def test_an_admin_watching_a_project_they_are_not_in_is_told_of_its_changes(
+    app, login, world: World, status_events
+):
+    """The members read with the change settle most recipients; an admin outside the project
+    is settled by the backend, as is a watcher who may not see the task."""
+    task_id = world.tasks["bobweb"]  # web: author alice, assignee bob
+    add_watchers(task_id, world.uid("admin"), world.uid("dave"))
+    bob = as_user(app, login, world.users["bob"])
+    assert put_status(bob, task_id, {"status_id": RESOLVED}).status_code == 200
+    (event,) = status_events
+    assert event.members == {world.uid(name) for name in ("alice", "bob", "rita")}
+    recipients = sorted(row["user_id"] for row in notification_rows())
+    assert recipients == sorted([world.uid("alice"), world.uid("admin")])
+
+
 # =============================================================================================
 # Recording: idempotency, transactions and delivery after commit
 # =============================================================================================

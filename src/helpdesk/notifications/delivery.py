@@ -89,12 +89,15 @@ def on_status_changed(event: TaskStatusChanged) -> None:
     """Notify the recipients, and move the card on the boards of everyone who can see it."""
     sent = send_recorded(service.event_key(event))
     task = event.task
-    viewers = get_backend().member_ids(task.project.id)
+    if event.members is None:
+        viewers = get_backend().member_ids(task.project.id)
+    else:
+        viewers = set(event.members)
     viewers.add(event.actor_id)
     if event.notify_users:  # those notified are the interested users: no need to ask again
         viewers |= {item.user_id for item in sent}
     else:
-        viewers |= set(service.interested_users(task, event.actor_id))
+        viewers |= set(service.interested_users(task, event.actor_id, event.members))
     realtime.broadcast_task_update(
         task.id,
         event.old_status.name,

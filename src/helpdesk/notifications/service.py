@@ -26,13 +26,20 @@ from helpdesk.tasks.labels import label
 from helpdesk.users.models import User
 
 
-def interested_users(task: TaskInfo, actor_id: int) -> list[int]:
-    """Assignee, author and watchers who may still see the task, never the one who acted."""
+def interested_users(
+    task: TaskInfo, actor_id: int, members: frozenset[int] | None = None
+) -> list[int]:
+    """Assignee, author and watchers who may still see the task, never the one who acted. With
+    the project's members read along with the change, only those outside it (admins may see
+    every task) are left for the backend to check."""
     people = {task.author.id, *task.watcher_ids}
     if task.assigned_to:
         people.add(task.assigned_to.id)
     people.discard(actor_id)
-    return sorted(get_backend().visible_to(task.id, sorted(people)))
+    known = people & members if members is not None else set()
+    if unsure := people - known:
+        known |= get_backend().visible_to(task.id, sorted(unsure))
+    return sorted(known)
 
 
 def recipient_languages(user_ids: Iterable[int]) -> dict[int, str]:
@@ -161,7 +168,7 @@ def record_status_change(event: TaskStatusChanged) -> None:
 
     _insert_once(
         _rows(
-            interested_users(task, event.actor_id),
+            interested_users(task, event.actor_id, event.members),
             event_key(event),
             task,
             "status_change",

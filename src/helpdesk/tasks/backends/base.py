@@ -176,13 +176,16 @@ class NewTask:
 
 @dataclass(frozen=True, slots=True)
 class StatusChange:
-    """The outcome of a status change."""
+    """The outcome of a status change. members: the project's members as read with the change
+    (who see its board, and who may see the task besides admins), or None if the backend did not
+    read them; notifications then ask member_ids and visible_to."""
 
     task: TaskInfo
     old_status: StatusInfo
     new_status: StatusInfo
     journal_id: int | None
     changed: bool
+    members: frozenset[int] | None = None
 
 
 @dataclass(frozen=True, slots=True)

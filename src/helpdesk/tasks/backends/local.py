@@ -12,18 +12,15 @@ from flask_babel import gettext as _
 from sqlalchemy import (
     Integer,
     Select,
-    Update,
     bindparam,
     exists,
     func,
-    insert,
     literal_column,
     null,
     or_,
     select,
     true,
     union_all,
-    update,
 )
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
@@ -57,6 +54,7 @@ from helpdesk.tasks.backends.base import (
     TaskSummary,
     TaskValidationError,
 )
+from helpdesk.tasks.backends.history import Detail, write_change
 from helpdesk.tasks.backends.lookups import LookupCache, Lookups, listen_for_writes
 from helpdesk.tasks.labels import label
 from helpdesk.tasks.models import (
@@ -277,32 +275,18 @@ def task_statement() -> Select[Any]:
 @cache
 def change_statement() -> Select[Any]:
     """task_statement with what the workflow says of the move asked for (new_status_id): whether
-    the actor's role has rules at all, and whether one of them allows this move."""
+    the actor's role has rules at all, and whether one of them allows this move; and the
+    project's members, whom the change's notifications and board updates are for."""
     rules = select(WorkflowTransition.id).where(WorkflowTransition.role_id == _actor_role())
     move = rules.where(
         WorkflowTransition.old_status_id == Task.status_id,
         WorkflowTransition.new_status_id == bindparam("new_status_id"),
     )
+    members = select(json_rows(Member.user_id)).where(Member.project_id == Task.project_id)
     return task_statement().add_columns(
-        exists(rules).label("role_has_rules"), exists(move).label("move_allowed")
-    )
-
-
-@lru_cache(maxsize=8)
-def bump_statement(keys: tuple[str, ...]) -> Update:
-    """Write a task's new values and bump its version, only if it still has the version read
-    (on the table: the ORM's update would look for the task among its loaded objects)."""
-    tasks = Task.__table__
-    return (
-        update(tasks)
-        .where(
-            tasks.c.id == bindparam("task_id"), tasks.c.lock_version == bindparam("seen_version")
-        )
-        .values(
-            lock_version=tasks.c.lock_version + 1,
-            updated_on=bindparam("now"),
-            **{key: bindparam(f"new_{key}") for key in keys},
-        )
+        exists(rules).label("role_has_rules"),
+        exists(move).label("move_allowed"),
+        members.scalar_subquery().label("member_ids"),
     )
 
 
@@ -771,10 +755,11 @@ class LocalBackend:
                 allowed = self._allowed_status_ids(actor, task, reading)
                 raise self._refusal(old_status, new_status, allowed)
             info = self._info(task, task)
+        members = frozenset(user_id for (user_id,) in task.member_ids or ())
         now = utcnow()
         if not moves:
             journal_id = self._write_change(actor, task, now, comment or "") if comment else None
-            return StatusChange(info, old_status, old_status, journal_id, changed=False)
+            return StatusChange(info, old_status, old_status, journal_id, False, members)
         values: dict[str, Any] = {"status_id": new_status.id}
         if new_status.is_closed and not old_status.is_closed:
             values["closed_on"] = now
@@ -786,7 +771,7 @@ class LocalBackend:
             updated_on=now,
             closed_on=values.get("closed_on", info.closed_on),
         )
-        return StatusChange(info, old_status, new_status, journal_id, changed=True)
+        return StatusChange(info, old_status, new_status, journal_id, True, members)
 
     def _refusal(
         self, old_status: StatusInfo, new_status: StatusInfo, allowed: list[int]
@@ -809,43 +794,23 @@ class LocalBackend:
         task: Any,
         now: datetime,
         notes: str,
-        details: Sequence[tuple[str, str, str]] = (),
+        details: Sequence[Detail] = (),
         values: dict[str, Any] | None = None,
     ) -> int:
         """Record a change in the task's history and write its new values, if the task is still
-        the version that was read (optimistic lock); StaleRead if not. Three statements."""
-        values = values or {}
-        connection = unit_of_work()
+        the version that was read (optimistic lock); StaleRead if not."""
         try:
-            bumped = connection.execute(
-                bump_statement(tuple(sorted(values))),
-                {
-                    "task_id": task.id,
-                    "seen_version": task.lock_version,
-                    "now": now,
-                    **{f"new_{key}": value for key, value in values.items()},
-                },
+            journal_id = write_change(
+                unit_of_work(), task, actor.user_id, now, notes, details, values or {}
             )
-            if bumped.rowcount != 1:
-                raise StaleRead(_("Someone else changed this task. Reload and try again."))
-            journal_id = connection.execute(
-                insert(Journal.__table__),
-                {"task_id": task.id, "user_id": actor.user_id, "notes": notes, "created_on": now},
-            ).inserted_primary_key[0]
-            if details:
-                connection.execute(
-                    insert(JournalDetail.__table__),
-                    [
-                        {"journal_id": journal_id, "prop_key": k, "old_value": o, "new_value": n}
-                        for k, o, n in details
-                    ],
-                )
         except OperationalError as error:
             if not is_write_conflict(error):
                 raise
             raise TaskConflict(
                 _("Someone else changed this task. Reload and try again.")
             ) from error
+        if journal_id is None:
+            raise StaleRead(_("Someone else changed this task. Reload and try again."))
         return journal_id
 
     def add_comment(self, actor: Actor, task_id: int, notes: str) -> JournalInfo:
