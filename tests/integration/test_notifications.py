@@ -213,6 +213,22 @@ def test_recipients_language_decides_the_text(app, login, world: World, login_ta
     assert (dave["title"], dave["message"]) == (alice["title"], alice["message"])
 
 
+def test_without_a_chosen_language_the_last_logins_decides(
+    app, login, world: World, login_task: int
+):
+    fresh()
+    for name, language in (("bob", None), ("alice", "")):
+        user = db.session.get(type(world.users[name]), world.uid(name))
+        user.language, user.last_locale = language, "en"
+    db.session.commit()
+    rita = as_user(app, login, world.users["rita"])
+    assert put_status(rita, login_task, {"status_id": RESOLVED}).status_code == 200
+    titles = {row["user_id"]: row["title"] for row in notification_rows()}
+    english = f"Task #{login_task} status changed"
+    assert titles[world.uid("bob")] == titles[world.uid("alice")] == english
+    assert titles[world.uid("dave")] == f"Изменен статус задачи #{login_task}"  # the default
+
+
 def test_a_russian_recipient_reads_a_russian_title_and_message(
     app, login, world: World, login_task: int
 ):
