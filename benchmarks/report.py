@@ -24,6 +24,13 @@ def fmt(value: float | None, digits: int = 1) -> str:
     return "–" if value is None else f"{value:,.{digits}f}"
 
 
+def cpu(figures: dict[str, Any]) -> str:
+    """The server's CPU per request and, in brackets, the whole machine's but wrk's (the
+    database, Redis and the other server included); a dash for runs made before they were kept."""
+    server, machine = figures.get("server_cpu_ms"), figures.get("machine_cpu_ms")
+    return "–" if server is None else f"{server:.2f} ({fmt(machine, 2)})"
+
+
 def figures_table(doc: dict[str, Any]) -> str:
     """Medians per endpoint and client count, helpdesk beside floor, with the ratio."""
     lines = [
@@ -32,8 +39,8 @@ def figures_table(doc: dict[str, Any]) -> str:
         f"wrk on CPU {doc['wrk_cpu']}, run {doc['started_at']}",
         "",
         "| endpoint | clients | helpdesk req/s | p50 ms | p99 ms | floor req/s | p50 ms | "
-        "p99 ms | ratio | noise (cores) hd / floor |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "p99 ms | ratio | noise (cores) hd / floor | CPU ms per request hd / floor |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in doc["summary"]:
         hd, fl = row.get("helpdesk") or {}, row.get("floor") or {}
@@ -44,7 +51,7 @@ def figures_table(doc: dict[str, Any]) -> str:
             f"{fmt(hd.get('p50_ms'), 2)} | {fmt(hd.get('p99_ms'), 2)} | {fmt(fl.get('rps'))} | "
             f"{fmt(fl.get('p50_ms'), 2)} | {fmt(fl.get('p99_ms'), 2)} | "
             f"{fmt(row.get('ratio'), 2)} | {fmt(hd.get('noise_cores'), 2)} / "
-            f"{fmt(fl.get('noise_cores'), 2)} |"
+            f"{fmt(fl.get('noise_cores'), 2)} | {cpu(hd)} / {cpu(fl)} |"
         )
     lines.append("")
     for name, processes in doc["peak_rss_mb"].items():

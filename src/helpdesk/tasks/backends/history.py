@@ -55,7 +55,7 @@ def write_change(
             "old_values": list(olds),
             "new_values": list(news),
         }
-        written: int | None = connection.scalar(change_statement(keys), {**bump, **given})
+        written: int | None = connection.scalar(one_statement(keys), {**bump, **given})
         return written
     if connection.execute(bump_statement(keys), bump).rowcount != 1:
         return None
@@ -91,7 +91,7 @@ def bump_statement(keys: tuple[str, ...]) -> Update:
 
 
 @lru_cache(maxsize=8)
-def change_statement(keys: tuple[str, ...]) -> Select[Any]:
+def one_statement(keys: tuple[str, ...]) -> Select[Any]:
     """PostgreSQL: the bump, the journal and its details (three arrays, one element per detail)
     in one statement, each writing only if the one before did; selects the journal's id."""
     tasks, journals, details = Task.__table__, Journal.__table__, JournalDetail.__table__

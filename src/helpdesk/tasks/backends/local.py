@@ -759,7 +759,9 @@ class LocalBackend:
         now = utcnow()
         if not moves:
             journal_id = self._write_change(actor, task, now, comment or "") if comment else None
-            return StatusChange(info, old_status, old_status, journal_id, False, members)
+            return StatusChange(
+                info, old_status, old_status, journal_id, changed=False, members=members
+            )
         values: dict[str, Any] = {"status_id": new_status.id}
         if new_status.is_closed and not old_status.is_closed:
             values["closed_on"] = now
@@ -771,7 +773,7 @@ class LocalBackend:
             updated_on=now,
             closed_on=values.get("closed_on", info.closed_on),
         )
-        return StatusChange(info, old_status, new_status, journal_id, True, members)
+        return StatusChange(info, old_status, new_status, journal_id, changed=True, members=members)
 
     def _refusal(
         self, old_status: StatusInfo, new_status: StatusInfo, allowed: list[int]
