@@ -89,10 +89,8 @@ def on_status_changed(event: TaskStatusChanged) -> None:
     """Notify the recipients, and move the card on the boards of everyone who can see it."""
     sent = send_recorded(service.event_key(event))
     task = event.task
-    if event.members is None:
-        viewers = get_backend().member_ids(task.project.id)
-    else:
-        viewers = set(event.members)
+    members = event.members
+    viewers = set(members) if members is not None else get_backend().member_ids(task.project.id)
     viewers.add(event.actor_id)
     if event.notify_users:  # those notified are the interested users: no need to ask again
         viewers |= {item.user_id for item in sent}

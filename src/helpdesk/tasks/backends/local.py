@@ -282,11 +282,10 @@ def change_statement() -> Select[Any]:
         WorkflowTransition.old_status_id == Task.status_id,
         WorkflowTransition.new_status_id == bindparam("new_status_id"),
     )
-    members = select(json_rows(Member.user_id)).where(Member.project_id == Task.project_id)
     return task_statement().add_columns(
         exists(rules).label("role_has_rules"),
         exists(move).label("move_allowed"),
-        members.scalar_subquery().label("member_ids"),
+        members_of(Task.project_id).scalar_subquery().label("member_ids"),
     )
 
 
@@ -351,11 +350,21 @@ def visible_to_statement() -> Select[Any]:
     )
 
 
+def members_of(project_id: Any) -> Select[Any]:
+    """The users with a role in a project, as one JSON value (a project may have hundreds of
+    members, and fetching them as rows cost more than the statement); read with user_ids."""
+    return select(json_rows(Member.user_id)).where(Member.project_id == project_id)
+
+
+def user_ids(members: Any) -> set[int]:
+    """The ids in members_of's value (None on PostgreSQL for a project without members)."""
+    return {user_id for (user_id,) in members or ()}
+
+
 @cache
 def member_ids_statement() -> Select[Any]:
-    """The users with a role in a project, as one JSON value (a project may have hundreds of
-    members, and fetching them as rows cost more than the statement), built once."""
-    return select(json_rows(Member.user_id)).where(Member.project_id == bindparam("project_id"))
+    """members_of a given project, built once."""
+    return members_of(bindparam("project_id"))
 
 
 @cache
@@ -755,7 +764,7 @@ class LocalBackend:
                 allowed = self._allowed_status_ids(actor, task, reading)
                 raise self._refusal(old_status, new_status, allowed)
             info = self._info(task, task)
-        members = frozenset(user_id for (user_id,) in task.member_ids or ())
+        members = frozenset(user_ids(task.member_ids))
         now = utcnow()
         if not moves:
             journal_id = self._write_change(actor, task, now, comment or "") if comment else None
@@ -838,8 +847,7 @@ class LocalBackend:
 
     def member_ids(self, project_id: int) -> set[int]:
         """Users with a role in the project (who see its board)."""
-        rows = unit_of_work().scalar(member_ids_statement(), {"project_id": project_id})
-        return {user_id for (user_id,) in rows or ()}
+        return user_ids(unit_of_work().scalar(member_ids_statement(), {"project_id": project_id}))
 
     # -- change feed --------------------------------------------------------------------
 
