@@ -27,6 +27,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import aliased
 
 from helpdesk.core.database import is_write_conflict, reads_before_writing, unit_of_work
+from helpdesk.core.driver_rows import all_rows
 from helpdesk.core.json_rows import json_rows
 from helpdesk.core.models import escape_like, utcnow
 from helpdesk.extensions import db
@@ -429,10 +430,10 @@ class LocalBackend:
         statement = task_statement()
         if new_status_id is not None:
             statement, params["new_status_id"] = change_statement(), new_status_id
-        row = (connection or db.session.connection()).execute(statement, params).one_or_none()
-        if row is None or not (actor.is_admin or row.role_id):
+        rows = all_rows(connection or db.session.connection(), statement, params)
+        if not rows or not (actor.is_admin or rows[0].role_id):
             raise TaskNotFound(_("Task #%(id)d was not found.", id=task_id))
-        return row
+        return rows[0]
 
     def _require_member(self, actor: Actor, role_id: int | None) -> None:
         """TaskForbidden when the actor has no role in the project (admins pass)."""
@@ -504,11 +505,11 @@ class LocalBackend:
         shape, params = self._list_params(actor, query)
         page_statement, count_statement = list_statements(shape)
         with reads_before_writing() as connection:
-            rows = connection.execute(page_statement, params).all()
+            rows = all_rows(connection, page_statement, params)
             if len(rows) < query.per_page and (rows or query.page == 1):
                 total = params["offset"] + len(rows)  # the last page: nothing left to count
             else:
-                total = connection.execute(count_statement, params).scalar_one()
+                total = all_rows(connection, count_statement, params)[0][0]
         lookups = self.lookups.get()
         summaries = [_summary(row, lookups, self.lookups) for row in rows]
         return TaskPage(summaries, total, query.page, query.per_page)
