@@ -16,6 +16,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from helpdesk.core.database import unit_of_work
+from helpdesk.core.driver_rows import all_rows
 from helpdesk.core.models import utcnow
 from helpdesk.extensions import db
 from helpdesk.notifications.models import Notifications, UnreadCount
@@ -46,7 +47,7 @@ def recipient_languages(user_ids: Iterable[int]) -> dict[int, str]:
     """Each recipient's language for texts they read later: their choice, else the language of
     their last login, else the default."""
     default = current_app.config["BABEL_DEFAULT_LOCALE"]
-    rows = unit_of_work().execute(_languages_statement(), {"ids": list(user_ids)})
+    rows = all_rows(unit_of_work(), _languages_statement(), {"ids": list(user_ids)})
     return {user_id: chosen or last or default for user_id, chosen, last in rows}
 
 
