@@ -100,3 +100,20 @@ def test_changed_objects_are_flushed_to_the_session_it_reads_on(app: Flask, make
         assert found == "Changed, not flushed"
         db.session.rollback()
     assert name_of(user.id) == "Before"
+
+
+def test_a_read_apart_makes_no_session_for_a_request_that_has_none(app: Flask, make_user) -> None:
+    """Making the request's ORM session only to see that it holds nothing cost more than the
+    read; once the request writes, its session is made as before."""
+    user_id = make_user(full_name="Before").id
+    db.session.remove()
+    with app.test_request_context("/anything", method="GET"):
+        with reads_before_writing() as reading:
+            assert reading.scalar(select(User.full_name).where(User.id == user_id)) == "Before"
+        assert not db.session.registry.has()
+    writes_apart = db.engine.dialect.name == "sqlite"
+    with app.test_request_context("/anything", method="PUT"):
+        with reads_before_writing() as reading:
+            assert reading.scalar(select(User.full_name).where(User.id == user_id)) == "Before"
+        assert db.session.registry.has() is not writes_apart
+        db.session.rollback()

@@ -202,8 +202,7 @@ def reads_before_writing() -> Iterator[Connection]:
     request (GET, HEAD), in autocommit, which spares the BEGIN and ROLLBACK round trips and
     changes nothing at READ COMMITTED, where each statement sees its own snapshot anyway.
     Otherwise the session's own connection, with its changes flushed to it."""
-    session = db.session()
-    apart = _reading_apart(session)
+    apart = _reading_apart(db.session() if db.session.registry.has() else None)
     if apart is not None:
         with db.engine.connect().execution_options(**apart) as connection:
             yield connection
@@ -211,13 +210,19 @@ def reads_before_writing() -> Iterator[Connection]:
     yield unit_of_work()
 
 
-def _reading_apart(session: Session) -> dict[str, Any] | None:
-    """The options of reads_before_writing's connection of its own, or None for the session's."""
-    if holds_changes(session):
+def _reading_apart(session: Session | None) -> dict[str, Any] | None:
+    """The options of reads_before_writing's connection of its own, or None for the session's
+    (a request that has not used its session yet has none: making one only to look cost more
+    than the read)."""
+    if session is not None and holds_changes(session):
         return None
     if db.engine.dialect.name == "sqlite":
-        return None if session.info.get(BEGUN) else {READS: True}
-    if has_request_context() and request.method in SAFE_METHODS and not session.in_transaction():
+        return None if session is not None and session.info.get(BEGUN) else {READS: True}
+    if (
+        has_request_context()
+        and request.method in SAFE_METHODS
+        and (session is None or not session.in_transaction())
+    ):
         return {"isolation_level": "AUTOCOMMIT"}
     return None
 

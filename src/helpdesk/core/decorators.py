@@ -20,9 +20,10 @@ def permission_required(flag: str) -> Callable[[F], F]:
     def decorator(view: F) -> F:
         @wraps(view)
         def wrapped(*args: Any, **kwargs: Any) -> Any:
-            if not current_user.is_authenticated:
+            user = current_user._get_current_object()  # one lookup through the proxy, not three
+            if not user.is_authenticated:
                 return login_manager.unauthorized()
-            if not (current_user.is_admin or getattr(current_user, flag, False)):
+            if not (user.is_admin or getattr(user, flag, False)):
                 abort(403)
             return view(*args, **kwargs)
 

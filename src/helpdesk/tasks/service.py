@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from werkzeug.local import LocalProxy
+
 from helpdesk.core.events import publish
 from helpdesk.core.models import utcnow
 from helpdesk.extensions import db
@@ -21,7 +23,10 @@ from helpdesk.tasks.events import TaskCommented, TaskCreated, TaskStatusChanged
 
 
 def actor_for(user: Any) -> Actor:
-    """The backend's view of a helpdesk user."""
+    """The backend's view of a helpdesk user (the signed-in user's proxy is looked through once,
+    not once per attribute)."""
+    if isinstance(user, LocalProxy):
+        user = user._get_current_object()
     return Actor(
         user_id=user.id,
         is_admin=bool(user.is_admin),
