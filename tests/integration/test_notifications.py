@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from sqlalchemy import select
+from sqlalchemy import select, update
 from task_api_support import (
     CLOSED,
     DEVELOPER,
@@ -45,6 +45,7 @@ from helpdesk.notifications import service
 from helpdesk.notifications.models import Notifications, PushSubscription
 from helpdesk.tasks.events import TaskStatusChanged
 from helpdesk.tasks.models import Member, Watcher
+from helpdesk.users.models import User
 from helpers import JSON, fresh
 
 API = "/tasks/api"
@@ -395,9 +396,23 @@ def test_an_admin_watching_a_project_they_are_not_in_is_told_of_its_changes(
     bob = as_user(app, login, world.users["bob"])
     assert put_status(bob, task_id, {"status_id": RESOLVED}).status_code == 200
     (event,) = status_events
-    assert event.members == {world.uid(name) for name in ("alice", "bob", "rita")}
+    assert event.members == {world.uid("alice"), world.uid("bob")}  # the task's, not rita
     recipients = sorted(row["user_id"] for row in notification_rows())
     assert recipients == sorted([world.uid("alice"), world.uid("admin")])
+
+
+def test_the_change_reads_the_members_online_and_the_tasks_own_not_the_whole_roster(
+    app, login, world: World, status_events
+):
+    """Members online have boards to move; the task's author, assignee and watchers may be
+    told; an offline member who is none of these is neither (a project may have hundreds)."""
+    task_id = world.tasks["unassigned"]  # web: author bob, no assignee; alice and rita members
+    db.session.execute(update(User).where(User.id == world.uid("rita")).values(online=True))
+    db.session.commit()
+    alice = as_user(app, login, world.users["alice"])
+    assert put_status(alice, task_id, {"status_id": RESOLVED}).status_code == 200
+    (event,) = status_events
+    assert event.members == {world.uid("bob"), world.uid("rita")}
 
 
 # =============================================================================================

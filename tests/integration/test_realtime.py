@@ -98,6 +98,25 @@ def test_a_status_change_reaches_the_recipient_and_no_one_else(
     assert dave_heard == {}
 
 
+def test_a_member_with_the_board_open_sees_the_card_move(app, client, login, world: World) -> None:
+    """rita is in the project but none of the task's people: her open page (a socket, which
+    makes her online) is why the change is sent to her, and dave, outside it, hears nothing."""
+    rita, dave = world.users["rita"], world.users["dave"]
+    rita_http, dave_http = app.test_client(), app.test_client()
+    login(rita, the_client=rita_http)
+    login(dave, the_client=dave_http)
+    rita_sock, dave_sock = socket_for(app, rita_http), socket_for(app, dave_http)
+    login(world.users["alice"])
+    task_id = world.tasks["login"]  # web: author bob, assignee alice
+    response = client.put(f"/tasks/api/task/{task_id}/status", json={"status_id": RESOLVED})
+    assert response.status_code == 200
+    rita_heard, dave_heard = received(rita_sock), received(dave_sock)
+    assert "new_notification" not in rita_heard
+    moves = rita_heard.get("task_status_changed", [])
+    assert [(m["task_id"], m["new_status_id"]) for m in moves] == [(task_id, RESOLVED)]
+    assert dave_heard == {}
+
+
 def test_a_refused_change_sends_nothing(app, client, login, world: World) -> None:
     bob_http = app.test_client()
     login(world.users["bob"], the_client=bob_http)

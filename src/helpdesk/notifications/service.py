@@ -31,8 +31,8 @@ def interested_users(
     task: TaskInfo, actor_id: int, members: frozenset[int] | None = None
 ) -> list[int]:
     """Assignee, author and watchers who may still see the task, never the one who acted. With
-    the project's members read along with the change, only those outside it (admins may see
-    every task) are left for the backend to check."""
+    the members read along with the change (which hold every one of these who is a member), only
+    those outside the project (admins may see every task) are left for the backend to check."""
     people = {task.author.id, *task.watcher_ids}
     if task.assigned_to:
         people.add(task.assigned_to.id)

@@ -20,7 +20,7 @@ class TaskStatusChanged:
     notify_users: bool
     journal_id: int | None
     occurred_at: datetime
-    members: frozenset[int] | None = None  # the project's, as read with the change (StatusChange)
+    members: frozenset[int] | None = None  # those the change concerns (StatusChange)
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, DateTime, String
+from sqlalchemy import Boolean, DateTime, Index, String, text
 from sqlalchemy import true as sa_true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -42,6 +42,9 @@ class User(db.Model, UserMixin):
     """A member of staff who can sign in; permissions are the seed's boolean flags."""
 
     __tablename__ = "user"
+    __table_args__ = (  # the few online users, for a status change's board audience
+        Index("ix_user_online", "id", postgresql_where=text("online"), sqlite_where=text("online")),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(20), unique=True)
