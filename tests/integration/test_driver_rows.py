@@ -20,6 +20,7 @@ from helpdesk.tasks.backends.local import (
     change_statement,
     list_statements,
     task_statement,
+    user_ids,
 )
 from helpdesk.tasks.models import CustomField, CustomValue, Task, Watcher
 
@@ -62,7 +63,7 @@ def test_a_task_reads_as_sqlalchemy_reads_it_with_dates_json_and_names(world: Wo
     assert row.role_id is not None
 
 
-def test_a_change_reads_its_booleans_and_members(world: World) -> None:
+def test_a_change_reads_its_workflow_booleans_and_the_members_it_concerns(world: World) -> None:
     params = {
         "task_id": world.tasks["bobweb"],
         "actor_id": world.uid("rita"),
@@ -73,6 +74,7 @@ def test_a_change_reads_its_booleans_and_members(world: World) -> None:
     (row,) = fast
     assert row.role_has_rules is True
     assert row.move_allowed is True
+    assert user_ids(row.member_ids) == {world.uid("alice"), world.uid("bob")}  # author, assignee
 
 
 @pytest.mark.parametrize(

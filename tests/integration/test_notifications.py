@@ -415,6 +415,20 @@ def test_the_change_reads_the_members_online_and_the_tasks_own_not_the_whole_ros
     assert event.members == {world.uid("bob"), world.uid("rita")}
 
 
+def test_the_online_users_are_read_from_their_partial_index(app) -> None:
+    """The condition the change's read writes matches the index's own on each database, or the
+    planner would read the whole user table for every change."""
+    online = select(User.id).where(User.online)
+    sql = str(online.compile(dialect=db.engine.dialect))
+    with db.engine.connect() as connection:
+        if db.engine.dialect.name == "postgresql":
+            connection.exec_driver_sql("SET enable_seqscan = off")  # a few rows: ask if it can
+            plan = connection.exec_driver_sql(f"EXPLAIN {sql}").scalars().all()
+        else:
+            plan = [row[-1] for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}")]
+    assert any("ix_user_online" in line for line in plan), plan
+
+
 # =============================================================================================
 # Recording: idempotency, transactions and delivery after commit
 # =============================================================================================

@@ -52,8 +52,9 @@ def all_rows(
     connection: Connection, statement: Select[Any], params: Mapping[str, Any]
 ) -> list[Any]:
     """The statement's rows, named like its columns, as connection.execute(...).all() gives
-    them; inside the connection's transaction (begun if it was not), with SQLAlchemy's errors
-    and cursor events."""
+    them; inside the connection's transaction (begun if it was not), with SQLAlchemy's errors.
+    before_cursor_execute listeners see the statement (to count or log it; they cannot rewrite
+    it), after_cursor_execute ones do not."""
     prepared = prepare(statement, connection.dialect)
     state = prepared.compiled.construct_expanded_state(params)
     values = state.positional_parameters if prepared.positional else state.parameters

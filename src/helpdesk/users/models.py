@@ -42,8 +42,14 @@ class User(db.Model, UserMixin):
     """A member of staff who can sign in; permissions are the seed's boolean flags."""
 
     __tablename__ = "user"
-    __table_args__ = (  # the few online users, for a status change's board audience
-        Index("ix_user_online", "id", postgresql_where=text("online"), sqlite_where=text("online")),
+    __table_args__ = (  # the few online users, for a status change's board audience; each
+        # dialect's condition as SQLAlchemy writes `where(User.online)`, or the index goes unused
+        Index(
+            "ix_user_online",
+            "id",
+            postgresql_where=text("online"),
+            sqlite_where=text("online = 1"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

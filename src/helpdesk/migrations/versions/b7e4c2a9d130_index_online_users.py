@@ -6,7 +6,9 @@ Create Date: 2026-11-28 00:20:00
 
 A status change moves the card on the open boards of the project's members who are online, and
 reads them with the task; a partial index holds just those few users, where the whole table
-(5,000 users in the benchmark's larger dataset) would otherwise be read for every change.
+(5,000 users in the benchmark's larger dataset) would otherwise be read for every change. Each
+dialect's condition is written as SQLAlchemy writes the query's (`online`, `online = 1`): the
+planners use a partial index only for a query whose condition matches its own.
 """
 import sqlalchemy as sa
 from alembic import op
@@ -24,7 +26,7 @@ def upgrade():
         'user',
         ['id'],
         postgresql_where=sa.text('online'),
-        sqlite_where=sa.text('online'),
+        sqlite_where=sa.text('online = 1'),
     )
 
 
