@@ -14,7 +14,7 @@ import flask_migrate
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import create_engine, make_url, text
+from sqlalchemy import Engine, create_engine, make_url, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 
@@ -160,6 +160,17 @@ def postgresql_only(app: Flask) -> None:
     """Skip a test of PostgreSQL's behaviour (its transactions, its driver) on SQLite."""
     if db.engine.dialect.name != "postgresql":
         pytest.skip("PostgreSQL's behaviour: SQLite has its own tests")
+
+
+@pytest.fixture
+def server_engine(app: Flask) -> Iterator[Engine]:
+    """A second engine of one connection on the test's PostgreSQL database, for a connection
+    the server can drop (SQLite's are files)."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("a connection the server drops: PostgreSQL's; SQLite's are files")
+    engine = create_engine(db.engine.url, pool_size=1, max_overflow=0)
+    yield engine
+    engine.dispose()
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from typing import Any
 import requests
 from flask.testing import FlaskClient
 from PIL import Image
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select, text
 
 from conftest import BROWSER
 from helpdesk.extensions import db
@@ -170,3 +170,15 @@ def open_task_assigned_to(url: str, session: requests.Session, user_id: int) -> 
     ).json()["data"]["tasks"]
     assert tasks, "the demo data gives bob open tasks alice can see"
     return dict(tasks[0])
+
+
+def backend_pid(engine: Engine) -> int:
+    """The PostgreSQL server process behind the engine's pooled connection."""
+    with engine.connect() as connection:
+        return int(connection.scalar(text("SELECT pg_backend_pid()")))
+
+
+def drop_on_the_server(pid: int) -> None:
+    """End a connection from the server's side, as a restart or an idle timeout would."""
+    with db.engine.connect() as connection:
+        assert connection.scalar(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})

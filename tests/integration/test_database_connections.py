@@ -3,39 +3,17 @@ the server dropped it), a busy one is not; SQLite syncs its log as SQLITE_SYNCHR
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from flask import Flask
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
 from helpdesk import create_app
 from helpdesk.core.database import configure_server
 from helpdesk.extensions import db
-
-
-@pytest.fixture
-def server_engine(app: Flask) -> Iterator[Engine]:
-    """A second engine on the test's PostgreSQL database, for pools with other settings."""
-    if db.engine.dialect.name != "postgresql":
-        pytest.skip("SQLite connections are files: nothing to ping")
-    engine = create_engine(db.engine.url, pool_size=1, max_overflow=0)
-    yield engine
-    engine.dispose()
-
-
-def backend_pid(engine: Engine) -> int:
-    """The server process behind the pool's one connection."""
-    with engine.connect() as connection:
-        return int(connection.scalar(text("SELECT pg_backend_pid()")))
-
-
-def drop_on_the_server(pid: int) -> None:
-    """End a connection from the server's side, as a restart or an idle timeout would."""
-    with db.engine.connect() as connection:
-        assert connection.scalar(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+from helpers import backend_pid, drop_on_the_server
 
 
 def test_an_idle_connection_the_server_dropped_is_replaced_before_use(

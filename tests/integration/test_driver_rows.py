@@ -8,7 +8,7 @@ from datetime import date, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, String, bindparam, column, create_engine, event, select, table, text
+from sqlalchemy import Engine, String, bindparam, column, event, select, table
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.types import TypeDecorator
 from task_api_support import World, build_world
@@ -23,6 +23,7 @@ from helpdesk.tasks.backends.local import (
     user_ids,
 )
 from helpdesk.tasks.models import CustomField, CustomValue, Task, Watcher
+from helpers import backend_pid, drop_on_the_server
 
 
 @pytest.fixture
@@ -144,21 +145,10 @@ def test_a_driver_error_is_sqlalchemys_error_without_the_values(world: World) ->
     assert not raised.value.connection_invalidated
 
 
-def server_pid(engine: Engine) -> int:
-    """The server process behind the engine's one pooled connection."""
-    with engine.connect() as connection:
-        return int(connection.scalar(text("SELECT pg_backend_pid()")))
-
-
-def test_a_connection_the_server_dropped_is_invalidated(postgresql_only: None) -> None:
-    engine = create_engine(db.engine.url, pool_size=1, max_overflow=0)
-    try:
-        dropped = server_pid(engine)
-        with db.engine.connect() as other:
-            other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": dropped})
-        with engine.connect() as connection, pytest.raises(DBAPIError) as raised:
-            all_rows(connection, select(Task.id), {})
-        assert raised.value.connection_invalidated
-        assert server_pid(engine) != dropped  # the pool opened a new connection
-    finally:
-        engine.dispose()
+def test_a_connection_the_server_dropped_is_invalidated(server_engine: Engine) -> None:
+    dropped = backend_pid(server_engine)
+    drop_on_the_server(dropped)
+    with server_engine.connect() as connection, pytest.raises(DBAPIError) as raised:
+        all_rows(connection, select(Task.id), {})
+    assert raised.value.connection_invalidated
+    assert backend_pid(server_engine) != dropped  # the pool opened a new connection

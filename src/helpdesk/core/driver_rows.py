@@ -24,7 +24,6 @@ class Prepared:
     """A statement compiled for one dialect, with what turns its driver rows into named rows."""
 
     compiled: SQLCompiler
-    positional: bool
     row: Any  # a namedtuple class named after the selected columns
     processors: list[tuple[int, Processor]] | None = None  # from the first run's description
 
@@ -43,7 +42,7 @@ def prepare(statement: Select[Any], dialect: Dialect) -> Prepared:
             if bind.type.dialect_impl(dialect).bind_processor(dialect) is not None:
                 raise TypeError(f"{bind.key} needs converting: run the statement through execute")
         names = [column.key for column in statement.selected_columns]
-        prepared = Prepared(compiled, dialect.positional, namedtuple("Row", names, rename=True))
+        prepared = Prepared(compiled, namedtuple("Row", names, rename=True))
         by_dialect[dialect.name] = prepared
     return prepared
 
@@ -57,7 +56,8 @@ def all_rows(
     it), after_cursor_execute ones do not."""
     prepared = prepare(statement, connection.dialect)
     state = prepared.compiled.construct_expanded_state(params)
-    values = state.positional_parameters if prepared.positional else state.parameters
+    positional = connection.dialect.positional
+    values = state.positional_parameters if positional else state.parameters
     if not connection.in_transaction():
         connection.begin()
     cursor = connection.connection.cursor()
