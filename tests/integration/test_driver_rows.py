@@ -1,6 +1,6 @@
 """Rows read on the driver's cursor (driver_rows.all_rows) are the rows SQLAlchemy's execute
-gives, converted by the same types, inside the connection's transaction, with SQLAlchemy's
-errors and events; on both databases."""
+gives, converted by the same types, in the connection's transaction or in none, with
+SQLAlchemy's errors and events; on both databases."""
 
 from __future__ import annotations
 
@@ -8,11 +8,14 @@ from datetime import date, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, String, bindparam, column, event, select, table
+from flask import Flask
+from sqlalchemy import Engine, String, bindparam, column, event, select, table, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.types import TypeDecorator
 from task_api_support import World, build_world
 
+from helpdesk.core.database import reads_before_writing
 from helpdesk.core.driver_rows import all_rows
 from helpdesk.extensions import db
 from helpdesk.tasks.backends.local import (
@@ -101,7 +104,7 @@ def test_no_task_is_no_row(world: World) -> None:
         assert all_rows(connection, task_statement(), {"task_id": 0, "actor_id": 1}) == []
 
 
-def test_it_reads_inside_the_connections_transaction_and_tells_the_cursor_events(
+def test_it_reads_in_the_connections_transaction_and_tells_the_cursor_events(
     world: World,
 ) -> None:
     seen: list[str] = []
@@ -109,14 +112,42 @@ def test_it_reads_inside_the_connections_transaction_and_tells_the_cursor_events
     def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         seen.append(statement)
 
+    task_id = world.tasks["login"]
     event.listen(db.engine, "before_cursor_execute", record)
     try:
         with db.engine.connect() as connection:
-            all_rows(connection, select(Task.id).where(Task.id == world.tasks["login"]), {})
+            connection.begin()
+            connection.execute(update(Task).where(Task.id == task_id).values(subject="Ours"))
+            rows = all_rows(connection, select(Task.subject).where(Task.id == task_id), {})
+            assert rows[0].subject == "Ours"  # its transaction's own write, not yet committed
             assert connection.in_transaction()
+            connection.rollback()
     finally:
         event.remove(db.engine, "before_cursor_execute", record)
     assert any("FROM tasks" in statement for statement in seen)
+
+
+def driver_in_transaction(connection: Connection) -> bool:
+    """Whether the driver itself holds a transaction open on the connection."""
+    driver = connection.connection.driver_connection
+    if connection.dialect.name == "sqlite":
+        return bool(driver.in_transaction)
+    return bool(driver.info.transaction_status != driver.info.transaction_status.IDLE)
+
+
+def test_on_a_connection_without_a_transaction_it_begins_none(app: Flask, world: World) -> None:
+    """A connection reads_before_writing(alone=True) gives stays in autocommit: no transaction
+    is left open behind the read, in SQLAlchemy or in the driver."""
+    task_id = world.tasks["login"]
+    db.session.remove()  # a request whose unit of work has not begun
+    with (
+        app.test_request_context("/anything", method="GET"),
+        reads_before_writing(alone=True) as connection,
+    ):
+        rows = all_rows(connection, select(Task.id).where(Task.id == task_id), {})
+        assert [row.id for row in rows] == [task_id]
+        assert not connection.in_transaction()
+        assert not driver_in_transaction(connection)
 
 
 class Shouted(TypeDecorator[str]):

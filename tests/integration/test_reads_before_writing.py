@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import pytest
 from flask import Flask
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from helpdesk.core.database import reads_before_writing
+from helpdesk.core.driver_rows import all_rows
 from helpdesk.extensions import db
 from helpdesk.users.models import User
 
@@ -117,3 +118,28 @@ def test_a_read_apart_makes_no_session_for_a_request_that_has_none(app: Flask, m
             assert reading.scalar(select(User.full_name).where(User.id == user_id)) == "Before"
         assert db.session.registry.has() is not writes_apart
         db.session.rollback()
+
+
+NAME = select(User.full_name).where(User.id == bindparam("id"))
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT"])
+def test_reads_alone_hold_no_transaction_and_each_sees_the_latest_commit(
+    app: Flask, make_user, method: str
+) -> None:
+    """alone=True, for reads that need not agree (one statement, a page and its count): apart
+    from the request's unit of work they run in autocommit, on SQLite with no BEGIN and no
+    ROLLBACK; on PostgreSQL a writing request reads on its own transaction, as before."""
+    user_id = make_user(full_name="Before").id
+    db.session.remove()
+    apart = method == "GET" or db.engine.dialect.name == "sqlite"
+    with app.test_request_context("/anything", method=method):
+        with reads_before_writing(alone=True) as reading:
+            first = all_rows(reading, NAME, {"id": user_id})[0].full_name
+            if apart:
+                assert not reading.in_transaction()
+                rename_elsewhere(user_id, "Meanwhile")  # no read snapshot holds it back
+            second = all_rows(reading, NAME, {"id": user_id})[0].full_name
+        db.session.rollback()
+    assert first == "Before"
+    assert second == ("Meanwhile" if apart else "Before")

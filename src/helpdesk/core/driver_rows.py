@@ -51,15 +51,14 @@ def all_rows(
     connection: Connection, statement: Select[Any], params: Mapping[str, Any]
 ) -> list[Any]:
     """The statement's rows, named like its columns, as connection.execute(...).all() gives
-    them; inside the connection's transaction (begun if it was not), with SQLAlchemy's errors.
-    before_cursor_execute listeners see the statement (to count or log it; they cannot rewrite
-    it), after_cursor_execute ones do not."""
+    them, with SQLAlchemy's errors; in the connection's transaction if it has one, else on its
+    own (the connections reads_before_writing(alone=True) gives are in autocommit), where
+    execute would begin one. before_cursor_execute listeners see the statement (to count or log
+    it; they cannot rewrite it), after_cursor_execute ones do not."""
     prepared = prepare(statement, connection.dialect)
     state = prepared.compiled.construct_expanded_state(params)
     positional = connection.dialect.positional
     values = state.positional_parameters if positional else state.parameters
-    if not connection.in_transaction():
-        connection.begin()
     cursor = connection.connection.cursor()
     try:
         connection.dispatch.before_cursor_execute(

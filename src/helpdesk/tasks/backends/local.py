@@ -518,7 +518,7 @@ class LocalBackend:
         """One page of visible tasks matching the query, and the total count."""
         shape, params = self._list_params(actor, query)
         page_statement, count_statement = list_statements(shape)
-        with reads_before_writing() as connection:
+        with reads_before_writing(alone=True) as connection:
             rows = all_rows(connection, page_statement, params)
             if len(rows) < query.per_page and (rows or query.page == 1):
                 total = params["offset"] + len(rows)  # the last page: nothing left to count
@@ -530,7 +530,7 @@ class LocalBackend:
 
     def get_task(self, actor: Actor, task_id: int) -> TaskInfo:
         """One visible task with its custom values and watchers (one statement)."""
-        with reads_before_writing() as connection:
+        with reads_before_writing(alone=True) as connection:
             row = self._task(actor, task_id, connection)
             return self._info(row, row)
 
@@ -847,7 +847,7 @@ class LocalBackend:
 
     def _try_add_comment(self, actor: Actor, task_id: int, notes: str) -> int:
         """One attempt of add_comment; StaleRead if the task changed since it was read."""
-        with reads_before_writing() as reading:
+        with reads_before_writing(alone=True) as reading:
             task = self._task(actor, task_id, reading)
             self._require_member(actor, task.role_id)
         return self._write_change(actor, task, utcnow(), notes)
