@@ -16,7 +16,7 @@ from sqlalchemy.types import TypeDecorator
 from task_api_support import World, build_world
 
 from helpdesk.core.database import reads_before_writing
-from helpdesk.core.driver_rows import all_rows
+from helpdesk.core.driver_rows import all_rows, prepare
 from helpdesk.extensions import db
 from helpdesk.tasks.backends.local import (
     ListShape,
@@ -65,6 +65,18 @@ def test_a_task_reads_as_sqlalchemy_reads_it_with_dates_json_and_names(world: Wo
         ("w", world.uid("bob"), None, None),
     ]
     assert row.role_id is not None
+
+
+def test_only_a_text_with_nothing_to_expand_is_run_as_compiled(world: World) -> None:
+    """A fixed text runs as it was compiled; one with an IN list is expanded for each run."""
+    dialect = db.engine.dialect
+    assert prepare(task_statement(), dialect).fixed
+    listed = select(Task.id).where(Task.id.in_(bindparam("ids", expanding=True))).order_by(Task.id)
+    assert not prepare(listed, dialect).fixed
+    ids = sorted(world.tasks.values())
+    with db.engine.connect() as connection:
+        assert [row.id for row in all_rows(connection, listed, {"ids": ids[:1]})] == ids[:1]
+        assert [row.id for row in all_rows(connection, listed, {"ids": ids})] == ids
 
 
 def test_a_change_reads_its_workflow_booleans_and_the_members_it_concerns(world: World) -> None:

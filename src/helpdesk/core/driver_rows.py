@@ -25,6 +25,7 @@ class Prepared:
 
     compiled: SQLCompiler
     row: Any  # a namedtuple class named after the selected columns
+    fixed: bool  # its text is final: no parameter expands (IN lists) or is renamed
     processors: list[tuple[int, Processor]] | None = None  # from the first run's description
 
 
@@ -42,7 +43,12 @@ def prepare(statement: Select[Any], dialect: Dialect) -> Prepared:
             if bind.type.dialect_impl(dialect).bind_processor(dialect) is not None:
                 raise TypeError(f"{bind.key} needs converting: run the statement through execute")
         names = [column.key for column in statement.selected_columns]
-        prepared = Prepared(compiled, namedtuple("Row", names, rename=True))
+        fixed = not (
+            compiled.post_compile_params
+            or compiled.literal_execute_params
+            or compiled.escaped_bind_names
+        )
+        prepared = Prepared(compiled, namedtuple("Row", names, rename=True), fixed)
         by_dialect[dialect.name] = prepared
     return prepared
 
@@ -56,20 +62,16 @@ def all_rows(
     execute would begin one. before_cursor_execute listeners see the statement (to count or log
     it; they cannot rewrite it), after_cursor_execute ones do not."""
     prepared = prepare(statement, connection.dialect)
-    state = prepared.compiled.construct_expanded_state(params)
-    positional = connection.dialect.positional
-    values = state.positional_parameters if positional else state.parameters
+    sql, values = driver_parameters(prepared.compiled, prepared.fixed, params)
     cursor = connection.connection.cursor()
     try:
-        connection.dispatch.before_cursor_execute(
-            connection, cursor, state.statement, values, None, False
-        )
-        cursor.execute(state.statement, values)
+        connection.dispatch.before_cursor_execute(connection, cursor, sql, values, None, False)
+        cursor.execute(sql, values)
         rows = cursor.fetchall()
         if prepared.processors is None:
             prepared.processors = processors(statement, connection.dialect, cursor.description)
     except connection.dialect.loaded_dbapi.Error as error:
-        raise wrapped(connection, state.statement, values, error, cursor) from error
+        raise wrapped(connection, sql, values, error, cursor) from error
     finally:
         cursor.close()
     converters = prepared.processors
@@ -83,6 +85,22 @@ def all_rows(
             items[index] = convert(items[index])
         converted.append(make(items))
     return converted
+
+
+def driver_parameters(
+    compiled: SQLCompiler, fixed: bool, params: Mapping[str, Any]
+) -> tuple[str, Any]:
+    """The statement's text and its parameters in the driver's style. A fixed text is used as it
+    is, with the parameters in its order: expanding it anyway (a regular-expression pass over the
+    text, 4.9 against 1.3 µs) was a quarter of all_rows' own time in a task read."""
+    if not fixed:
+        state = compiled.construct_expanded_state(params)
+        positional = state.positional_parameters if compiled.positional else state.parameters
+        return state.statement, positional
+    values = compiled.construct_params(params)
+    if compiled.positional:
+        return compiled.string, [values[name] for name in compiled.positiontup or ()]
+    return compiled.string, values
 
 
 def processors(

@@ -50,36 +50,38 @@ class KnownCookieFirst:
 class FileSessions(KnownCookieFirst, CacheLibSessionInterface):
     """Sessions as files in the instance folder (one machine).
 
-    A process keeps the sessions it read with their file's identity (inode, size, time written)
-    and reads a file again only when that changed, or it is gone or expired: most requests then
-    cost one stat instead of an open, a read and an unpickling. Sessions holding anything but
-    plain values (a list of messages to flash) are always read afresh.
+    A process keeps the sessions it read with their file's path and identity (inode, size, time
+    written) and reads a file again only when that changed, or it is gone or expired: most
+    requests then cost one stat instead of hashing the id into a path, an open, a read and an
+    unpickling. Sessions holding anything but plain values (a list of messages to flash) are
+    always read afresh.
     """
 
     def __init__(self, **options: Any):
         super().__init__(**options)
         self._lifetime = total_seconds(options["app"].permanent_session_lifetime)
-        self._kept: dict[str, tuple[tuple[int, int, int], dict[str, Any]]] = {}
+        self._kept: dict[str, tuple[str, tuple[int, int, int], dict[str, Any]]] = {}
 
     def _retrieve_session_data(self, store_id: str) -> dict[str, Any] | None:
         """The session's data, from what this process kept while its file is unchanged (handed
         out as is: the session built from it is a copy, and its values cannot change in place)."""
+        kept = self._kept.get(store_id)
+        path = kept[0] if kept is not None else self.cache._get_filename(store_id)
         try:
-            found = os.stat(self.cache._get_filename(store_id))
+            found = os.stat(path)
         except FileNotFoundError:
             self._kept.pop(store_id, None)
             return None
         if found.st_mtime + self._lifetime < time.time():
             return None  # expired: the store treats it as gone
         mark = (found.st_ino, found.st_size, found.st_mtime_ns)
-        kept = self._kept.get(store_id)
-        if kept is not None and kept[0] == mark:
-            return kept[1]
+        if kept is not None and kept[1] == mark:
+            return kept[2]
         data = super()._retrieve_session_data(store_id)
         if data is not None and all(isinstance(v, PLAIN) for v in data.values()):
             if len(self._kept) >= MAX_KEPT_SESSIONS:
                 self._kept.clear()
-            self._kept[store_id] = (mark, data)
+            self._kept[store_id] = (path, mark, data)
         return data
 
 
