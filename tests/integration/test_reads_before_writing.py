@@ -32,13 +32,16 @@ def name_of(user_id: int) -> str | None:
     return db.session.scalar(select(User.full_name).where(User.id == user_id))
 
 
+@pytest.mark.parametrize("alone", [False, True])
 def test_a_writing_request_reads_without_holding_the_write_lock(
-    app: Flask, make_user, sqlite_only
+    app: Flask, make_user, sqlite_only, alone: bool
 ) -> None:
+    """Alone or not, a statement executed on the connection (which begins a transaction) reads
+    in a read transaction, not in the write lock a writing request's transactions take."""
     user_id = make_user(full_name="Before").id
     db.session.remove()  # the request's own, untouched session
     with app.test_request_context("/anything", method="PUT"):
-        with reads_before_writing() as reading:
+        with reads_before_writing(alone=alone) as reading:
             name = reading.scalar(select(User.full_name).where(User.id == user_id))
             rename_elsewhere(user_id, "Meanwhile")  # held, the lock would time this out
         assert name == "Before"

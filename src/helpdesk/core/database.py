@@ -211,9 +211,7 @@ def reads_before_writing(*, alone: bool = False) -> Iterator[Connection]:
     if apart is None:
         yield unit_of_work()
         return
-    with db.engine.connect() as connection:
-        if not (alone and READS in apart):  # SQLite's options only shape a transaction
-            connection.execution_options(**apart)
+    with db.engine.connect().execution_options(**apart) as connection:
         if not alone:
             connection.begin()
         yield connection
