@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from helpdesk.core.middleware import TimeOncePerSecond
-
-FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+from helpdesk.core.middleware import LOG_FORMAT, TimeOncePerSecond
 
 
 def record_at(created: float) -> logging.LogRecord:
@@ -18,13 +16,13 @@ def record_at(created: float) -> logging.LogRecord:
 
 
 def test_times_within_and_across_seconds_read_as_logging_writes_them() -> None:
-    ours, theirs = TimeOncePerSecond(FORMAT), logging.Formatter(FORMAT)
+    ours, theirs = TimeOncePerSecond(LOG_FORMAT), logging.Formatter(LOG_FORMAT)
     for created in (1_700_000_000.001, 1_700_000_000.999, 1_700_000_001.5, 1_700_000_000.25):
         record = record_at(created)
         assert ours.format(record) == theirs.format(record)
 
 
 def test_a_date_format_of_its_own_is_honoured() -> None:
-    ours, theirs = TimeOncePerSecond(FORMAT, "%H:%M"), logging.Formatter(FORMAT, "%H:%M")
+    ours, theirs = TimeOncePerSecond(LOG_FORMAT, "%H:%M"), logging.Formatter(LOG_FORMAT, "%H:%M")
     record = record_at(1_700_000_000.5)
     assert ours.format(record) == theirs.format(record)

@@ -49,6 +49,7 @@ def log_request(request_id: str, status: int, elapsed: float) -> None:
 
 
 LINE = "[%s] %s %s %s %.1fms user=%s"
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"  # of the log's own handler
 
 
 def loaded_user_id() -> int | None:
@@ -129,7 +130,5 @@ def register_middleware(app: Flask) -> None:
         logger.setLevel(logging.INFO)
         if not logger.handlers:
             handler = logging.StreamHandler()
-            handler.setFormatter(
-                TimeOncePerSecond("%(asctime)s %(levelname)s %(name)s %(message)s")
-            )
+            handler.setFormatter(TimeOncePerSecond(LOG_FORMAT))
             logger.addHandler(handler)
