@@ -1,8 +1,8 @@
 """Production serving through gunicorn, configured from the environment.
 
-WEB_WORKER=gevent (the default): one greenlet per connection, so an idle websocket costs ~36 kB
-and one process holds thousands (WEB_CONNECTIONS). gthread: one of WEB_THREADS threads per
-connection, each open websocket holding one for as long as the page is open.
+WEB_WORKER=gevent (the default): one greenlet per connection, so one process holds thousands of
+open pages' websockets (WEB_CONNECTIONS). gthread: one of WEB_THREADS threads per connection,
+each open websocket holding one for as long as the page is open.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import logging
 import os
 import resource
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from flask import Flask
@@ -38,7 +39,6 @@ class HelpdeskServer(BaseApplication):  # type: ignore[misc]
         """The worker's own app: its engine, locks and sockets are made after the fork (and,
         with gevent, after the patching), never shared with the master."""
         from helpdesk import create_app
-        from helpdesk.core.concurrency import taking_turns
         from helpdesk.worker import start_embedded
 
         app = create_app(MIGRATIONS_CLI=False)
@@ -51,20 +51,44 @@ class HelpdeskServer(BaseApplication):  # type: ignore[misc]
         return app
 
 
+def taking_turns(wsgi_app: Callable[..., Any]) -> Callable[..., Any]:
+    """Under gevent, yield to the other connections before each request: a keep-alive client
+    whose next request is already waiting would otherwise be served on and on while the rest of
+    the worker's connections wait. gevent.idle(), not sleep(0): that resumes before the loop
+    polls the sockets, so requests that arrived meanwhile would still wait."""
+    from helpdesk.core.concurrency import gevent_patched
+
+    if not gevent_patched():
+        return wsgi_app
+    import gevent
+
+    def turn(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        gevent.idle()
+        return wsgi_app(environ, start_response)
+
+    return turn
+
+
 def worker_count(app: Flask) -> int:
-    """WEB_CONCURRENCY processes; only one without a Socket.IO message queue, since a socket
-    lives in one process and only the queue carries events from the others."""
-    wanted = int(os.environ.get("WEB_CONCURRENCY", "2"))
-    if wanted > 1 and not app.config["SOCKETIO_MESSAGE_QUEUE"]:
+    """WEB_CONCURRENCY processes on PostgreSQL with a Socket.IO message queue, else one: SQLite is
+    the one-process database, and a socket lives in one process, so only the queue carries
+    events from the others."""
+    from sqlalchemy.engine import make_url
+
+    wanted = max(int(os.environ.get("WEB_CONCURRENCY", "2")), 1)
+    if wanted == 1:
+        return 1
+    if make_url(app.config["SQLALCHEMY_DATABASE_URI"]).get_backend_name() == "sqlite":
+        log.warning("SQLite: serving with 1 process (WEB_CONCURRENCY=%d needs PostgreSQL)", wanted)
+        return 1
+    if not app.config["SOCKETIO_MESSAGE_QUEUE"]:
         log.warning("WEB_CONCURRENCY=%d needs SOCKETIO_MESSAGE_QUEUE; serving with 1", wanted)
         return 1
-    return max(wanted, 1)
+    return wanted
 
 
 def worker_class() -> str:
-    """The gunicorn worker class named by WEB_WORKER, gevent by default, on SQLite too: its
-    writers wait for each other at the write gate (core/database.py), never inside SQLite,
-    where a waiting greenlet would block the whole worker."""
+    """The gunicorn worker class named by WEB_WORKER, gevent by default."""
     worker = os.environ.get("WEB_WORKER", "gevent")
     if worker not in WORKER_CLASSES:
         raise ValueError(f"WEB_WORKER must be one of {', '.join(WORKER_CLASSES)}, not {worker!r}")
@@ -102,6 +126,9 @@ def run_gunicorn(host: str, port: int, workers: int, options: dict[str, Any]) ->
         {
             "bind": f"{host}:{port}",
             "workers": workers,
+            # each worker its own listening socket, among which the kernel spreads connections,
+            # rather than one shared socket that whichever worker wakes first drains
+            "reuse_port": workers > 1,
             **options,
             "accesslog": None,
             "timeout": 60,
@@ -117,14 +144,6 @@ def main(argv: list[str]) -> None:
     connections = int(os.environ.get("WEB_CONNECTIONS", "10000"))
     raise_fd_limit(connections + 100)
     options: dict[str, Any] = {"worker_class": "gevent", "worker_connections": connections}
-    if int(workers) > 1:
-        from helpdesk import balance
-
-        options |= {
-            "worker_class": "helpdesk.balance.BalancedGeventWorker",
-            "pre_fork": balance.claim_slot,
-            "child_exit": balance.free_slot,
-        }
     run_gunicorn(host, int(port), int(workers), options)
 
 

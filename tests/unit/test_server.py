@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from flask import Flask
 
@@ -22,14 +24,42 @@ def test_an_unknown_worker_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
         worker_class()
 
 
-def test_several_processes_need_the_message_queue(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Only the setting is read (binding Socket.IO to a queue here would outlive the test)."""
-    monkeypatch.setenv("WEB_CONCURRENCY", "4")
+POSTGRESQL = "postgresql+psycopg://postgres@127.0.0.1:5432/helpdesk"
+QUEUE = "redis://127.0.0.1:6379/0"
+
+
+def settings(database: str, queue: str) -> Flask:
+    """An app holding only the settings read (binding Socket.IO to a queue would outlive the test)."""
     app = Flask(__name__)
-    app.config["SOCKETIO_MESSAGE_QUEUE"] = ""
-    assert worker_count(app) == 1
-    app.config["SOCKETIO_MESSAGE_QUEUE"] = "redis://127.0.0.1:6379/0"
-    assert worker_count(app) == 4
+    app.config.update(SQLALCHEMY_DATABASE_URI=database, SOCKETIO_MESSAGE_QUEUE=queue)
+    return app
+
+
+def test_several_processes_need_postgresql_and_the_message_queue(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("WEB_CONCURRENCY", "4")
+    assert worker_count(settings(POSTGRESQL, QUEUE)) == 4
+    assert worker_count(settings(POSTGRESQL, "")) == 1
+    assert worker_count(settings("sqlite:////srv/helpdesk/helpdesk.db", QUEUE)) == 1
+
+
+def test_sqlite_says_in_the_log_that_it_serves_with_one_process(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("WEB_CONCURRENCY", "2")
+    with caplog.at_level(logging.INFO, logger="helpdesk.server"):
+        assert worker_count(settings("sqlite:////srv/helpdesk/helpdesk.db", QUEUE)) == 1
+    assert "SQLite: serving with 1 process" in caplog.text
+
+
+def test_one_process_asked_for_is_one_without_a_word(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("WEB_CONCURRENCY", "1")
+    with caplog.at_level(logging.INFO, logger="helpdesk.server"):
+        assert worker_count(settings("sqlite:////srv/helpdesk/helpdesk.db", "")) == 1
+    assert caplog.text == ""
 
 
 def test_sockets_use_threads_unless_gevent_patched_the_process() -> None:

@@ -16,7 +16,7 @@ SCRIPT = textwrap.dedent(
 
     import gevent
 
-    from helpdesk.core.concurrency import taking_turns
+    from helpdesk.server import taking_turns
 
     order = []
     mine, theirs = socket.socketpair()
@@ -46,7 +46,7 @@ def test_a_request_lets_a_ready_connection_go_first() -> None:
 
 
 def test_without_gevent_the_app_is_left_as_it_is() -> None:
-    from helpdesk.core.concurrency import taking_turns
+    from helpdesk.server import taking_turns
 
     def app(environ: dict, start_response: object) -> list[bytes]:
         return [b"ok"]

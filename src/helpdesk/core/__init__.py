@@ -11,12 +11,11 @@ from helpdesk.core.database import register_database
 from helpdesk.core.errors import register_error_handlers
 from helpdesk.core.filters import register_filters
 from helpdesk.core.i18n import register_i18n
-from helpdesk.core.limits import register_limits
 from helpdesk.core.middleware import register_middleware
 from helpdesk.core.security import register_security
 from helpdesk.core.sessions import register_sessions
 from helpdesk.core.views import bp as core_bp
-from helpdesk.extensions import bcrypt, csrf, db
+from helpdesk.extensions import bcrypt, csrf, db, limiter
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -29,7 +28,7 @@ def register_core(app: Flask) -> None:
         register_migrations(app)
     csrf.init_app(app)
     bcrypt.init_app(app)
-    register_limits(app)
+    limiter.init_app(app)  # limits only on the views that declare one (login)
     register_json(app)
     register_sessions(app)
     register_middleware(app)

@@ -23,20 +23,3 @@ def off_the_hub(function: Callable[..., Result], *args: Any) -> Result:
 
         return gevent.get_hub().threadpool.apply(function, args)  # type: ignore[no-any-return]
     return function(*args)
-
-
-def taking_turns(wsgi_app: Callable[..., Any]) -> Callable[..., Any]:
-    """Under gevent, yield to the other connections before each request: a keep-alive client
-    whose next request is already waiting would otherwise be served on and on while the rest of
-    the worker's connections wait (p99 of 0.1-3 s at 8 clients). gevent.idle(), not sleep(0):
-    that resumes before the loop polls the sockets, so requests that arrived meanwhile still wait;
-    nor a short timer: libev rounds its poll up to 1 ms, which an idle worker then waited out."""
-    if not gevent_patched():
-        return wsgi_app
-    import gevent
-
-    def turn(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        gevent.idle()
-        return wsgi_app(environ, start_response)
-
-    return turn
