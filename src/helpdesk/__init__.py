@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,29 +12,9 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from helpdesk.config import CONFIGS, Config, ensure_secret_key, load_settings
 
 
-class Helpdesk(Flask):
-    """Flask, asking once per hook and view whether it is a coroutine: Flask's check, made for
-    each of a request's ~15 hooks on every request, cost 4 % of a small request's CPU."""
-
-    MAX_REMEMBERED = 1024  # hooks and views are few; functions made per request are not kept
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._synchronous: dict[Callable[..., Any], Callable[..., Any]] = {}
-
-    def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
-        """Flask's ensure_sync, remembered."""
-        synchronous = self._synchronous.get(func)
-        if synchronous is None:
-            synchronous = super().ensure_sync(func)
-            if len(self._synchronous) < self.MAX_REMEMBERED:
-                self._synchronous[func] = synchronous
-        return synchronous
-
-
 def create_app(config: type[Config] | str | None = None, **overrides: Any) -> Flask:
     """Build the application: configuration, then extensions, then each feature's blueprint."""
-    app = Helpdesk(__name__, instance_path=os.environ.get("HELPDESK_INSTANCE_PATH") or None)
+    app = Flask(__name__, instance_path=os.environ.get("HELPDESK_INSTANCE_PATH") or None)
     configure(app, config, overrides)
 
     from helpdesk.core import register_core

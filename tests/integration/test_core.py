@@ -319,6 +319,25 @@ def test_one_log_line_per_request(
     assert lines[0].endswith("user=-")
 
 
+def test_the_log_line_names_the_user_the_request_signed_in(
+    client: FlaskClient,
+    make_user: Callable[..., User],
+    login: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Named from the login on, after a commit too; a request that never looks its user up (the
+    health check) names none rather than loading them for the log."""
+    user = make_user("alice")
+    with caplog.at_level(logging.INFO, logger="helpdesk.request"):
+        login(user)
+        client.get("/users/account", headers=JSON)
+        client.post("/users/account", json={"department": "IT"}, headers=JSON)
+        client.get("/healthz")
+    lines = [r.getMessage() for r in caplog.records if r.name == "helpdesk.request"]
+    assert [line.rsplit(" ", 1)[1] for line in lines] == [f"user={user.id}"] * 3 + ["user=-"]
+    assert " POST /users/account 200 " in lines[2]
+
+
 # --- security headers ----------------------------------------------------------------------
 
 

@@ -1,5 +1,6 @@
-"""Server-side sessions. In files: each request reads the store, so what another process did to a session
-(ended it, rewrote it) counts at once; an unchanged session is not written again."""
+"""Server-side sessions: each request reads the store, so what another process did to a session
+(ended it, rewrote it) counts at once; an unchanged session is not written again; of several
+session cookies, the one the store knows is used."""
 
 from __future__ import annotations
 

@@ -29,7 +29,7 @@ QUEUE = "redis://127.0.0.1:6379/0"
 
 
 def settings(database: str, queue: str) -> Flask:
-    """An app holding only the settings read (binding Socket.IO to a queue would outlive the test)."""
+    """An app with only the settings read (binding Socket.IO to a queue would outlive the test)."""
     app = Flask(__name__)
     app.config.update(SQLALCHEMY_DATABASE_URI=database, SOCKETIO_MESSAGE_QUEUE=queue)
     return app

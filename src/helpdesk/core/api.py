@@ -17,25 +17,24 @@ from helpdesk.core.errors import APIException
 M = TypeVar("M", bound=BaseModel)
 
 
+COMPACT = {"separators": (",", ":")}  # what DefaultJSONProvider.response asks dumps for
+
+
 class FastJSON(DefaultJSONProvider):
-    """Flask's JSON written by pydantic-core, which the schemas already use: a page of tasks in a
-    third of the standard library's time. Keys keep the order the code gave them; dates and times
-    come out in ISO 8601 (the API formats its own with iso()); other types as Flask would."""
+    """Flask's JSON written by pydantic-core, which the schemas already use, and faster than the
+    standard library. Keys keep the order the code gave them and text stays UTF-8 (also on the
+    standard library's path); dates and times come out in ISO 8601 (the API formats its own
+    with iso()); other types as Flask would."""
+
+    sort_keys = False
+    ensure_ascii = False
 
     def dumps(self, obj: Any, **kwargs: Any) -> str:
-        """The document as text; a caller asking for options gets the standard library."""
-        if kwargs:
+        """Compact JSON from pydantic-core (what jsonify asks for outside debug mode); other
+        options (indented in debug mode) go to the standard library."""
+        if kwargs and kwargs != COMPACT:
             return super().dumps(obj, **kwargs)
-        return self.encode(obj).decode()
-
-    def response(self, *args: Any, **kwargs: Any) -> Response:
-        """jsonify(), its arguments read as Flask reads them, the bytes sent as they are."""
-        obj = self._prepare_response_obj(args, kwargs)
-        return self._app.response_class(self.encode(obj), mimetype=self.mimetype)
-
-    def encode(self, obj: Any) -> bytes:
-        """UTF-8 JSON; types pydantic-core does not know go through Flask's own conversion."""
-        return pydantic_core.to_json(obj, fallback=self.default)
+        return pydantic_core.to_json(obj, fallback=self.default).decode()
 
 
 def register_json(app: Flask) -> None:

@@ -10,6 +10,8 @@ import time
 from typing import Any
 
 from flask import Flask, Response, g, request
+from flask_login import current_user, user_accessed, user_logged_in
+from sqlalchemy import inspect
 
 log = logging.getLogger("helpdesk.request")
 
@@ -41,40 +43,29 @@ def finish_request(response: Response) -> Response:
 
 
 def log_request(request_id: str, status: int, elapsed: float) -> None:
-    """The request's log line, made without logging's search of the stack for its caller: that
-    search cost more than the rest of the line, and the line names its own origin."""
+    """The request's log line."""
     user = loaded_user_id() or "-"
-    args = (request_id, request.method, request.path, status, elapsed * 1000, user)
-    log.handle(log.makeRecord(log.name, logging.INFO, __file__, 0, LINE, args, None, "log_request"))
+    log.info(LINE, request_id, request.method, request.path, status, elapsed * 1000, user)
 
 
 LINE = "[%s] %s %s %s %.1fms user=%s"
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"  # of the log's own handler
+USER_LOOKED_UP = "helpdesk_user_looked_up"  # in g: Flask-Login has this request's user
+
+
+def note_user_looked_up(_app: Flask, **_extra: Any) -> None:
+    """Flask-Login's user_accessed and user_logged_in: from now on current_user is at hand."""
+    setattr(g, USER_LOOKED_UP, True)
 
 
 def loaded_user_id() -> int | None:
-    """The id of the user this request signed in, if it did, read without a query: after a commit
-    the user is expired, and reading `id` would load them again."""
-    state = getattr(g.get("_login_user"), "_sa_instance_state", None)  # mapped instances only
+    """The id of the user this request signed in, if it looked them up, without a query: it never
+    looks one up for the log, and reads the id from the identity map's key, since after a commit
+    the user is expired and reading `id` would load them again."""
+    if not g.get(USER_LOOKED_UP):
+        return None
+    state = inspect(current_user._get_current_object(), raiseerr=False)  # mapped users only
     return state.identity[0] if state is not None and state.identity else None
-
-
-class TimeOncePerSecond(logging.Formatter):
-    """logging's Formatter, with asctime's date and time worked out once a second rather than for
-    every request's line: localtime and strftime were a tenth of the line's cost."""
-
-    _second: tuple[int, str] = (-1, "")
-
-    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
-        """The record's time as the base class writes it."""
-        if datefmt is not None:
-            return super().formatTime(record, datefmt)
-        second, text = self._second
-        if second != int(record.created):
-            second = int(record.created)
-            text = time.strftime(self.default_time_format, self.converter(second))
-            self._second = (second, text)
-        return self.default_msec_format % (text, record.msecs)
 
 
 class PerformanceMonitor:
@@ -125,10 +116,12 @@ def register_middleware(app: Flask) -> None:
     app.before_request(start_request)
     app.after_request(finish_request)
     PerformanceMonitor(app)
+    user_accessed.connect(note_user_looked_up)
+    user_logged_in.connect(note_user_looked_up)
     if app.config.get("LOG_REQUESTS"):
         logger = logging.getLogger("helpdesk")
         logger.setLevel(logging.INFO)
         if not logger.handlers:
             handler = logging.StreamHandler()
-            handler.setFormatter(TimeOncePerSecond(LOG_FORMAT))
+            handler.setFormatter(logging.Formatter(LOG_FORMAT))
             logger.addHandler(handler)
