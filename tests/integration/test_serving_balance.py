@@ -1,4 +1,4 @@
-"""Two gevent serving processes both take connections: each listens on its own socket (gunicorn's
+"""Two serving processes both take connections: each listens on its own socket (gunicorn's
 reuse_port) and the kernel spreads new connections among them, where with one shared socket the
 first process to wake could take them all and keep them (keep-alive)."""
 
@@ -23,10 +23,12 @@ TCP_ESTABLISHED = "01"
 CLIENTS = 24  # all on one process by chance: 2 in 2**24
 
 
-@pytest.fixture
-def server(app: Flask, postgresql_only: None, tmp_path: Path) -> Iterator[tuple[int, int]]:
-    """`helpdesk serve` in production with two gevent processes on PostgreSQL and Redis (several
-    processes need both): (master pid, port)."""
+@pytest.fixture(params=["gevent", "gthread"])
+def server(
+    request: pytest.FixtureRequest, app: Flask, postgresql_only: None, tmp_path: Path
+) -> Iterator[tuple[int, int]]:
+    """`helpdesk serve` in production with two processes on PostgreSQL and Redis (several
+    processes need both), gunicorn's gevent or gthread worker: (master pid, port)."""
     try:
         redis.Redis.from_url(REDIS_URL, socket_timeout=2).ping()
     except redis.RedisError as error:
@@ -40,7 +42,7 @@ def server(app: Flask, postgresql_only: None, tmp_path: Path) -> Iterator[tuple[
         "LOG_REQUESTS": "false",
         "SOCKETIO_MESSAGE_QUEUE": REDIS_URL,
         "SOCKETIO_CHANNEL": f"helpdesk-test-{uuid.uuid4().hex}",
-        "WEB_WORKER": "gevent",
+        "WEB_WORKER": request.param,
         "WEB_CONCURRENCY": "2",
     }
     with helpdesk_serving(env) as (url, process):
