@@ -45,7 +45,7 @@ class HelpdeskServer(BaseApplication):  # type: ignore[misc]
         start_embedded(app)  # in every worker: the job locks let only one run each job
         app.wsgi_app = taking_turns(app.wsgi_app)  # type: ignore[method-assign]
         # what is loaded now lives as long as the worker: left out of the collector's full passes,
-        # which otherwise walked it all in one pause of ~95 ms that every connection waited out
+        # which otherwise walked it all in one long pause that every connection waited out
         gc.collect()
         gc.freeze()
         return app
