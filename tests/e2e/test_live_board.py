@@ -240,7 +240,8 @@ def test_a_board_moves_a_card_of_a_task_that_is_not_its_users(server: str, brows
             "sort": "-priority,-updated_on",
         },
     ).json()["data"]["tasks"]
-    admin_id = admin.request.get(f"{server}/users/account").json()["data"]["id"]
+    account = admin.request.get(f"{server}/users/account", headers={"Accept": "application/json"})
+    admin_id = account.json()["data"]["id"]
     details = (
         admin.request.get(f"{server}/tasks/api/task/{row['id']}").json()["data"] for row in listed
     )
