@@ -7,8 +7,9 @@ HTTP and connects it with the asyncio python-socketio client over the websocket 
 
 Modes:
   idle     N sockets connected; the server's RSS once they settle.
-  fanout   N clients, each a different member of one project; one status change by the admin;
-           time from the PUT until every client has its task_status_changed (repeated --events).
+  fanout   N clients, each a different member of one project with its board open (joined to the
+           project's room); one status change by the admin; time from the PUT until every client
+           has its task_status_changed (repeated --events).
   latency  bob listens, N other (non-member) clients are connected; the admin changes the status
            of a task assigned to bob --changes times, one after another; PUT start to bob's
            new_notification.
@@ -103,6 +104,7 @@ class Site:
     admin_id: int = 0
     bob_id: int = 0
     task_id: int = 0
+    project_id: int = 0
     status_id: int = 0  # the task's status now: every PUT moves it New <-> In Progress
     users: list[str] = field(default_factory=list)
 
@@ -137,7 +139,7 @@ def build_site(args: argparse.Namespace, workdir: Path) -> Site:
             .order_by(Task.id)
             .limit(1)
         ).one()
-        site.task_id, site.status_id = task.id, task.status_id
+        site.task_id, site.project_id, site.status_id = task.id, task.project_id, task.status_id
         role_id = conn.scalar(select(Member.role_id).where(Member.project_id == task.project_id))
         # cost 4: the server checks it in ~1 ms, so thousands can log in within seconds
         hashed = bcrypt.hashpw(BENCH_PASSWORD.encode(), bcrypt.gensalt(4)).decode()
@@ -172,9 +174,14 @@ Handler = Callable[[Any], Awaitable[None]]
 
 
 async def connect(
-    http: aiohttp.ClientSession, base: str, cookie: str, handlers: dict[str, Handler]
+    http: aiohttp.ClientSession,
+    base: str,
+    cookie: str,
+    handlers: dict[str, Handler],
+    project_id: int | None = None,
 ) -> socketio.AsyncClient:
-    """One websocket Socket.IO client in /notifications with the given session."""
+    """One websocket Socket.IO client in /notifications with the given session, in the project's
+    room when given one (as a board is)."""
     client = socketio.AsyncClient(
         reconnection=False,
         http_session=http,
@@ -184,6 +191,8 @@ async def connect(
     for event, handler in handlers.items():
         client.on(event, handler, namespace=NAMESPACE)
     await client.connect(base, namespaces=[NAMESPACE], transports=["websocket"], wait_timeout=30)
+    if project_id is not None:
+        await client.call("join_project", {"project_id": project_id}, NAMESPACE, timeout=30)
     return client
 
 
@@ -192,6 +201,7 @@ async def connect_many(
     base: str,
     users: list[str],
     handlers_for: Callable[[int], dict[str, Handler]],
+    project_id: int | None = None,
 ) -> tuple[list[socketio.AsyncClient], float, int]:
     """Log in and connect every user, CONNECT_CONCURRENCY at a time; clients, seconds, failures."""
     gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
@@ -200,7 +210,7 @@ async def connect_many(
         async with gate:
             try:
                 cookie = await login(http, base, username, BENCH_PASSWORD)
-                return await connect(http, base, cookie, handlers_for(index))
+                return await connect(http, base, cookie, handlers_for(index), project_id)
             except Exception as error:
                 print(f"  {username}: {type(error).__name__}: {error}", flush=True)
                 return None
@@ -287,7 +297,9 @@ async def run_fanout(
         return {"task_status_changed": moved}
 
     target = len(site.users)
-    clients, elapsed, failed = await connect_many(http, server.base, site.users, handlers)
+    clients, elapsed, failed = await connect_many(
+        http, server.base, site.users, handlers, site.project_id
+    )
     target = len(clients)
     admin = await login(http, server.base, "admin", DEMO_PASSWORD)
     all_ms, per_client_p50, per_client_p99, missing = [], [], [], 0

@@ -249,7 +249,8 @@ def test_lookups(world: World) -> None:
         world.backend.members(world.actors["bob"], world.projects["P1"])
 
 
-def test_change_feed_reports_each_change_once_with_its_recipients(world: World) -> None:
+def test_change_feed_reports_each_change_once_with_its_tasks_people(world: World) -> None:
+    """The feed reports facts (author, assignee, watchers); whom to tell is not its choice."""
     alice, bob = world.actors["alice"], world.actors["bob"]
     task = world.create("alice", "P2", "Feed me", assigned_to_id=bob.user_id)
     start = world.backend.changes_since(None)
@@ -261,7 +262,10 @@ def test_change_feed_reports_each_change_once_with_its_recipients(world: World) 
     change = batch.changes[0]
     assert change.journal.task_id == task.id
     assert change.task_subject == "Feed me"
-    assert change.recipients == (alice.user_id,)  # author and watcher, not bob who acted
+    assert change.project_id == world.projects["P2"]
+    assert change.journal.user.id == bob.user_id
+    assert (change.author_id, change.assigned_to_id) == (alice.user_id, bob.user_id)
+    assert change.watcher_ids == (alice.user_id,)  # the author watches what she created
     assert world.backend.changes_since(start.cursor).changes == batch.changes  # replayable
     assert world.backend.changes_since(batch.cursor).changes == []
 

@@ -223,3 +223,47 @@ def test_a_live_move_shows_the_status_in_the_page_language_even_without_the_bell
     )
     assert column_header(board, str(task_id)) == "В работе"
     assert errors == []
+
+
+def test_a_board_moves_a_card_of_a_task_that_is_not_its_users(server: str, browser: Any) -> None:
+    """The admin's board shows web-portal: a move of a task they neither wrote, hold nor watch
+    reaches it through the project's room, which the page joined on connecting."""
+    errors: list[str] = []
+    admin = signed_in_page(browser, server, "admin", errors)
+    alice = signed_in_page(browser, server, "alice", errors)
+    listed = admin.request.get(
+        f"{server}/tasks/api/tasks",
+        params={  # the first page of the board's New column
+            "status": "New",
+            "project": "web-portal",
+            "per_page": "10",
+            "sort": "-priority,-updated_on",
+        },
+    ).json()["data"]["tasks"]
+    account = admin.request.get(f"{server}/users/account", headers={"Accept": "application/json"})
+    admin_id = account.json()["data"]["id"]
+    details = (
+        admin.request.get(f"{server}/tasks/api/task/{row['id']}").json()["data"] for row in listed
+    )
+    task = next(
+        t
+        for t in details
+        if admin_id not in {t["author_id"], t["assigned_to_id"], *t["watcher_ids"]}
+    )
+    task_id = str(task["id"])
+    admin.goto(f"{server}/tasks/kanban")
+    admin.select_option("select[name=project]", label="Web Portal")
+    admin.select_option("select[name=assigned_to]", value="any")
+    settled(admin)
+    assert column_of(admin, task_id) == "New"
+
+    moved = alice.request.put(f"{server}/tasks/api/task/{task_id}/status", data={"status_id": 2})
+    assert moved.ok, moved.text()
+    admin.wait_for_function(
+        "id => document.querySelector(`.kanban-card[data-task-id='${id}']`)"
+        ".closest('.kanban-column').dataset.statusId === '2'",
+        arg=task_id,
+        timeout=10_000,
+    )
+    assert admin.inner_text("#notification-counter") == "0"  # moved, not told
+    assert errors == []

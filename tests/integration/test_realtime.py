@@ -9,8 +9,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from task_api_support import IN_PROGRESS, RESOLVED, World, build_world
 
-from helpdesk.extensions import socketio
+from helpdesk.extensions import db, socketio
 from helpdesk.notifications.realtime import NAMESPACE
+from helpdesk.tasks.models import Watcher
 
 
 @pytest.fixture
@@ -98,23 +99,118 @@ def test_a_status_change_reaches_the_recipient_and_no_one_else(
     assert dave_heard == {}
 
 
+def board_socket(app: Flask, login: Any, user: Any, *project_ids: int) -> tuple[Any, list[Any]]:
+    """A page of the user's that asked to join the projects' rooms, and the answers it got."""
+    http = app.test_client()
+    login(user, the_client=http)
+    sock = socket_for(app, http)
+    for project_id in project_ids:
+        send(app, sock, "join_project", {"project_id": project_id})
+    return sock, received(sock).get("joined_project", [])
+
+
+def move(client: FlaskClient, task_id: int, status_id: int) -> None:
+    """Change a task's status through the API as the client's user."""
+    response = client.put(f"/tasks/api/task/{task_id}/status", json={"status_id": status_id})
+    assert response.status_code == 200, response.get_data(as_text=True)
+
+
+def moves_heard(sock: Any) -> list[tuple[int, int]]:
+    """The (task, new status) moves a socket heard since the last call."""
+    return [
+        (m["task_id"], m["new_status_id"]) for m in received(sock).get("task_status_changed", [])
+    ]
+
+
 def test_a_member_with_the_board_open_sees_the_card_move(app, client, login, world: World) -> None:
-    """rita is in the project but none of the task's people: her open page (a socket, which
-    makes her online) is why the change is sent to her, and dave, outside it, hears nothing."""
-    rita, dave = world.users["rita"], world.users["dave"]
-    rita_http, dave_http = app.test_client(), app.test_client()
-    login(rita, the_client=rita_http)
-    login(dave, the_client=dave_http)
-    rita_sock, dave_sock = socket_for(app, rita_http), socket_for(app, dave_http)
+    """rita is in the project but none of the task's people: her board joined the project's
+    room, which is why the move reaches her; her page without a board hears nothing of it."""
+    web = world.projects["web"]
+    board, answers = board_socket(app, login, world.users["rita"], web)
+    assert answers == [{"status": "success", "project_id": web}]
+    other_page, _ = board_socket(app, login, world.users["rita"])
     login(world.users["alice"])
     task_id = world.tasks["login"]  # web: author bob, assignee alice
-    response = client.put(f"/tasks/api/task/{task_id}/status", json={"status_id": RESOLVED})
-    assert response.status_code == 200
-    rita_heard, dave_heard = received(rita_sock), received(dave_sock)
-    assert "new_notification" not in rita_heard
-    moves = rita_heard.get("task_status_changed", [])
-    assert [(m["task_id"], m["new_status_id"]) for m in moves] == [(task_id, RESOLVED)]
-    assert dave_heard == {}
+    move(client, task_id, RESOLVED)
+    assert moves_heard(board) == [(task_id, RESOLVED)]
+    assert received(board) == {}  # no notification: rita is not one of the task's people
+    assert received(other_page) == {}
+
+
+def test_a_non_member_cannot_join_a_project_room_and_hears_no_moves(
+    app, client, login, world: World
+) -> None:
+    """dave is in no project: the server refuses him the room and joins him to nothing."""
+    web = world.projects["web"]
+    board, answers = board_socket(app, login, world.users["dave"], web)
+    assert answers == [
+        {"status": "error", "project_id": web, "message": "not a member of this project"}
+    ]
+    login(world.users["alice"])
+    move(client, world.tasks["login"], RESOLVED)
+    assert received(board) == {}
+
+
+def test_a_member_cannot_join_another_projects_room(app, client, login, world: World) -> None:
+    """rita is a member of web only; infra's moves stay infra's."""
+    infra = world.projects["infra"]
+    board, answers = board_socket(app, login, world.users["rita"], infra)
+    assert answers[0]["status"] == "error"
+    login(world.users["bob"])
+    move(client, world.tasks["bobinfra"], RESOLVED)
+    assert received(board) == {}
+
+
+def test_an_admin_may_join_any_projects_room(app, client, login, world: World) -> None:
+    infra = world.projects["infra"]
+    board, answers = board_socket(app, login, world.users["admin"], infra)
+    assert answers == [{"status": "success", "project_id": infra}]
+    login(world.users["bob"])
+    move(client, world.tasks["bobinfra"], RESOLVED)
+    assert moves_heard(board) == [(world.tasks["bobinfra"], RESOLVED)]
+
+
+@pytest.mark.parametrize(
+    "data", [{}, {"project_id": "1"}, {"project_id": 0}, {"project_id": True}, [1], None]
+)
+def test_joining_without_a_project_id_is_refused(app, login, world: World, data: Any) -> None:
+    http = app.test_client()
+    login(world.users["alice"], the_client=http)
+    sock = socket_for(app, http)
+    send(app, sock, "join_project", data)
+    (answer,) = received(sock)["joined_project"]
+    assert answer["status"] == "error"
+    assert answer["message"]
+
+
+def test_a_board_that_leaves_its_project_hears_no_more_moves(
+    app, client, login, world: World
+) -> None:
+    web = world.projects["web"]
+    board, _ = board_socket(app, login, world.users["rita"], web)
+    send(app, board, "leave_project", {"project_id": web})
+    assert received(board) == {"left_project": [{"status": "success", "project_id": web}]}
+    login(world.users["alice"])
+    move(client, world.tasks["login"], RESOLVED)
+    assert received(board) == {}
+
+
+def test_a_watcher_outside_the_project_hears_the_move_on_their_own_pages(
+    app, client, login, world: World
+) -> None:
+    """The admin watches a task of a project whose board they have not joined: being told of
+    the change, their pages hear the move too, once per page even when also in the room."""
+    task_id = world.tasks["bobweb"]  # web: author alice, assignee bob
+    db.session.add(Watcher(task_id=task_id, user_id=world.uid("admin")))
+    db.session.commit()
+    page, _ = board_socket(app, login, world.users["admin"])
+    board, _ = board_socket(app, login, world.users["admin"], world.projects["web"])
+    login(world.users["bob"])
+    move(client, task_id, RESOLVED)
+    for sock in (page, board):
+        heard = received(sock)
+        assert [n["issue_id"] for n in heard["new_notification"]] == [task_id]
+        assert [m["task_id"] for m in heard["task_status_changed"]] == [task_id]
 
 
 def test_a_refused_change_sends_nothing(app, client, login, world: World) -> None:

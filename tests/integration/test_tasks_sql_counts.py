@@ -128,11 +128,11 @@ def test_cached_lookups_follow_a_write_through_the_orm(client, login, world: Wor
 def test_a_status_change_writes_three_rows_and_never_reads_its_notifications_back(
     client, login, world: World
 ):
-    """Read the task with its extras, what its workflow says of the move and the project's
-    members; write it, its journal and the journal's detail (on PostgreSQL in one statement);
-    record the notification (the recipients' languages, the insert: the recipients are members,
-    so none is left to check); deliver it (unread counts with push subscribers; the board's
-    viewers are the members read first). The rows it inserted are not read back."""
+    """Read the task with its extras and what its workflow says of the move; write it, its
+    journal and the journal's detail (on PostgreSQL in one statement); record the notification
+    (which of the task's people may see it, their languages, the insert); deliver it (unread
+    counts with push subscribers; boards hear it through their project's room, read nothing).
+    The rows it inserted are not read back."""
     login(world.users["alice"])
     client.get("/tasks/api/statuses")  # fills the lookup cache
     task_id = world.tasks["login"]
@@ -150,4 +150,4 @@ def test_a_status_change_writes_three_rows_and_never_reads_its_notifications_bac
     else:
         assert writes == ["UPDATE", "INSERT", "INSERT", "INSERT"], seen
     assert not [s for s in reads if "event_key" in s], seen
-    assert len(reads) == 3, reads
+    assert len(reads) == 4, reads

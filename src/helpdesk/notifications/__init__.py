@@ -10,11 +10,12 @@ def register_notifications(app: Flask) -> None:
 
     from helpdesk.core.events import record, subscribe
     from helpdesk.extensions import db
-    from helpdesk.notifications import delivery, mail, service
+    from helpdesk.notifications import delivery, mail, preferences, service
     from helpdesk.notifications.pages import bp as pages_bp
     from helpdesk.notifications.pwa import bp as pwa_bp
     from helpdesk.notifications.realtime import register_realtime
     from helpdesk.notifications.views import bp
+    from helpdesk.tasks.api import count_notified_with
     from helpdesk.tasks.events import TaskCommented, TaskCreated, TaskStatusChanged
 
     record(app, TaskStatusChanged, service.record_status_change)
@@ -22,12 +23,14 @@ def register_notifications(app: Flask) -> None:
     record(app, TaskCreated, service.record_assignment)
     for event_type in (TaskStatusChanged, TaskCommented, TaskCreated):
         record(app, event_type, mail.enqueue)  # after the rows it mails
+    count_notified_with(app, service.notified_by_journal)  # the status change's answer
     subscribe(app, TaskStatusChanged, delivery.on_status_changed)
     subscribe(app, TaskCommented, delivery.on_commented)
     subscribe(app, TaskCreated, delivery.on_created)
     if not event.contains(db.session, "after_soft_rollback", service.forget_recorded):
         event.listen(db.session, "after_soft_rollback", service.forget_recorded)
     register_realtime(app)
+    app.add_template_global(preferences.shows_bell)
     app.register_blueprint(bp)
     app.register_blueprint(pages_bp)
     app.register_blueprint(pwa_bp)

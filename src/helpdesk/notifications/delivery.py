@@ -14,9 +14,9 @@ from helpdesk.core.driver_rows import all_rows
 from helpdesk.extensions import db, socketio
 from helpdesk.notifications import realtime, service
 from helpdesk.notifications.models import Notifications, PushSubscription, UnreadCount
+from helpdesk.notifications.preferences import gets_push
 from helpdesk.notifications.schemas import notification_doc
 from helpdesk.notifications.webpush import BrowserPushService
-from helpdesk.tasks.backends import get_backend
 from helpdesk.tasks.events import TaskCommented, TaskCreated, TaskStatusChanged
 from helpdesk.users.models import User
 
@@ -60,11 +60,7 @@ def _unread_and_push_statement() -> Select[Any]:
     wants_push = (
         select(PushSubscription.id)
         .join(User, User.id == PushSubscription.user_id)
-        .where(
-            PushSubscription.user_id == UnreadCount.user_id,
-            PushSubscription.is_active.is_(True),
-            User.browser_notifications_enabled.is_(True),
-        )
+        .where(PushSubscription.user_id == UnreadCount.user_id, gets_push())
     )
     return select(UnreadCount.user_id, UnreadCount.unread, exists(wants_push)).where(
         UnreadCount.user_id.in_(bindparam("ids", expanding=True)), UnreadCount.unread > 0
@@ -87,21 +83,21 @@ def push_in_background(app: Flask, notification_ids: list[int]) -> None:
 
 
 def on_status_changed(event: TaskStatusChanged) -> None:
-    """Notify the recipients, and move the card on the boards of everyone who can see it."""
+    """Notify the recipients, and move the card on the project's open boards and on the pages
+    of those the change concerns (the actor, and those told, who may be outside the project)."""
     sent = send_recorded(service.event_key(event))
     task = event.task
-    members = event.members
-    viewers = set(members) if members is not None else get_backend().member_ids(task.project.id)
-    viewers.add(event.actor_id)
     if event.notify_users:  # those notified are the interested users: no need to ask again
-        viewers |= {item.user_id for item in sent}
+        concerned = {item.user_id for item in sent}
     else:
-        viewers |= set(service.interested_users(task, event.actor_id, event.members))
-    realtime.broadcast_task_update(
+        concerned = set(service.interested_users(task, event.actor_id))
+    concerned.add(event.actor_id)
+    realtime.broadcast_project_task_update(
+        task.project.id,
         task.id,
         event.old_status.name,
         event.new_status.name,
-        sorted(viewers),
+        sorted(concerned),
         old_status_id=event.old_status.id,
         new_status_id=event.new_status.id,
     )

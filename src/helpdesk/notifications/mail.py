@@ -23,6 +23,7 @@ from helpdesk.extensions import db
 from helpdesk.notifications import service
 from helpdesk.notifications.mail_sender import EmailSender, MailError
 from helpdesk.notifications.models import MailOutbox, Notifications
+from helpdesk.notifications.preferences import gets_email
 from helpdesk.notifications.webpush import task_url
 from helpdesk.tasks.events import TaskCommented, TaskCreated, TaskStatusChanged
 from helpdesk.users.models import User
@@ -48,8 +49,7 @@ def enqueue(event: TaskStatusChanged | TaskCommented | TaskCreated) -> None:
         .outerjoin(MailOutbox, MailOutbox.notification_id == Notifications.id)
         .where(
             Notifications.event_key == service.event_key(event),
-            User.email_notifications_enabled.is_(True),
-            User.email != "",
+            gets_email(),
             MailOutbox.id.is_(None),
         )
     ).all()

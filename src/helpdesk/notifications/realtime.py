@@ -1,4 +1,5 @@
-"""Live delivery over Socket.IO: namespace /notifications, one room per user, only one's own."""
+"""Live delivery over Socket.IO: namespace /notifications, a room per user (only one's own) and
+a room per project (its members' boards)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from flask_socketio import emit, join_room, leave_room
 
 from helpdesk.core.concurrency import gevent_patched
 from helpdesk.extensions import socketio
+from helpdesk.tasks.backends import get_backend
 from helpdesk.users.presence import presence
 
 log = logging.getLogger(__name__)
@@ -29,6 +31,11 @@ def send_notification_to_user(user_id: int, notification_data: dict[str, Any]) -
     socketio.emit("new_notification", notification_data, to=user_room(user_id), namespace=NAMESPACE)
 
 
+def project_room(project_id: int) -> str:
+    """The room of one project's open boards, joined after a membership check."""
+    return f"project:{project_id}"
+
+
 def broadcast_task_update(
     task_id: int,
     old_status: str,
@@ -36,7 +43,33 @@ def broadcast_task_update(
     affected_users: list[int],
     **extra: Any,
 ) -> None:
-    """Tell the open pages of the affected users that a task moved (boards and lists update)."""
+    """Tell the open pages of the affected users that a task moved (the seed's call)."""
+    _emit_task_move(
+        [user_room(user_id) for user_id in affected_users], task_id, old_status, new_status, extra
+    )
+
+
+def broadcast_project_task_update(
+    project_id: int,
+    task_id: int,
+    old_status: str,
+    new_status: str,
+    affected_users: list[int],
+    **extra: Any,
+) -> None:
+    """Tell the project's open boards that a task moved, and the affected users' pages (lists
+    and task pages of those told, who may be outside the project)."""
+    rooms = [project_room(project_id), *(user_room(user_id) for user_id in affected_users)]
+    _emit_task_move(rooms, task_id, old_status, new_status, extra)
+
+
+def _emit_task_move(
+    rooms: list[str], task_id: int, old_status: str, new_status: str, extra: dict[str, Any]
+) -> None:
+    """One emit to all the rooms: encoded once, one message on the queue, each socket once even
+    when it is in several of them."""
+    if not rooms:
+        return
     payload = {
         "task_id": task_id,
         "old_status": old_status,
@@ -44,10 +77,7 @@ def broadcast_task_update(
         "timestamp": datetime.now(UTC).isoformat(),
         **extra,
     }
-    if affected_users:
-        # one emit to all the rooms: encoded once, one message on the queue, each socket once
-        rooms = [user_room(user_id) for user_id in affected_users]
-        socketio.emit("task_status_changed", payload, to=rooms, namespace=NAMESPACE)
+    socketio.emit("task_status_changed", payload, to=rooms, namespace=NAMESPACE)
 
 
 def _requested_user_id(data: Any) -> Any:
@@ -87,6 +117,51 @@ def on_leave(data: Any = None) -> None:
     emit("left_notifications", {"status": "success"})
 
 
+def _requested_project_id(data: Any) -> int | None:
+    """The project_id a client names in join/leave_project, if it is a positive integer."""
+    project_id = data.get("project_id") if isinstance(data, dict) else None
+    if isinstance(project_id, int) and not isinstance(project_id, bool) and project_id > 0:
+        return project_id
+    return None
+
+
+def on_join_project(data: Any = None) -> None:
+    """A board hears its project's moves: members may join its room, and admins (who see every
+    project); anyone else is refused, with nothing joined."""
+    project_id = _requested_project_id(data)
+    if project_id is None:
+        emit(
+            "joined_project",
+            {"status": "error", "message": "project_id must be a positive integer"},
+        )
+        return
+    if not (current_user.is_admin or current_user.id in get_backend().member_ids(project_id)):
+        log.warning("user %s asked to join project %s, not theirs", current_user.id, project_id)
+        emit(
+            "joined_project",
+            {
+                "status": "error",
+                "project_id": project_id,
+                "message": "not a member of this project",
+            },
+        )
+        return
+    join_room(project_room(project_id))
+    emit("joined_project", {"status": "success", "project_id": project_id})
+
+
+def on_leave_project(data: Any = None) -> None:
+    """A board that no longer shows a project stops hearing its moves."""
+    project_id = _requested_project_id(data)
+    if project_id is None:
+        emit(
+            "left_project", {"status": "error", "message": "project_id must be a positive integer"}
+        )
+        return
+    leave_room(project_room(project_id))
+    emit("left_project", {"status": "success", "project_id": project_id})
+
+
 def async_mode() -> str:
     """gevent where the server patched the standard library for it (gunicorn's gevent worker,
     see server.py), else threads (Werkzeug's server, gthread, tests)."""
@@ -114,3 +189,5 @@ def register_realtime(app: Flask) -> None:
     socketio.on_event("disconnect", on_disconnect, namespace=NAMESPACE)
     socketio.on_event("join_notifications", on_join, namespace=NAMESPACE)
     socketio.on_event("leave_notifications", on_leave, namespace=NAMESPACE)
+    socketio.on_event("join_project", on_join_project, namespace=NAMESPACE)
+    socketio.on_event("leave_project", on_leave_project, namespace=NAMESPACE)

@@ -21,26 +21,45 @@ from helpdesk.core.models import utcnow
 from helpdesk.extensions import db
 from helpdesk.notifications.models import Notifications, UnreadCount
 from helpdesk.tasks.backends import get_backend
-from helpdesk.tasks.backends.base import TaskInfo
+from helpdesk.tasks.backends.base import Change, TaskInfo
 from helpdesk.tasks.events import TaskCommented, TaskCreated, TaskStatusChanged
 from helpdesk.tasks.labels import label
 from helpdesk.users.models import User
 
 
-def interested_users(
-    task: TaskInfo, actor_id: int, members: frozenset[int] | None = None
+def interested_users(task: TaskInfo, actor_id: int) -> list[int]:
+    """Who hears of a change made here to a task (see people_to_tell)."""
+    assignee_id = task.assigned_to.id if task.assigned_to else None
+    return people_to_tell(task.id, actor_id, task.author.id, assignee_id, task.watcher_ids)
+
+
+def change_recipients(change: Change) -> list[int]:
+    """Who hears of a change the backend's feed reports: the same people as for one made here."""
+    journal = change.journal
+    return people_to_tell(
+        journal.task_id,
+        journal.user.id,
+        change.author_id,
+        change.assigned_to_id,
+        change.watcher_ids,
+    )
+
+
+def people_to_tell(
+    task_id: int,
+    actor_id: int,
+    author_id: int,
+    assignee_id: int | None,
+    watcher_ids: Iterable[int],
 ) -> list[int]:
-    """Assignee, author and watchers who may still see the task, never the one who acted. With
-    the members read along with the change (which hold every one of these who is a member), only
-    those outside the project (admins may see every task) are left for the backend to check."""
-    people = {task.author.id, *task.watcher_ids}
-    if task.assigned_to:
-        people.add(task.assigned_to.id)
+    """The one rule of who hears of a change: the task's author, assignee and watchers, never the
+    one who acted, and only those the backend says may see the task (a notification carries its
+    subject, so a private task must not leak through one)."""
+    people = {author_id, *watcher_ids}
+    if assignee_id is not None:
+        people.add(assignee_id)
     people.discard(actor_id)
-    known = people & members if members is not None else set()
-    if unsure := people - known:
-        known |= get_backend().visible_to(task.id, sorted(unsure))
-    return sorted(known)
+    return sorted(get_backend().visible_to(task_id, sorted(people)))
 
 
 def recipient_languages(user_ids: Iterable[int]) -> dict[int, str]:
@@ -169,7 +188,7 @@ def record_status_change(event: TaskStatusChanged) -> None:
 
     _insert_once(
         _rows(
-            interested_users(task, event.actor_id, event.members),
+            interested_users(task, event.actor_id),
             event_key(event),
             task,
             "status_change",
@@ -223,10 +242,15 @@ def event_key(event: TaskStatusChanged | TaskCommented | TaskCreated) -> str:
     if isinstance(event, TaskCreated):
         return f"task:{event.task.id}:assigned"
     if isinstance(event, TaskCommented):
-        return f"journal:{event.journal.id}"
+        return journal_key(event.journal.id)
     if event.journal_id is not None:
-        return f"journal:{event.journal_id}"
+        return journal_key(event.journal_id)
     return f"task:{event.task.id}:status:{event.occurred_at.isoformat()}"
+
+
+def journal_key(journal_id: int) -> str:
+    """The key of a change recorded in a journal."""
+    return f"journal:{journal_id}"
 
 
 def recorded_for(event_key: str) -> list[Notifications]:
@@ -248,17 +272,18 @@ def forget_recorded(session: Session, _transaction: Any) -> None:
     session.info.pop(RECORDED, None)
 
 
-def notified_count(event_key: str) -> int:
-    """How many people one change notified."""
-    kept = _kept(event_key)
+def notified_by_journal(journal_id: int) -> int:
+    """How many people the change recorded in this journal notified."""
+    key = journal_key(journal_id)
+    kept = _kept(key)
     if kept is not None:
         return len(kept)
-    return db.session.scalar(_notified_statement(), {"event_key": event_key}) or 0
+    return db.session.scalar(_notified_statement(), {"event_key": key}) or 0
 
 
 @cache
 def _notified_statement() -> Select[Any]:
-    """notified_count's statement, built once."""
+    """notified_by_journal's statement, built once."""
     return select(func.count()).where(Notifications.event_key == bindparam("event_key"))
 
 

@@ -27,6 +27,7 @@ from sqlalchemy import select
 from helpdesk.core.models import utcnow
 from helpdesk.extensions import db
 from helpdesk.notifications.models import Notifications, PushSubscription
+from helpdesk.notifications.preferences import gets_push
 from helpdesk.notifications.service import assigned_title, comment_title, status_change_texts
 from helpdesk.users.models import User
 
@@ -330,11 +331,7 @@ class BrowserPushService:
         rows = db.session.execute(
             select(PushSubscription, User)
             .join(User, User.id == PushSubscription.user_id)
-            .where(
-                PushSubscription.user_id.in_(user_ids),
-                PushSubscription.is_active.is_(True),
-                User.browser_notifications_enabled.is_(True),
-            )
+            .where(PushSubscription.user_id.in_(user_ids), gets_push())
             .order_by(PushSubscription.id)
         ).all()
         if not rows:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Flask, Response, current_app, jsonify
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -107,11 +107,19 @@ def get_task_by_id(task_id: int) -> Response:
     return envelope(task_detail(get_backend().get_task(actor(), task_id)))
 
 
-def notifications_for(journal_id: int | None) -> int:
-    """How many people the change notified (its journal keys their notifications)."""
-    from helpdesk.notifications.service import notified_count
+NOTIFIED_COUNTER = "helpdesk_notified_counter"  # app.extensions: journal id -> people told
 
-    return 0 if journal_id is None else notified_count(f"journal:{journal_id}")
+
+def count_notified_with(app: Flask, counter: Callable[[int], int]) -> None:
+    """Let the feature that tells people of changes say how many one change told: tasks does not
+    know who notifies (notifications depends on tasks, never the reverse)."""
+    app.extensions[NOTIFIED_COUNTER] = counter
+
+
+def notifications_for(journal_id: int | None) -> int:
+    """How many people the change recorded in this journal told; none without a notifier."""
+    counter = current_app.extensions.get(NOTIFIED_COUNTER)
+    return 0 if journal_id is None or counter is None else counter(journal_id)
 
 
 @bp.put("/task/<int:task_id>/status")

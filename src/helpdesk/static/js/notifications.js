@@ -77,8 +77,20 @@
     });
   }
 
+  // Pages that show projects' tasks (the board, a task page) name them in data-live-projects;
+  // the socket joins those projects' rooms (the server checks membership) after every connect,
+  // since a reconnected socket is in no room but its user's own.
+  function joinProjects() {
+    document.querySelectorAll("[data-live-projects]").forEach(function (node) {
+      JSON.parse(node.dataset.liveProjects).forEach(function (id) {
+        socket.emit("join_project", { project_id: id });
+      });
+    });
+  }
+
   var socket = window.io("/notifications", { transports: ["websocket"] });
   socket.on("connect", function () {
+    joinProjects();
     if (!bell) { return; }  // the server joined this user's room on connect
     socket.emit("join_notifications", { user_id: parseInt(bell.dataset.userId, 10) });
     catchUp();

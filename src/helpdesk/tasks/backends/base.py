@@ -191,11 +191,15 @@ class StatusChange:
 
 @dataclass(frozen=True, slots=True)
 class Change:
-    """A journal entry seen by the change feed, for notifications."""
+    """A journal entry seen by the change feed, with the facts of its task as it is now: who
+    hears of it is for notifications to decide, not the backend."""
 
     journal: JournalInfo
     task_subject: str
-    recipients: tuple[int, ...]
+    project_id: int
+    author_id: int
+    assigned_to_id: int | None
+    watcher_ids: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

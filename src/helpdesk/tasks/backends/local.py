@@ -878,22 +878,29 @@ class LocalBackend:
         tasks = {
             row.id: row
             for row in db.session.execute(
-                select(Task.id, Task.subject, Task.author_id, Task.assigned_to_id).where(
-                    Task.id.in_(task_ids)
-                )
+                select(
+                    Task.id, Task.subject, Task.project_id, Task.author_id, Task.assigned_to_id
+                ).where(Task.id.in_(task_ids))
             )
         }
-        watchers: dict[int, set[int]] = {}
+        watchers: dict[int, list[int]] = {}
         for task_id, user_id in db.session.execute(
-            select(Watcher.task_id, Watcher.user_id).where(Watcher.task_id.in_(task_ids))
+            select(Watcher.task_id, Watcher.user_id)
+            .where(Watcher.task_id.in_(task_ids))
+            .order_by(Watcher.task_id, Watcher.user_id)
         ):
-            watchers.setdefault(task_id, set()).add(user_id)
+            watchers.setdefault(task_id, []).append(user_id)
         changes = []
         for journal in journals:
             task = tasks[journal.task_id]
-            people = {task.author_id, task.assigned_to_id, *watchers.get(task.id, set())}
-            people.discard(None)
-            people.discard(journal.user.id)
-            allowed = self.visible_to(task.id, sorted(people))
-            changes.append(Change(journal, task.subject, tuple(sorted(allowed))))
+            changes.append(
+                Change(
+                    journal,
+                    task.subject,
+                    task.project_id,
+                    task.author_id,
+                    task.assigned_to_id,
+                    tuple(watchers.get(task.id, ())),
+                )
+            )
         return ChangeBatch(changes, str(journals[-1].id))
