@@ -1,58 +1,24 @@
-"""Statuses, priorities and trackers kept in memory: every task request needs them, they change
-almost never.
+"""Statuses, priorities and trackers, kept in the application's cache: every task request needs
+them, and they change almost never.
 
-A write to one of these tables through the ORM in this process empties every cache at flush and
-again at commit (so no reader can keep what it read in between); other processes, and writes
-that bypass the ORM (migrations, SQL by hand), are seen after at most TTL_SECONDS.
+Whatever changes them calls invalidate_lookups() once its change is committed (today only the
+migrations do, see migrations/env.py). With RedisCache that reaches every process at once; with
+SimpleCache, the one-process option, only the process that made it. A change made behind the
+helpdesk's back (SQL by hand) shows within CACHE_DEFAULT_TIMEOUT.
 """
 
 from __future__ import annotations
 
-import threading
-import time
 from dataclasses import dataclass
-from itertools import chain, count
 from typing import Any
 
-from sqlalchemy import event, select
-from sqlalchemy.orm import Session
+from sqlalchemy import select
 
-from helpdesk.core.database import reads_before_writing
+from helpdesk.extensions import cache, db
 from helpdesk.tasks.backends.base import Named, PriorityInfo, StatusInfo
 from helpdesk.tasks.models import TaskPriority, TaskStatus, Tracker
 
-TTL_SECONDS = 60.0
-LOOKUP_MODELS = (TaskStatus, TaskPriority, Tracker)
-TOUCHED = "helpdesk_lookups_touched"
-
-_generation = count()
-_current_generation = [next(_generation)]
-
-
-def _bump() -> None:
-    """Make every cache in this process reload on its next use."""
-    _current_generation[0] = next(_generation)
-
-
-def _after_flush(session: Session, _context: Any) -> None:
-    """A flush that wrote a lookup row invalidates now, and marks the commit to do it again."""
-    written = chain(session.new, session.dirty, session.deleted)
-    if any(isinstance(item, LOOKUP_MODELS) for item in written):
-        session.info[TOUCHED] = True
-        _bump()
-
-
-def _after_transaction_end(session: Session, _transaction: Any) -> None:
-    """Invalidate again once the written rows are committed (or rolled back)."""
-    if session.info.pop(TOUCHED, False):
-        _bump()
-
-
-def listen_for_writes() -> None:
-    """Hook the invalidation into every ORM session, once per process."""
-    if not event.contains(Session, "after_flush", _after_flush):
-        event.listen(Session, "after_flush", _after_flush)
-        event.listen(Session, "after_transaction_end", _after_transaction_end)
+CACHE_KEY = "task-lookups"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,34 +33,30 @@ class Lookups:
     tracker_by_id: dict[int, Named]
 
 
-def _read() -> Lookups:
-    """Load the three tables (three small statements), on SQLite outside the write lock."""
-    with reads_before_writing() as reading:
-        statuses = tuple(
-            StatusInfo(s.id, s.name, s.is_closed, s.position)
-            for s in reading.execute(
-                select(
-                    TaskStatus.id, TaskStatus.name, TaskStatus.is_closed, TaskStatus.position
-                ).order_by(TaskStatus.position, TaskStatus.id)
-            )
+def read_lookups() -> Lookups:
+    """Load the three tables from the database (three small statements)."""
+    statuses = tuple(
+        StatusInfo(*row)
+        for row in db.session.execute(
+            select(
+                TaskStatus.id, TaskStatus.name, TaskStatus.is_closed, TaskStatus.position
+            ).order_by(TaskStatus.position, TaskStatus.id)
         )
-        priorities = tuple(
-            PriorityInfo(*row)
-            for row in reading.execute(
-                select(
-                    TaskPriority.id,
-                    TaskPriority.name,
-                    TaskPriority.position,
-                    TaskPriority.is_default,
-                ).order_by(TaskPriority.position, TaskPriority.id)
-            )
+    )
+    priorities = tuple(
+        PriorityInfo(*row)
+        for row in db.session.execute(
+            select(
+                TaskPriority.id, TaskPriority.name, TaskPriority.position, TaskPriority.is_default
+            ).order_by(TaskPriority.position, TaskPriority.id)
         )
-        trackers = tuple(
-            Named(*row)
-            for row in reading.execute(
-                select(Tracker.id, Tracker.name).order_by(Tracker.position, Tracker.id)
-            )
+    )
+    trackers = tuple(
+        Named(*row)
+        for row in db.session.execute(
+            select(Tracker.id, Tracker.name).order_by(Tracker.position, Tracker.id)
         )
+    )
     return Lookups(
         statuses,
         priorities,
@@ -105,28 +67,21 @@ def _read() -> Lookups:
     )
 
 
-class LookupCache:
-    """The lookups of one app's database, reloaded after a write or when older than the TTL."""
+def invalidate_lookups() -> None:
+    """Forget the cached lookups in every process sharing the cache; call it after committing a
+    change to statuses, priorities or trackers."""
+    cache.delete(CACHE_KEY)
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._value: Lookups | None = None
-        self._generation = -1
-        self._loaded_at = 0.0
+
+class LookupCache:
+    """The lookups of the current app's database, read through the application's cache."""
 
     def get(self) -> Lookups:
-        """The cached lookups, reading them first if they may be out of date."""
-        value = self._value
-        if (
-            value is not None
-            and self._generation == _current_generation[0]
-            and time.monotonic() - self._loaded_at < TTL_SECONDS
-        ):
-            return value
-        generation = _current_generation[0]
-        value = _read()
-        with self._lock:
-            self._value, self._generation, self._loaded_at = value, generation, time.monotonic()
+        """The cached lookups, read from the database and cached when missing."""
+        value: Lookups | None = cache.get(CACHE_KEY)
+        if value is None:
+            value = read_lookups()
+            cache.set(CACHE_KEY, value)
         return value
 
     def status(self, status_id: int) -> StatusInfo | None:
@@ -145,11 +100,6 @@ class LookupCache:
         """An item of one of the id maps, reloading once when the id is not cached yet."""
         found = getattr(self.get(), table).get(item_id)
         if found is None:
-            self.invalidate()
+            invalidate_lookups()
             found = getattr(self.get(), table).get(item_id)
         return found
-
-    def invalidate(self) -> None:
-        """Forget the cached value."""
-        with self._lock:
-            self._value = None
