@@ -8,7 +8,7 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 import redis
@@ -54,15 +54,24 @@ def prefix() -> Iterator[str]:
     client.close()
 
 
-def redis_app(app: Flask, prefix: str) -> Flask:
-    """A second app (another process's view) on the test's database, caching in Redis."""
-    return create_app(
-        "testing",
-        SQLALCHEMY_DATABASE_URI=app.config["SQLALCHEMY_DATABASE_URI"],
-        CACHE_TYPE="RedisCache",
-        CACHE_REDIS_URL=REDIS_URL,
-        CACHE_KEY_PREFIX=prefix,
-    )
+@pytest.fixture
+def second_app(app: Flask) -> Iterator[Callable[..., Flask]]:
+    """Another app on the test's database (another process's view), with its own settings; its
+    connections are closed afterwards."""
+    made: list[Flask] = []
+
+    def make(**settings: str) -> Flask:
+        made.append(
+            create_app(
+                "testing", SQLALCHEMY_DATABASE_URI=app.config["SQLALCHEMY_DATABASE_URI"], **settings
+            )
+        )
+        return made[-1]
+
+    yield make
+    for other in made:
+        with other.app_context():
+            db.engine.dispose()
 
 
 def migrate_in_another_process(app: Flask, **settings: str) -> None:
@@ -81,9 +90,9 @@ def migrate_in_another_process(app: Flask, **settings: str) -> None:
 
 
 def test_a_migration_in_another_process_reaches_every_process_through_redis(
-    app: Flask, prefix: str
+    app: Flask, prefix: str, second_app: Callable[..., Flask]
 ) -> None:
-    web = redis_app(app, prefix)
+    web = second_app(CACHE_TYPE="RedisCache", CACHE_REDIS_URL=REDIS_URL, CACHE_KEY_PREFIX=prefix)
     assert first_status_name(web) == "New"
     rename_first_status("Fresh")
     assert first_status_name(web) == "New"  # kept in Redis, not read again
@@ -94,17 +103,14 @@ def test_a_migration_in_another_process_reaches_every_process_through_redis(
     assert first_status_name(web) == "Fresh"
 
 
-def test_a_redis_that_does_not_answer_fails_within_the_timeout(app: Flask) -> None:
+def test_a_redis_that_does_not_answer_fails_within_the_timeout(
+    second_app: Callable[..., Flask],
+) -> None:
     with socket.socket() as silent:  # accepts connections, never answers
         silent.bind(("127.0.0.1", 0))
         silent.listen()
         port = silent.getsockname()[1]
-        web = create_app(
-            "testing",
-            SQLALCHEMY_DATABASE_URI=app.config["SQLALCHEMY_DATABASE_URI"],
-            CACHE_TYPE="RedisCache",
-            CACHE_REDIS_URL=f"redis://127.0.0.1:{port}/0",
-        )
+        web = second_app(CACHE_TYPE="RedisCache", CACHE_REDIS_URL=f"redis://127.0.0.1:{port}/0")
         started = time.monotonic()
         with web.app_context(), pytest.raises(redis.TimeoutError):
             cache.get("anything")
