@@ -1,24 +1,29 @@
-"""Statuses, priorities and trackers, kept in the application's cache: every task request needs
-them, and they change almost never.
+"""Statuses, priorities and trackers: every task request needs them, and they change almost never.
 
-Whatever changes them calls invalidate_lookups() once its change is committed (today only the
-migrations do, see migrations/env.py). With RedisCache that reaches every process at once; with
-SimpleCache, the one-process option, only the process that made it. A change made behind the
-helpdesk's back (SQL by hand) shows within CACHE_DEFAULT_TIMEOUT.
+Each process keeps the decoded lookups, stamped with the version the application's cache names
+(a request costs one read of that short version, not the decoding of every lookup). Whatever
+changes them calls invalidate_lookups() once the change is committed (today only the migrations
+do, see migrations/env.py), which names a new version: with RedisCache every process reloads on
+its next request; with SimpleCache, the one-process option, only the process that changed them.
+A change made behind the helpdesk's back (SQL by hand) shows within CACHE_DEFAULT_TIMEOUT.
 """
 
 from __future__ import annotations
 
+import time
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from flask import current_app, g
 from sqlalchemy import select
 
 from helpdesk.extensions import cache, db
 from helpdesk.tasks.backends.base import Named, PriorityInfo, StatusInfo
 from helpdesk.tasks.models import TaskPriority, TaskStatus, Tracker
 
-CACHE_KEY = "task-lookups"
+VERSION_KEY = "task-lookups-version"  # in the application's cache, shared by its processes
+REQUEST_KEY = "task_lookups"  # in flask.g: one consistent read per request
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,21 +73,47 @@ def read_lookups() -> Lookups:
 
 
 def invalidate_lookups() -> None:
-    """Forget the cached lookups in every process sharing the cache; call it after committing a
-    change to statuses, priorities or trackers."""
-    cache.delete(CACHE_KEY)
+    """Make every process sharing the cache reload the lookups; call it after committing a change
+    to statuses, priorities or trackers."""
+    cache.set(VERSION_KEY, uuid.uuid4().hex, timeout=0)
+    g.pop(REQUEST_KEY, None)
+
+
+def current_version() -> str | None:
+    """The version of the lookups the cache names, naming a first one if it names none."""
+    version: str | None = cache.get(VERSION_KEY)
+    if version is None:
+        cache.add(VERSION_KEY, uuid.uuid4().hex, timeout=0)  # another process may be first
+        version = cache.get(VERSION_KEY)
+    return version
 
 
 class LookupCache:
-    """The lookups of the current app's database, read through the application's cache."""
+    """The lookups of the current app's database, kept by this process while the cache names
+    the version they were read at, and for CACHE_DEFAULT_TIMEOUT at most."""
+
+    def __init__(self) -> None:
+        self._held: tuple[str | None, float, Lookups] | None = None  # version, until, lookups
 
     def get(self) -> Lookups:
-        """The cached lookups, read from the database and cached when missing."""
-        value: Lookups | None = cache.get(CACHE_KEY)
-        if value is None:
-            value = read_lookups()
-            cache.set(CACHE_KEY, value)
-        return value
+        """The request's lookups: those this process holds if still current, else read anew."""
+        lookups: Lookups | None = g.get(REQUEST_KEY)
+        if lookups is None:
+            lookups = self._current()
+            setattr(g, REQUEST_KEY, lookups)
+        return lookups
+
+    def _current(self) -> Lookups:
+        """The lookups held if the cache still names their version, else a new read (the version
+        is read first, so a change committed meanwhile is read again next time)."""
+        version = current_version()
+        held = self._held
+        if held is not None and held[0] == version and time.monotonic() < held[1]:
+            return held[2]
+        lookups = read_lookups()
+        until = time.monotonic() + current_app.config["CACHE_DEFAULT_TIMEOUT"]
+        self._held = (version, until, lookups)
+        return lookups
 
     def status(self, status_id: int) -> StatusInfo | None:
         """A status by id; an id not cached yet (added elsewhere) forces one reload."""
@@ -97,9 +128,11 @@ class LookupCache:
         return self._by_id("tracker_by_id", tracker_id)  # type: ignore[no-any-return]
 
     def _by_id(self, table: str, item_id: int) -> Any:
-        """An item of one of the id maps, reloading once when the id is not cached yet."""
+        """An item of one of the id maps; an id this process does not hold makes it read the
+        lookups once more (only itself: a bad id from a client must not reload every process)."""
         found = getattr(self.get(), table).get(item_id)
         if found is None:
-            invalidate_lookups()
+            self._held = None
+            g.pop(REQUEST_KEY, None)
             found = getattr(self.get(), table).get(item_id)
         return found
