@@ -288,11 +288,11 @@ class UserIds(Protocol):
 class SameIds:
     """The identity map of a backend that keeps its tasks in the helpdesk's own database."""
 
-    def to_backend(self, user_id: int) -> int | None:
+    def to_backend(self, user_id: int) -> int:
         """The same id: the backend's users are the helpdesk's."""
         return user_id
 
-    def to_helpdesk(self, backend_user_id: int) -> int | None:
+    def to_helpdesk(self, backend_user_id: int) -> int:
         """The same id: the backend's users are the helpdesk's."""
         return backend_user_id
 
