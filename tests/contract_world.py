@@ -11,12 +11,20 @@ from sqlalchemy import select
 from helpdesk.extensions import db
 from helpdesk.tasks.backends import get_backend
 from helpdesk.tasks.backends.base import Actor, NewTask, TaskBackend, TaskInfo
-from helpdesk.tasks.models import Member, Project, Role, TaskStatus, WorkflowTransition
+from helpdesk.tasks.models import (
+    CustomField,
+    Member,
+    Project,
+    Role,
+    TaskStatus,
+    WorkflowTransition,
+)
 
 
 @dataclass
 class World:
-    """Two projects: alice develops in both, bob in P2 only, carol reports in P1, dave in none."""
+    """Two projects: alice develops in both, bob in P2 only, carol reports in P1, dave in none;
+    new tasks may have a Customer (at most 20 characters)."""
 
     backend: TaskBackend
     actors: dict[str, Actor]
@@ -46,7 +54,7 @@ def local_world(make_user: Callable[..., Any]) -> World:
     roles = {r.name: r.id for r in db.session.scalars(select(Role))}
     p1 = Project(identifier="p-one", name="Project One")
     p2 = Project(identifier="p-two", name="Project Two")
-    db.session.add_all([p1, p2])
+    db.session.add_all([p1, p2, CustomField(name="Customer", max_length=20)])
     db.session.flush()
     for user, project, role in [
         ("alice", p1, "Developer"),

@@ -78,6 +78,11 @@ class Config:
     POST_IMAGE_SIZE = 1280
     MAX_IMAGE_PIXELS = 40_000_000
 
+    CACHE_TYPE = "SimpleCache"  # SimpleCache (in the process) | RedisCache (shared by processes)
+    CACHE_REDIS_URL = "redis://127.0.0.1:6379/0"
+    CACHE_KEY_PREFIX = "helpdesk:"  # one per helpdesk sharing a Redis
+    CACHE_DEFAULT_TIMEOUT = 60  # seconds; also how late a change made behind the helpdesk shows
+
     RATELIMIT_STORAGE_URI = "memory://"
     RATELIMIT_HEADERS_ENABLED = True
     LOGIN_RATE_LIMIT = "10 per minute;50 per hour"

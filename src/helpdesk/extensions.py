@@ -2,6 +2,7 @@
 
 from flask_babel import Babel
 from flask_bcrypt import Bcrypt
+from flask_caching import Cache
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
@@ -33,3 +34,4 @@ bcrypt = Bcrypt()
 limiter = Limiter(key_func=get_remote_address)
 babel = Babel()
 socketio = SocketIO()
+cache = Cache()  # the application's one cache; core/cache.py binds it

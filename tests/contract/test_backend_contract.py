@@ -249,6 +249,55 @@ def test_lookups(world: World) -> None:
         world.backend.members(world.actors["bob"], world.projects["P1"])
 
 
+def test_custom_fields_are_offered_for_visible_projects_and_kept(world: World) -> None:
+    alice = world.actors["alice"]
+    fields = world.backend.custom_fields(alice, world.projects["P1"])
+    assert [(f.name, f.is_required, f.max_length) for f in fields] == [("Customer", False, 20)]
+    assert world.backend.custom_fields(world.actors["admin"], world.projects["P2"]) == fields
+    task = world.create("alice", "P1", "For a customer", custom_fields={fields[0].id: "ACME"})
+    kept = world.backend.get_task(alice, task.id).custom_fields
+    assert [(value.id, value.value) for value in kept] == [(fields[0].id, "ACME")]
+    with pytest.raises(TaskValidationError) as error:
+        world.create("alice", "P1", "Too long", custom_fields={fields[0].id: "x" * 21})
+    assert "custom_fields" in error.value.payload["errors"]
+    db.session.rollback()
+    for who, project_id in [("bob", world.projects["P1"]), ("admin", 987_654)]:
+        with pytest.raises(TaskNotFound):
+            world.backend.custom_fields(world.actors[who], project_id)
+
+
+def test_every_sort_key_sorts_a_list(world: World) -> None:
+    offered_by_the_pages = {"id", "subject", "status", "priority", "project", "due_date"}
+    assert offered_by_the_pages | {"updated_on"} <= world.backend.sort_keys
+    created = {world.create("alice", "P1", f"Sorted {n}", priority_id=1 + n).id for n in range(3)}
+    me = world.actors["alice"]
+    for key in sorted(world.backend.sort_keys):
+        for descending in (False, True):
+            query = TaskQuery(status="all", sort=((key, descending),))
+            assert set(ids(world.backend.list_tasks(me, query))) == created, key
+
+
+def test_user_ids_cross_the_seam_as_helpdesk_ids(world: World) -> None:
+    for actor in world.actors.values():
+        backend_id = world.backend.user_ids.to_backend(actor.user_id)
+        assert backend_id is not None
+        assert world.backend.user_ids.to_helpdesk(backend_id) == actor.user_id
+    alice, bob = world.actors["alice"], world.actors["bob"]
+    task = world.create("alice", "P2", "Whose ids", assigned_to_id=bob.user_id)
+    assert task.author.id == alice.user_id
+    assert task.assigned_to is not None
+    assert task.assigned_to.id == bob.user_id
+    assert task.watcher_ids == (alice.user_id,)
+    listed = world.backend.list_tasks(bob, TaskQuery(assigned_to_id=bob.user_id)).items
+    assert [(t.id, t.assigned_to.id if t.assigned_to else None) for t in listed] == [
+        (task.id, bob.user_id)
+    ]
+    comment = world.backend.add_comment(bob, task.id, "Mine now")
+    assert comment.user.id == bob.user_id
+    members = world.backend.members(alice, world.projects["P2"])
+    assert {m.user_id for m in members} == {alice.user_id, bob.user_id}
+
+
 def test_change_feed_reports_each_change_once_with_its_tasks_people(world: World) -> None:
     """The feed reports facts (author, assignee, watchers); whom to tell is not its choice."""
     alice, bob = world.actors["alice"], world.actors["bob"]

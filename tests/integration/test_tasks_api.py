@@ -1387,6 +1387,7 @@ def test_a_change_between_our_read_and_write_is_read_again_and_applied_to_it(
     committed in between is found by the version check, and the change is checked and applied
     again on the newer task: the journal names the status it really left."""
     login(world.users["alice"])
+    client.get("/tasks/api/statuses")  # the lookups are cached, as in a running server
     task_id = world.tasks["login"]
     original = LocalBackend._info
     interfered = []

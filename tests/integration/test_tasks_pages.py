@@ -434,6 +434,25 @@ def test_new_task_form_creates_and_redirects_to_the_task(client, login, world: W
     assert "Task created successfully" in flashes(html)
 
 
+def test_new_task_form_offers_and_keeps_the_projects_custom_fields(client, login, world: World):
+    login(world.users["alice"])
+    html = page(client, "/tasks/new")
+    field = re.search(r'<input[^>]*id="cf_(\d+)"[^>]*maxlength="(\d+)"', html)
+    assert field, "no custom field box"
+    field_id, max_length = field.groups()
+    assert max_length == "20"
+    too_long = new_task_form(world, **{f"cf_{field_id}": "x" * 21})
+    response = post_form(client, "/tasks/new", too_long, token_from="/tasks/new")
+    assert response.status_code == 422
+    assert "Customer is longer than 20 characters." in unescape(response.get_data(as_text=True))
+    form = new_task_form(world, **{f"cf_{field_id}": "ACME"})
+    response = post_form(client, "/tasks/new", form, token_from="/tasks/new")
+    assert response.status_code == 302
+    task_id = int(response.headers["Location"].rsplit("/", 1)[1])
+    values = client.get(f"/tasks/api/task/{task_id}").get_json()["data"]["custom_fields"]
+    assert values == [{"id": int(field_id), "name": "Customer", "value": "ACME"}]
+
+
 def test_new_task_form_with_empty_optional_boxes(client, login, world: World):
     login(world.users["alice"])
     form = new_task_form(

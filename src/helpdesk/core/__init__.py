@@ -7,6 +7,7 @@ from pathlib import Path
 from flask import Flask
 
 from helpdesk.core.api import register_json
+from helpdesk.core.cache import register_cache
 from helpdesk.core.database import register_database
 from helpdesk.core.errors import register_error_handlers
 from helpdesk.core.filters import register_filters
@@ -24,6 +25,7 @@ def register_core(app: Flask) -> None:
     """Bind the extensions and install error handling, middleware, security and i18n."""
     db.init_app(app)
     register_database(app)
+    register_cache(app)
     if app.config["MIGRATIONS_CLI"]:
         register_migrations(app)
     csrf.init_app(app)

@@ -103,6 +103,10 @@ def run_migrations_online():
         with context.begin_transaction():
             context.run_migrations()
 
+    from helpdesk.tasks.backends.lookups import invalidate_lookups
+
+    invalidate_lookups()  # migrations may add or rename statuses, priorities and trackers
+
 
 if context.is_offline_mode():
     run_migrations_offline()

@@ -16,6 +16,7 @@ from pydantic import (
 )
 
 from helpdesk.core.api import iso
+from helpdesk.tasks.backends import get_backend
 from helpdesk.tasks.backends.base import (
     JournalInfo,
     MemberInfo,
@@ -27,7 +28,6 @@ from helpdesk.tasks.backends.base import (
     TaskInfo,
     TaskSummary,
 )
-from helpdesk.tasks.backends.local import SORT_COLUMNS
 
 Id = Annotated[int, Field(gt=0, le=2**31 - 1)]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=65_535)]
@@ -144,16 +144,18 @@ class TaskListQuery(BaseModel):
     @field_validator("sort")
     @classmethod
     def known_sort_keys(cls, value: str | None) -> str | None:
-        """Sort by known columns only: "priority", "-updated_on", "status,-due_date"."""
+        """Sort by what the configured backend can sort by: "priority", "-updated_on",
+        "status,-due_date" (checked in a request, where the backend is known)."""
         if value is None:
             return None
+        sort_keys = get_backend().sort_keys
         for key in value.split(","):
-            if key.strip().lstrip("-") not in SORT_COLUMNS:
+            if key.strip().lstrip("-") not in sort_keys:
                 raise ValueError(
                     _(
                         "Unknown sort key %(key)s. Use: %(keys)s.",
                         key=key.strip(),
-                        keys=", ".join(sorted(SORT_COLUMNS)),
+                        keys=", ".join(sorted(sort_keys)),
                     )
                 )
         return value

@@ -17,19 +17,16 @@ from flask import (
 from flask_babel import gettext as _
 from flask_login import current_user
 from pydantic import ValidationError
-from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from helpdesk.core.api import errors_by_field
 from helpdesk.core.decorators import redmine_user_required
 from helpdesk.core.errors import wants_json_response
 from helpdesk.core.events import commit, rollback
-from helpdesk.extensions import db
 from helpdesk.tasks import service
 from helpdesk.tasks.api import list_document, parse_query
 from helpdesk.tasks.backends import get_backend
-from helpdesk.tasks.backends.base import TaskError
-from helpdesk.tasks.models import CustomField
+from helpdesk.tasks.backends.base import CustomFieldInfo, ProjectInfo, TaskError
 from helpdesk.tasks.schemas import CommentIn, StatusChangeIn, TaskCreateIn
 
 bp = Blueprint("tasks", __name__, url_prefix="/tasks")
@@ -115,7 +112,7 @@ def change_status(task_id: int) -> Response:
     return redirect(url_for("tasks.task_page", task_id=task_id))
 
 
-def _form_to_task(form: Any, custom_fields: list[CustomField]) -> dict[str, Any]:
+def _form_to_task(form: Any, custom_fields: list[CustomFieldInfo]) -> dict[str, Any]:
     """The new-task form as TaskCreateIn input: empty boxes are absent values."""
     names = (
         "subject",
@@ -141,7 +138,8 @@ def _form_to_task(form: Any, custom_fields: list[CustomField]) -> dict[str, Any]
 @bp.route("/new", methods=["GET", "POST"])
 def new_task() -> Response | str | tuple[str, int]:
     """Create a task from a form; the same rules as the API apply."""
-    custom_fields = list(db.session.scalars(select(CustomField).order_by(CustomField.id)))
+    choices = lookups()
+    custom_fields = _custom_fields(choices["projects"], request.form.get("project_id"))
     errors: dict[str, list[str]] = {}
     if request.method == "POST":
         try:
@@ -166,9 +164,19 @@ def new_task() -> Response | str | tuple[str, int]:
         errors=errors,
         custom_fields=custom_fields,
         members=_assignable_members(),
-        **lookups(),
+        **choices,
     )
     return (page, 422) if errors else page
+
+
+def _custom_fields(projects: list[ProjectInfo], chosen: str | None) -> list[CustomFieldInfo]:
+    """The custom fields of the form's project: the one chosen, else the first on offer."""
+    project_id = next((p.id for p in projects if str(p.id) == chosen), None)
+    if project_id is None and projects:
+        project_id = projects[0].id
+    if project_id is None:
+        return []
+    return get_backend().custom_fields(service.actor_for(current_user), project_id)
 
 
 def _assignable_members() -> dict[int, list[Any]]:

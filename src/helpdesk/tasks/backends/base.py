@@ -1,4 +1,9 @@
-"""The task backend interface: what the local store and Redmine both provide, in plain data."""
+"""The task backend interface: what the local store and Redmine both provide, in plain data.
+
+Every user id that crosses this interface, in arguments and in results, is a helpdesk user id
+(users.id). A backend whose store numbers its users differently translates at its own edge,
+through its UserIds, the one place that knows both numberings.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,8 @@ from typing import Any, Protocol
 
 @dataclass(frozen=True, slots=True)
 class Actor:
-    """Who is acting: the helpdesk user, and their Redmine identity when the backend needs it."""
+    """Who is acting: the helpdesk user (user_id is theirs), and the login and key a backend
+    acts as when it needs them."""
 
     user_id: int
     is_admin: bool = False
@@ -56,11 +62,21 @@ class ProjectInfo:
 
 @dataclass(frozen=True, slots=True)
 class MemberInfo:
-    """A project member and their role."""
+    """A project member (a helpdesk user id) and their role."""
 
     user_id: int
     name: str
     role: str
+
+
+@dataclass(frozen=True, slots=True)
+class CustomFieldInfo:
+    """A field a new task in a project may or must fill in, as the form and the API offer it."""
+
+    id: int
+    name: str
+    is_required: bool
+    max_length: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +90,7 @@ class CustomValueInfo:
 
 @dataclass(frozen=True, slots=True)
 class TaskSummary:
-    """A row of a task list."""
+    """A row of a task list; assigned_to carries a helpdesk user id."""
 
     id: int
     subject: str
@@ -90,7 +106,7 @@ class TaskSummary:
 
 @dataclass(frozen=True, slots=True)
 class TaskInfo:
-    """Everything about one task."""
+    """Everything about one task; author, assigned_to and watcher_ids carry helpdesk user ids."""
 
     id: int
     subject: str
@@ -123,7 +139,7 @@ class JournalDetailInfo:
 
 @dataclass(frozen=True, slots=True)
 class JournalInfo:
-    """One entry of a task's history."""
+    """One entry of a task's history; user carries a helpdesk user id."""
 
     id: int
     task_id: int
@@ -135,7 +151,8 @@ class JournalInfo:
 
 @dataclass(frozen=True, slots=True)
 class TaskQuery:
-    """Filters, sort and page of a task list; None means "any"."""
+    """Filters, sort (by the backend's sort_keys) and page of a task list; None means "any";
+    assigned_to_id is a helpdesk user id."""
 
     assigned_to_id: int | None = None
     status: str | None = None  # "open" (default), "closed", "all", or a status name
@@ -159,7 +176,8 @@ class TaskPage:
 
 @dataclass(frozen=True, slots=True)
 class NewTask:
-    """The fields of a task to create; ids refer to the backend's lookups."""
+    """The fields of a task to create; ids refer to the backend's lookups, assigned_to_id to a
+    helpdesk user."""
 
     project_id: int
     subject: str
@@ -257,10 +275,38 @@ class BackendUnavailable(TaskError):
     status_code = 502
 
 
+class UserIds(Protocol):
+    """Translates between helpdesk user ids and a backend's own user ids; a backend calls it
+    wherever an id crosses its edge (the actor, an assignee, a recipient) and nowhere else."""
+
+    def to_backend(self, user_id: int) -> int | None:
+        """The backend's id for a helpdesk user; None: the user has no account there."""
+        ...
+
+    def to_helpdesk(self, backend_user_id: int) -> int | None:
+        """The helpdesk's id for a backend user; None: they have no helpdesk account (shown by
+        name, never notified)."""
+        ...
+
+
+class SameIds:
+    """The identity map of a backend that keeps its tasks in the helpdesk's own database."""
+
+    def to_backend(self, user_id: int) -> int:
+        """The same id: the backend's users are the helpdesk's."""
+        return user_id
+
+    def to_helpdesk(self, backend_user_id: int) -> int:
+        """The same id: the backend's users are the helpdesk's."""
+        return backend_user_id
+
+
 class TaskBackend(Protocol):
     """What a task store offers the helpdesk; the contract tests hold every backend to it."""
 
     name: str
+    user_ids: UserIds
+    sort_keys: frozenset[str]  # what TaskQuery.sort may name
 
     def list_tasks(self, actor: Actor, query: TaskQuery) -> TaskPage:
         """Tasks the actor can see that match the query, one page, with the total."""
@@ -312,8 +358,20 @@ class TaskBackend(Protocol):
         """Members of a visible project."""
         ...
 
+    def custom_fields(self, actor: Actor, project_id: int) -> list[CustomFieldInfo]:
+        """The custom fields of a new task in a visible project, in id order."""
+        ...
+
     def visible_to(self, task_id: int, user_ids: list[int]) -> set[int]:
-        """Which of these users may see the task (only they may be told about it)."""
+        """Exactly those of these users who may see the task now; only they may be told of it,
+        as a notification carries its subject.
+
+        A user sees a task if they are an administrator, or hold a role in its project whose
+        issue visibility covers it (local: every role sees all of its project's tasks; Redmine:
+        all issues, the non-private ones, or those the user wrote or is assigned). A backend
+        without a cheap answer for many users at once (REST) may read the project's members and
+        their roles' visibility, or ask per recipient at delivery time by reading the task as
+        that user; it never guesses."""
         ...
 
     def member_ids(self, project_id: int) -> set[int]:

@@ -35,6 +35,7 @@ from helpdesk.tasks.backends.base import (
     Actor,
     Change,
     ChangeBatch,
+    CustomFieldInfo,
     CustomValueInfo,
     InvalidTransition,
     JournalDetailInfo,
@@ -44,6 +45,7 @@ from helpdesk.tasks.backends.base import (
     NewTask,
     PriorityInfo,
     ProjectInfo,
+    SameIds,
     StatusChange,
     StatusInfo,
     TaskConflict,
@@ -56,7 +58,7 @@ from helpdesk.tasks.backends.base import (
     TaskValidationError,
 )
 from helpdesk.tasks.backends.history import Detail, write_change
-from helpdesk.tasks.backends.lookups import LookupCache, Lookups, listen_for_writes
+from helpdesk.tasks.backends.lookups import LookupCache, Lookups
 from helpdesk.tasks.labels import label
 from helpdesk.tasks.models import (
     CustomField,
@@ -416,10 +418,11 @@ class LocalBackend:
     """Tasks stored in the helpdesk database; visibility follows project membership."""
 
     name = "local"
+    user_ids = SameIds()
+    sort_keys = frozenset(SORT_COLUMNS)
 
     def __init__(self) -> None:
         self.lookups = LookupCache()
-        listen_for_writes()
 
     # -- visibility and permissions -------------------------------------------------------
 
@@ -641,6 +644,18 @@ class LocalBackend:
         if not rows and db.session.get(Project, project_id) is None:  # a member proves it exists
             raise TaskNotFound(_("Project %(id)d was not found.", id=project_id))
         return [MemberInfo(*row) for row in rows]
+
+    def custom_fields(self, actor: Actor, project_id: int) -> list[CustomFieldInfo]:
+        """The custom fields of a project the actor can see (here every project has them all)."""
+        member = self._role_id(actor, project_id) is not None  # a member proves it exists
+        if not member and not (actor.is_admin and db.session.get(Project, project_id)):
+            raise TaskNotFound(_("Project %(id)d was not found.", id=project_id))
+        fields = db.session.execute(
+            select(
+                CustomField.id, CustomField.name, CustomField.is_required, CustomField.max_length
+            ).order_by(CustomField.id)
+        )
+        return [CustomFieldInfo(*row) for row in fields]
 
     # -- writing ------------------------------------------------------------------------
 

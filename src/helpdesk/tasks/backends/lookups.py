@@ -1,58 +1,29 @@
-"""Statuses, priorities and trackers kept in memory: every task request needs them, they change
-almost never.
+"""Statuses, priorities and trackers: every task request needs them, and they change almost never.
 
-A write to one of these tables through the ORM in this process empties every cache at flush and
-again at commit (so no reader can keep what it read in between); other processes, and writes
-that bypass the ORM (migrations, SQL by hand), are seen after at most TTL_SECONDS.
+Each process keeps the decoded lookups, stamped with the version the application's cache names
+(a request costs one read of that short version, not the decoding of every lookup). Whatever
+changes them calls invalidate_lookups() once the change is committed (today only the migrations
+do, see migrations/env.py), which names a new version: with RedisCache every process reloads on
+its next request; with SimpleCache, the one-process option, only the process that changed them.
+A change made behind the helpdesk's back (SQL by hand) shows within CACHE_DEFAULT_TIMEOUT.
 """
 
 from __future__ import annotations
 
-import threading
 import time
+import uuid
 from dataclasses import dataclass
-from itertools import chain, count
 from typing import Any
 
-from sqlalchemy import event, select
-from sqlalchemy.orm import Session
+from flask import current_app, g
+from sqlalchemy import select
 
-from helpdesk.core.database import reads_before_writing
+from helpdesk.extensions import cache, db
 from helpdesk.tasks.backends.base import Named, PriorityInfo, StatusInfo
 from helpdesk.tasks.models import TaskPriority, TaskStatus, Tracker
 
-TTL_SECONDS = 60.0
-LOOKUP_MODELS = (TaskStatus, TaskPriority, Tracker)
-TOUCHED = "helpdesk_lookups_touched"
-
-_generation = count()
-_current_generation = [next(_generation)]
-
-
-def _bump() -> None:
-    """Make every cache in this process reload on its next use."""
-    _current_generation[0] = next(_generation)
-
-
-def _after_flush(session: Session, _context: Any) -> None:
-    """A flush that wrote a lookup row invalidates now, and marks the commit to do it again."""
-    written = chain(session.new, session.dirty, session.deleted)
-    if any(isinstance(item, LOOKUP_MODELS) for item in written):
-        session.info[TOUCHED] = True
-        _bump()
-
-
-def _after_transaction_end(session: Session, _transaction: Any) -> None:
-    """Invalidate again once the written rows are committed (or rolled back)."""
-    if session.info.pop(TOUCHED, False):
-        _bump()
-
-
-def listen_for_writes() -> None:
-    """Hook the invalidation into every ORM session, once per process."""
-    if not event.contains(Session, "after_flush", _after_flush):
-        event.listen(Session, "after_flush", _after_flush)
-        event.listen(Session, "after_transaction_end", _after_transaction_end)
+VERSION_KEY = "task-lookups-version"  # in the application's cache, shared by its processes
+REQUEST_KEY = "task_lookups"  # in flask.g: one consistent read per request
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,34 +38,30 @@ class Lookups:
     tracker_by_id: dict[int, Named]
 
 
-def _read() -> Lookups:
-    """Load the three tables (three small statements), on SQLite outside the write lock."""
-    with reads_before_writing() as reading:
-        statuses = tuple(
-            StatusInfo(s.id, s.name, s.is_closed, s.position)
-            for s in reading.execute(
-                select(
-                    TaskStatus.id, TaskStatus.name, TaskStatus.is_closed, TaskStatus.position
-                ).order_by(TaskStatus.position, TaskStatus.id)
-            )
+def read_lookups() -> Lookups:
+    """Load the three tables from the database (three small statements)."""
+    statuses = tuple(
+        StatusInfo(*row)
+        for row in db.session.execute(
+            select(
+                TaskStatus.id, TaskStatus.name, TaskStatus.is_closed, TaskStatus.position
+            ).order_by(TaskStatus.position, TaskStatus.id)
         )
-        priorities = tuple(
-            PriorityInfo(*row)
-            for row in reading.execute(
-                select(
-                    TaskPriority.id,
-                    TaskPriority.name,
-                    TaskPriority.position,
-                    TaskPriority.is_default,
-                ).order_by(TaskPriority.position, TaskPriority.id)
-            )
+    )
+    priorities = tuple(
+        PriorityInfo(*row)
+        for row in db.session.execute(
+            select(
+                TaskPriority.id, TaskPriority.name, TaskPriority.position, TaskPriority.is_default
+            ).order_by(TaskPriority.position, TaskPriority.id)
         )
-        trackers = tuple(
-            Named(*row)
-            for row in reading.execute(
-                select(Tracker.id, Tracker.name).order_by(Tracker.position, Tracker.id)
-            )
+    )
+    trackers = tuple(
+        Named(*row)
+        for row in db.session.execute(
+            select(Tracker.id, Tracker.name).order_by(Tracker.position, Tracker.id)
         )
+    )
     return Lookups(
         statuses,
         priorities,
@@ -105,29 +72,48 @@ def _read() -> Lookups:
     )
 
 
+def invalidate_lookups() -> None:
+    """Make every process sharing the cache reload the lookups; call it after committing a change
+    to statuses, priorities or trackers."""
+    cache.set(VERSION_KEY, uuid.uuid4().hex, timeout=0)
+    g.pop(REQUEST_KEY, None)
+
+
+def current_version() -> str | None:
+    """The version of the lookups the cache names, naming a first one if it names none."""
+    version: str | None = cache.get(VERSION_KEY)
+    if version is None:
+        cache.add(VERSION_KEY, uuid.uuid4().hex, timeout=0)  # another process may be first
+        version = cache.get(VERSION_KEY)
+    return version
+
+
 class LookupCache:
-    """The lookups of one app's database, reloaded after a write or when older than the TTL."""
+    """The lookups of the current app's database, kept by this process while the cache names
+    the version they were read at, and for CACHE_DEFAULT_TIMEOUT at most."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._value: Lookups | None = None
-        self._generation = -1
-        self._loaded_at = 0.0
+        self._held: tuple[str | None, float, Lookups] | None = None  # version, until, lookups
 
     def get(self) -> Lookups:
-        """The cached lookups, reading them first if they may be out of date."""
-        value = self._value
-        if (
-            value is not None
-            and self._generation == _current_generation[0]
-            and time.monotonic() - self._loaded_at < TTL_SECONDS
-        ):
-            return value
-        generation = _current_generation[0]
-        value = _read()
-        with self._lock:
-            self._value, self._generation, self._loaded_at = value, generation, time.monotonic()
-        return value
+        """The request's lookups: those this process holds if still current, else read anew."""
+        lookups: Lookups | None = g.get(REQUEST_KEY)
+        if lookups is None:
+            lookups = self._current()
+            setattr(g, REQUEST_KEY, lookups)
+        return lookups
+
+    def _current(self) -> Lookups:
+        """The lookups held if the cache still names their version, else a new read (the version
+        is read first, so a change committed meanwhile is read again next time)."""
+        version = current_version()
+        held = self._held
+        if held is not None and held[0] == version and time.monotonic() < held[1]:
+            return held[2]
+        lookups = read_lookups()
+        until = time.monotonic() + current_app.config["CACHE_DEFAULT_TIMEOUT"]
+        self._held = (version, until, lookups)
+        return lookups
 
     def status(self, status_id: int) -> StatusInfo | None:
         """A status by id; an id not cached yet (added elsewhere) forces one reload."""
@@ -142,14 +128,11 @@ class LookupCache:
         return self._by_id("tracker_by_id", tracker_id)  # type: ignore[no-any-return]
 
     def _by_id(self, table: str, item_id: int) -> Any:
-        """An item of one of the id maps, reloading once when the id is not cached yet."""
+        """An item of one of the id maps; an id this process does not hold makes it read the
+        lookups once more (only itself: a bad id from a client must not reload every process)."""
         found = getattr(self.get(), table).get(item_id)
         if found is None:
-            self.invalidate()
+            self._held = None
+            g.pop(REQUEST_KEY, None)
             found = getattr(self.get(), table).get(item_id)
         return found
-
-    def invalidate(self) -> None:
-        """Forget the cached value."""
-        with self._lock:
-            self._value = None
