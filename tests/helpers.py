@@ -9,11 +9,9 @@ from __future__ import annotations
 import io
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import requests
@@ -21,7 +19,7 @@ from flask.testing import FlaskClient
 from PIL import Image
 from sqlalchemy import Engine, func, select, text
 
-from conftest import BROWSER
+from conftest import BROWSER, DEMO_PASSWORD, HELPDESK
 from helpdesk.extensions import db
 from helpdesk.users.models import User
 
@@ -113,9 +111,6 @@ def wait_until_up(url: str, seconds: float = 20) -> None:
     raise AssertionError(f"{url} did not start")
 
 
-HELPDESK = str(Path(sys.executable).with_name("helpdesk"))  # the command line of this install
-
-
 @contextmanager
 def helpdesk_serving(
     env: dict[str, str], port: int | None = None
@@ -139,8 +134,6 @@ def helpdesk_serving(
 
 
 # -- a running server, driven as a script would ----------------------------------------------
-
-DEMO_PASSWORD = "demo-password-1"  # HELPDESK_DEMO_PASSWORD of the servers tests start
 
 
 def signed_in(url: str, username: str) -> requests.Session:

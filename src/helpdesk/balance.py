@@ -83,14 +83,14 @@ class Turns:
         self.review()
 
 
-class BalancedGeventWorker(ggevent.GeventWorker):  # type: ignore[misc]
+class BalancedGeventWorker(ggevent.GeventWorker):
     """gunicorn's gevent worker, taking its share of connections and no more."""
 
     def run(self) -> None:
         """Serve, with servers that report to this process's turns."""
         turns = self.turns = Turns(self.balance_slot)
 
-        class Server(ggevent.StreamServer):  # type: ignore[misc]
+        class Server(ggevent.StreamServer):
             def start_accepting(self) -> None:
                 """Accept only when it is this process's turn."""
                 if self not in turns.servers:

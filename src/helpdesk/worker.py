@@ -38,7 +38,7 @@ class Job:
     def function(self) -> Callable[[], Any]:
         """The callable the target names."""
         module, _, attribute = self.target.partition(":")
-        return getattr(importlib.import_module(module), attribute)  # type: ignore[no-any-return]
+        return getattr(importlib.import_module(module), attribute)
 
 
 JOBS: tuple[Job, ...] = (

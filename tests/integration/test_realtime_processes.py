@@ -3,14 +3,11 @@ in the same gevent process (the single-machine default) or, through Redis, in an
 
 from __future__ import annotations
 
-import os
-import subprocess
 import threading
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,13 +16,13 @@ import socketio
 
 from conftest import require_service
 from helpers import (
-    DEMO_PASSWORD,
-    HELPDESK,
     helpdesk_serving,
     open_task_assigned_to,
     own_id,
     signed_in,
 )
+
+pytestmark = pytest.mark.servers  # SQLite of their own: the PostgreSQL pass leaves them out
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -39,31 +36,14 @@ PRODUCTION = {
 
 
 @pytest.fixture
-def site(tmp_path: Path) -> dict[str, str]:
-    """One instance folder (SQLite file, session files) with the demo data."""
-    env = {
-        **os.environ,
-        "HELPDESK_ENV": "development",
-        "HELPDESK_INSTANCE_PATH": str(tmp_path / "instance"),
-        "HELPDESK_DEMO_PASSWORD": DEMO_PASSWORD,
-        "LOG_REQUESTS": "false",
-    }
-    env.pop("TEST_DATABASE_URL", None)
-    env.pop("SOCKETIO_MESSAGE_QUEUE", None)
-    for command in (["db", "upgrade"], ["demo"]):
-        subprocess.run([HELPDESK, *command], env=env, check=True, capture_output=True, timeout=120)
-    return env
-
-
-@pytest.fixture
-def environment(site: dict[str, str]) -> dict[str, str]:
-    """The site with one Redis channel for every server."""
+def environment(demo_site: dict[str, str]) -> dict[str, str]:
+    """The demo site (one SQLite file, session files) with one Redis channel for every server."""
     try:
         redis.Redis.from_url(REDIS_URL, socket_timeout=2).ping()
     except redis.RedisError as error:
         require_service("Redis", str(error))
     return {
-        **site,
+        **demo_site,
         "SOCKETIO_MESSAGE_QUEUE": REDIS_URL,
         "SOCKETIO_CHANNEL": f"helpdesk-test-{uuid.uuid4().hex}",
     }
@@ -136,10 +116,10 @@ def test_a_change_on_one_server_reaches_a_socket_on_the_other(servers: list[str]
 
 
 def test_one_production_process_without_a_queue_delivers_to_its_own_sockets(
-    site: dict[str, str],
+    demo_site: dict[str, str],
 ) -> None:
     """One gevent process, no Redis: its own sockets hear its changes."""
-    with serving({**site, **PRODUCTION, "WEB_WORKER": "gevent"}, 1) as (url,):
+    with serving({**demo_site, **PRODUCTION, "WEB_WORKER": "gevent"}, 1) as (url,):
         assert_a_change_reaches_bob(url, url)
 
 

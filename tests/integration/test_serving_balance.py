@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -15,32 +14,30 @@ import pytest
 import redis
 
 from conftest import require_service
-from helpers import HELPDESK, helpdesk_serving
+from helpers import helpdesk_serving
+
+pytestmark = pytest.mark.servers  # SQLite of their own: the PostgreSQL pass leaves them out
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 TCP_ESTABLISHED = "01"
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[tuple[int, int]]:
+def server(demo_site: dict[str, str]) -> Iterator[tuple[int, int]]:
     """`helpdesk serve` in production with two gevent processes on Redis: (master pid, port)."""
     try:
         redis.Redis.from_url(REDIS_URL, socket_timeout=2).ping()
     except redis.RedisError as error:
         require_service("Redis", str(error))
     env = {
-        **os.environ,
+        **demo_site,
         "HELPDESK_ENV": "production",
         "SECRET_KEY": "test-secret-key-0123456789abcdef",
-        "HELPDESK_INSTANCE_PATH": str(tmp_path / "instance"),
-        "LOG_REQUESTS": "false",
         "SOCKETIO_MESSAGE_QUEUE": REDIS_URL,
         "SOCKETIO_CHANNEL": f"helpdesk-test-{uuid.uuid4().hex}",
         "WEB_WORKER": "gevent",
         "WEB_CONCURRENCY": "2",
     }
-    env.pop("TEST_DATABASE_URL", None)
-    subprocess.run([HELPDESK, "db", "upgrade"], env=env, check=True, capture_output=True)
     with helpdesk_serving(env) as (url, process):
         yield process.pid, int(url.rsplit(":", 1)[1])
 

@@ -7,7 +7,7 @@ from datetime import date, datetime
 from typing import Any, TypeVar
 
 import pydantic_core
-from flask import Flask, Response, g, jsonify, request
+from flask import Flask, Response, current_app, g, jsonify, request
 from flask.json.provider import DefaultJSONProvider
 from flask_babel import gettext as _
 from pydantic import BaseModel, ValidationError
@@ -31,7 +31,7 @@ class FastJSON(DefaultJSONProvider):
     def response(self, *args: Any, **kwargs: Any) -> Response:
         """jsonify(), its arguments read as Flask reads them, the bytes sent as they are."""
         obj = self._prepare_response_obj(args, kwargs)
-        return self._app.response_class(self.encode(obj), mimetype=self.mimetype)
+        return current_app.response_class(self.encode(obj), mimetype=self.mimetype)
 
     def encode(self, obj: Any) -> bytes:
         """UTF-8 JSON; types pydantic-core does not know go through Flask's own conversion."""

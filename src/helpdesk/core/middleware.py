@@ -74,7 +74,7 @@ class TimeOncePerSecond(logging.Formatter):
             second = int(record.created)
             text = time.strftime(self.default_time_format, self.converter(second))
             self._second = (second, text)
-        return self.default_msec_format % (text, record.msecs)
+        return (self.default_msec_format or "%s,%03d") % (text, record.msecs)
 
 
 class PerformanceMonitor:

@@ -109,11 +109,11 @@ def register_sessions(app: Flask) -> None:
         client = FileSystemCache(str(folder), threshold=0, mode=0o600)
         app.session_interface = FileSessions(client=client, **common)
     elif kind == "redis":
-        client = redis.Redis.from_url(
+        server = redis.Redis.from_url(
             app.config["SESSION_REDIS_URL"],
             socket_timeout=REDIS_TIMEOUT_SECONDS,
             socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
         )
-        app.session_interface = RedisSessions(client=client, **common)
+        app.session_interface = RedisSessions(client=server, **common)
     else:
         raise RuntimeError(f"SESSION_TYPE must be 'filesystem' or 'redis', not {kind!r}")

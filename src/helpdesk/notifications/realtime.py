@@ -162,7 +162,7 @@ class GeventWebSocket:
                 self.parts.append(event.data)
                 if event.message_finished:
                     first = self.parts[0]
-                    joined = first if len(self.parts) == 1 else first[:0].join(self.parts)
+                    joined = first if len(self.parts) == 1 else first[:0].join(self.parts)  # type: ignore[arg-type]
                     self.messages.append(bytes(joined) if isinstance(joined, bytearray) else joined)
                     self.parts = []
             elif isinstance(event, Ping):
@@ -298,9 +298,9 @@ def lighten_engineio(eio: Any) -> None:
         """engine.io's, except that a socket's next ping starts only when it is due, and a
         websocket's writer is GeventWebSocket itself (found in the writer's closure)."""
         if getattr(target, "__func__", None) is Socket._send_ping:
-            return gevent.spawn_later(eio.ping_interval, ping, target.__self__)  # type: ignore[attr-defined]
+            return gevent.spawn_later(eio.ping_interval, ping, target.__self__)  # type: ignore[attr-defined, call-overload]
         if getattr(target, "__qualname__", None) == WEBSOCKET_WRITER:
-            cells = dict(zip(target.__code__.co_freevars, target.__closure__, strict=True))
+            cells = dict(zip(target.__code__.co_freevars, target.__closure__ or (), strict=True))
             websocket = cells["ws"].cell_contents
             if isinstance(websocket, GeventWebSocket):
                 return websocket.attach(cells["self"].cell_contents)

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from helpdesk.core.concurrency import off_the_hub
 from helpdesk.core.crypto import EncryptedText
 from helpdesk.core.models import utcnow
-from helpdesk.extensions import bcrypt, db
+from helpdesk.extensions import Model, bcrypt
 
 if TYPE_CHECKING:
     from helpdesk.posts.models import Post
@@ -38,7 +38,7 @@ def password_matches(stored: str | None, raw: str) -> bool:
     return bool(stored) and off_the_hub(bcrypt.check_password_hash, stored, raw)
 
 
-class User(db.Model, UserMixin):
+class User(Model, UserMixin):
     """A member of staff who can sign in; permissions are the seed's boolean flags."""
 
     __tablename__ = "user"
