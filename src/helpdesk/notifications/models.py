@@ -81,9 +81,6 @@ class PushSubscription(Model):
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
-MAIL_STATUSES = ("pending", "sent", "failed")
-
-
 class MailOutbox(Model):
     """One email to send, queued in the transaction of its notification so a rolled-back change
     mails nobody; a sender claims rows with a lease, so two senders never send one twice.
