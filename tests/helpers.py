@@ -99,8 +99,8 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def wait_until_up(url: str, seconds: float = 20) -> None:
-    """Poll the health check until the server answers."""
+def wait_until_up(url: str, seconds: float = 60) -> None:
+    """Poll the health check until the server answers (a loaded CI machine may take long)."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
