@@ -249,13 +249,18 @@ def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return instance
 
 
+def demo_copy(template: Path, folder: Path) -> dict[str, str]:
+    """A copy of the demo instance in folder/instance, and the environment of a `helpdesk`
+    process on it."""
+    instance = folder / "instance"
+    shutil.copytree(template, instance)
+    return demo_environment(instance)
+
+
 @pytest.fixture
 def demo_site(demo_template: Path, tmp_path: Path) -> dict[str, str]:
-    """A copy of the demo instance in tmp_path/instance, and the environment of a `helpdesk`
-    process on it: each test's servers change their own copy."""
-    instance = tmp_path / "instance"
-    shutil.copytree(demo_template, instance)
-    return demo_environment(instance)
+    """A copy of the demo instance in tmp_path/instance for this test's servers alone."""
+    return demo_copy(demo_template, tmp_path)
 
 
 @pytest.fixture(params=sorted(WORLD_BUILDERS))

@@ -8,13 +8,14 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
 import socketio
 
-from conftest import require_service
+from conftest import demo_copy, require_service
 from helpers import (
     helpdesk_serving,
     open_task_assigned_to,
@@ -35,18 +36,16 @@ PRODUCTION = {
 }
 
 
-@pytest.fixture
-def environment(demo_site: dict[str, str]) -> dict[str, str]:
-    """The demo site (one SQLite file, session files) with one Redis channel for every server."""
+@pytest.fixture(scope="module")
+def environment(demo_template: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """A demo site (one SQLite file, session files) on Redis, which the module's servers share:
+    their tests change nothing another relies on."""
     try:
         redis.Redis.from_url(REDIS_URL, socket_timeout=2).ping()
     except redis.RedisError as error:
         require_service("Redis", str(error))
-    return {
-        **demo_site,
-        "SOCKETIO_MESSAGE_QUEUE": REDIS_URL,
-        "SOCKETIO_CHANNEL": f"helpdesk-test-{uuid.uuid4().hex}",
-    }
+    site = demo_copy(demo_template, tmp_path_factory.mktemp("realtime"))
+    return {**site, "SOCKETIO_MESSAGE_QUEUE": REDIS_URL}
 
 
 @contextmanager
@@ -56,13 +55,15 @@ def serving(environment: dict[str, str], count: int) -> Iterator[list[str]]:
         yield [stack.enter_context(helpdesk_serving(environment))[0] for _ in range(count)]
 
 
-@pytest.fixture(params=["development", "gevent", "gthread"])
+@pytest.fixture(scope="module", params=["development", "gevent", "gthread"])
 def servers(request: pytest.FixtureRequest, environment: dict[str, str]) -> Iterator[list[str]]:
-    """Two servers sharing Redis: Werkzeug's threads, or gunicorn's gevent or gthread worker."""
+    """Two servers sharing a Redis channel: Werkzeug's threads, or gunicorn's gevent or gthread
+    worker; started once for the tests of each kind."""
     overrides = (
         {} if request.param == "development" else {**PRODUCTION, "WEB_WORKER": request.param}
     )
-    with serving({**environment, **overrides}, 2) as urls:
+    channel = {"SOCKETIO_CHANNEL": f"helpdesk-test-{uuid.uuid4().hex}"}
+    with serving({**environment, **overrides, **channel}, 2) as urls:
         yield urls
 
 
