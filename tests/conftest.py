@@ -6,6 +6,8 @@ import itertools
 import os
 import re
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,8 @@ from helpdesk.users.models import User
 PASSWORD = "correct-horse-42"
 BROWSER = {"Sec-Fetch-Site": "same-origin"}
 CSRF_PATTERN = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+HELPDESK = str(Path(sys.executable).with_name("helpdesk"))  # the command line of this install
+DEMO_PASSWORD = "demo-password-1"  # HELPDESK_DEMO_PASSWORD of the servers tests start
 
 
 def require_service(name: str, reason: str) -> None:
@@ -214,6 +218,49 @@ def csrf_token_from(client: FlaskClient, path: str) -> str:
     match = CSRF_PATTERN.search(page)
     assert match, f"no CSRF token on {path}"
     return match.group(1)
+
+
+# -- `helpdesk` processes on a demo site ----------------------------------------------------
+
+
+def demo_environment(instance: Path) -> dict[str, str]:
+    """Environment of a `helpdesk` process on an instance folder of its own (SQLite there), as
+    `make run` starts it; callers add their settings."""
+    env = {
+        **os.environ,
+        "HELPDESK_ENV": "development",
+        "HELPDESK_INSTANCE_PATH": str(instance),
+        "HELPDESK_DEMO_PASSWORD": DEMO_PASSWORD,
+        "LOG_REQUESTS": "false",
+    }
+    env.pop("TEST_DATABASE_URL", None)
+    env.pop("SOCKETIO_MESSAGE_QUEUE", None)
+    return env
+
+
+@pytest.fixture(scope="session")
+def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An instance folder migrated and loaded with the demo data once per run, by the commands
+    `make run` uses."""
+    instance = tmp_path_factory.mktemp("demo-template") / "instance"
+    env = demo_environment(instance)
+    for command in (["db", "upgrade"], ["demo"]):
+        subprocess.run([HELPDESK, *command], env=env, check=True, capture_output=True, timeout=120)
+    return instance
+
+
+def demo_copy(template: Path, folder: Path) -> dict[str, str]:
+    """A copy of the demo instance in folder/instance, and the environment of a `helpdesk`
+    process on it."""
+    instance = folder / "instance"
+    shutil.copytree(template, instance)
+    return demo_environment(instance)
+
+
+@pytest.fixture
+def demo_site(demo_template: Path, tmp_path: Path) -> dict[str, str]:
+    """A copy of the demo instance in tmp_path/instance for this test's servers alone."""
+    return demo_copy(demo_template, tmp_path)
 
 
 @pytest.fixture(params=sorted(WORLD_BUILDERS))

@@ -9,11 +9,9 @@ from __future__ import annotations
 import io
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import requests
@@ -21,7 +19,7 @@ from flask.testing import FlaskClient
 from PIL import Image
 from sqlalchemy import Engine, func, select, text
 
-from conftest import BROWSER
+from conftest import BROWSER, DEMO_PASSWORD, HELPDESK
 from helpdesk.extensions import db
 from helpdesk.users.models import User
 
@@ -101,8 +99,8 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def wait_until_up(url: str, seconds: float = 20) -> None:
-    """Poll the health check until the server answers."""
+def wait_until_up(url: str, seconds: float = 60) -> None:
+    """Poll the health check until the server answers (a loaded CI machine may take long)."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
@@ -111,9 +109,6 @@ def wait_until_up(url: str, seconds: float = 20) -> None:
         except (requests.ConnectionError, requests.Timeout):  # a worker may still be booting
             time.sleep(0.1)
     raise AssertionError(f"{url} did not start")
-
-
-HELPDESK = str(Path(sys.executable).with_name("helpdesk"))  # the command line of this install
 
 
 @contextmanager
@@ -139,8 +134,6 @@ def helpdesk_serving(
 
 
 # -- a running server, driven as a script would ----------------------------------------------
-
-DEMO_PASSWORD = "demo-password-1"  # HELPDESK_DEMO_PASSWORD of the servers tests start
 
 
 def signed_in(url: str, username: str) -> requests.Session:

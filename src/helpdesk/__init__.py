@@ -17,6 +17,7 @@ def create_app(config: type[Config] | str | None = None, **overrides: Any) -> Fl
     app = Flask(__name__, instance_path=os.environ.get("HELPDESK_INSTANCE_PATH") or None)
     configure(app, config, overrides)
 
+    from helpdesk.admin import register_admin
     from helpdesk.core import register_core
     from helpdesk.notifications import register_notifications
     from helpdesk.posts import register_posts
@@ -25,6 +26,7 @@ def create_app(config: type[Config] | str | None = None, **overrides: Any) -> Fl
 
     register_core(app)
     register_users(app)
+    register_admin(app)
     register_posts(app)
     register_tasks(app)
     register_notifications(app)

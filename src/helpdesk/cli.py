@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, cast
 
 import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
-from sqlalchemy import func, select
+from sqlalchemy import CursorResult, func, select
 
 from helpdesk import create_app
 from helpdesk.extensions import db
@@ -130,10 +130,13 @@ def vapid(email: str, force: bool) -> None:
     replacing = path.exists()
     webpush.write_key_file(path, keys)
     if replacing:
-        retired = db.session.execute(
-            update(PushSubscription)
-            .where(PushSubscription.is_active.is_(True))
-            .values(is_active=False)
+        retired = cast(
+            "CursorResult[Any]",
+            db.session.execute(
+                update(PushSubscription)
+                .where(PushSubscription.is_active.is_(True))
+                .values(is_active=False)
+            ),
         ).rowcount
         db.session.commit()
         click.echo(f"Replaced the keys; {retired} browser subscriptions must subscribe again.")

@@ -88,7 +88,6 @@ class Config:
     LOGIN_RATE_LIMIT = "10 per minute;50 per hour"
 
     BABEL_DEFAULT_LOCALE = "ru"
-    BABEL_DEFAULT_TIMEZONE = "Europe/Moscow"
     LANGUAGES = ("ru", "en")
     DISPLAY_TIMEZONE = "Europe/Moscow"
     POSTS_PER_PAGE = 10
@@ -134,8 +133,7 @@ class Config:
     JOBS_LOCK_URL = ""  # redis://… to lock jobs in Redis; else PostgreSQL or an instance file
     PRESENCE_INTERVAL = 60  # seconds between presence writes (per process)
     USER_CACHE_SECONDS = 2  # how long a process keeps a signed-in user between requests (0: never)
-    SCHEDULER_API_ENABLED = False
-    SCHEDULER_TIMEZONE = "Europe/Moscow"
+    SCHEDULER_TIMEZONE = "Europe/Moscow"  # the periodic jobs' clock (helpdesk worker, serve)
     SECURITY_HEADERS = True
     PROXY_COUNT = 0  # reverse proxies in front (nginx: 1); trusts their X-Forwarded-* headers
     LOG_REQUESTS = True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import select
 
@@ -13,7 +14,7 @@ from helpdesk.tasks.demo import load_demo_tasks
 from helpdesk.users import service
 from helpdesk.users.models import User
 
-DEMO_USERS = (
+DEMO_USERS: tuple[dict[str, Any], ...] = (
     {
         "username": "admin",
         "email": "admin@example.com",

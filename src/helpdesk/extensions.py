@@ -1,5 +1,7 @@
 """Flask extensions, created unbound here and bound to an app in create_app."""
 
+from typing import TYPE_CHECKING, ClassVar
+
 from flask_babel import Babel
 from flask_bcrypt import Bcrypt
 from flask_caching import Cache
@@ -9,7 +11,7 @@ from flask_login import LoginManager
 from flask_socketio import SocketIO
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, Table
 from sqlalchemy.orm import DeclarativeBase
 
 NAMING_CONVENTION = {
@@ -28,6 +30,18 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
+
+if TYPE_CHECKING:  # a type checker cannot see a class made at run time, as db.Model is
+
+    class Model(Base):
+        """What db.Model is to a type checker: a declarative class mapped to one table."""
+
+        __abstract__ = True
+        __table__: ClassVar[Table]
+
+else:
+    Model = db.Model
+
 login_manager = LoginManager()
 csrf = CSRFProtect()
 bcrypt = Bcrypt()

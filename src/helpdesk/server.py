@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 WORKER_CLASSES = ("gevent", "gthread")
 
 
-class HelpdeskServer(BaseApplication):  # type: ignore[misc]
+class HelpdeskServer(BaseApplication):
     """Gunicorn building the app in each worker, from the same environment as `helpdesk serve`."""
 
     def __init__(self, options: dict[str, Any]):

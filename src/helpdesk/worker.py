@@ -38,7 +38,7 @@ class Job:
     def function(self) -> Callable[[], Any]:
         """The callable the target names."""
         module, _, attribute = self.target.partition(":")
-        return getattr(importlib.import_module(module), attribute)  # type: ignore[no-any-return]
+        return getattr(importlib.import_module(module), attribute)
 
 
 JOBS: tuple[Job, ...] = (
@@ -69,7 +69,7 @@ def build_scheduler(app: Flask, scheduler_class: type[BaseScheduler]) -> BaseSch
     """A scheduler with every job, each due at once and then on its interval; a run that is
     late is merged with the next, never stacked."""
     scheduler = scheduler_class(
-        timezone=UTC,
+        timezone=app.config["SCHEDULER_TIMEZONE"],
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60},
     )
     for job in JOBS:

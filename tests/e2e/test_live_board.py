@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,10 +9,11 @@ from typing import Any
 import pytest
 
 from conftest import require_service
-from helpers import HELPDESK, helpdesk_serving
+from helpers import DEMO_PASSWORD, helpdesk_serving
+
+pytestmark = pytest.mark.servers  # SQLite of their own: the PostgreSQL pass leaves them out
 
 CHROMIUM = "/usr/bin/chromium"
-PASSWORD = "demo-password-2"
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -25,19 +24,9 @@ CHROMIUM_ARGS = [
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[str]:
+def server(demo_site: dict[str, str]) -> Iterator[str]:
     """`helpdesk serve` on demo data, as `make run` starts it."""
-    env = {
-        **os.environ,
-        "HELPDESK_ENV": "development",
-        "HELPDESK_INSTANCE_PATH": str(tmp_path / "instance"),
-        "HELPDESK_DEMO_PASSWORD": PASSWORD,
-        "LOG_REQUESTS": "false",
-    }
-    env.pop("TEST_DATABASE_URL", None)
-    for command in (["db", "upgrade"], ["demo"]):
-        subprocess.run([HELPDESK, *command], env=env, check=True, capture_output=True, timeout=120)
-    with helpdesk_serving(env) as (url, _process):
+    with helpdesk_serving(demo_site) as (url, _process):
         yield url
 
 
@@ -72,7 +61,7 @@ def sign_in(page: Any, url: str, username: str, errors: list[str]) -> Any:
     )
     page.goto(f"{url}/users/login")
     page.fill("#username", username)
-    page.fill("#password", PASSWORD)
+    page.fill("#password", DEMO_PASSWORD)
     page.click("main button[type=submit]")
     page.wait_for_url(f"{url}/tasks/my-tasks")
     return page

@@ -29,6 +29,8 @@ from test_live_board import CHROMIUM, CHROMIUM_ARGS, playwright_api, sign_in
 
 from helpdesk.notifications.webpush import KEY_FILE, generate_vapid_keys, write_key_file
 
+pytestmark = pytest.mark.servers  # SQLite of their own: the PostgreSQL pass leaves them out
+
 ANDROID_ID = 4_242_424_242
 SECURITY_TOKEN = 1_313_131_313
 PREFERENCES = "/notifications/preferences"

@@ -5,7 +5,6 @@ finds it on reconnecting."""
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import subprocess
 import threading
@@ -20,7 +19,6 @@ import requests
 import socketio
 
 from helpers import (
-    DEMO_PASSWORD,
     HELPDESK,
     free_port,
     helpdesk_serving,
@@ -30,6 +28,8 @@ from helpers import (
 )
 from push_service import PushEndpoint
 from smtp_server import Server, smtp_server
+
+pytestmark = pytest.mark.servers  # SQLite of their own: the PostgreSQL pass leaves them out
 
 NAMESPACE = "/notifications"
 PROXY_VARIABLES = ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy")
@@ -45,7 +45,7 @@ class Site:
 
 
 @pytest.fixture
-def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Site]:
+def site(demo_site: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Site]:
     """`helpdesk serve` and `helpdesk worker` on one SQLite database with demo data, mailing to a
     local SMTP server and pushing to a local push service."""
     for name in PROXY_VARIABLES:
@@ -54,11 +54,7 @@ def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Site]:
     with smtp_server() as mail:
         port = free_port()
         env = {
-            **{k: v for k, v in os.environ.items() if k not in PROXY_VARIABLES},
-            "HELPDESK_ENV": "development",
-            "HELPDESK_INSTANCE_PATH": str(tmp_path / "instance"),
-            "HELPDESK_DEMO_PASSWORD": DEMO_PASSWORD,
-            "LOG_REQUESTS": "false",
+            **{k: v for k, v in demo_site.items() if k not in PROXY_VARIABLES},
             "PUSH_ALLOW_HTTP": "true",
             "MAIL_SERVER": "127.0.0.1",
             "MAIL_PORT": str(mail.port),
@@ -67,9 +63,13 @@ def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Site]:
             "MAIL_BASE_URL": f"http://127.0.0.1:{port}",
             "JOBS_EMBEDDED": "false",
         }
-        env.pop("TEST_DATABASE_URL", None)
-        for command in (["db", "upgrade"], ["demo"], ["vapid", "--email", "ops@example.com"]):
-            subprocess.run([HELPDESK, *command], env=env, check=True, capture_output=True)
+        subprocess.run(
+            [HELPDESK, "vapid", "--email", "ops@example.com"],
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
         quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
         worker = subprocess.Popen([HELPDESK, "worker"], env=env, **quiet)
         try:

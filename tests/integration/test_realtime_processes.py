@@ -3,8 +3,6 @@ in the same gevent process (the single-machine default) or, through Redis, in an
 
 from __future__ import annotations
 
-import os
-import subprocess
 import threading
 import time
 import uuid
@@ -18,15 +16,15 @@ import redis
 import requests
 import socketio
 
-from conftest import require_service
+from conftest import demo_copy, require_service
 from helpers import (
-    DEMO_PASSWORD,
-    HELPDESK,
     helpdesk_serving,
     open_task_assigned_to,
     own_id,
     signed_in,
 )
+
+pytestmark = pytest.mark.servers  # SQLite of their own: the PostgreSQL pass leaves them out
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -39,35 +37,16 @@ PRODUCTION = {
 }
 
 
-@pytest.fixture
-def site(tmp_path: Path) -> dict[str, str]:
-    """One instance folder (SQLite file, session files) with the demo data."""
-    env = {
-        **os.environ,
-        "HELPDESK_ENV": "development",
-        "HELPDESK_INSTANCE_PATH": str(tmp_path / "instance"),
-        "HELPDESK_DEMO_PASSWORD": DEMO_PASSWORD,
-        "LOG_REQUESTS": "false",
-    }
-    env.pop("TEST_DATABASE_URL", None)
-    env.pop("SOCKETIO_MESSAGE_QUEUE", None)
-    for command in (["db", "upgrade"], ["demo"]):
-        subprocess.run([HELPDESK, *command], env=env, check=True, capture_output=True, timeout=120)
-    return env
-
-
-@pytest.fixture
-def environment(site: dict[str, str]) -> dict[str, str]:
-    """The site with one Redis channel for every server."""
+@pytest.fixture(scope="module")
+def environment(demo_template: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """A demo site (one SQLite file, session files) on Redis, which the module's servers share:
+    their tests change nothing another relies on."""
     try:
         redis.Redis.from_url(REDIS_URL, socket_timeout=2).ping()
     except redis.RedisError as error:
         require_service("Redis", str(error))
-    return {
-        **site,
-        "SOCKETIO_MESSAGE_QUEUE": REDIS_URL,
-        "SOCKETIO_CHANNEL": f"helpdesk-test-{uuid.uuid4().hex}",
-    }
+    site = demo_copy(demo_template, tmp_path_factory.mktemp("realtime"))
+    return {**site, "SOCKETIO_MESSAGE_QUEUE": REDIS_URL}
 
 
 @contextmanager
@@ -77,13 +56,15 @@ def serving(environment: dict[str, str], count: int) -> Iterator[list[str]]:
         yield [stack.enter_context(helpdesk_serving(environment))[0] for _ in range(count)]
 
 
-@pytest.fixture(params=["development", "gevent", "gthread"])
+@pytest.fixture(scope="module", params=["development", "gevent", "gthread"])
 def servers(request: pytest.FixtureRequest, environment: dict[str, str]) -> Iterator[list[str]]:
-    """Two servers sharing Redis: Werkzeug's threads, or gunicorn's gevent or gthread worker."""
+    """Two servers sharing a Redis channel: Werkzeug's threads, or gunicorn's gevent or gthread
+    worker; started once for the tests of each kind."""
     overrides = (
         {} if request.param == "development" else {**PRODUCTION, "WEB_WORKER": request.param}
     )
-    with serving({**environment, **overrides}, 2) as urls:
+    channel = {"SOCKETIO_CHANNEL": f"helpdesk-test-{uuid.uuid4().hex}"}
+    with serving({**environment, **overrides, **channel}, 2) as urls:
         yield urls
 
 
@@ -137,10 +118,10 @@ def test_a_change_on_one_server_reaches_a_socket_on_the_other(servers: list[str]
 
 
 def test_one_production_process_without_a_queue_delivers_to_its_own_sockets(
-    site: dict[str, str],
+    demo_site: dict[str, str],
 ) -> None:
     """One gevent process, no Redis: its own sockets hear its changes."""
-    with serving({**site, **PRODUCTION, "WEB_WORKER": "gevent"}, 1) as (url,):
+    with serving({**demo_site, **PRODUCTION, "WEB_WORKER": "gevent"}, 1) as (url,):
         assert_a_change_reaches_bob(url, url)
 
 

@@ -1612,3 +1612,9 @@ def test_required_custom_field_must_be_given(client, login, world: World):
     )
     assert any("Cost centre" in m for m in payload["errors"]["custom_fields"])
     assert snapshot() == before
+
+
+def test_the_seed_helper_get_active_tasks_lists_my_open_tasks(world: World):
+    tasks = world.users["alice"].get_active_tasks()
+    assert [task.subject for task in tasks] == ALICE_OPEN_BY_DEFAULT_SORT
+    assert world.users["carol"].get_active_tasks() == []

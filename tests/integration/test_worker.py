@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import redis
 import sqlalchemy
+from apscheduler.schedulers.background import BackgroundScheduler
 from flask import Flask
 from sqlalchemy import update
 
@@ -23,7 +24,7 @@ from helpdesk.core.locks import advisory_lock, file_lock, redis_lock, try_lock
 from helpdesk.core.models import utcnow
 from helpdesk.extensions import db
 from helpdesk.users.models import User
-from helpdesk.worker import JOBS, Job, run_job, start_embedded
+from helpdesk.worker import JOBS, Job, build_scheduler, run_job, start_embedded
 from helpers import HELPDESK, helpdesk_serving, user_row
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -199,6 +200,15 @@ def test_the_embedded_scheduler_runs_the_jobs_in_the_server_process(
     finally:
         scheduler.shutdown()
     assert user_row(user.id)["online"] is False
+
+
+def test_the_jobs_run_on_the_configured_clock(app: Flask) -> None:
+    app.config["SCHEDULER_TIMEZONE"] = "Asia/Tokyo"
+    scheduler = build_scheduler(app, BackgroundScheduler)
+    assert str(scheduler.timezone) == "Asia/Tokyo"
+    triggers = [job.trigger for job in scheduler.get_jobs()]
+    assert len(triggers) == len(JOBS)
+    assert {str(trigger.timezone) for trigger in triggers} == {"Asia/Tokyo"}
 
 
 def test_no_scheduler_starts_when_a_separate_worker_runs_the_jobs(app: Flask) -> None:

@@ -42,8 +42,8 @@ def register_core(app: Flask) -> None:
 
 
 def register_migrations(app: Flask) -> None:
-    """The `db` commands, imported only where they may run: Alembic and what it pulls in cost a
-    serving worker 11 MB it never uses."""
+    """The `db` commands, imported only where they may run: a serving worker never needs Alembic
+    and what it pulls in."""
     from flask_migrate import Migrate
 
     Migrate(app, db, directory=str(MIGRATIONS), render_as_batch=True)

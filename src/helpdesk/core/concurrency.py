@@ -21,5 +21,5 @@ def off_the_hub(function: Callable[..., Result], *args: Any) -> Result:
     if gevent_patched():
         import gevent
 
-        return gevent.get_hub().threadpool.apply(function, args)  # type: ignore[no-any-return]
+        return gevent.get_hub().threadpool.apply(function, args)
     return function(*args)

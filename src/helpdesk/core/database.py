@@ -165,7 +165,9 @@ def _sqlite_begin(gate: WriteGate, connection: Connection) -> None:
         gate.enter(connection)
     # straight to the driver: SQLAlchemy's execution path (context, events, result) cost as much
     # as the statement a reading request then runs
-    connection.connection.driver_connection.execute("BEGIN IMMEDIATE" if writes else "BEGIN")
+    driver = connection.connection.driver_connection
+    assert driver is not None  # a connection checked out of the pool holds its driver's
+    driver.execute("BEGIN IMMEDIATE" if writes else "BEGIN")
 
 
 FLUSHED = "helpdesk_flushed"  # session.info: this session wrote through the ORM

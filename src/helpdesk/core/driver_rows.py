@@ -13,7 +13,7 @@ from weakref import WeakKeyDictionary
 
 from sqlalchemy import Select
 from sqlalchemy.engine import Connection, Dialect
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.sql.compiler import SQLCompiler
 
 Processor = Callable[[Any], Any]
@@ -29,10 +29,10 @@ class Prepared:
     processors: list[tuple[int, Processor]] | None = None  # from the first run's description
 
 
-_prepared: WeakKeyDictionary[Select[Any], dict[str, Prepared]] = WeakKeyDictionary()
+_prepared: WeakKeyDictionary[Select[*tuple[Any, ...]], dict[str, Prepared]] = WeakKeyDictionary()
 
 
-def prepare(statement: Select[Any], dialect: Dialect) -> Prepared:
+def prepare(statement: Select[*tuple[Any, ...]], dialect: Dialect) -> Prepared:
     """The statement compiled for the dialect, once; refused if a parameter needs converting."""
     by_dialect = _prepared.setdefault(statement, {})
     prepared = by_dialect.get(dialect.name)
@@ -42,7 +42,7 @@ def prepare(statement: Select[Any], dialect: Dialect) -> Prepared:
         for bind in compiled.binds.values():
             if bind.type.dialect_impl(dialect).bind_processor(dialect) is not None:
                 raise TypeError(f"{bind.key} needs converting: run the statement through execute")
-        names = [column.key for column in statement.selected_columns]
+        names = [column.key or "" for column in statement.selected_columns]
         fixed = not (
             compiled.post_compile_params
             or compiled.literal_execute_params
@@ -54,7 +54,7 @@ def prepare(statement: Select[Any], dialect: Dialect) -> Prepared:
 
 
 def all_rows(
-    connection: Connection, statement: Select[Any], params: Mapping[str, Any]
+    connection: Connection, statement: Select[*tuple[Any, ...]], params: Mapping[str, Any]
 ) -> list[Any]:
     """The statement's rows, named like its columns, as connection.execute(...).all() gives
     them, with SQLAlchemy's errors; in the connection's transaction if it has one, else on its
@@ -103,11 +103,11 @@ def driver_parameters(prepared: Prepared, params: Mapping[str, Any]) -> tuple[st
 
 
 def processors(
-    statement: Select[Any], dialect: Dialect, description: Any
+    statement: Select[*tuple[Any, ...]], dialect: Dialect, description: Any
 ) -> list[tuple[int, Processor]]:
     """The result conversions SQLAlchemy's types make on this dialect (dates and JSON from text
     on SQLite; none on PostgreSQL, whose driver converts), by column position."""
-    found = []
+    found: list[tuple[int, Processor]] = []
     columns = statement.selected_columns
     for index, (column, described) in enumerate(zip(columns, description, strict=True)):
         convert = column.type.dialect_impl(dialect).result_processor(dialect, described[1])
@@ -117,8 +117,8 @@ def processors(
 
 
 def wrapped(
-    connection: Connection, sql: str, values: Any, error: Exception, cursor: Any
-) -> DBAPIError:
+    connection: Connection, sql: str, values: Any, error: Any, cursor: Any
+) -> StatementError:
     """The driver's error as SQLAlchemy raises it; a lost connection is invalidated, so the pool
     opens a new one."""
     dialect = connection.dialect

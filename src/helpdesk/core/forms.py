@@ -40,7 +40,7 @@ class BaseForm(FlaskForm):
 
     class Meta(FlaskForm.Meta):
         @property
-        def csrf(self) -> bool:  # type: ignore[override]
+        def csrf(self) -> bool:
             """Browser forms need the token; JSON and scripts are covered by the origin guard."""
             enabled = bool(current_app.config.get("WTF_CSRF_ENABLED", True))
             return enabled and is_browser_request() and not request.is_json

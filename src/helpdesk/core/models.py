@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from sqlalchemy import String, Text, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from helpdesk.extensions import db
+from helpdesk.extensions import Model, db
 
 
 def utcnow() -> datetime:
@@ -20,7 +20,7 @@ def escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-class SiteSetting(db.Model):
+class SiteSetting(Model):
     """A key/value setting kept in the database (for example, whether demo data is loaded)."""
 
     __tablename__ = "site_settings"

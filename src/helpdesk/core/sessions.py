@@ -37,7 +37,7 @@ class KnownCookieFirst:
                 data = self.stored(self.key_prefix + sid)
                 if data is not None:
                     return self.session_class(data, sid=sid)
-        return super().open_session(app, request)  # type: ignore[misc,no-any-return]
+        return super().open_session(app, request)  # type: ignore[misc]
 
     def save_session(self, app: Flask, session: ServerSideSession, response: Response) -> None:
         """An unchanged session needs neither storing nor a cookie: answer it at once, without
@@ -82,11 +82,11 @@ def register_sessions(app: Flask) -> None:
         client = FileSystemCache(str(folder), threshold=0, mode=0o600)
         app.session_interface = FileSessions(client=client, **common)
     elif kind == "redis":
-        client = redis.Redis.from_url(
+        server = redis.Redis.from_url(
             app.config["SESSION_REDIS_URL"],
             socket_timeout=REDIS_TIMEOUT_SECONDS,
             socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
         )
-        app.session_interface = RedisSessions(client=client, **common)
+        app.session_interface = RedisSessions(client=server, **common)
     else:
         raise RuntimeError(f"SESSION_TYPE must be 'filesystem' or 'redis', not {kind!r}")

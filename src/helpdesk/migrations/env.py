@@ -1,8 +1,10 @@
 import logging
 from logging.config import fileConfig
+from typing import Any
 
 from alembic import context
 from flask import current_app
+from sqlalchemy import Engine, MetaData
 
 # this is the Alembic Config object, which provides
 # access to the values within the .ini file in use.
@@ -10,17 +12,18 @@ config = context.config
 
 # Interpret the config file for Python logging.
 # This line sets up loggers basically.
-if not logging.getLogger().handlers:  # the CLI gets alembic's log lines; an app keeps its own
+# The CLI gets alembic's log lines; an app that configured logging keeps its own.
+if config.config_file_name and not logging.getLogger().handlers:
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 logger = logging.getLogger("alembic.env")
 
 
-def get_engine():
+def get_engine() -> Engine:
     """The Flask-SQLAlchemy engine of the current app."""
     return current_app.extensions["migrate"].db.engine
 
 
-def get_engine_url():
+def get_engine_url() -> str:
     """The engine URL with its password, escaped for the ini parser."""
     return get_engine().url.render_as_string(hide_password=False).replace("%", "%%")
 
@@ -38,7 +41,7 @@ target_db = current_app.extensions["migrate"].db
 # ... etc.
 
 
-def render_item(type_, obj, autogen_context):
+def render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
     """Write encrypted columns as plain Text: migrations must not import the app's types."""
     from helpdesk.core.crypto import EncryptedText
 
@@ -47,13 +50,14 @@ def render_item(type_, obj, autogen_context):
     return False
 
 
-def get_metadata():
+def get_metadata() -> MetaData:
+    """The metadata autogenerate compares the database with."""
     if hasattr(target_db, "metadatas"):
         return target_db.metadatas[None]
     return target_db.metadata
 
 
-def run_migrations_offline():
+def run_migrations_offline() -> None:
     """Run migrations in 'offline' mode.
 
     This configures the context with just a URL
@@ -72,7 +76,7 @@ def run_migrations_offline():
         context.run_migrations()
 
 
-def run_migrations_online():
+def run_migrations_online() -> None:
     """Run migrations in 'online' mode.
 
     In this scenario we need to create an Engine
@@ -83,7 +87,7 @@ def run_migrations_online():
     # this callback is used to prevent an auto-migration from being generated
     # when there are no changes to the schema
     # reference: http://alembic.zzzcomputing.com/en/latest/cookbook.html
-    def process_revision_directives(context, revision, directives):
+    def process_revision_directives(context: Any, revision: Any, directives: list[Any]) -> None:
         if getattr(config.cmd_opts, "autogenerate", False):
             script = directives[0]
             if script.upgrade_ops.is_empty():

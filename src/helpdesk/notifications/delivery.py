@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from functools import cache
-from typing import Any
 
 from flask import Flask, current_app
 from sqlalchemy import Select, bindparam, exists, select
@@ -55,7 +54,7 @@ def unread_and_push(user_ids: set[int]) -> dict[int, tuple[int, bool]]:
 
 
 @cache
-def _unread_and_push_statement() -> Select[Any]:
+def _unread_and_push_statement() -> Select[int, int, bool]:
     """unread_and_push's statement, built once (building costs more than running it)."""
     wants_push = (
         select(PushSubscription.id)

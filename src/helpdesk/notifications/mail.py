@@ -12,11 +12,11 @@ import secrets
 import time
 from contextlib import ExitStack
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from flask import current_app
 from flask_babel import force_locale
-from sqlalchemy import Row, or_, select, update
+from sqlalchemy import CursorResult, Row, or_, select, update
 
 from helpdesk.core.models import utcnow
 from helpdesk.extensions import db
@@ -135,11 +135,14 @@ def _claim(token: str, limit: int) -> list[Row[Any]]:
     db.session.commit()  # end the read: on SQLite the claim must start its own transaction
     if not candidates:
         return []
-    claimed = db.session.execute(
-        update(MailOutbox)
-        .where(MailOutbox.id.in_(candidates), *_due())
-        .values(claim_token=token, claimed_until=utcnow() + LEASE)
-        .execution_options(synchronize_session=False)
+    claimed = cast(
+        "CursorResult[Any]",
+        db.session.execute(
+            update(MailOutbox)
+            .where(MailOutbox.id.in_(candidates), *_due())
+            .values(claim_token=token, claimed_until=utcnow() + LEASE)
+            .execution_options(synchronize_session=False)
+        ),
     ).rowcount
     db.session.commit()
     if not claimed:

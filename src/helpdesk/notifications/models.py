@@ -19,12 +19,12 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from helpdesk.core.models import utcnow
-from helpdesk.extensions import db
+from helpdesk.extensions import Model
 
 NOTIFICATION_TYPES = ("status_change", "comment", "assigned")
 
 
-class Notifications(db.Model):
+class Notifications(Model):
     """One notification for one user about one change (the seed's model, plus type and text).
 
     (user_id, event_key) is unique, so a replayed change never notifies anyone twice.
@@ -53,7 +53,7 @@ class Notifications(db.Model):
     event_key: Mapped[str] = mapped_column(String(100))
 
 
-class UnreadCount(db.Model):
+class UnreadCount(Model):
     """How many unread notifications a user has, kept by the database's triggers on
     notifications (migration 3f6c2d1e8a47): reading it costs the same at ten unread or ten
     thousand, where counting the rows grew with them. A user with none may have no row."""
@@ -66,7 +66,7 @@ class UnreadCount(db.Model):
     unread: Mapped[int] = mapped_column(Integer, default=0)
 
 
-class PushSubscription(db.Model):
+class PushSubscription(Model):
     """A browser's Web Push subscription; endpoints are unique, re-subscribing updates the row."""
 
     __tablename__ = "push_subscriptions"
@@ -81,10 +81,7 @@ class PushSubscription(db.Model):
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
-MAIL_STATUSES = ("pending", "sent", "failed")
-
-
-class MailOutbox(db.Model):
+class MailOutbox(Model):
     """One email to send, queued in the transaction of its notification so a rolled-back change
     mails nobody; a sender claims rows with a lease, so two senders never send one twice.
 

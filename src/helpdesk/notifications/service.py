@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import cache
 from operator import itemgetter
-from typing import Any
+from typing import Any, cast
 
 from flask import current_app
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from sqlalchemy import Select, bindparam, func, select, update
+from sqlalchemy import CursorResult, Select, Table, bindparam, func, select, update
+from sqlalchemy.dialects.postgresql import Insert as PgInsert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
@@ -71,7 +73,7 @@ def recipient_languages(user_ids: Iterable[int]) -> dict[int, str]:
 
 
 @cache
-def _languages_statement() -> Select[Any]:
+def _languages_statement() -> Select[int, str | None, str | None]:
     """recipient_languages' statement, built once (building costs more than running it)."""
     return select(User.id, User.language, User.last_locale).where(
         User.id.in_(bindparam("ids", expanding=True))
@@ -107,7 +109,10 @@ def _insert_once(rows: list[dict[str, Any]]) -> None:
         db.session.info.setdefault(RECORDED, {})[rows[0]["event_key"]] = inserted
 
 
-INSERT_IGNORING = {"postgresql": pg_insert, "sqlite": sqlite_insert}
+INSERT_IGNORING: dict[str, Callable[[Table], PgInsert | SqliteInsert]] = {
+    "postgresql": pg_insert,
+    "sqlite": sqlite_insert,
+}
 
 
 @cache
@@ -264,7 +269,7 @@ def recorded_for(event_key: str) -> list[Notifications]:
 
 def _kept(event_key: str) -> list[Notifications] | None:
     """What this unit of work inserted for one change, if _insert_once kept it."""
-    return db.session.info.get(RECORDED, {}).get(event_key)  # type: ignore[no-any-return]
+    return db.session.info.get(RECORDED, {}).get(event_key)
 
 
 def forget_recorded(session: Session, _transaction: Any) -> None:
@@ -327,7 +332,7 @@ def mark_all_read(user_id: int) -> int:
         .where(Notifications.user_id == user_id, Notifications.is_read.is_(False))
         .values(is_read=True, read_at=utcnow())
     )
-    return result.rowcount or 0
+    return cast("CursorResult[Any]", result).rowcount or 0
 
 
 def delete(user_id: int, notification_id: int) -> bool:

@@ -185,7 +185,7 @@ def build_payload(
     """The JSON the service worker shows: short title and body, a same-site URL and a tag."""
     if not url.startswith("/") or url.startswith("//"):
         url = HOME_URL
-    document = {
+    document: dict[str, Any] = {
         "id": notification_id,
         "title": truncate(title, TITLE_CHARS),
         "body": truncate(body, BODY_CHARS),

@@ -9,13 +9,13 @@ from sqlalchemy import DateTime, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from helpdesk.core.models import utcnow
-from helpdesk.extensions import db
+from helpdesk.extensions import Model
 
 if TYPE_CHECKING:
     from helpdesk.users.models import User
 
 
-class Post(db.Model):
+class Post(Model):
     """An announcement: title, text and an optional image, written by one user."""
 
     __tablename__ = "post"

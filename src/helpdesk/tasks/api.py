@@ -42,7 +42,8 @@ def parse_query() -> TaskListQuery:
 
 def task_query(params: TaskListQuery, assigned_to_id: int | None) -> TaskQuery:
     """The backend query for validated parameters."""
-    extra = {"sort": params.sort_order()} if params.sort_order() else {}
+    sort = params.sort_order()
+    extra = {"sort": sort} if sort else {}
     return TaskQuery(
         assigned_to_id=assigned_to_id,
         status=params.status,

@@ -19,10 +19,10 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from helpdesk.core.models import utcnow
-from helpdesk.extensions import db
+from helpdesk.extensions import Model
 
 
-class Project(db.Model):
+class Project(Model):
     """A project groups tasks; its members may see them."""
 
     __tablename__ = "projects"
@@ -34,7 +34,7 @@ class Project(db.Model):
     created_on: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
-class Tracker(db.Model):
+class Tracker(Model):
     """A kind of task: bug, feature, support."""
 
     __tablename__ = "trackers"
@@ -44,7 +44,7 @@ class Tracker(db.Model):
     position: Mapped[int] = mapped_column(Integer, default=0)
 
 
-class TaskStatus(db.Model):
+class TaskStatus(Model):
     """A step of the workflow; closed statuses end a task."""
 
     __tablename__ = "task_statuses"
@@ -55,7 +55,7 @@ class TaskStatus(db.Model):
     position: Mapped[int] = mapped_column(Integer, default=0)
 
 
-class TaskPriority(db.Model):
+class TaskPriority(Model):
     """How urgent a task is; a higher position is more urgent."""
 
     __tablename__ = "task_priorities"
@@ -66,7 +66,7 @@ class TaskPriority(db.Model):
     is_default: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
-class Role(db.Model):
+class Role(Model):
     """A member's role in a project (developer, reporter, …); the workflow is set per role."""
 
     __tablename__ = "roles"
@@ -77,7 +77,7 @@ class Role(db.Model):
     can_be_assigned: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
-class Member(db.Model):
+class Member(Model):
     """A user's membership of a project, with one role."""
 
     __tablename__ = "members"
@@ -91,7 +91,7 @@ class Member(db.Model):
     role: Mapped[Role] = relationship(lazy="joined")
 
 
-class WorkflowTransition(db.Model):
+class WorkflowTransition(Model):
     """A status change a role may make; a role with no rows may make any change."""
 
     __tablename__ = "workflow_transitions"
@@ -103,7 +103,7 @@ class WorkflowTransition(db.Model):
     new_status_id: Mapped[int] = mapped_column(ForeignKey("task_statuses.id", ondelete="CASCADE"))
 
 
-class CustomField(db.Model):
+class CustomField(Model):
     """An extra task field (the seed's custom_fields on create)."""
 
     __tablename__ = "custom_fields"
@@ -114,7 +114,7 @@ class CustomField(db.Model):
     is_required: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
-class Task(db.Model):
+class Task(Model):
     """A task (a Redmine issue)."""
 
     __tablename__ = "tasks"
@@ -147,7 +147,7 @@ class Task(db.Model):
     __mapper_args__ = {"version_id_col": lock_version}
 
 
-class CustomValue(db.Model):
+class CustomValue(Model):
     """A task's value for one custom field."""
 
     __tablename__ = "custom_values"
@@ -159,7 +159,7 @@ class CustomValue(db.Model):
     value: Mapped[str] = mapped_column(Text, default="")
 
 
-class Journal(db.Model):
+class Journal(Model):
     """One change of a task: optional notes plus field changes (details)."""
 
     __tablename__ = "journals"
@@ -176,7 +176,7 @@ class Journal(db.Model):
     )
 
 
-class JournalDetail(db.Model):
+class JournalDetail(Model):
     """One field change in a journal: property name with old and new value."""
 
     __tablename__ = "journal_details"
@@ -190,7 +190,7 @@ class JournalDetail(db.Model):
     new_value: Mapped[str | None] = mapped_column(Text)
 
 
-class Watcher(db.Model):
+class Watcher(Model):
     """A user who follows a task's changes."""
 
     __tablename__ = "watchers"

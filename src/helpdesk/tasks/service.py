@@ -18,8 +18,12 @@ from helpdesk.tasks.backends.base import (
     StatusChange,
     TaskError,
     TaskInfo,
+    TaskQuery,
+    TaskSummary,
 )
 from helpdesk.tasks.events import TaskCommented, TaskCreated, TaskStatusChanged
+
+ACTIVE_TASKS_SHOWN = 100  # User.get_active_tasks: a page's worth, never the whole backlog
 
 
 def actor_for(user: Any) -> Actor:
@@ -33,6 +37,12 @@ def actor_for(user: Any) -> Actor:
         login=user.redmine_username or user.username,
         redmine_api_key=user.redmine_api_key,
     )
+
+
+def active_tasks(user: Any) -> list[TaskSummary]:
+    """The user's open tasks assigned to them, most urgent first, 100 at most."""
+    query = TaskQuery(assigned_to_id=user.id, status="open", per_page=ACTIVE_TASKS_SHOWN)
+    return get_backend().list_tasks(actor_for(user), query).items
 
 
 def change_status(

@@ -55,7 +55,7 @@ def my_tasks() -> Response | str:
 
 
 @bp.get("/<int:task_id>")
-def task_page(task_id: int) -> str:
+def task_page(task_id: int) -> str | tuple[str, int]:
     """One task with its history, a comment form and the statuses the user may choose."""
     backend = get_backend()
     actor = service.actor_for(current_user)

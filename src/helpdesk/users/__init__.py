@@ -115,8 +115,7 @@ def unauthorized() -> Response:
 
 
 def register_users(app: Flask) -> None:
-    """Bind Flask-Login and the account and admin pages."""
-    from helpdesk.admin.views import bp as admin_bp
+    """Bind Flask-Login and the account pages."""
     from helpdesk.users.presence import register_presence
     from helpdesk.users.token_views import bp as tokens_bp
     from helpdesk.users.views import bp as users_bp
@@ -129,6 +128,5 @@ def register_users(app: Flask) -> None:
     login_manager.login_message = _l("Please log in to access this page.")
     app.register_blueprint(users_bp)
     app.register_blueprint(tokens_bp)
-    app.register_blueprint(admin_bp)
     register_presence(app)
     register_signed_in_users(app)

@@ -25,7 +25,7 @@ from helpdesk.users import service
 try:
     from wtforms.fields.choices import SelectChoice
 except ImportError:  # WTForms < 3.3 takes (value, label) tuples, deprecated from 3.3 on
-    SelectChoice = None  # type: ignore[assignment,misc]
+    SelectChoice = None
 
 USERNAME_RULES = [
     Length(min=3, max=20),

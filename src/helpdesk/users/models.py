@@ -14,7 +14,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from helpdesk.core.concurrency import off_the_hub
 from helpdesk.core.crypto import EncryptedText
 from helpdesk.core.models import utcnow
-from helpdesk.extensions import bcrypt, db
+from helpdesk.extensions import Model, bcrypt
 
 if TYPE_CHECKING:
     from helpdesk.posts.models import Post
@@ -38,7 +38,7 @@ def password_matches(stored: str | None, raw: str) -> bool:
     return bool(stored) and off_the_hub(bcrypt.check_password_hash, stored, raw)
 
 
-class User(db.Model, UserMixin):
+class User(Model, UserMixin):
     """A member of staff who can sign in; permissions are the seed's boolean flags."""
 
     __tablename__ = "user"
@@ -103,13 +103,11 @@ class User(db.Model, UserMixin):
         return f"{self.id}:{self.session_token}"
 
     def get_active_tasks(self) -> list[Any]:
-        """The user's open assigned tasks from the task backend (the seed's helper), 100 at most."""
-        from helpdesk.tasks.backends import get_backend
-        from helpdesk.tasks.backends.base import TaskQuery
-        from helpdesk.tasks.service import actor_for
+        """The seed's helper: the user's open assigned tasks, as the tasks service lists them
+        (imported here, so users does not depend on tasks)."""
+        from helpdesk.tasks.service import active_tasks
 
-        query = TaskQuery(assigned_to_id=self.id, status="open", per_page=100)
-        return get_backend().list_tasks(actor_for(self), query).items
+        return active_tasks(self)
 
     @property
     def display_name(self) -> str:

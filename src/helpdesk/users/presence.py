@@ -120,7 +120,7 @@ def expire_presence() -> int:
 
 def presence() -> Presence:
     """This app's presence tracker."""
-    return current_app.extensions["helpdesk_presence"]  # type: ignore[no-any-return]
+    return current_app.extensions["helpdesk_presence"]
 
 
 def note_request(response: Any) -> Any:

@@ -66,7 +66,7 @@ class SignedInUsers:
 
 def signed_in_users() -> SignedInUsers:
     """This app's cache of signed-in users."""
-    return current_app.extensions["helpdesk_signed_in"]  # type: ignore[no-any-return]
+    return current_app.extensions["helpdesk_signed_in"]
 
 
 SHARED = "_helpdesk_shared_between_requests"  # on a user that reading requests share

@@ -10,7 +10,7 @@ from sqlalchemy import DateTime, ForeignKey, String, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from helpdesk.core.models import utcnow
-from helpdesk.extensions import db
+from helpdesk.extensions import Model, db
 from helpdesk.users.models import User
 
 TOKEN_PREFIX = "hd_"  # noqa: S105 - a marker, not a secret
@@ -22,7 +22,7 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-class ApiToken(db.Model):
+class ApiToken(Model):
     """A named, revocable token that acts as its owner."""
 
     __tablename__ = "api_tokens"

@@ -204,7 +204,7 @@ def change_password() -> Response | str | tuple[str, int]:
             valid = False
         if not valid:
             return form_errors(form) if wants_json else (_render("password", form), 422)
-        user = current_user._get_current_object()  # type: ignore[attr-defined]
+        user = current_user._get_current_object()
         service.change_password(user, form.new_password.data)
         start_session(user, remember=False)
         db.session.commit()

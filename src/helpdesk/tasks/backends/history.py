@@ -60,7 +60,9 @@ def write_change(
     if connection.execute(bump_statement(keys), bump).rowcount != 1:
         return None
     journal = {"task_id": task.id, "user_id": user_id, "notes": notes, "created_on": now}
-    journal_id: int = connection.execute(insert(Journal.__table__), journal).inserted_primary_key[0]
+    inserted = connection.execute(insert(Journal.__table__), journal).inserted_primary_key
+    assert inserted is not None  # an insert of one row knows the row's key
+    journal_id: int = inserted[0]
     if details:
         connection.execute(
             insert(JournalDetail.__table__),

@@ -10,6 +10,8 @@ from typing import Any, TypeVar
 
 from flask_babel import gettext as _
 from sqlalchemy import (
+    BindParameter,
+    CompoundSelect,
     Integer,
     Select,
     bindparam,
@@ -206,7 +208,7 @@ def list_statements(shape: ListShape) -> tuple[Select[Any], Select[Any]]:
 def _extras() -> Any:
     """A task's custom values ("c") and watchers ("w") as one JSON column of [kind, id, name,
     value] rows (see _extra_values)."""
-    custom = (
+    custom: Select[*tuple[Any, ...]] = (
         select(
             literal_column("'c'").label("kind"),
             CustomField.id.label("item_id"),
@@ -216,9 +218,9 @@ def _extras() -> Any:
         .join(CustomValue, CustomValue.custom_field_id == CustomField.id)
         .where(CustomValue.task_id == bindparam("task_id"))
     )
-    watchers = select(literal_column("'w'"), Watcher.user_id, null(), null()).where(
-        Watcher.task_id == bindparam("task_id")
-    )
+    watchers: Select[*tuple[Any, ...]] = select(
+        literal_column("'w'"), Watcher.user_id, null(), null()
+    ).where(Watcher.task_id == bindparam("task_id"))
     items = union_all(custom, watchers).subquery()
     return select(json_rows(*items.c)).scalar_subquery().label("extras")
 
@@ -338,7 +340,7 @@ def _summary(row: Any, lookups: Lookups, cache: LookupCache) -> TaskSummary:
 @cache
 def visible_to_statement() -> Select[Any]:
     """Admins and members of the task's project among the given users, built once."""
-    task_id = bindparam("task_id")
+    task_id: BindParameter[int] = bindparam("task_id")
     is_member = (  # per candidate, through the (project, user) index: not the project's roster
         exists()
         .where(Member.user_id == User.id)
@@ -364,7 +366,7 @@ def members_concerned() -> Select[Any]:
     open boards it moves, and the task's author, assignee and watchers, whom it may notify. Not
     every member: a project may have hundreds, and reading, checking and addressing each of them
     made a change cost 50 % more at 846 members than at 69."""
-    concerned = union_all(
+    concerned: CompoundSelect[int] = union_all(
         select(User.id).where(User.online),  # as ix_user_online's condition
         select(Task.author_id).correlate(Task),
         select(Task.assigned_to_id).correlate(Task),
@@ -385,7 +387,7 @@ def member_ids_statement() -> Select[Any]:
 
 
 @cache
-def workflow_statement() -> Select[Any]:
+def workflow_statement() -> Select[int, int]:
     """A role's allowed status changes, built once."""
     return select(WorkflowTransition.old_status_id, WorkflowTransition.new_status_id).where(
         WorkflowTransition.role_id == bindparam("role_id")
@@ -648,7 +650,8 @@ class LocalBackend:
     def custom_fields(self, actor: Actor, project_id: int) -> list[CustomFieldInfo]:
         """The custom fields of a project the actor can see (here every project has them all)."""
         member = self._role_id(actor, project_id) is not None  # a member proves it exists
-        if not member and not (actor.is_admin and db.session.get(Project, project_id)):
+        project = db.session.get(Project, project_id) if actor.is_admin else None
+        if not member and project is None:
             raise TaskNotFound(_("Project %(id)d was not found.", id=project_id))
         fields = db.session.execute(
             select(

@@ -117,15 +117,15 @@ class LookupCache:
 
     def status(self, status_id: int) -> StatusInfo | None:
         """A status by id; an id not cached yet (added elsewhere) forces one reload."""
-        return self._by_id("status_by_id", status_id)  # type: ignore[no-any-return]
+        return self._by_id("status_by_id", status_id)
 
     def priority(self, priority_id: int) -> PriorityInfo | None:
         """A priority by id, reloading once for an id not cached yet."""
-        return self._by_id("priority_by_id", priority_id)  # type: ignore[no-any-return]
+        return self._by_id("priority_by_id", priority_id)
 
     def tracker(self, tracker_id: int) -> Named | None:
         """A tracker by id, reloading once for an id not cached yet."""
-        return self._by_id("tracker_by_id", tracker_id)  # type: ignore[no-any-return]
+        return self._by_id("tracker_by_id", tracker_id)
 
     def _by_id(self, table: str, item_id: int) -> Any:
         """An item of one of the id maps; an id this process does not hold makes it read the
