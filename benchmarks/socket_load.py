@@ -7,8 +7,10 @@ HTTP and connects it with the asyncio python-socketio client over the websocket 
 
 Modes:
   idle     N sockets connected; the server's RSS once they settle.
-  fanout   N clients, each a different member of one project; one status change by the admin;
-           time from the PUT until every client has its task_status_changed (repeated --events).
+  fanout   N clients, each a different member of one project, each joined to the project's room
+           as a board page does (join_project; code without rooms never answers joined_project,
+           and the run goes on after JOIN_TIMEOUT); one status change by the admin; time from
+           the PUT until every client has its task_status_changed (repeated --events).
   latency  bob listens, N other (non-member) clients are connected; the admin changes the status
            of a task assigned to bob --changes times, one after another; PUT start to bob's
            new_notification.
@@ -55,6 +57,7 @@ DEMO_PASSWORD = "demo-password-1"
 BENCH_PASSWORD = "bench"
 CONNECT_CONCURRENCY = 10  # logins write: more at once only queue at SQLite
 EVENT_TIMEOUT = 10.0
+JOIN_TIMEOUT = 5.0
 STATUS_A, STATUS_B = 1, 2  # New, In Progress
 
 
@@ -103,6 +106,7 @@ class Site:
     admin_id: int = 0
     bob_id: int = 0
     task_id: int = 0
+    project_id: int = 0
     status_id: int = 0  # the task's status now: every PUT moves it New <-> In Progress
     users: list[str] = field(default_factory=list)
 
@@ -137,7 +141,7 @@ def build_site(args: argparse.Namespace, workdir: Path) -> Site:
             .order_by(Task.id)
             .limit(1)
         ).one()
-        site.task_id, site.status_id = task.id, task.status_id
+        site.task_id, site.status_id, site.project_id = task.id, task.status_id, task.project_id
         role_id = conn.scalar(select(Member.role_id).where(Member.project_id == task.project_id))
         # cost 4: the server checks it in ~1 ms, so thousands can log in within seconds
         hashed = bcrypt.hashpw(BENCH_PASSWORD.encode(), bcrypt.gensalt(4)).decode()
@@ -277,6 +281,8 @@ async def run_fanout(
     """One status change heard by every member: time until the last client has it."""
     arrivals: list[float] = []
     everyone = asyncio.Event()
+    joined: list[Any] = []
+    all_joined = asyncio.Event()
 
     def handlers(_index: int) -> dict[str, Handler]:
         async def moved(data: Any) -> None:
@@ -284,11 +290,22 @@ async def run_fanout(
             if len(arrivals) >= target:
                 everyone.set()
 
-        return {"task_status_changed": moved}
+        async def in_room(data: Any) -> None:
+            joined.append(data)
+            if len(joined) >= target:
+                all_joined.set()
+
+        return {"task_status_changed": moved, "joined_project": in_room}
 
     target = len(site.users)
     clients, elapsed, failed = await connect_many(http, server.base, site.users, handlers)
     target = len(clients)
+    for client in clients:
+        await client.emit("join_project", {"project_id": site.project_id}, namespace=NAMESPACE)
+    try:
+        await asyncio.wait_for(all_joined.wait(), JOIN_TIMEOUT)
+    except TimeoutError:
+        print(f"  {len(joined)} of {target} clients heard joined_project", flush=True)
     admin = await login(http, server.base, "admin", DEMO_PASSWORD)
     all_ms, per_client_p50, per_client_p99, missing = [], [], [], 0
     for _ in range(args.events):
@@ -311,6 +328,7 @@ async def run_fanout(
         "connected": len(clients),
         "failed": failed,
         "connect_s": round(elapsed, 2),
+        "joined": len(joined),
         "events": args.events,
         "missing": missing,
         "all_received_ms": round(statistics.median(all_ms), 1) if all_ms else None,
