@@ -12,9 +12,9 @@ figures to benchmarks/results/<label>-<time>.json.
         --duration 15 --repetitions 2 --label sqlite-100k
 
 Without --workers the helpdesk runs as its environment says and the floor with 2 workers. With
---workers N the helpdesk gets WEB_CONCURRENCY=N (and, for N > 1, Redis for Socket.IO's queue and
-the rate limits unless --helpdesk-env names them), and the floor as many workers as the helpdesk
-really serves with: `helpdesk serve` may run fewer than asked (one on SQLite).
+--workers N the helpdesk gets WEB_CONCURRENCY=N (and, for N > 1, Redis for Socket.IO's queue, the
+rate limits and the cache, unless --helpdesk-env names them), and the floor as many workers as
+the helpdesk really serves with: `helpdesk serve` may run fewer than asked (one on SQLite).
 
 The helpdesk measured is the one the Python running this script imports, so another checkout's
 virtualenv measures that checkout: /other/.venv/bin/python benchmarks/run_load.py ...
@@ -73,6 +73,8 @@ FLOOR_WORKERS = 2  # the floor's gunicorn workers when --workers is not given
 SHARED_SERVICES = {
     "SOCKETIO_MESSAGE_QUEUE": "redis://127.0.0.1:6379/3",
     "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379/4",
+    "CACHE_TYPE": "RedisCache",  # so a lookup changed in one process is forgotten in all
+    "CACHE_REDIS_URL": "redis://127.0.0.1:6379/5",
 }
 
 STATUS_LUA = """
@@ -254,6 +256,13 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def log_lines(server: Server, word: str) -> list[str]:
+    """The lines of the server's log that name word."""
+    return [
+        line for line in server.log_path.read_text(errors="replace").splitlines() if word in line
+    ]
 
 
 def wait_ready(server: Server, path: str, timeout: float = 60.0) -> None:
@@ -861,7 +870,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.workers is not None and processes["helpdesk"] != args.workers:
             print(
                 f"the helpdesk serves with {processes['helpdesk']} process(es), not "
-                f"{args.workers}; the floor gets as many",
+                f"{args.workers}; the floor gets as many. Its log says:",
+                *log_lines(helpdesk, "WEB_CONCURRENCY"),
+                sep="\n  ",
                 flush=True,
             )
         print(
