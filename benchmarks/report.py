@@ -33,12 +33,20 @@ def cpu(figures: dict[str, Any]) -> str:
     return "–" if server is None else f"{server:.2f} ({fmt(machine, 2)})"
 
 
+def serving(doc: dict[str, Any]) -> str:
+    """How many processes served each side, for runs that recorded it."""
+    processes = doc.get("processes")
+    if not processes:
+        return ""
+    return f"; {processes['helpdesk']} helpdesk process(es), {processes['floor']} floor worker(s)"
+
+
 def figures_table(doc: dict[str, Any]) -> str:
     """Medians per endpoint and client count, helpdesk beside floor, with the ratio."""
     lines = [
         f"**{doc['label']}** — {doc['counts']['tasks']:,} tasks, {doc['database']}, "
         f"{doc['repetitions']} × {doc['duration_s']} s per figure (medians), "
-        f"wrk on CPU {doc['wrk_cpu']}, run {doc['started_at']}",
+        f"wrk on CPU {doc['wrk_cpu']}, run {doc['started_at']}{serving(doc)}",
         "",
         "| endpoint | clients | helpdesk req/s | p50 ms | p99 ms | floor req/s | p50 ms | "
         "p99 ms | ratio | noise (cores) hd / floor | CPU ms per request hd / floor |",
