@@ -7,9 +7,10 @@ HTTP and connects it with the asyncio python-socketio client over the websocket 
 
 Modes:
   idle     N sockets connected; the server's RSS once they settle.
-  fanout   N clients, each a different member of one project with its board open (joined to the
-           project's room); one status change by the admin; time from the PUT until every client
-           has its task_status_changed (repeated --events).
+  fanout   N clients, each a different member of one project, each joined to the project's room
+           as a board page does (join_project; code without rooms never answers joined_project,
+           and the run goes on after JOIN_TIMEOUT); one status change by the admin; time from
+           the PUT until every client has its task_status_changed (repeated --events).
   latency  bob listens, N other (non-member) clients are connected; the admin changes the status
            of a task assigned to bob --changes times, one after another; PUT start to bob's
            new_notification.
@@ -56,6 +57,7 @@ DEMO_PASSWORD = "demo-password-1"
 BENCH_PASSWORD = "bench"
 CONNECT_CONCURRENCY = 10  # logins write: more at once only queue at SQLite
 EVENT_TIMEOUT = 10.0
+JOIN_TIMEOUT = 5.0
 STATUS_A, STATUS_B = 1, 2  # New, In Progress
 
 
@@ -139,7 +141,7 @@ def build_site(args: argparse.Namespace, workdir: Path) -> Site:
             .order_by(Task.id)
             .limit(1)
         ).one()
-        site.task_id, site.project_id, site.status_id = task.id, task.project_id, task.status_id
+        site.task_id, site.status_id, site.project_id = task.id, task.status_id, task.project_id
         role_id = conn.scalar(select(Member.role_id).where(Member.project_id == task.project_id))
         # cost 4: the server checks it in ~1 ms, so thousands can log in within seconds
         hashed = bcrypt.hashpw(BENCH_PASSWORD.encode(), bcrypt.gensalt(4)).decode()
@@ -174,14 +176,9 @@ Handler = Callable[[Any], Awaitable[None]]
 
 
 async def connect(
-    http: aiohttp.ClientSession,
-    base: str,
-    cookie: str,
-    handlers: dict[str, Handler],
-    project_id: int | None = None,
+    http: aiohttp.ClientSession, base: str, cookie: str, handlers: dict[str, Handler]
 ) -> socketio.AsyncClient:
-    """One websocket Socket.IO client in /notifications with the given session, in the project's
-    room when given one (as a board is)."""
+    """One websocket Socket.IO client in /notifications with the given session."""
     client = socketio.AsyncClient(
         reconnection=False,
         http_session=http,
@@ -191,8 +188,6 @@ async def connect(
     for event, handler in handlers.items():
         client.on(event, handler, namespace=NAMESPACE)
     await client.connect(base, namespaces=[NAMESPACE], transports=["websocket"], wait_timeout=30)
-    if project_id is not None:
-        await client.call("join_project", {"project_id": project_id}, NAMESPACE, timeout=30)
     return client
 
 
@@ -201,7 +196,6 @@ async def connect_many(
     base: str,
     users: list[str],
     handlers_for: Callable[[int], dict[str, Handler]],
-    project_id: int | None = None,
 ) -> tuple[list[socketio.AsyncClient], float, int]:
     """Log in and connect every user, CONNECT_CONCURRENCY at a time; clients, seconds, failures."""
     gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
@@ -210,7 +204,7 @@ async def connect_many(
         async with gate:
             try:
                 cookie = await login(http, base, username, BENCH_PASSWORD)
-                return await connect(http, base, cookie, handlers_for(index), project_id)
+                return await connect(http, base, cookie, handlers_for(index))
             except Exception as error:
                 print(f"  {username}: {type(error).__name__}: {error}", flush=True)
                 return None
@@ -287,6 +281,8 @@ async def run_fanout(
     """One status change heard by every member: time until the last client has it."""
     arrivals: list[float] = []
     everyone = asyncio.Event()
+    joined: list[Any] = []
+    all_joined = asyncio.Event()
 
     def handlers(_index: int) -> dict[str, Handler]:
         async def moved(data: Any) -> None:
@@ -294,13 +290,22 @@ async def run_fanout(
             if len(arrivals) >= target:
                 everyone.set()
 
-        return {"task_status_changed": moved}
+        async def in_room(data: Any) -> None:
+            joined.append(data)
+            if len(joined) >= target:
+                all_joined.set()
+
+        return {"task_status_changed": moved, "joined_project": in_room}
 
     target = len(site.users)
-    clients, elapsed, failed = await connect_many(
-        http, server.base, site.users, handlers, site.project_id
-    )
+    clients, elapsed, failed = await connect_many(http, server.base, site.users, handlers)
     target = len(clients)
+    for client in clients:
+        await client.emit("join_project", {"project_id": site.project_id}, namespace=NAMESPACE)
+    try:
+        await asyncio.wait_for(all_joined.wait(), JOIN_TIMEOUT)
+    except TimeoutError:
+        print(f"  {len(joined)} of {target} clients heard joined_project", flush=True)
     admin = await login(http, server.base, "admin", DEMO_PASSWORD)
     all_ms, per_client_p50, per_client_p99, missing = [], [], [], 0
     for _ in range(args.events):
@@ -323,6 +328,7 @@ async def run_fanout(
         "connected": len(clients),
         "failed": failed,
         "connect_s": round(elapsed, 2),
+        "joined": len(joined),
         "events": args.events,
         "missing": missing,
         "all_received_ms": round(statistics.median(all_ms), 1) if all_ms else None,
