@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -146,3 +147,25 @@ def test_presence_writes_take_the_sqlite_write_lock_at_begin(app: Flask, make_us
         event.remove(db.engine, "checkin", untrace)
     begins = [s for s in statements if s.startswith("BEGIN")]
     assert begins == ["BEGIN IMMEDIATE"] * 3
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("put", "/tasks/api/notifications/999999/read", 404),
+        ("delete", "/tasks/api/notifications/999999", 404),
+    ],
+)
+def test_a_writing_request_that_fails_is_answered_at_once_when_presence_is_due(
+    app: Flask, client: FlaskClient, make_user, login, method: str, path: str, status: int
+) -> None:
+    """The request's transaction is still open when its presence is noted: a presence write on
+    a connection of its own then waited for the request's own lock (500 after 5 s on SQLite)."""
+    alice = make_user()
+    login(alice)
+    app.config["PRESENCE_INTERVAL"] = 0
+    started = time.monotonic()
+    response = getattr(client, method)(path, headers=JSON)
+    elapsed = time.monotonic() - started
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert elapsed < 2, f"answered after {elapsed:.1f} s"
