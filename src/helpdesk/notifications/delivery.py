@@ -9,8 +9,6 @@ from typing import Any
 from flask import Flask, current_app
 from sqlalchemy import Select, bindparam, exists, select
 
-from helpdesk.core.database import unit_of_work
-from helpdesk.core.driver_rows import all_rows
 from helpdesk.extensions import db, socketio
 from helpdesk.notifications import realtime, service
 from helpdesk.notifications.models import Notifications, PushSubscription, UnreadCount
@@ -50,7 +48,7 @@ NOTHING_UNREAD = (0, False)  # a recipient who read everything already: no count
 def unread_and_push(user_ids: set[int]) -> dict[int, tuple[int, bool]]:
     """Each user's unread count and whether their browsers get a push (notifications on and a
     browser subscribed), in one statement; users with nothing unread are left out."""
-    rows = all_rows(unit_of_work(), _unread_and_push_statement(), {"ids": sorted(user_ids)})
+    rows = db.session.execute(_unread_and_push_statement(), {"ids": sorted(user_ids)})
     return {user_id: (unread, bool(push)) for user_id, unread, push in rows}
 
 
@@ -90,13 +88,12 @@ def on_status_changed(event: TaskStatusChanged) -> None:
     """Notify the recipients, and move the card on the boards of everyone who can see it."""
     sent = send_recorded(service.event_key(event))
     task = event.task
-    members = event.members
-    viewers = set(members) if members is not None else get_backend().member_ids(task.project.id)
+    viewers = get_backend().member_ids(task.project.id)
     viewers.add(event.actor_id)
     if event.notify_users:  # those notified are the interested users: no need to ask again
         viewers |= {item.user_id for item in sent}
     else:
-        viewers |= set(service.interested_users(task, event.actor_id, event.members))
+        viewers |= set(service.interested_users(task, event.actor_id))
     realtime.broadcast_task_update(
         task.id,
         event.old_status.name,

@@ -15,8 +15,6 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from helpdesk.core.database import unit_of_work
-from helpdesk.core.driver_rows import all_rows
 from helpdesk.core.models import utcnow
 from helpdesk.extensions import db
 from helpdesk.notifications.models import Notifications, UnreadCount
@@ -27,27 +25,22 @@ from helpdesk.tasks.labels import label
 from helpdesk.users.models import User
 
 
-def interested_users(
-    task: TaskInfo, actor_id: int, members: frozenset[int] | None = None
-) -> list[int]:
-    """Assignee, author and watchers who may still see the task, never the one who acted. With
-    the members read along with the change (which hold every one of these who is a member), only
-    those outside the project (admins may see every task) are left for the backend to check."""
+def interested_users(task: TaskInfo, actor_id: int) -> list[int]:
+    """Assignee, author and watchers who may still see the task, never the one who acted."""
     people = {task.author.id, *task.watcher_ids}
     if task.assigned_to:
         people.add(task.assigned_to.id)
     people.discard(actor_id)
-    known = people & members if members is not None else set()
-    if unsure := people - known:
-        known |= get_backend().visible_to(task.id, sorted(unsure))
-    return sorted(known)
+    if not people:
+        return []
+    return sorted(get_backend().visible_to(task.id, sorted(people)))
 
 
 def recipient_languages(user_ids: Iterable[int]) -> dict[int, str]:
     """Each recipient's language for texts they read later: their choice, else the language of
     their last login, else the default."""
     default = current_app.config["BABEL_DEFAULT_LOCALE"]
-    rows = all_rows(unit_of_work(), _languages_statement(), {"ids": list(user_ids)})
+    rows = db.session.execute(_languages_statement(), {"ids": list(user_ids)})
     return {user_id: chosen or last or default for user_id, chosen, last in rows}
 
 
@@ -81,7 +74,7 @@ def _insert_once(rows: list[dict[str, Any]]) -> None:
             db.session.execute(Notifications.__table__.insert(), fresh)
         return
     rows.sort(key=itemgetter("user_id"))  # writers take the counters' row locks in one order
-    ids = dict(unit_of_work().execute(_insert_ignoring(dialect), rows).all())
+    ids = dict(db.session.execute(_insert_ignoring(dialect), rows).tuples().all())
     if ids:
         inserted = [Notifications(id=ids[r["user_id"]], **r) for r in rows if r["user_id"] in ids]
         inserted.sort(key=lambda item: item.id)
@@ -169,7 +162,7 @@ def record_status_change(event: TaskStatusChanged) -> None:
 
     _insert_once(
         _rows(
-            interested_users(task, event.actor_id, event.members),
+            interested_users(task, event.actor_id),
             event_key(event),
             task,
             "status_change",

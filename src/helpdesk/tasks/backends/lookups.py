@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
-from helpdesk.core.database import reads_before_writing
+from helpdesk.extensions import db
 from helpdesk.tasks.backends.base import Named, PriorityInfo, StatusInfo
 from helpdesk.tasks.models import TaskPriority, TaskStatus, Tracker
 
@@ -68,33 +68,33 @@ class Lookups:
 
 
 def _read() -> Lookups:
-    """Load the three tables (three small statements), on SQLite outside the write lock."""
-    with reads_before_writing() as reading:
-        statuses = tuple(
-            StatusInfo(s.id, s.name, s.is_closed, s.position)
-            for s in reading.execute(
-                select(
-                    TaskStatus.id, TaskStatus.name, TaskStatus.is_closed, TaskStatus.position
-                ).order_by(TaskStatus.position, TaskStatus.id)
-            )
+    """Load the three tables (three small statements) in the current session's transaction."""
+    reading = db.session.connection()
+    statuses = tuple(
+        StatusInfo(s.id, s.name, s.is_closed, s.position)
+        for s in reading.execute(
+            select(
+                TaskStatus.id, TaskStatus.name, TaskStatus.is_closed, TaskStatus.position
+            ).order_by(TaskStatus.position, TaskStatus.id)
         )
-        priorities = tuple(
-            PriorityInfo(*row)
-            for row in reading.execute(
-                select(
-                    TaskPriority.id,
-                    TaskPriority.name,
-                    TaskPriority.position,
-                    TaskPriority.is_default,
-                ).order_by(TaskPriority.position, TaskPriority.id)
-            )
+    )
+    priorities = tuple(
+        PriorityInfo(*row)
+        for row in reading.execute(
+            select(
+                TaskPriority.id,
+                TaskPriority.name,
+                TaskPriority.position,
+                TaskPriority.is_default,
+            ).order_by(TaskPriority.position, TaskPriority.id)
         )
-        trackers = tuple(
-            Named(*row)
-            for row in reading.execute(
-                select(Tracker.id, Tracker.name).order_by(Tracker.position, Tracker.id)
-            )
+    )
+    trackers = tuple(
+        Named(*row)
+        for row in reading.execute(
+            select(Tracker.id, Tracker.name).order_by(Tracker.position, Tracker.id)
         )
+    )
     return Lookups(
         statuses,
         priorities,
