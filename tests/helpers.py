@@ -55,7 +55,9 @@ def count_rows(model: Any) -> int:
 def user_row(user_id: int) -> dict[str, Any]:
     """The user's row as committed in the database (nothing cached by the session)."""
     fresh()
-    row = dict(db.session.execute(select(User.__table__).where(User.id == user_id)).mappings().one())
+    row = dict(
+        db.session.execute(select(User.__table__).where(User.id == user_id)).mappings().one()
+    )
     db.session.rollback()  # hold no transaction: on SQLite the app's background writers wait for it
     return row
 

@@ -74,7 +74,7 @@ def _insert_once(rows: list[dict[str, Any]]) -> None:
             db.session.execute(Notifications.__table__.insert(), fresh)
         return
     rows.sort(key=itemgetter("user_id"))  # writers take the counters' row locks in one order
-    ids = dict(db.session.execute(_insert_ignoring(dialect), rows).tuples().all())
+    ids = dict(db.session.execute(_insert_ignoring(dialect), rows).all())
     if ids:
         inserted = [Notifications(id=ids[r["user_id"]], **r) for r in rows if r["user_id"] in ids]
         inserted.sort(key=lambda item: item.id)

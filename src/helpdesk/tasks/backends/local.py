@@ -717,9 +717,7 @@ class LocalBackend:
             task.closed_on = now
         details = [("status_id", str(old_status.id), str(new_status.id))]
         journal_id = self._record(actor, task, now, comment or "", details)
-        return StatusChange(
-            self._info(task, row), old_status, new_status, journal_id, changed=True
-        )
+        return StatusChange(self._info(task, row), old_status, new_status, journal_id, changed=True)
 
     def _refusal(
         self, old_status: StatusInfo, new_status: StatusInfo, allowed: list[int]
@@ -739,9 +737,15 @@ class LocalBackend:
     def _record(
         self, actor: Actor, task: Task, now: datetime, notes: str, details: Sequence[Detail] = ()
     ) -> int:
-        """Write the task's changes with a journal of them; TaskConflict if another change
+        """Write the task's changes, then a journal of them; TaskConflict if another change
         came first (the mapper's version_id_col, lock_version, guards the UPDATE)."""
         task.updated_on = now
+        try:
+            db.session.flush()
+        except StaleDataError as error:
+            raise TaskConflict(
+                _("Someone else changed this task. Reload and try again.")
+            ) from error
         journal = Journal(
             task_id=task.id,
             user_id=actor.user_id,
@@ -750,12 +754,7 @@ class LocalBackend:
             details=[JournalDetail(prop_key=k, old_value=o, new_value=n) for k, o, n in details],
         )
         db.session.add(journal)
-        try:
-            db.session.flush()
-        except StaleDataError as error:
-            raise TaskConflict(
-                _("Someone else changed this task. Reload and try again.")
-            ) from error
+        db.session.flush()
         return journal.id
 
     def add_comment(self, actor: Actor, task_id: int, notes: str) -> JournalInfo:
