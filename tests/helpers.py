@@ -62,6 +62,19 @@ def user_row(user_id: int) -> dict[str, Any]:
     return row
 
 
+def committed_rows(statement: Any) -> list[tuple[Any, ...]]:
+    """A select's rows as committed, read on a driver connection of the pool's own, outside any
+    transaction of the app's (a subscriber's proof that it runs after the commit)."""
+    sql = str(statement.compile(db.engine, compile_kwargs={"literal_binds": True}))
+    connection = db.engine.raw_connection()
+    try:
+        cursor = connection.cursor()
+        cursor.execute(sql)
+        return [tuple(row) for row in cursor.fetchall()]
+    finally:
+        connection.close()
+
+
 def fetch_user(user_id: int) -> User:
     """A freshly loaded User."""
     fresh()

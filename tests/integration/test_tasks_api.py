@@ -40,7 +40,7 @@ from helpdesk.extensions import db
 from helpdesk.tasks.backends.local import LocalBackend
 from helpdesk.tasks.events import TaskStatusChanged
 from helpdesk.tasks.models import CustomField, CustomValue, Task, Watcher
-from helpers import JSON, fresh
+from helpers import JSON, committed_rows, fresh
 
 API = "/tasks/api"
 
@@ -1216,11 +1216,8 @@ def test_api_status_change_emits_exactly_one_event_after_commit(app, client, log
     seen_in_database = []
 
     def check_committed(event):
-        # A separate connection sees only committed data.
-        with db.engine.connect() as conn:
-            seen_in_database.append(
-                conn.scalar(select(Task.status_id).where(Task.id == event.task.id))
-            )
+        rows = committed_rows(select(Task.status_id).where(Task.id == event.task.id))
+        seen_in_database.append(rows[0][0])
 
     received = []
     subscribe(app, TaskStatusChanged, received.append)
