@@ -176,9 +176,11 @@ def test_a_writing_request_that_fails_is_answered_at_once_when_presence_is_due(
     a connection of its own then waited for the request's own lock (500 after 5 s on SQLite)."""
     alice = make_user()
     login(alice)
+    set_presence(alice, False, LONG_AGO)
     app.config["PRESENCE_INTERVAL"] = 0
     started = time.monotonic()
     response = getattr(client, method)(path, headers=JSON)
     elapsed = time.monotonic() - started
     assert response.status_code == status, response.get_data(as_text=True)
     assert elapsed < 2, f"answered after {elapsed:.1f} s"
+    assert row_once(alice.id, lambda row: row["last_seen"] > LONG_AGO)["last_seen"] > LONG_AGO

@@ -41,11 +41,10 @@ def test_a_clean_read_never_rolls_back_on_postgresql(
 ) -> None:
     """What a reading request read through its session commits (commit_reads)."""
     login(make_user())
-    endings.clear()
-    assert client.get("/users/account").status_code == 200
-    assert "rollback" not in endings
-    assert client.get("/notifications").status_code == 200  # reads through its session too
-    assert endings == ["commit"]
+    for page in ("/users/account", "/notifications"):
+        endings.clear()
+        assert client.get(page).status_code == 200
+        assert endings == ["commit"], page
 
 
 def test_a_read_that_wrote_rolls_back_and_writes_nothing(
