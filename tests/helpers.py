@@ -49,7 +49,9 @@ def fresh() -> None:
 def count_rows(model: Any) -> int:
     """How many rows a model's table holds."""
     fresh()
-    return db.session.scalar(select(func.count()).select_from(model)) or 0
+    count = db.session.scalar(select(func.count()).select_from(model)) or 0
+    db.session.rollback()  # hold no transaction: on SQLite the app's other threads may write
+    return count
 
 
 def user_row(user_id: int) -> dict[str, Any]:

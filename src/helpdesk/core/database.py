@@ -40,6 +40,11 @@ def may_write() -> bool:
     return not (has_request_context() and request.method in SAFE_METHODS)
 
 
+class WriterBusy(RuntimeError):
+    """The writer stayed taken for the busy timeout (not a TimeoutError: servers take that for a
+    dropped client connection and answer nothing)."""
+
+
 class SqliteWriter:
     """The one writer of a SQLite database in this process (SQLite is the one-process option).
 
@@ -67,7 +72,7 @@ class SqliteWriter:
                 "itself: write through the one session of the request or job"
             )
         if not self._lock.acquire(timeout=BUSY_TIMEOUT_SECONDS):
-            raise TimeoutError(f"another writer held SQLite for {BUSY_TIMEOUT_SECONDS} s")
+            raise WriterBusy(f"another writer held SQLite for {BUSY_TIMEOUT_SECONDS} s")
         try:
             driver.execute("BEGIN IMMEDIATE")
         except BaseException:
