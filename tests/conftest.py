@@ -46,8 +46,10 @@ class RequestScopedClient(FlaskClient):
     session never leak from one request (or one client) into the next."""
 
     def open(self, *args: Any, **kwargs: Any) -> Any:
-        """Send the request in its own app context; the test's session then starts a new
-        transaction, so it sees what the request committed."""
+        """Send the request in its own app context; the test's session ends its transaction
+        before (on SQLite it may hold the one writer, which the request may need) and starts a
+        new one after, so it sees what the request committed."""
+        db.session.rollback()
         with self.application.app_context():
             response = super().open(*args, **kwargs)
         db.session.rollback()

@@ -47,14 +47,32 @@ def fresh() -> None:
 def count_rows(model: Any) -> int:
     """How many rows a model's table holds."""
     fresh()
-    return db.session.scalar(select(func.count()).select_from(model)) or 0
+    count = db.session.scalar(select(func.count()).select_from(model)) or 0
+    db.session.rollback()  # hold no transaction: on SQLite the app's other threads may write
+    return count
 
 
 def user_row(user_id: int) -> dict[str, Any]:
     """The user's row as committed in the database (nothing cached by the session)."""
     fresh()
-    row = db.session.execute(select(User.__table__).where(User.id == user_id)).mappings().one()
-    return dict(row)
+    row = dict(
+        db.session.execute(select(User.__table__).where(User.id == user_id)).mappings().one()
+    )
+    db.session.rollback()  # hold no transaction: on SQLite the app's background writers wait for it
+    return row
+
+
+def committed_rows(statement: Any) -> list[tuple[Any, ...]]:
+    """A select's rows as committed, read on a driver connection of the pool's own, outside any
+    transaction of the app's (a subscriber's proof that it runs after the commit)."""
+    sql = str(statement.compile(db.engine, compile_kwargs={"literal_binds": True}))
+    connection = db.engine.raw_connection()
+    try:
+        cursor = connection.cursor()
+        cursor.execute(sql)
+        return [tuple(row) for row in cursor.fetchall()]
+    finally:
+        connection.close()
 
 
 def fetch_user(user_id: int) -> User:

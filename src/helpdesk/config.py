@@ -132,7 +132,6 @@ class Config:
     JOBS_EMBEDDED = True  # `helpdesk serve` runs the periodic jobs; false with `helpdesk worker`
     JOBS_LOCK_URL = ""  # redis://… to lock jobs in Redis; else PostgreSQL or an instance file
     PRESENCE_INTERVAL = 60  # seconds between presence writes (per process)
-    USER_CACHE_SECONDS = 2  # how long a process keeps a signed-in user between requests (0: never)
     SCHEDULER_TIMEZONE = "Europe/Moscow"  # the periodic jobs' clock (helpdesk worker, serve)
     SECURITY_HEADERS = True
     PROXY_COUNT = 0  # reverse proxies in front (nginx: 1); trusts their X-Forwarded-* headers

@@ -195,7 +195,9 @@ def task_row(task_id: int) -> dict[str, Any] | None:
     """A task's row as committed, or None."""
     fresh()
     row = db.session.execute(select(Task.__table__).where(Task.id == task_id)).mappings().first()
-    return dict(row) if row else None
+    found = dict(row) if row else None
+    db.session.rollback()  # hold no transaction: on SQLite an app server in a thread writes
+    return found
 
 
 def journals_of(task_id: int) -> list[dict[str, Any]]:
@@ -213,6 +215,7 @@ def journals_of(task_id: int) -> list[dict[str, Any]]:
                 "details": [(d.prop_key, d.old_value, d.new_value) for d in journal.details],
             }
         )
+    db.session.rollback()  # hold no transaction: on SQLite an app server in a thread writes
     return out
 
 

@@ -49,7 +49,7 @@ from helpdesk.notifications.models import Notifications, PushSubscription
 from helpdesk.tasks.backends import get_backend
 from helpdesk.tasks.events import TaskStatusChanged
 from helpdesk.tasks.models import Member, Watcher
-from helpers import JSON, fresh
+from helpers import JSON, committed_rows, fresh
 
 API = "/tasks/api"
 EVIL = {**JSON, "Origin": "http://evil.example"}
@@ -520,17 +520,10 @@ def test_rows_are_committed_before_delivery(app, login, world: World, login_task
     seen: list[list[int]] = []
 
     def deliver(event: TaskStatusChanged) -> None:
-        # A separate connection sees only committed rows.
-        with db.engine.connect() as conn:
-            seen.append(
-                sorted(
-                    conn.scalars(
-                        select(Notifications.user_id).where(
-                            Notifications.event_key == service.event_key(event)
-                        )
-                    )
-                )
-            )
+        rows = committed_rows(
+            select(Notifications.user_id).where(Notifications.event_key == service.event_key(event))
+        )
+        seen.append(sorted(user_id for (user_id,) in rows))
 
     subscribe(app, TaskStatusChanged, deliver)
     rita = as_user(app, login, world.users["rita"])

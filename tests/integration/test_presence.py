@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,6 +17,7 @@ from helpdesk.extensions import db, socketio
 from helpdesk.notifications.realtime import NAMESPACE
 from helpdesk.users.models import User
 from helpdesk.users.presence import expire_presence, presence
+from helpdesk.worker import JOBS, run_job
 from helpers import JSON, user_row
 
 LONG_AGO = datetime(2020, 1, 1)
@@ -41,6 +43,14 @@ def close_socket(app: Flask, sock: Any) -> None:
         sock.disconnect(namespace=NAMESPACE)
 
 
+def row_once(user_id: int, settled: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+    """The user's row once presence, written in the background, has settled (or after 5 s)."""
+    deadline = time.monotonic() + 5
+    while not settled(row := user_row(user_id)) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return row
+
+
 def test_online_follows_the_users_open_sockets(app, make_user, login) -> None:
     alice = make_user()
     first_tab, second_tab = app.test_client(), app.test_client()
@@ -50,16 +60,17 @@ def test_online_follows_the_users_open_sockets(app, make_user, login) -> None:
 
     one = open_socket(app, first_tab)
     assert one.is_connected(NAMESPACE)
-    row = user_row(alice.id)
+    row = row_once(alice.id, lambda row: row["online"])
     assert row["online"] is True
     assert row["last_seen"] > LONG_AGO
 
     two = open_socket(app, second_tab)
     close_socket(app, one)
+    time.sleep(0.2)  # time enough for a wrong write to land
     assert user_row(alice.id)["online"] is True, "a second tab is still open"
 
     close_socket(app, two)
-    assert user_row(alice.id)["online"] is False
+    assert row_once(alice.id, lambda row: not row["online"])["online"] is False
 
 
 def test_requests_update_last_seen_at_most_once_per_interval(
@@ -77,7 +88,7 @@ def test_requests_update_last_seen_at_most_once_per_interval(
 
     app.config["PRESENCE_INTERVAL"] = 0
     assert client.get("/users/account", headers=JSON).status_code == 200
-    row = user_row(alice.id)
+    row = row_once(alice.id, lambda row: row["last_seen"] > LONG_AGO)
     assert row["last_seen"] > LONG_AGO
     assert row["online"] is False, "a request alone does not make anyone online"
 
@@ -121,7 +132,8 @@ def test_the_admin_user_list_shows_who_is_online_and_when_others_were_seen(
 
 
 def test_presence_writes_take_the_sqlite_write_lock_at_begin(app: Flask, make_user) -> None:
-    """A deferred BEGIN would wait for the lock inside SQLite, stalling a gevent worker."""
+    """Presence writes outside any request, in a transaction that takes the writer at BEGIN: a
+    deferred BEGIN would wait for the lock inside SQLite, stalling a gevent worker."""
     if db.engine.dialect.name != "sqlite":
         pytest.skip("SQLite's locking only; PostgreSQL locks rows")
     alice_id = make_user().id
@@ -134,15 +146,41 @@ def test_presence_writes_take_the_sqlite_write_lock_at_begin(app: Flask, make_us
     def untrace(dbapi_connection: Any, *_args: Any) -> None:
         dbapi_connection.set_trace_callback(None)
 
+    db.session.rollback()  # the test's session gives its connection back
     event.listen(db.engine, "checkout", trace)
     event.listen(db.engine, "checkin", untrace)
     try:
-        with app.app_context():
-            presence().socket_opened(alice_id)
+        with app.test_request_context("/"):
+            presence().socket_opened(alice_id)  # its write is a background task's
             presence().socket_closed(alice_id)
-        expire_presence()
+        presence().write(app)  # as that task does, here to wait for it
+        run_job(app, next(job for job in JOBS if job.name == "expire_presence"))
     finally:
         event.remove(db.engine, "checkout", trace)
         event.remove(db.engine, "checkin", untrace)
-    begins = [s for s in statements if s.startswith("BEGIN")]
-    assert begins == ["BEGIN IMMEDIATE"] * 3
+    begins = {s for s in statements if s.startswith("BEGIN")}
+    assert begins == {"BEGIN IMMEDIATE"}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("put", "/tasks/api/notifications/999999/read", 404),
+        ("delete", "/tasks/api/notifications/999999", 404),
+    ],
+)
+def test_a_writing_request_that_fails_is_answered_at_once_when_presence_is_due(
+    app: Flask, client: FlaskClient, make_user, login, method: str, path: str, status: int
+) -> None:
+    """The request's transaction is still open when its presence is noted: a presence write on
+    a connection of its own then waited for the request's own lock (500 after 5 s on SQLite)."""
+    alice = make_user()
+    login(alice)
+    set_presence(alice, False, LONG_AGO)
+    app.config["PRESENCE_INTERVAL"] = 0
+    started = time.monotonic()
+    response = getattr(client, method)(path, headers=JSON)
+    elapsed = time.monotonic() - started
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert elapsed < 2, f"answered after {elapsed:.1f} s"
+    assert row_once(alice.id, lambda row: row["last_seen"] > LONG_AGO)["last_seen"] > LONG_AGO

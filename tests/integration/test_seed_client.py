@@ -259,6 +259,7 @@ def test_create_task_refused_is_none_and_creates_nothing(seed_client, world: Wor
     assert seed_client.login("alice", PASSWORD)
     fresh()
     before = db.session.scalars(select(Task.id)).all()
+    fresh()  # the server, a thread of this process, may need the writer this read took
     assert seed_client.create_task(world.projects["infra"], "Not my project", "x") is None
     assert seed_client.create_task(world.projects["web"], "", "blank subject") is None
     fresh()

@@ -1,20 +1,17 @@
-"""A change's values, version and journal are written together, and only over the version read:
-on PostgreSQL in one statement, on SQLite in three; both must leave the same rows."""
+"""A change writes the task's new values, its version, a journal and every detail together, and
+only over the version it read (the mapper's version_id_col): a stale version writes nothing."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from types import SimpleNamespace
-
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from task_api_support import CLOSED, NEW, World, build_world
 
 from helpdesk.extensions import db
-from helpdesk.tasks.backends.history import write_change
+from helpdesk.tasks.backends.base import TaskConflict
+from helpdesk.tasks.backends.local import LocalBackend
 from helpdesk.tasks.models import Journal, JournalDetail, Task
-
-NOW = datetime(2026, 11, 27, 12, 0, 0)
+from helpdesk.tasks.service import actor_for
 
 
 @pytest.fixture
@@ -23,74 +20,58 @@ def world(make_user) -> World:
     return build_world(make_user)
 
 
-def seen(task_id: int) -> SimpleNamespace:
-    """The task as a change reads it: its id and version."""
-    version = db.session.scalar(select(Task.lock_version).where(Task.id == task_id))
-    return SimpleNamespace(id=task_id, lock_version=version)
+def journals(task_id: int) -> list[tuple[int, str, list[tuple[str, str | None, str | None]]]]:
+    """The task's journals as committed: author, notes and details."""
+    db.session.expire_all()
+    found = []
+    for journal in db.session.scalars(select(Journal).where(Journal.task_id == task_id)):
+        details = [(d.prop_key, d.old_value, d.new_value) for d in journal.details]
+        found.append((journal.user_id, journal.notes, details))
+    return found
 
 
 def test_values_version_journal_and_every_detail_are_written(world: World) -> None:
-    task_id, author = world.tasks["login"], world.uid("alice")
-    read = seen(task_id)
-    details = [("status_id", str(NEW), str(CLOSED)), ("closed_on", None, NOW.isoformat())]
-    values = {"status_id": CLOSED, "closed_on": NOW}
-    journal_id = write_change(
-        db.session.connection(), read, author, NOW, "Shipped.", details, values
-    )
+    task_id, alice = world.tasks["login"], world.users["alice"]
+    before = db.session.get(Task, task_id)
+    assert before is not None
+    version, old_status = before.lock_version, before.status_id
+    change = LocalBackend().change_status(actor_for(alice), task_id, CLOSED, "Shipped.")
     db.session.commit()
-    assert journal_id is not None
+    db.session.expire_all()
     task = db.session.get(Task, task_id)
     assert task is not None
-    assert (task.status_id, task.closed_on, task.updated_on) == (CLOSED, NOW, NOW)
-    assert task.lock_version == read.lock_version + 1
-    journal = db.session.get(Journal, journal_id)
-    assert journal is not None
-    assert (journal.task_id, journal.user_id, journal.notes, journal.created_on) == (
-        task_id,
-        author,
-        "Shipped.",
-        NOW,
-    )
-    written = db.session.execute(
-        select(JournalDetail.prop_key, JournalDetail.old_value, JournalDetail.new_value)
-        .where(JournalDetail.journal_id == journal_id)
-        .order_by(JournalDetail.id)
-    ).all()
-    assert [tuple(row) for row in written] == details
+    assert (task.status_id, task.lock_version) == (CLOSED, version + 1)
+    assert task.closed_on == task.updated_on == change.task.updated_on
+    assert journals(task_id) == [
+        (alice.id, "Shipped.", [("status_id", str(old_status), str(CLOSED))])
+    ]
 
 
-def test_a_journal_without_details_is_written_alone(world: World) -> None:
-    task_id = world.tasks["login"]
-    journal_id = write_change(
-        db.session.connection(), seen(task_id), world.uid("bob"), NOW, "A note.", [], {}
-    )
+def test_a_comment_bumps_the_version_and_writes_a_journal_without_details(world: World) -> None:
+    task_id, alice = world.tasks["login"], world.users["alice"]
+    version = db.session.scalar(select(Task.lock_version).where(Task.id == task_id))
+    LocalBackend().add_comment(actor_for(alice), task_id, "Looking.")
     db.session.commit()
-    assert journal_id is not None
-    assert (
-        db.session.scalar(select(JournalDetail.id).where(JournalDetail.journal_id == journal_id))
-        is None
-    )
+    assert db.session.scalar(select(Task.lock_version).where(Task.id == task_id)) == version + 1
+    assert journals(task_id) == [(alice.id, "Looking.", [])]
+    assert db.session.scalar(select(JournalDetail.id)) is None
 
 
-def test_a_stale_version_writes_nothing(world: World) -> None:
-    task_id = world.tasks["login"]
-    stale = seen(task_id)
-    stale.lock_version -= 1
-    journals_before = db.session.scalar(select(Journal.id).order_by(Journal.id.desc()).limit(1))
-    status_before = db.session.scalar(select(Task.status_id).where(Task.id == task_id))
-    journal_id = write_change(
-        db.session.connection(),
-        stale,
-        world.uid("alice"),
-        NOW,
-        "Too late.",
-        [("status_id", str(status_before), str(CLOSED))],
-        {"status_id": CLOSED},
-    )
-    db.session.commit()
-    assert journal_id is None
-    assert db.session.scalar(select(Task.status_id).where(Task.id == task_id)) == status_before
-    assert (
-        db.session.scalar(select(Journal.id).order_by(Journal.id.desc()).limit(1))
-        == journals_before
-    )
+def test_a_stale_version_writes_nothing(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    task_id, alice = world.tasks["login"], world.users["alice"]
+    original = LocalBackend._require_member
+
+    def meanwhile(self: LocalBackend, actor: object, role_id: int | None) -> None:
+        db.session.execute(  # another writer's commit, behind the ORM's back
+            update(Task)
+            .where(Task.id == task_id)
+            .values(lock_version=Task.lock_version + 1, subject="Theirs")
+            .execution_options(synchronize_session=False)
+        )
+        original(self, actor, role_id)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(LocalBackend, "_require_member", meanwhile)
+    with pytest.raises(TaskConflict):
+        LocalBackend().change_status(actor_for(alice), task_id, NEW, "Mine.")
+    db.session.rollback()
+    assert journals(task_id) == []

@@ -315,26 +315,6 @@ def test_page_views_do_not_count_toward_the_limit(app, client):
         assert client.get(LOGIN, headers=HTML).status_code == 200
 
 
-@pytest.mark.parametrize(
-    "headers",
-    [
-        {},
-        {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0"},
-        {"User-Agent": "curl/8.0", "X-Forwarded-For": "203.0.113.7, 10.0.0.1"},
-        {"X-Forwarded-For": "2001:db8::1"},
-    ],
-)
-def test_client_fingerprint_is_the_one_flask_login_computes(app, headers):
-    """Sessions made before and after stay comparable: the same fingerprint as Flask-Login's."""
-    from flask_login.utils import _create_identifier
-
-    from helpdesk.users import session_identifier
-
-    with app.test_request_context("/", headers=headers, environ_base={"REMOTE_ADDR": "127.0.0.9"}):
-        assert session_identifier() == _create_identifier()
-    assert app.login_manager._session_identifier_generator is session_identifier
-
-
 def test_a_session_used_from_another_browser_is_no_longer_fresh(app, client, make_user):
     make_user("alice")
     agent = {"User-Agent": "Browser A"}

@@ -7,10 +7,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from flask import Flask, current_app, g
+from flask import Flask, current_app
 from sqlalchemy.exc import SQLAlchemyError
 
-from helpdesk.core.database import UNIT_OF_WORK_DONE
 from helpdesk.extensions import db
 
 log = logging.getLogger(__name__)
@@ -41,7 +40,6 @@ def publish(domain_event: object) -> None:
 def commit() -> None:
     """Commit, then deliver the unit of work's events; a failing handler is logged, not raised."""
     db.session.commit()
-    g.setdefault(UNIT_OF_WORK_DONE, True)
     pending = db.session.info.pop(PENDING, [])
     if not pending:
         return

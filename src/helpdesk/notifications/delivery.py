@@ -8,8 +8,6 @@ from functools import cache
 from flask import Flask, current_app
 from sqlalchemy import Select, bindparam, exists, select
 
-from helpdesk.core.database import unit_of_work
-from helpdesk.core.driver_rows import all_rows
 from helpdesk.extensions import db, socketio
 from helpdesk.notifications import realtime, service
 from helpdesk.notifications.models import Notifications, PushSubscription, UnreadCount
@@ -49,7 +47,7 @@ NOTHING_UNREAD = (0, False)  # a recipient who read everything already: no count
 def unread_and_push(user_ids: set[int]) -> dict[int, tuple[int, bool]]:
     """Each user's unread count and whether their browsers get a push (notifications on and a
     browser subscribed), in one statement; users with nothing unread are left out."""
-    rows = all_rows(unit_of_work(), _unread_and_push_statement(), {"ids": sorted(user_ids)})
+    rows = db.session.execute(_unread_and_push_statement(), {"ids": sorted(user_ids)})
     return {user_id: (unread, bool(push)) for user_id, unread, push in rows}
 
 

@@ -17,8 +17,6 @@ from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from helpdesk.core.database import unit_of_work
-from helpdesk.core.driver_rows import all_rows
 from helpdesk.core.models import utcnow
 from helpdesk.extensions import db
 from helpdesk.notifications.models import Notifications, UnreadCount
@@ -68,7 +66,7 @@ def recipient_languages(user_ids: Iterable[int]) -> dict[int, str]:
     """Each recipient's language for texts they read later: their choice, else the language of
     their last login, else the default."""
     default = current_app.config["BABEL_DEFAULT_LOCALE"]
-    rows = all_rows(unit_of_work(), _languages_statement(), {"ids": list(user_ids)})
+    rows = db.session.execute(_languages_statement(), {"ids": list(user_ids)})
     return {user_id: chosen or last or default for user_id, chosen, last in rows}
 
 
@@ -102,7 +100,7 @@ def _insert_once(rows: list[dict[str, Any]]) -> None:
             db.session.execute(Notifications.__table__.insert(), fresh)
         return
     rows.sort(key=itemgetter("user_id"))  # writers take the counters' row locks in one order
-    ids = dict(unit_of_work().execute(_insert_ignoring(dialect), rows).all())
+    ids = dict(db.session.execute(_insert_ignoring(dialect), rows).all())
     if ids:
         inserted = [Notifications(id=ids[r["user_id"]], **r) for r in rows if r["user_id"] in ids]
         inserted.sort(key=lambda item: item.id)

@@ -20,7 +20,6 @@ class TaskStatusChanged:
     notify_users: bool
     journal_id: int | None
     occurred_at: datetime
-    members: frozenset[int] | None = None  # those the change concerns (StatusChange)
 
 
 @dataclass(frozen=True, slots=True)

@@ -62,7 +62,6 @@ def change_status(
                 notify_users=notify_users,
                 journal_id=result.journal_id,
                 occurred_at=utcnow(),
-                members=result.members,
             )
         )
     return result

@@ -3,88 +3,29 @@
 from __future__ import annotations
 
 import secrets
-from functools import cache, lru_cache
-from hashlib import sha512
 from typing import Any
 
 from flask import Flask, Request, flash, redirect, request, url_for
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Select, bindparam, select
-from sqlalchemy.orm import Session
-from sqlalchemy.orm.util import identity_key
 from werkzeug.wrappers import Response
 
-from helpdesk.core.database import reads_before_writing
-from helpdesk.core.security import SAFE_METHODS
 from helpdesk.extensions import db, login_manager
-from helpdesk.users.signed_in import mark_shared, register_signed_in_users, signed_in_users
 
 TOKEN_PATHS = ("/tasks/api/", "/tasks/my-tasks")
-
-
-@cache
-def _user_by_id() -> Select[tuple[Any]]:
-    """The user loader's statement, built once (building it cost more than running it)."""
-    from helpdesk.users.models import User
-
-    return select(User).where(User.id == bindparam("user_id"))
+MAX_ID_DIGITS = 18  # fits a 64-bit id column
 
 
 def load_user(session_id: str) -> object | None:
-    """Resolve Flask-Login's "id:token"; a stale token (password changed) means logged out.
-
-    A user not kept is read on a connection of its own (reads_before_writing): a writing request
-    would otherwise take SQLite's write lock for this read.
-    """
-    user_id, _, token = session_id.partition(":")
-    if not user_id.isdigit():
-        return None
-    users = signed_in_users()
-    kept = users.get(session_id)
-    if kept is not None:
-        return for_this_request(kept)
+    """Resolve Flask-Login's "id:token" with one read by primary key in the request's session,
+    so a revoked right or a new password counts from the next request in every process; a stale
+    token (password changed) means logged out."""
     from helpdesk.users.models import User
 
-    statement, params = _user_by_id(), {"user_id": int(user_id)}
-    if identity_key(User, int(user_id)) in db.session.identity_map:
-        user = db.session.execute(statement, params).scalar_one_or_none()
-        return user if user is not None and _token_matches(user, token) else None
-    generation = users.generation()
-    with reads_before_writing() as reading, Session(bind=reading) as loader:
-        user = loader.execute(statement, params).scalar_one_or_none()
-        if user is None or not _token_matches(user, token):
-            return None
-        loader.expunge(user)
-    users.keep(session_id, user, generation)
-    return for_this_request(user)
-
-
-def for_this_request(user: Any) -> Any:
-    """A reading request (GET, HEAD) shares the detached user, read-only: making it a request's
-    own, in its session, was a tenth of such a request. A writing request gets its own copy,
-    merged without a query, so it may change it and hand it to the ORM."""
-    if request.method in SAFE_METHODS:
-        mark_shared(user)
-        return user
-    return db.session.merge(user, load=False)
-
-
-def session_identifier() -> str:
-    """The client's fingerprint (address and browser) that Flask-Login's session protection
-    compares, worked out as Flask-Login does, but from the environ (its header reads raise for an
-    absent header) and hashed once per client rather than on every request."""
-    environ = request.environ
-    return _fingerprint(
-        environ.get("HTTP_X_FORWARDED_FOR", request.remote_addr), environ.get("HTTP_USER_AGENT")
-    )
-
-
-@lru_cache(maxsize=256)  # user agents run to kilobytes: a bounded few
-def _fingerprint(address: str | None, user_agent: str | None) -> str:
-    """Flask-Login's identifier of one address and user agent."""
-    first = address.encode("utf-8").split(b",")[0].strip() if address is not None else None
-    agent = user_agent.encode("utf-8") if user_agent is not None else None
-    return sha512(f"{first!s}|{agent!s}".encode()).hexdigest()
+    user_id, _, token = session_id.partition(":")
+    if not (user_id.isascii() and user_id.isdigit() and len(user_id) <= MAX_ID_DIGITS):
+        return None
+    user = db.session.get(User, int(user_id))
+    return user if user is not None and _token_matches(user, token) else None
 
 
 def _token_matches(user: Any, token: str) -> bool:
@@ -121,7 +62,6 @@ def register_users(app: Flask) -> None:
     from helpdesk.users.views import bp as users_bp
 
     login_manager.init_app(app)
-    login_manager._session_identifier_generator = session_identifier  # it has no setter
     login_manager.user_loader(load_user)
     login_manager.request_loader(load_user_from_request)
     login_manager.unauthorized_handler(unauthorized)
@@ -129,4 +69,3 @@ def register_users(app: Flask) -> None:
     app.register_blueprint(users_bp)
     app.register_blueprint(tokens_bp)
     register_presence(app)
-    register_signed_in_users(app)

@@ -1,9 +1,11 @@
 """Who is online and when each user was last seen, from their open sockets and their requests.
 
-Writes are throttled: a socket opening or closing writes at once (rare), requests are only
-remembered and written together at most once per PRESENCE_INTERVAL per process, and while
-sockets stay open the process re-asserts `online` on the same beat. A user whose process died
-without saying goodbye is set offline by the `expire_presence` job once that beat stops.
+Requests and sockets only tell this process's tracker; the tracker writes in a background task,
+in a transaction of its own and never inside a request (a request may hold the database's write
+lock until it ends). A socket opening or closing is written at once (rare), requests at most once
+per PRESENCE_INTERVAL per process, and while sockets stay open the process re-asserts `online`
+on the same beat. A user whose process died without saying goodbye is set offline by the
+`expire_presence` job once that beat stops.
 """
 
 from __future__ import annotations
@@ -18,10 +20,9 @@ from typing import Any
 from flask import Flask, current_app
 from sqlalchemy import update
 
-from helpdesk.core.database import writer
 from helpdesk.core.middleware import loaded_user_id
 from helpdesk.core.models import utcnow
-from helpdesk.extensions import socketio
+from helpdesk.extensions import db, socketio
 from helpdesk.users.models import User
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,9 @@ class Presence:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._writing = threading.Lock()  # one write at a time, so the last news is written last
         self._sockets: Counter[int] = Counter()
+        self._changed: dict[int, bool] = {}  # user -> online, since the last write
         self._seen: set[int] = set()
         self._last_write = time.monotonic()
         self._beating = False
@@ -44,12 +47,14 @@ class Presence:
         with self._lock:
             self._sockets[user_id] += 1
             first = self._sockets[user_id] == 1
+            if first:
+                self._changed[user_id] = True
             start_beat = not self._beating
             self._beating = True
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
         if first:
-            _write(online=True, user_ids=[user_id])
+            socketio.start_background_task(self.write, app)
         if start_beat:
-            app = current_app._get_current_object()  # type: ignore[attr-defined]
             socketio.start_background_task(self._beat, app)
 
     def socket_closed(self, user_id: int) -> None:
@@ -60,28 +65,54 @@ class Presence:
             last = self._sockets[user_id] <= 0
             if last:
                 del self._sockets[user_id]
+                self._changed[user_id] = False
         if last:
-            _write(online=False, user_ids=[user_id])
+            socketio.start_background_task(self.write, current_app._get_current_object())  # type: ignore[attr-defined]
 
     def request_seen(self, user_id: int) -> None:
-        """Remember a request; write the remembered ones once the interval has passed."""
+        """Remember a request; once the interval has passed, have the remembered ones written."""
         with self._lock:
             self._seen.add(user_id)
             due = time.monotonic() - self._last_write >= current_app.config["PRESENCE_INTERVAL"]
+            if due:
+                self._last_write = time.monotonic()
         if due:
-            self.flush()
+            socketio.start_background_task(self.write, current_app._get_current_object())  # type: ignore[attr-defined]
+
+    def write(self, app: Flask) -> None:
+        """Write what changed in a background task's own app context; a failure is logged and
+        the next write tries again."""
+        with app.app_context():
+            try:
+                self.flush()
+            except Exception:
+                log.exception("writing presence failed; the next write tries again")
+            finally:
+                db.session.remove()
 
     def flush(self) -> None:
-        """Write last_seen for everyone seen since the last write, online for open sockets."""
-        with self._lock:
-            seen, self._seen = self._seen, set()
-            connected = list(self._sockets)
-            self._last_write = time.monotonic()
-        if connected:
-            _write(online=True, user_ids=connected)
-        requests_only = sorted(seen.difference(connected))
-        if requests_only:
-            _write(online=None, user_ids=requests_only)
+        """Write last_seen for everyone seen since the last write, online for open sockets and
+        offline for closed ones, in one transaction of the current app context's session."""
+        with self._writing:
+            with self._lock:
+                seen, self._seen = self._seen, set()
+                changed, self._changed = self._changed, {}
+                connected = set(self._sockets)
+                self._last_write = time.monotonic()
+            online = sorted(connected | {user for user, is_on in changed.items() if is_on})
+            offline = sorted(user for user, is_on in changed.items() if not is_on)
+            requests_only = sorted(seen - connected - set(changed))
+            try:
+                for ids, is_on in ((online, True), (offline, False), (requests_only, None)):
+                    if ids:
+                        _write(ids, is_on)
+                db.session.commit()
+            except Exception:
+                db.session.rollback()
+                with self._lock:  # not written: keep it for the next write, unless newer news
+                    self._seen |= seen
+                    self._changed = {**changed, **self._changed}
+                raise
 
     def _beat(self, app: Flask) -> None:
         """Re-assert this process's connected users on every interval while it has any."""
@@ -91,31 +122,26 @@ class Presence:
                 if not self._sockets:
                     self._beating = False
                     return
-            with app.app_context():
-                try:
-                    self.flush()
-                except Exception:
-                    log.exception("presence beat failed; trying again next beat")
+            self.write(app)
 
 
-def _write(online: bool | None, user_ids: list[int]) -> None:
-    """One UPDATE in a transaction of its own, apart from whatever the request is doing."""
+def _write(user_ids: list[int], online: bool | None) -> None:
+    """Stamp last_seen, and online unless None, on the given users."""
     values: dict[str, Any] = {"last_seen": utcnow()}
     if online is not None:
         values["online"] = online
-    with writer().begin() as connection:
-        connection.execute(update(User).where(User.id.in_(user_ids)).values(**values))
+    db.session.execute(update(User).where(User.id.in_(user_ids)).values(**values))
 
 
 def expire_presence() -> int:
     """Set offline the users whose process stopped beating (it crashed or was killed)."""
     interval = current_app.config["PRESENCE_INTERVAL"]
     cutoff = utcnow() - timedelta(seconds=interval * MISSED_BEATS_BEFORE_OFFLINE)
-    with writer().begin() as connection:
-        result = connection.execute(
-            update(User).where(User.online.is_(True), User.last_seen < cutoff).values(online=False)
-        )
-    return result.rowcount
+    result = db.session.execute(
+        update(User).where(User.online.is_(True), User.last_seen < cutoff).values(online=False)
+    )
+    db.session.commit()
+    return result.rowcount  # type: ignore[attr-defined]
 
 
 def presence() -> Presence:

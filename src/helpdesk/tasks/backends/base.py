@@ -194,17 +194,13 @@ class NewTask:
 
 @dataclass(frozen=True, slots=True)
 class StatusChange:
-    """The outcome of a status change. members: the project's members the change concerns, read
-    with it (those online, whose boards it moves, and the task's author, assignee and watchers
-    who are members, who may see it besides admins), or None if the backend did not read them;
-    notifications then ask member_ids and visible_to."""
+    """The outcome of a status change."""
 
     task: TaskInfo
     old_status: StatusInfo
     new_status: StatusInfo
     journal_id: int | None
     changed: bool
-    members: frozenset[int] | None = None
 
 
 @dataclass(frozen=True, slots=True)

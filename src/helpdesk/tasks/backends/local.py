@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from functools import cache, lru_cache
-from typing import Any, TypeVar
+from typing import Any
 
 from flask_babel import gettext as _
 from sqlalchemy import (
     BindParameter,
-    CompoundSelect,
     Integer,
     Select,
     bindparam,
@@ -24,12 +23,9 @@ from sqlalchemy import (
     true,
     union_all,
 )
-from sqlalchemy.engine import Connection
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import aliased
+from sqlalchemy.orm.exc import StaleDataError
 
-from helpdesk.core.database import is_write_conflict, reads_before_writing, unit_of_work
-from helpdesk.core.driver_rows import all_rows
 from helpdesk.core.json_rows import json_rows
 from helpdesk.core.models import escape_like, utcnow
 from helpdesk.extensions import db
@@ -59,7 +55,6 @@ from helpdesk.tasks.backends.base import (
     TaskSummary,
     TaskValidationError,
 )
-from helpdesk.tasks.backends.history import Detail, write_change
 from helpdesk.tasks.backends.lookups import LookupCache, Lookups
 from helpdesk.tasks.labels import label
 from helpdesk.tasks.models import (
@@ -77,7 +72,10 @@ from helpdesk.tasks.models import (
     Watcher,
     WorkflowTransition,
 )
+from helpdesk.tasks.workflow import allowed_moves
 from helpdesk.users.models import User
+
+Detail = tuple[str, str | None, str | None]  # a journal detail: (field, old value, new value)
 
 Assignee = aliased(User, name="assignee")
 Author = aliased(User, name="author")
@@ -277,20 +275,22 @@ def task_statement() -> Select[Any]:
     )
 
 
+def _role_rules() -> Any:
+    """The workflow rules of the actor's role in the task's project, as one JSON value of
+    (old status id, new status id) pairs (None or [] when it has none)."""
+    return (
+        select(json_rows(WorkflowTransition.old_status_id, WorkflowTransition.new_status_id))
+        .where(WorkflowTransition.role_id == _actor_role())
+        .scalar_subquery()
+    )
+
+
 @cache
 def change_statement() -> Select[Any]:
-    """task_statement with what the workflow says of the move asked for (new_status_id): whether
-    the actor's role has rules at all, and whether one of them allows this move; and the
-    project's members the change concerns (members_concerned)."""
-    rules = select(WorkflowTransition.id).where(WorkflowTransition.role_id == _actor_role())
-    move = rules.where(
-        WorkflowTransition.old_status_id == Task.status_id,
-        WorkflowTransition.new_status_id == bindparam("new_status_id"),
-    )
-    return task_statement().add_columns(
-        exists(rules).label("role_has_rules"),
-        exists(move).label("move_allowed"),
-        members_concerned().scalar_subquery().label("member_ids"),
+    """The task as an ORM object (its lock_version guards the write), its names, the actor's
+    role and that role's workflow rules, in one statement."""
+    return _with_names(
+        select(Task, *NAME_COLUMNS, _actor_role().label("role_id"), _role_rules().label("rules"))
     )
 
 
@@ -361,20 +361,6 @@ def members_of(project_id: Any) -> Select[Any]:
     return select(json_rows(Member.user_id)).where(Member.project_id == project_id)
 
 
-def members_concerned() -> Select[Any]:
-    """The task's project's members a change concerns, as members_of's value: those online, whose
-    open boards it moves, and the task's author, assignee and watchers, whom it may notify. Not
-    every member: a project may have hundreds, and reading, checking and addressing each of them
-    made a change cost 50 % more at 846 members than at 69."""
-    concerned: CompoundSelect[int] = union_all(
-        select(User.id).where(User.online),  # as ix_user_online's condition
-        select(Task.author_id).correlate(Task),
-        select(Task.assigned_to_id).correlate(Task),
-        select(Watcher.user_id).where(Watcher.task_id == Task.id).correlate(Task),
-    )
-    return members_of(Task.project_id).where(Member.user_id.in_(concerned)).correlate(Task)
-
-
 def user_ids(members: Any) -> set[int]:
     """The ids in members_of's value (None on PostgreSQL for a project without members)."""
     return {user_id for (user_id,) in members or ()}
@@ -384,36 +370,6 @@ def user_ids(members: Any) -> set[int]:
 def member_ids_statement() -> Select[Any]:
     """members_of a given project, built once."""
     return members_of(bindparam("project_id"))
-
-
-@cache
-def workflow_statement() -> Select[int, int]:
-    """A role's allowed status changes, built once."""
-    return select(WorkflowTransition.old_status_id, WorkflowTransition.new_status_id).where(
-        WorkflowTransition.role_id == bindparam("role_id")
-    )
-
-
-def _workflow_allows(actor: Actor, task: Any) -> bool:
-    """Whether the move read with change_statement is allowed: admins and roles without rules
-    may make any change, other roles those their rules list."""
-    return actor.is_admin or task.role_id is None or not task.role_has_rules or task.move_allowed
-
-
-class StaleRead(TaskConflict):
-    """The task changed between reading it and writing it."""
-
-
-Attempt = TypeVar("Attempt")
-
-
-def once_more_if_stale(attempt: Callable[..., Attempt], *args: Any) -> Attempt:
-    """Run a read-then-write attempt; if the task changed in between, run it once more, which
-    then reads inside its write transaction (a second StaleRead is the 409)."""
-    try:
-        return attempt(*args)
-    except StaleRead:
-        return attempt(*args)
 
 
 class LocalBackend:
@@ -436,46 +392,29 @@ class LocalBackend:
             )
         )
 
-    def _task(
-        self,
-        actor: Actor,
-        task_id: int,
-        connection: Connection | None = None,
-        new_status_id: int | None = None,
-    ) -> Any:
-        """A task the actor may see (its columns, names and the actor's role), or TaskNotFound;
-        with new_status_id, also what the workflow says of that move (change_statement)."""
+    def _task(self, actor: Actor, task_id: int, statement: Select[Any] | None = None) -> Any:
+        """A task the actor may see (a row of task_statement, or of the statement given), or
+        TaskNotFound. Core rows for the hot reads: the ORM's handling of a result cost as much
+        as the statement."""
         params = {"task_id": task_id, "actor_id": actor.user_id}
-        statement = task_statement()
-        if new_status_id is not None:
-            statement, params["new_status_id"] = change_statement(), new_status_id
-        rows = all_rows(connection or db.session.connection(), statement, params)
-        if not rows or not (actor.is_admin or rows[0].role_id):
+        if statement is None:
+            row = db.session.connection().execute(task_statement(), params).first()
+        else:
+            row = db.session.execute(statement, params).first()
+        if row is None or not (actor.is_admin or row.role_id):
             raise TaskNotFound(_("Task #%(id)d was not found.", id=task_id))
-        return rows[0]
+        return row
 
     def _require_member(self, actor: Actor, role_id: int | None) -> None:
         """TaskForbidden when the actor has no role in the project (admins pass)."""
         if role_id is None and not actor.is_admin:
             raise TaskForbidden(_("You are not a member of this project."))
 
-    def _allowed_status_ids(
-        self, actor: Actor, task: Any, connection: Connection | None = None
-    ) -> list[int]:
-        """Statuses the actor, with their role in the task's project, may move the task to."""
-        status_id, role_id = task.status_id, task.role_id
-        all_ids = [status.id for status in self.lookups.get().statuses]
-        if actor.is_admin or role_id is None:
-            return [sid for sid in all_ids if sid != status_id]
-        rules = (
-            (connection or db.session.connection())
-            .execute(workflow_statement(), {"role_id": role_id})
-            .all()
-        )
-        if not rules:
-            return [sid for sid in all_ids if sid != status_id]
-        allowed = {new for old, new in rules if old == status_id}
-        return [sid for sid in all_ids if sid in allowed and sid != status_id]
+    def _allowed_status_ids(self, actor: Actor, row: Any) -> list[int]:
+        """The statuses the actor may move the task of a change_statement row to."""
+        task = row[0]
+        statuses = (status.id for status in self.lookups.get().statuses)
+        return allowed_moves(actor.is_admin, row.role_id, row.rules or (), task.status_id, statuses)
 
     # -- reading ------------------------------------------------------------------------
 
@@ -523,21 +462,20 @@ class LocalBackend:
         """One page of visible tasks matching the query, and the total count."""
         shape, params = self._list_params(actor, query)
         page_statement, count_statement = list_statements(shape)
-        with reads_before_writing(alone=True) as connection:
-            rows = all_rows(connection, page_statement, params)
-            if len(rows) < query.per_page and (rows or query.page == 1):
-                total = params["offset"] + len(rows)  # the last page: nothing left to count
-            else:
-                total = all_rows(connection, count_statement, params)[0][0]
+        connection = db.session.connection()
+        rows = connection.execute(page_statement, params).all()
+        if len(rows) < query.per_page and (rows or query.page == 1):
+            total = params["offset"] + len(rows)  # the last page: nothing left to count
+        else:
+            total = connection.execute(count_statement, params).scalar_one()
         lookups = self.lookups.get()
         summaries = [_summary(row, lookups, self.lookups) for row in rows]
         return TaskPage(summaries, total, query.page, query.per_page)
 
     def get_task(self, actor: Actor, task_id: int) -> TaskInfo:
         """One visible task with its custom values and watchers (one statement)."""
-        with reads_before_writing(alone=True) as connection:
-            row = self._task(actor, task_id, connection)
-            return self._info(row, row)
+        row = self._task(actor, task_id)
+        return self._info(row, row)
 
     def _info(self, task: Any, names: Any) -> TaskInfo:
         """Plain data for a task (a Task or a row with its columns) and its joined names and
@@ -607,7 +545,7 @@ class LocalBackend:
 
     def allowed_statuses(self, actor: Actor, task_id: int) -> list[StatusInfo]:
         """Statuses the actor may choose for a visible task."""
-        ids = self._allowed_status_ids(actor, self._task(actor, task_id))
+        ids = self._allowed_status_ids(actor, self._task(actor, task_id, change_statement()))
         statuses = self.lookups.get().status_by_id
         return [statuses[sid] for sid in ids]
 
@@ -771,51 +709,32 @@ class LocalBackend:
     def change_status(
         self, actor: Actor, task_id: int, status_id: int, comment: str | None
     ) -> StatusChange:
-        """Move a task along the workflow, writing a journal; refuses statuses not allowed.
-
-        It reads and checks first, on SQLite outside the write lock (reads_before_writing), and
-        writes only if the task is still the version it read; if another change came between,
-        it reads and checks again, then inside its write transaction."""
-        return once_more_if_stale(self._try_change_status, actor, task_id, status_id, comment)
-
-    def _try_change_status(
-        self, actor: Actor, task_id: int, status_id: int, comment: str | None
-    ) -> StatusChange:
-        """One attempt of change_status; StaleRead if the task changed since it was read."""
-        with reads_before_writing() as reading:
-            task = self._task(actor, task_id, reading, new_status_id=status_id)
-            self._require_member(actor, task.role_id)
-            old_status = self.lookups.status(task.status_id)
-            new_status = self.lookups.status(status_id)
-            assert old_status is not None
-            if new_status is None:
-                raise TaskValidationError(
-                    _("Unknown status."), errors={"status_id": [_("Unknown status.")]}
-                )
-            moves = new_status.id != old_status.id
-            if moves and not _workflow_allows(actor, task):
-                allowed = self._allowed_status_ids(actor, task, reading)
-                raise self._refusal(old_status, new_status, allowed)
-            info = self._info(task, task)
-        members = frozenset(user_ids(task.member_ids))
-        now = utcnow()
-        if not moves:
-            journal_id = self._write_change(actor, task, now, comment or "") if comment else None
-            return StatusChange(
-                info, old_status, old_status, journal_id, changed=False, members=members
+        """Move a task along the workflow (allowed_moves), writing a journal; a change that
+        raced another one is a TaskConflict (the task's lock_version)."""
+        row = self._task(actor, task_id, change_statement())
+        task: Task = row[0]
+        self._require_member(actor, row.role_id)
+        old_status = self.lookups.status(task.status_id)
+        new_status = self.lookups.status(status_id)
+        assert old_status is not None
+        if new_status is None:
+            raise TaskValidationError(
+                _("Unknown status."), errors={"status_id": [_("Unknown status.")]}
             )
-        values: dict[str, Any] = {"status_id": new_status.id}
+        now = utcnow()
+        if new_status.id == old_status.id:
+            journal_id = self._record(actor, task, now, comment) if comment else None
+            info = self._info(task, row)
+            return StatusChange(info, old_status, old_status, journal_id, changed=False)
+        allowed = self._allowed_status_ids(actor, row)
+        if new_status.id not in allowed:
+            raise self._refusal(old_status, new_status, allowed)
+        task.status_id = new_status.id
         if new_status.is_closed and not old_status.is_closed:
-            values["closed_on"] = now
+            task.closed_on = now
         details = [("status_id", str(old_status.id), str(new_status.id))]
-        journal_id = self._write_change(actor, task, now, comment or "", details, values)
-        info = replace(
-            info,
-            status=new_status,
-            updated_on=now,
-            closed_on=values.get("closed_on", info.closed_on),
-        )
-        return StatusChange(info, old_status, new_status, journal_id, changed=True, members=members)
+        journal_id = self._record(actor, task, now, comment or "", details)
+        return StatusChange(self._info(task, row), old_status, new_status, journal_id, changed=True)
 
     def _refusal(
         self, old_status: StatusInfo, new_status: StatusInfo, allowed: list[int]
@@ -832,55 +751,47 @@ class LocalBackend:
             allowed_statuses=[{"id": s.id, "name": s.name} for s in choices],
         )
 
-    def _write_change(
-        self,
-        actor: Actor,
-        task: Any,
-        now: datetime,
-        notes: str,
-        details: Sequence[Detail] = (),
-        values: dict[str, Any] | None = None,
+    def _record(
+        self, actor: Actor, task: Task, now: datetime, notes: str, details: Sequence[Detail] = ()
     ) -> int:
-        """Record a change in the task's history and write its new values, if the task is still
-        the version that was read (optimistic lock); StaleRead if not."""
+        """Write the task's changes, then a journal of them; TaskConflict if another change
+        came first (the mapper's version_id_col, lock_version, guards the UPDATE)."""
+        task.updated_on = now
         try:
-            journal_id = write_change(
-                unit_of_work(), task, actor.user_id, now, notes, details, values or {}
-            )
-        except OperationalError as error:
-            if not is_write_conflict(error):
-                raise
+            db.session.flush()
+        except StaleDataError as error:
             raise TaskConflict(
                 _("Someone else changed this task. Reload and try again.")
             ) from error
-        if journal_id is None:
-            raise StaleRead(_("Someone else changed this task. Reload and try again."))
-        return journal_id
+        journal = Journal(
+            task_id=task.id,
+            user_id=actor.user_id,
+            notes=notes,
+            created_on=now,
+            details=[JournalDetail(prop_key=k, old_value=o, new_value=n) for k, o, n in details],
+        )
+        db.session.add(journal)
+        db.session.flush()
+        return journal.id
 
     def add_comment(self, actor: Actor, task_id: int, notes: str) -> JournalInfo:
-        """Add notes to a visible task of a project the actor belongs to (read first, as
-        change_status does)."""
-        journal_id = once_more_if_stale(self._try_add_comment, actor, task_id, notes)
+        """Add notes to a visible task of a project the actor belongs to."""
+        row = self._task(actor, task_id, change_statement())
+        self._require_member(actor, row.role_id)
+        journal_id = self._record(actor, row[0], utcnow(), notes)
         return self._journal_infos(select(Journal).where(Journal.id == journal_id))[0]
-
-    def _try_add_comment(self, actor: Actor, task_id: int, notes: str) -> int:
-        """One attempt of add_comment; StaleRead if the task changed since it was read."""
-        with reads_before_writing(alone=True) as reading:
-            task = self._task(actor, task_id, reading)
-            self._require_member(actor, task.role_id)
-        return self._write_change(actor, task, utcnow(), notes)
 
     def visible_to(self, task_id: int, user_ids: list[int]) -> set[int]:
         """Admins and members of the task's project, among the given users (one statement)."""
         if not user_ids:
             return set()
         return set(
-            unit_of_work().scalars(visible_to_statement(), {"task_id": task_id, "ids": user_ids})
+            db.session.scalars(visible_to_statement(), {"task_id": task_id, "ids": user_ids})
         )
 
     def member_ids(self, project_id: int) -> set[int]:
         """Users with a role in the project (who see its board)."""
-        return user_ids(unit_of_work().scalar(member_ids_statement(), {"project_id": project_id}))
+        return user_ids(db.session.scalar(member_ids_statement(), {"project_id": project_id}))
 
     # -- change feed --------------------------------------------------------------------
 
