@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parseaddr, parsedate_to_datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import requests
@@ -22,7 +22,7 @@ from flask import Flask, current_app
 from flask_babel import force_locale
 from py_vapid import Vapid
 from pywebpush import WebPushException, webpush
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from helpdesk.core.models import utcnow
 from helpdesk.extensions import db
@@ -43,6 +43,7 @@ MAX_PAYLOAD_BYTES = 3000  # Web Push allows ~4 KB of ciphertext; stay well under
 TITLE_CHARS = 120
 BODY_CHARS = 200
 HOME_URL = "/tasks/my-tasks"
+Delivery = Literal["sent", "gone", "failed"]  # what became of one message to one browser
 
 
 @dataclass(frozen=True)
@@ -226,6 +227,35 @@ def _origin(endpoint: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
+@dataclass(frozen=True, slots=True)
+class Browser:
+    """What sending to one subscription needs, read before the network calls begin."""
+
+    id: int
+    endpoint: str
+    p256dh: str
+    auth: str
+
+    @classmethod
+    def of(cls, subscription: PushSubscription) -> Browser:
+        """The plain values of a subscription row."""
+        return cls(subscription.id, subscription.endpoint, subscription.p256dh, subscription.auth)
+
+
+def record_outcomes(sent: list[int], gone: list[int]) -> None:
+    """After sending, in one short transaction: browsers that took a message were used now, and
+    those their push service says are gone are retired."""
+    if sent:
+        db.session.execute(
+            update(PushSubscription).where(PushSubscription.id.in_(sent)).values(last_used=utcnow())
+        )
+    if gone:
+        db.session.execute(
+            update(PushSubscription).where(PushSubscription.id.in_(gone)).values(is_active=False)
+        )
+    db.session.commit()
+
+
 class BrowserPushService:
     """Sends Web Push messages to the browsers of users who turned browser notifications on.
 
@@ -334,44 +364,46 @@ class BrowserPushService:
             .where(PushSubscription.user_id.in_(user_ids), gets_push())
             .order_by(PushSubscription.id)
         ).all()
-        if not rows:
+        payloads: dict[int, bytes] = {}
+        browsers = []
+        for subscription, user in rows:
+            if user.id not in payloads:
+                payloads[user.id] = payload_for(user)
+            browsers.append((Browser.of(subscription), payloads[user.id]))
+        db.session.rollback()  # no transaction (on SQLite: no writer) held while the network waits
+        if not browsers:
             return 0
         signer = keys.signer()
-        payloads: dict[int, bytes] = {}
-        accepted = 0
+        outcomes: dict[Delivery, list[int]] = {"sent": [], "gone": [], "failed": []}
         session = self.session or requests.Session()
         try:
-            for subscription, user in rows:
-                if user.id not in payloads:
-                    payloads[user.id] = payload_for(user)
-                if self._deliver(
-                    session, subscription, payloads[user.id], signer, subject, urgency
-                ):
-                    accepted += 1
+            for browser, payload in browsers:
+                outcome = self._deliver(session, browser, payload, signer, subject, urgency)
+                outcomes[outcome].append(browser.id)
         finally:
             if self.session is None:
                 session.close()
-        db.session.commit()
-        return accepted
+        record_outcomes(outcomes["sent"], outcomes["gone"])
+        return len(outcomes["sent"])
 
     def _deliver(
         self,
         session: requests.Session,
-        subscription: PushSubscription,
+        browser: Browser,
         payload: bytes,
         signer: Vapid,
         subject: str,
         urgency: str,
-    ) -> bool:
-        """Send to one browser: success marks it used, 404/410 retire it, 429/5xx retry."""
-        where = f"subscription {subscription.id} at {_origin(subscription.endpoint)}"
+    ) -> Delivery:
+        """Send to one browser: "sent", "gone" (404/410: retire it) or "failed"; 429/5xx retry."""
+        where = f"subscription {browser.id} at {_origin(browser.endpoint)}"
         for attempt in range(1, self.max_attempts + 1):
             retry_after: float | None = None
             try:
                 webpush(
                     subscription_info={
-                        "endpoint": subscription.endpoint,
-                        "keys": {"p256dh": subscription.p256dh, "auth": subscription.auth},
+                        "endpoint": browser.endpoint,
+                        "keys": {"p256dh": browser.p256dh, "auth": browser.auth},
                     },
                     data=payload.decode("utf-8"),
                     vapid_private_key=signer,
@@ -386,36 +418,34 @@ class BrowserPushService:
                 status = error.status_code
                 if status is None:
                     log.warning("push to %s refused before sending: %s", where, error.message)
-                    return False
+                    return "failed"
                 if status in (404, 410):
                     log.info("push service says %s is gone (%s); deactivated", where, status)
-                    subscription.is_active = False
-                    return False
+                    return "gone"
                 if status != 429 and status < 500:
                     log.warning("push to %s answered %s; left as it is", where, status)
-                    return False
+                    return "failed"
                 retry_after = _retry_after_seconds(error.retry_after)
                 problem = f"HTTP {status}"
             except requests.ConnectionError as error:
                 problem = type(error).__name__
             except requests.RequestException as error:
                 log.warning("push to %s failed: %s", where, type(error).__name__)
-                return False
+                return "failed"
             except Exception as error:
                 log.warning("push to %s could not be sent: %s", where, type(error).__name__)
-                return False
+                return "failed"
             else:
-                subscription.last_used = utcnow()
-                return True
+                return "sent"
             if attempt == self.max_attempts:
                 log.warning("push to %s gave up after %d attempts (%s)", where, attempt, problem)
-                return False
+                return "failed"
             if retry_after is not None and retry_after > RETRY_AFTER_CAP:
                 log.warning(
                     "push to %s not retried: the service asks to wait %.0f s", where, retry_after
                 )
-                return False
+                return "failed"
             delay = retry_after if retry_after is not None else BACKOFF_BASE * 2 ** (attempt - 1)
             log.info("push to %s got %s; retrying in %.1f s", where, problem, delay)
             self.sleep(delay)
-        return False
+        return "failed"
