@@ -133,6 +133,7 @@ class Config:
     JOBS_EMBEDDED = True  # `helpdesk serve` runs the periodic jobs; false with `helpdesk worker`
     JOBS_LOCK_URL = ""  # redis://… to lock jobs in Redis; else PostgreSQL or an instance file
     PRESENCE_INTERVAL = 60  # seconds between presence writes (per process)
+    CHANGE_FEED_INTERVAL = 2  # seconds between reads of the task backend's change feed
     USER_CACHE_SECONDS = 2  # how long a process keeps a signed-in user between requests (0: never)
     SCHEDULER_API_ENABLED = False
     SCHEDULER_TIMEZONE = "Europe/Moscow"

@@ -21,28 +21,20 @@ from helpdesk.core.models import utcnow
 from helpdesk.extensions import db
 from helpdesk.notifications.models import Notifications, UnreadCount
 from helpdesk.tasks.backends import get_backend
-from helpdesk.tasks.backends.base import Change, TaskInfo
-from helpdesk.tasks.events import TaskCommented, TaskCreated, TaskStatusChanged
+from helpdesk.tasks.backends.base import Change, TaskFacts, TaskInfo
+from helpdesk.tasks.events import TaskCommented, TaskCreated, TaskStatusChanged, journal_key
 from helpdesk.tasks.labels import label
 from helpdesk.users.models import User
 
 
-def interested_users(task: TaskInfo, actor_id: int) -> list[int]:
-    """Who hears of a change made here to a task (see people_to_tell)."""
-    assignee_id = task.assigned_to.id if task.assigned_to else None
-    return people_to_tell(task.id, actor_id, task.author.id, assignee_id, task.watcher_ids)
+def interested_users(task: TaskFacts, actor_id: int) -> list[int]:
+    """Who hears of a change to a task (see people_to_tell)."""
+    return people_to_tell(task.id, actor_id, task.author_id, task.assigned_to_id, task.watcher_ids)
 
 
 def change_recipients(change: Change) -> list[int]:
     """Who hears of a change the backend's feed reports: the same people as for one made here."""
-    journal = change.journal
-    return people_to_tell(
-        journal.task_id,
-        journal.user.id,
-        change.author_id,
-        change.assigned_to_id,
-        change.watcher_ids,
-    )
+    return interested_users(change.task, change.journal.user.id)
 
 
 def people_to_tell(
@@ -83,7 +75,7 @@ RECORDED = "helpdesk_recorded"  # session.info: event key -> the notifications i
 
 def _insert_once(rows: list[dict[str, Any]]) -> None:
     """Insert notification rows, skipping any (user, event) already recorded (a replay). What it
-    inserted is kept for delivery and the change's answer, which then need not read it back."""
+    inserted, and only that, is kept for delivery (recorded_for) and the change's answer."""
     if not rows:
         return
     dialect = db.session.get_bind().dialect.name
@@ -96,15 +88,21 @@ def _insert_once(rows: list[dict[str, Any]]) -> None:
                 )
             )
         )
-        if fresh := [row for row in rows if row["user_id"] not in known]:
-            db.session.execute(Notifications.__table__.insert(), fresh)
+        inserted = [Notifications(**row) for row in rows if row["user_id"] not in known]
+        db.session.add_all(inserted)
+        db.session.flush()
+        _keep(rows[0]["event_key"], inserted)
         return
     rows.sort(key=itemgetter("user_id"))  # writers take the counters' row locks in one order
-    ids = dict(unit_of_work().execute(_insert_ignoring(dialect), rows).all())
-    if ids:
-        inserted = [Notifications(id=ids[r["user_id"]], **r) for r in rows if r["user_id"] in ids]
-        inserted.sort(key=lambda item: item.id)
-        db.session.info.setdefault(RECORDED, {})[rows[0]["event_key"]] = inserted
+    ids = dict(db.session.execute(_insert_ignoring(dialect), rows).all())
+    inserted = [Notifications(id=ids[r["user_id"]], **r) for r in rows if r["user_id"] in ids]
+    inserted.sort(key=lambda item: item.id)
+    _keep(rows[0]["event_key"], inserted)
+
+
+def _keep(event_key: str, inserted: list[Notifications]) -> None:
+    """Keep what this unit of work inserted for one change (nothing, for a replay)."""
+    db.session.info.setdefault(RECORDED, {})[event_key] = inserted
 
 
 INSERT_IGNORING = {"postgresql": pg_insert, "sqlite": sqlite_insert}
@@ -122,7 +120,12 @@ def _insert_ignoring(dialect: str) -> Any:
 
 
 def _rows(
-    recipients: list[int], event_key: str, task: TaskInfo, kind: str, texts: Any, **fields: Any
+    recipients: list[int],
+    event_key: str,
+    task: TaskInfo | TaskFacts,
+    kind: str,
+    texts: Any,
+    **fields: Any,
 ) -> list[dict[str, Any]]:
     """One row per recipient with the title and message in that recipient's language."""
     now = utcnow()
@@ -248,18 +251,10 @@ def event_key(event: TaskStatusChanged | TaskCommented | TaskCreated) -> str:
     return f"task:{event.task.id}:status:{event.occurred_at.isoformat()}"
 
 
-def journal_key(journal_id: int) -> str:
-    """The key of a change recorded in a journal."""
-    return f"journal:{journal_id}"
-
-
 def recorded_for(event_key: str) -> list[Notifications]:
-    """The notifications one change produced: those this unit of work inserted, else (a replay
-    inserted none) those recorded before."""
-    kept = _kept(event_key)
-    if kept is not None:
-        return kept
-    return list(db.session.scalars(_recorded_statement(), {"event_key": event_key}))
+    """The notifications this unit of work inserted for one change, handed over once: delivery
+    sends only these, so a replay, which inserts none, sends nothing again."""
+    return db.session.info.get(RECORDED, {}).pop(event_key, [])  # type: ignore[no-any-return]
 
 
 def _kept(event_key: str) -> list[Notifications] | None:
@@ -268,7 +263,7 @@ def _kept(event_key: str) -> list[Notifications] | None:
 
 
 def forget_recorded(session: Session, _transaction: Any) -> None:
-    """A rollback (of a savepoint too) may have undone kept rows: read them back instead."""
+    """A rollback (of a savepoint too) may have undone kept rows: none of them is delivered."""
     session.info.pop(RECORDED, None)
 
 
@@ -285,16 +280,6 @@ def notified_by_journal(journal_id: int) -> int:
 def _notified_statement() -> Select[Any]:
     """notified_by_journal's statement, built once."""
     return select(func.count()).where(Notifications.event_key == bindparam("event_key"))
-
-
-@cache
-def _recorded_statement() -> Select[Any]:
-    """recorded_for's statement, built once."""
-    return (
-        select(Notifications)
-        .where(Notifications.event_key == bindparam("event_key"))
-        .order_by(Notifications.id)
-    )
 
 
 def unread_count(user_id: int) -> int:

@@ -208,16 +208,37 @@ class StatusChange:
 
 
 @dataclass(frozen=True, slots=True)
+class TaskFacts:
+    """What telling people of a change needs to know of its task (helpdesk user ids): the feed
+    reads these with each journal, so announcing a change never reads the whole task again."""
+
+    id: int
+    subject: str
+    project_id: int
+    author_id: int
+    assigned_to_id: int | None
+    watcher_ids: tuple[int, ...] = ()
+
+    @classmethod
+    def of(cls, task: TaskInfo) -> TaskFacts:
+        """The facts of a task a backend returned whole."""
+        return cls(
+            task.id,
+            task.subject,
+            task.project.id,
+            task.author.id,
+            task.assigned_to.id if task.assigned_to else None,
+            task.watcher_ids,
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Change:
     """A journal entry seen by the change feed, with the facts of its task as it is now: who
     hears of it is for notifications to decide, not the backend."""
 
     journal: JournalInfo
-    task_subject: str
-    project_id: int
-    author_id: int
-    assigned_to_id: int | None
-    watcher_ids: tuple[int, ...] = ()
+    task: TaskFacts
 
 
 @dataclass(frozen=True, slots=True)
