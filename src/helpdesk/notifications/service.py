@@ -101,7 +101,8 @@ def _insert_once(rows: list[dict[str, Any]]) -> None:
 
 
 def _keep(event_key: str, inserted: list[Notifications]) -> None:
-    """Keep what this unit of work inserted for one change (nothing, for a replay)."""
+    """Keep what this recording of one change inserted, replacing an earlier one's: a replay
+    keeps nothing."""
     db.session.info.setdefault(RECORDED, {})[event_key] = inserted
 
 
@@ -252,9 +253,9 @@ def event_key(event: TaskStatusChanged | TaskCommented | TaskCreated) -> str:
 
 
 def recorded_for(event_key: str) -> list[Notifications]:
-    """The notifications this unit of work inserted for one change, handed over once: delivery
-    sends only these, so a replay, which inserts none, sends nothing again."""
-    return db.session.info.get(RECORDED, {}).pop(event_key, [])  # type: ignore[no-any-return]
+    """The notifications the last recording of one change inserted, and only those: delivery
+    sends these, so a replay, which inserts none, sends nothing again."""
+    return _kept(event_key) or []
 
 
 def _kept(event_key: str) -> list[Notifications] | None:
