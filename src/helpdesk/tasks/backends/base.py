@@ -323,7 +323,13 @@ class SameIds:
 
 
 class TaskBackend(Protocol):
-    """What a task store offers the helpdesk; the contract tests hold every backend to it."""
+    """What a task store offers the helpdesk; the contract tests hold every backend to it.
+
+    A backend whose writes are not in the helpdesk's transaction (a REST server) writes first
+    and lets the helpdesk record afterwards (notifications, the announcement's claim, one
+    commit): a failed commit then leaves a change the feed announces later, never a notification
+    of a change that was not made. Each write is one call on its own, never part of a batch the
+    helpdesk could roll back (bulk changes are independent calls)."""
 
     name: str
     user_ids: UserIds
@@ -400,5 +406,6 @@ class TaskBackend(Protocol):
         ...
 
     def changes_since(self, cursor: str | None, limit: int = 100) -> ChangeBatch:
-        """Journal entries after the cursor (None: start from now), oldest first."""
+        """Journal entries after the cursor (None: start from now), oldest first, with those
+        the helpdesk made itself: the change feed (tasks/feed.py) announces each once."""
         ...
