@@ -132,6 +132,7 @@ class Config:
     JOBS_EMBEDDED = True  # `helpdesk serve` runs the periodic jobs; false with `helpdesk worker`
     JOBS_LOCK_URL = ""  # redis://… to lock jobs in Redis; else PostgreSQL or an instance file
     PRESENCE_INTERVAL = 60  # seconds between presence writes (per process)
+    CHANGE_FEED_INTERVAL = 2  # seconds between reads of the task backend's change feed
     SCHEDULER_TIMEZONE = "Europe/Moscow"  # the periodic jobs' clock (helpdesk worker, serve)
     SECURITY_HEADERS = True
     PROXY_COUNT = 0  # reverse proxies in front (nginx: 1); trusts their X-Forwarded-* headers

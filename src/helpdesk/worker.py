@@ -44,6 +44,7 @@ class Job:
 JOBS: tuple[Job, ...] = (
     Job("send_due_mail", "helpdesk.notifications.mail:send_due_mail", "MAIL_QUEUE_INTERVAL"),
     Job("expire_presence", "helpdesk.users.presence:expire_presence", "PRESENCE_INTERVAL"),
+    Job("follow_changes", "helpdesk.tasks.feed:follow_changes", "CHANGE_FEED_INTERVAL"),
 )
 
 

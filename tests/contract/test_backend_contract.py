@@ -310,11 +310,12 @@ def test_change_feed_reports_each_change_once_with_its_tasks_people(world: World
     assert len(batch.changes) == 1
     change = batch.changes[0]
     assert change.journal.task_id == task.id
-    assert change.task_subject == "Feed me"
-    assert change.project_id == world.projects["P2"]
+    assert change.task.id == task.id
+    assert change.task.subject == "Feed me"
+    assert change.task.project_id == world.projects["P2"]
     assert change.journal.user.id == bob.user_id
-    assert (change.author_id, change.assigned_to_id) == (alice.user_id, bob.user_id)
-    assert change.watcher_ids == (alice.user_id,)  # the author watches what she created
+    assert (change.task.author_id, change.task.assigned_to_id) == (alice.user_id, bob.user_id)
+    assert change.task.watcher_ids == (alice.user_id,)  # the author watches what she created
     assert world.backend.changes_since(start.cursor).changes == batch.changes  # replayable
     assert world.backend.changes_since(batch.cursor).changes == []
 

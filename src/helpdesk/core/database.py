@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
 from flask import Flask, Response, has_request_context, request
-from sqlalchemy import event
+from sqlalchemy import Table, event
+from sqlalchemy.dialects.postgresql import Insert as PgInsert
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DisconnectionError
 
@@ -167,3 +172,15 @@ def register_database(app: Flask) -> None:
         dialect = db.engine.dialect.name
     if dialect == "postgresql":
         app.after_request(commit_reads)
+
+
+# Both supported databases skip a conflicting row with INSERT … ON CONFLICT DO NOTHING.
+INSERT_IGNORING: dict[str, Callable[[Table], PgInsert | SqliteInsert]] = {
+    "postgresql": pg_insert,
+    "sqlite": sqlite_insert,
+}
+
+
+def insert_ignoring(table: Table, dialect: str, *unique: str) -> PgInsert | SqliteInsert:
+    """An INSERT into table that skips the rows whose unique columns are already taken."""
+    return INSERT_IGNORING[dialect](table).on_conflict_do_nothing(index_elements=list(unique))

@@ -10,6 +10,8 @@ from typing import Any
 from flask import Flask, current_app
 from sqlalchemy.exc import SQLAlchemyError
 
+from helpdesk.core.database import insert_ignoring
+from helpdesk.core.models import PublishedEvent, utcnow
 from helpdesk.extensions import db
 
 log = logging.getLogger(__name__)
@@ -35,6 +37,35 @@ def publish(domain_event: object) -> None:
     for handler in current_app.extensions.get("helpdesk_recorders", {}).get(type(domain_event), ()):
         handler(domain_event)
     db.session.info.setdefault(PENDING, []).append(domain_event)
+
+
+def publish_once(event_key: str, domain_event: object | None) -> bool:
+    """Publish a change unless it was announced already; False then. One change may reach us
+    twice: made here, then seen by the change feed in the backend's history (or the reverse, for
+    a backend that writes before we record). Each announcement claims the change's key in
+    published_events, in the transaction of the change and its notifications, so the first unit
+    of work to commit its claim announces it on every channel (rows, sockets, board, push,
+    e-mail) and any other, finding the key taken, announces nothing. None claims the key only:
+    the change is settled here and tells nobody."""
+    if event_key not in claim([event_key]):
+        return False
+    if domain_event is not None:
+        publish(domain_event)
+    return True
+
+
+def claim(event_keys: list[str]) -> set[str]:
+    """Claim the keys of changes to announce in the current transaction; returns those nobody
+    had claimed (see publish_once). Keys are claimed in one order, so two claimers never wait
+    for each other in a circle."""
+    if not event_keys:
+        return set()
+    table = PublishedEvent.__table__
+    dialect = db.session.get_bind().dialect.name
+    statement = insert_ignoring(table, dialect, "event_key").returning(table.c.event_key)
+    now = utcnow()
+    rows = [{"event_key": key, "published_at": now} for key in sorted(set(event_keys))]
+    return set(db.session.scalars(statement, rows))
 
 
 def commit() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import String, Text, select
+from sqlalchemy import DateTime, String, Text, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from helpdesk.extensions import Model, db
@@ -40,3 +40,12 @@ class SiteSetting(Model):
         setting = db.session.get(cls, key) or cls(key=key)
         setting.value = value
         db.session.add(setting)
+
+
+class PublishedEvent(Model):
+    """The key of a change some unit of work has announced (core/events.py publish_once)."""
+
+    __tablename__ = "published_events"
+
+    event_key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    published_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

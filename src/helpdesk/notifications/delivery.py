@@ -90,7 +90,7 @@ def on_status_changed(event: TaskStatusChanged) -> None:
         concerned = set(service.interested_users(task, event.actor_id))
     concerned.add(event.actor_id)
     realtime.broadcast_project_task_update(
-        task.project.id,
+        task.project_id,
         task.id,
         event.old_status.name,
         event.new_status.name,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from functools import cache
 from operator import itemgetter
 from typing import Any, cast
@@ -10,39 +10,28 @@ from typing import Any, cast
 from flask import current_app
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from sqlalchemy import CursorResult, Select, Table, bindparam, func, select, update
-from sqlalchemy.dialects.postgresql import Insert as PgInsert
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import CursorResult, Select, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
+from helpdesk.core.database import INSERT_IGNORING, insert_ignoring
 from helpdesk.core.models import utcnow
 from helpdesk.extensions import db
 from helpdesk.notifications.models import Notifications, UnreadCount
 from helpdesk.tasks.backends import get_backend
-from helpdesk.tasks.backends.base import Change, TaskInfo
-from helpdesk.tasks.events import TaskCommented, TaskCreated, TaskStatusChanged
+from helpdesk.tasks.backends.base import Change, TaskFacts, TaskInfo
+from helpdesk.tasks.events import TaskCommented, TaskCreated, TaskStatusChanged, journal_key
 from helpdesk.tasks.labels import label
 from helpdesk.users.models import User
 
 
-def interested_users(task: TaskInfo, actor_id: int) -> list[int]:
-    """Who hears of a change made here to a task (see people_to_tell)."""
-    assignee_id = task.assigned_to.id if task.assigned_to else None
-    return people_to_tell(task.id, actor_id, task.author.id, assignee_id, task.watcher_ids)
+def interested_users(task: TaskFacts, actor_id: int) -> list[int]:
+    """Who hears of a change to a task (see people_to_tell)."""
+    return people_to_tell(task.id, actor_id, task.author_id, task.assigned_to_id, task.watcher_ids)
 
 
 def change_recipients(change: Change) -> list[int]:
     """Who hears of a change the backend's feed reports: the same people as for one made here."""
-    journal = change.journal
-    return people_to_tell(
-        journal.task_id,
-        journal.user.id,
-        change.author_id,
-        change.assigned_to_id,
-        change.watcher_ids,
-    )
+    return interested_users(change.task, change.journal.user.id)
 
 
 def people_to_tell(
@@ -83,7 +72,7 @@ RECORDED = "helpdesk_recorded"  # session.info: event key -> the notifications i
 
 def _insert_once(rows: list[dict[str, Any]]) -> None:
     """Insert notification rows, skipping any (user, event) already recorded (a replay). What it
-    inserted is kept for delivery and the change's answer, which then need not read it back."""
+    inserted, and only that, is kept for delivery (recorded_for) and the change's answer."""
     if not rows:
         return
     dialect = db.session.get_bind().dialect.name
@@ -96,36 +85,40 @@ def _insert_once(rows: list[dict[str, Any]]) -> None:
                 )
             )
         )
-        if fresh := [row for row in rows if row["user_id"] not in known]:
-            db.session.execute(Notifications.__table__.insert(), fresh)
+        inserted = [Notifications(**row) for row in rows if row["user_id"] not in known]
+        db.session.add_all(inserted)
+        db.session.flush()
+        _keep(rows[0]["event_key"], inserted)
         return
     rows.sort(key=itemgetter("user_id"))  # writers take the counters' row locks in one order
     ids = dict(db.session.execute(_insert_ignoring(dialect), rows).all())
-    if ids:
-        inserted = [Notifications(id=ids[r["user_id"]], **r) for r in rows if r["user_id"] in ids]
-        inserted.sort(key=lambda item: item.id)
-        db.session.info.setdefault(RECORDED, {})[rows[0]["event_key"]] = inserted
+    inserted = [Notifications(id=ids[r["user_id"]], **r) for r in rows if r["user_id"] in ids]
+    inserted.sort(key=lambda item: item.id)
+    _keep(rows[0]["event_key"], inserted)
 
 
-INSERT_IGNORING: dict[str, Callable[[Table], PgInsert | SqliteInsert]] = {
-    "postgresql": pg_insert,
-    "sqlite": sqlite_insert,
-}
+def _keep(event_key: str, inserted: list[Notifications]) -> None:
+    """Keep what this recording of one change inserted, replacing an earlier one's: a replay
+    keeps nothing."""
+    db.session.info.setdefault(RECORDED, {})[event_key] = inserted
 
 
 @cache
 def _insert_ignoring(dialect: str) -> Any:
     """An insert of notifications that skips rows already recorded, built once per dialect."""
     table = Notifications.__table__
-    return (
-        INSERT_IGNORING[dialect](table)
-        .on_conflict_do_nothing(index_elements=["user_id", "event_key"])
-        .returning(table.c.user_id, table.c.id)
+    return insert_ignoring(table, dialect, "user_id", "event_key").returning(
+        table.c.user_id, table.c.id
     )
 
 
 def _rows(
-    recipients: list[int], event_key: str, task: TaskInfo, kind: str, texts: Any, **fields: Any
+    recipients: list[int],
+    event_key: str,
+    task: TaskInfo | TaskFacts,
+    kind: str,
+    texts: Any,
+    **fields: Any,
 ) -> list[dict[str, Any]]:
     """One row per recipient with the title and message in that recipient's language."""
     now = utcnow()
@@ -251,18 +244,10 @@ def event_key(event: TaskStatusChanged | TaskCommented | TaskCreated) -> str:
     return f"task:{event.task.id}:status:{event.occurred_at.isoformat()}"
 
 
-def journal_key(journal_id: int) -> str:
-    """The key of a change recorded in a journal."""
-    return f"journal:{journal_id}"
-
-
 def recorded_for(event_key: str) -> list[Notifications]:
-    """The notifications one change produced: those this unit of work inserted, else (a replay
-    inserted none) those recorded before."""
-    kept = _kept(event_key)
-    if kept is not None:
-        return kept
-    return list(db.session.scalars(_recorded_statement(), {"event_key": event_key}))
+    """The notifications the last recording of one change inserted, and only those: delivery
+    sends these, so a replay, which inserts none, sends nothing again."""
+    return _kept(event_key) or []
 
 
 def _kept(event_key: str) -> list[Notifications] | None:
@@ -271,7 +256,7 @@ def _kept(event_key: str) -> list[Notifications] | None:
 
 
 def forget_recorded(session: Session, _transaction: Any) -> None:
-    """A rollback (of a savepoint too) may have undone kept rows: read them back instead."""
+    """A rollback (of a savepoint too) may have undone kept rows: none of them is delivered."""
     session.info.pop(RECORDED, None)
 
 
@@ -288,16 +273,6 @@ def notified_by_journal(journal_id: int) -> int:
 def _notified_statement() -> Select[Any]:
     """notified_by_journal's statement, built once."""
     return select(func.count()).where(Notifications.event_key == bindparam("event_key"))
-
-
-@cache
-def _recorded_statement() -> Select[Any]:
-    """recorded_for's statement, built once."""
-    return (
-        select(Notifications)
-        .where(Notifications.event_key == bindparam("event_key"))
-        .order_by(Notifications.id)
-    )
 
 
 def unread_count(user_id: int) -> int:

@@ -148,10 +148,9 @@ def update_task_status(task_id: int) -> Response:
 
 @bp.put("/tasks/status")
 def bulk_update_status() -> Response:
-    """Change several tasks' statuses; each succeeds or fails on its own."""
+    """Change several tasks' statuses; each succeeds or fails on its own (and commits itself)."""
     body = parse_body(BulkStatusIn)
     outcomes = service.bulk_change_status(current_user, [u.model_dump() for u in body.updates])
-    commit()
     results = []
     for outcome in outcomes:
         if outcome.change is not None:

@@ -5,14 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from helpdesk.tasks.backends.base import JournalInfo, StatusInfo, TaskInfo
+from helpdesk.tasks.backends.base import JournalInfo, StatusInfo, TaskFacts, TaskInfo
 
 
 @dataclass(frozen=True, slots=True)
 class TaskStatusChanged:
     """A task moved to another status (from the API, the board, the task page or the feed)."""
 
-    task: TaskInfo
+    task: TaskFacts
     old_status: StatusInfo
     new_status: StatusInfo
     actor_id: int
@@ -32,8 +32,13 @@ class TaskCreated:
 
 @dataclass(frozen=True, slots=True)
 class TaskCommented:
-    """Notes were added to a task."""
+    """Notes were added to a task (here or, seen by the feed, elsewhere)."""
 
-    task: TaskInfo
+    task: TaskFacts
     journal: JournalInfo
     actor_id: int
+
+
+def journal_key(journal_id: int) -> str:
+    """What makes a change recorded in a journal unique, wherever it is announced from."""
+    return f"journal:{journal_id}"

@@ -7,9 +7,8 @@ from typing import Any
 
 from werkzeug.local import LocalProxy
 
-from helpdesk.core.events import publish
+from helpdesk.core.events import commit, publish, publish_once, rollback
 from helpdesk.core.models import utcnow
-from helpdesk.extensions import db
 from helpdesk.tasks.backends import get_backend
 from helpdesk.tasks.backends.base import (
     Actor,
@@ -17,11 +16,12 @@ from helpdesk.tasks.backends.base import (
     NewTask,
     StatusChange,
     TaskError,
+    TaskFacts,
     TaskInfo,
     TaskQuery,
     TaskSummary,
 )
-from helpdesk.tasks.events import TaskCommented, TaskCreated, TaskStatusChanged
+from helpdesk.tasks.events import TaskCommented, TaskCreated, TaskStatusChanged, journal_key
 
 ACTIVE_TASKS_SHOWN = 100  # User.get_active_tasks: a page's worth, never the whole backlog
 
@@ -51,19 +51,19 @@ def change_status(
     """Move a task to a new status; announces TaskStatusChanged after the caller commits."""
     actor = actor_for(user)
     result = get_backend().change_status(actor, task_id, status_id, comment or None)
+    event = None
     if result.changed:
-        publish(
-            TaskStatusChanged(
-                task=result.task,
-                old_status=result.old_status,
-                new_status=result.new_status,
-                actor_id=actor.user_id,
-                comment=comment or "",
-                notify_users=notify_users,
-                journal_id=result.journal_id,
-                occurred_at=utcnow(),
-            )
+        event = TaskStatusChanged(
+            task=TaskFacts.of(result.task),
+            old_status=result.old_status,
+            new_status=result.new_status,
+            actor_id=actor.user_id,
+            comment=comment or "",
+            notify_users=notify_users,
+            journal_id=result.journal_id,
+            occurred_at=utcnow(),
         )
+    announce(result.journal_id, event)
     return result
 
 
@@ -80,12 +80,20 @@ def add_comment(user: Any, task_id: int, notes: str) -> JournalInfo:
     actor = actor_for(user)
     backend = get_backend()
     journal = backend.add_comment(actor, task_id, notes)
-    publish(
-        TaskCommented(
-            task=backend.get_task(actor, task_id), journal=journal, actor_id=actor.user_id
-        )
-    )
+    task = TaskFacts.of(backend.get_task(actor, task_id))
+    announce(journal.id, TaskCommented(task=task, journal=journal, actor_id=actor.user_id))
     return journal
+
+
+def announce(journal_id: int | None, event: TaskStatusChanged | TaskCommented | None) -> None:
+    """Publish a change made here, its journal claimed so the change feed, meeting the journal
+    in the backend's history, does not announce it again (publish_once); a journal without an
+    event (a comment that moved nothing) is claimed all the same, since this change decided
+    whom it tells."""
+    if journal_id is not None:
+        publish_once(journal_key(journal_id), event)
+    elif event is not None:
+        publish(event)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,10 +106,10 @@ class BulkOutcome:
 
 
 def bulk_change_status(user: Any, updates: list[dict[str, Any]]) -> list[BulkOutcome]:
-    """Change several tasks; each in its own savepoint, so one failure undoes only itself."""
+    """Change several tasks, each its own unit of work (changed, committed, announced), so one
+    failure undoes only itself, also on a backend whose writes are not in our transaction."""
     outcomes = []
     for update in updates:
-        savepoint = db.session.begin_nested()
         try:
             change = change_status(
                 user,
@@ -111,9 +119,9 @@ def bulk_change_status(user: Any, updates: list[dict[str, Any]]) -> list[BulkOut
                 update.get("notify_users", True),
             )
         except TaskError as error:
-            savepoint.rollback()
+            rollback()
             outcomes.append(BulkOutcome(update["task_id"], error=error))
         else:
-            savepoint.commit()
+            commit()
             outcomes.append(BulkOutcome(update["task_id"], change=change))
     return outcomes

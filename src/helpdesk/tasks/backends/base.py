@@ -204,16 +204,37 @@ class StatusChange:
 
 
 @dataclass(frozen=True, slots=True)
+class TaskFacts:
+    """What telling people of a change needs to know of its task (helpdesk user ids): the feed
+    reads these with each journal, so announcing a change never reads the whole task again."""
+
+    id: int
+    subject: str
+    project_id: int
+    author_id: int
+    assigned_to_id: int | None
+    watcher_ids: tuple[int, ...] = ()
+
+    @classmethod
+    def of(cls, task: TaskInfo) -> TaskFacts:
+        """The facts of a task a backend returned whole."""
+        return cls(
+            task.id,
+            task.subject,
+            task.project.id,
+            task.author.id,
+            task.assigned_to.id if task.assigned_to else None,
+            task.watcher_ids,
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Change:
     """A journal entry seen by the change feed, with the facts of its task as it is now: who
     hears of it is for notifications to decide, not the backend."""
 
     journal: JournalInfo
-    task_subject: str
-    project_id: int
-    author_id: int
-    assigned_to_id: int | None
-    watcher_ids: tuple[int, ...] = ()
+    task: TaskFacts
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,7 +319,13 @@ class SameIds:
 
 
 class TaskBackend(Protocol):
-    """What a task store offers the helpdesk; the contract tests hold every backend to it."""
+    """What a task store offers the helpdesk; the contract tests hold every backend to it.
+
+    A backend whose writes are not in the helpdesk's transaction (a REST server) writes first
+    and lets the helpdesk record afterwards (notifications, the announcement's claim, one
+    commit): a failed commit then leaves a change the feed announces later, never a notification
+    of a change that was not made. Each write is one call on its own, never part of a batch the
+    helpdesk could roll back (bulk changes are independent calls)."""
 
     name: str
     user_ids: UserIds
@@ -375,5 +402,6 @@ class TaskBackend(Protocol):
         ...
 
     def changes_since(self, cursor: str | None, limit: int = 100) -> ChangeBatch:
-        """Journal entries after the cursor (None: start from now), oldest first."""
+        """Journal entries after the cursor (None: start from now), oldest first, with those
+        the helpdesk made itself: the change feed (tasks/feed.py) announces each once."""
         ...

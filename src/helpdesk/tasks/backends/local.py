@@ -47,6 +47,7 @@ from helpdesk.tasks.backends.base import (
     StatusChange,
     StatusInfo,
     TaskConflict,
+    TaskFacts,
     TaskForbidden,
     TaskInfo,
     TaskNotFound,
@@ -822,14 +823,13 @@ class LocalBackend:
         changes = []
         for journal in journals:
             task = tasks[journal.task_id]
-            changes.append(
-                Change(
-                    journal,
-                    task.subject,
-                    task.project_id,
-                    task.author_id,
-                    task.assigned_to_id,
-                    tuple(watchers.get(task.id, ())),
-                )
+            facts = TaskFacts(
+                task.id,
+                task.subject,
+                task.project_id,
+                task.author_id,
+                task.assigned_to_id,
+                tuple(watchers.get(task.id, ())),
             )
+            changes.append(Change(journal, facts))
         return ChangeBatch(changes, str(journals[-1].id))
