@@ -112,16 +112,6 @@ def configure_server(engine: Engine, ping_after_idle: int) -> None:
     event.listen(engine.pool, "connect", _note_use)
     event.listen(engine.pool, "checkin", _note_use)
     event.listen(engine.pool, "checkout", partial(_ping_if_idle, ping_after_idle, engine.dialect))
-    event.listen(engine, "begin", read_only_unless_writing)
-
-
-def read_only_unless_writing(connection: Connection) -> None:
-    """A reading request's transaction is READ ONLY (psycopg then sends BEGIN READ ONLY, no extra
-    round trip): commit_reads may end it with COMMIT, and a view that writes on a safe method
-    fails loudly instead of committing what it should not."""
-    driver = connection.connection.driver_connection
-    if driver is not None and hasattr(driver, "read_only"):
-        driver.read_only = not may_write()
 
 
 LAST_USED = "helpdesk_last_used"  # a pooled connection's record.info: when it was last in use
@@ -148,7 +138,9 @@ def commit_reads(response: Response) -> Response:
     """On PostgreSQL, end a reading request's transaction with COMMIT rather than the ROLLBACK of
     closing the session: psycopg forgets its prepared statements at every ROLLBACK, so none would
     ever be prepared and each statement would be planned anew. Only for a safe method that
-    succeeded and holds no pending change."""
+    succeeded and holds no pending change; what such a request wrote on purpose it commits itself
+    (an API token's last use), and a view of a safe method never flushes what it does not mean
+    to keep."""
     if (
         response.status_code >= 400
         or request.method not in SAFE_METHODS
