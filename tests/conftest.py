@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -157,8 +158,18 @@ def app(
     with application.app_context():
         yield application
         db.session.remove()
+        wait_for_connections_back()
         db.engine.dispose()
     databases.drop(uri)
+
+
+def wait_for_connections_back(seconds: float = 5.0) -> None:
+    """Threads of the app (a live server's requests, presence writes) may still be ending their
+    work when a test ends: wait until they have given their connections back, or disposing of the
+    pool would leave them open for the garbage collector to find in a later test."""
+    deadline = time.monotonic() + seconds
+    while db.engine.pool.checkedout() and time.monotonic() < deadline:  # type: ignore[attr-defined]
+        time.sleep(0.01)
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 
@@ -114,15 +113,6 @@ def server(app, world) -> Iterator[str]:
         thread.join(timeout=10)
         httpd.server_close()
         db.session.rollback()
-        wait_for_requests_to_end()
-
-
-def wait_for_requests_to_end(seconds: float = 5.0) -> None:
-    """A request's thread ends its app context after the client has its answer: wait until it
-    has given its connection back, or the test's teardown would close the pool under it."""
-    deadline = time.monotonic() + seconds
-    while db.engine.pool.checkedout() and time.monotonic() < deadline:  # type: ignore[attr-defined]
-        time.sleep(0.01)
 
 
 @pytest.fixture
