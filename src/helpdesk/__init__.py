@@ -19,6 +19,7 @@ def create_app(config: type[Config] | str | None = None, **overrides: Any) -> Fl
 
     from helpdesk.admin import register_admin
     from helpdesk.core import register_core
+    from helpdesk.health import register_health
     from helpdesk.notifications import register_notifications
     from helpdesk.posts import register_posts
     from helpdesk.tasks import register_tasks
@@ -30,6 +31,7 @@ def create_app(config: type[Config] | str | None = None, **overrides: Any) -> Fl
     register_posts(app)
     register_tasks(app)
     register_notifications(app)
+    register_health(app)
     return app
 
 

@@ -116,6 +116,7 @@ class Config:
     ERP_ORACLE_SERVICE_NAME = ""
     ERP_ORACLE_USER = ""
     ERP_ORACLE_PASSWORD = ""
+    ERP_DATABASE_URL = ""  # any SQLAlchemy URL of the ERP's database; wins over ERP_ORACLE_*
 
     MAIL_SERVER = ""
     MAIL_PORT = 587
@@ -134,6 +135,10 @@ class Config:
     PRESENCE_INTERVAL = 60  # seconds between presence writes (per process)
     CHANGE_FEED_INTERVAL = 2  # seconds between reads of the task backend's change feed
     SCHEDULER_TIMEZONE = "Europe/Moscow"  # the periodic jobs' clock (helpdesk worker, serve)
+    HEALTH_CHECK_TIMEOUT = 3  # seconds one check of an outside system may take
+    HEALTH_CHECK_INTERVAL = 60  # seconds between the checks the worker records
+    HEALTH_HISTORY = 20  # recorded checks kept per service
+    METRICS_ALLOW_FROM = ("127.0.0.1", "::1")  # addresses or networks that may read /metrics
     SECURITY_HEADERS = True
     PROXY_COUNT = 0  # reverse proxies in front (nginx: 1); trusts their X-Forwarded-* headers
     LOG_REQUESTS = True

@@ -358,7 +358,7 @@ def test_metrics_per_endpoint(
     assert response.status_code == 200
     metrics = response.json
     assert metrics["posts.home"]["count"] == 3
-    assert metrics["core.health"]["count"] == 1
+    assert metrics["health.health"]["count"] == 1
     assert metrics["users.login"]["count"] == 1
     assert metrics["unknown"]["count"] == 1  # the 404 had no endpoint
     for name, figures in metrics.items():
