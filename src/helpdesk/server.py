@@ -13,12 +13,15 @@ import os
 import resource
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
 log = logging.getLogger(__name__)
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # read by prometheus_client at its first import
 
 WORKER_CLASSES = ("gevent", "gthread")
 
@@ -96,17 +99,35 @@ def worker_class() -> str:
 
 
 def serve(app: Flask, host: str, port: int) -> None:
-    """Serve in production. The gevent worker patches the standard library when it starts, and
-    modules imported before that keep unpatched ssl and socket classes (urllib3, redis), so
-    that server's master starts in a fresh interpreter, in this same process (same pid), and
-    imports no more than gunicorn and this module."""
+    """Serve in production. Gunicorn's master starts in a fresh interpreter, in this same process
+    (same pid), importing no more than gunicorn and this module: the gevent worker patches the
+    standard library when it starts, and modules imported before that keep unpatched ssl and
+    socket classes (urllib3, redis); and prometheus_client chooses at its first import whether
+    figures go to the processes' shared directory, which must be named before then."""
     workers = worker_count(app)
-    if worker_class() == "gevent":
-        os.execv(  # noqa: S606
-            sys.executable, [sys.executable, "-m", "helpdesk.server", host, str(port), str(workers)]
-        )
-    threads = int(os.environ.get("WEB_THREADS", "100"))
-    run_gunicorn(host, port, workers, {"worker_class": "gthread", "threads": threads})
+    os.environ[MULTIPROC_ENV] = str(metrics_directory(app, port))
+    os.execv(  # noqa: S606
+        sys.executable,
+        [sys.executable, "-m", "helpdesk.server", host, str(port), str(workers), worker_class()],
+    )
+
+
+def metrics_directory(app: Flask, port: int) -> Path:
+    """Where the workers keep their figures: PROMETHEUS_MULTIPROC_DIR if set, else a folder of
+    the instance for this port; emptied, since figures of processes gone would be added in."""
+    configured = os.environ.get(MULTIPROC_ENV)
+    folder = Path(configured) if configured else Path(app.instance_path) / "metrics" / str(port)
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("*.db"):
+        stale.unlink()
+    return folder
+
+
+def worker_exited(_server: Any, worker: Any) -> None:
+    """Gunicorn's child_exit: a worker's open sockets leave the live figures with it."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
 
 
 def raise_fd_limit(wanted: int) -> None:
@@ -134,13 +155,18 @@ def run_gunicorn(host: str, port: int, workers: int, options: dict[str, Any]) ->
             "timeout": 60,
             # open websockets never end by themselves; pages reconnect after a restart
             "graceful_timeout": 5,
+            "child_exit": worker_exited,
         },
     ).run()
 
 
 def main(argv: list[str]) -> None:
-    """`python -m helpdesk.server HOST PORT WORKERS`, exec'd by serve(): gevent workers."""
-    host, port, workers = argv
+    """`python -m helpdesk.server HOST PORT WORKERS CLASS`, exec'd by serve()."""
+    host, port, workers, kind = argv
+    if kind == "gthread":
+        threads = int(os.environ.get("WEB_THREADS", "100"))
+        run_gunicorn(host, int(port), int(workers), {"worker_class": "gthread", "threads": threads})
+        return
     connections = int(os.environ.get("WEB_CONNECTIONS", "10000"))
     raise_fd_limit(connections + 100)
     options: dict[str, Any] = {"worker_class": "gevent", "worker_connections": connections}

@@ -443,3 +443,12 @@ def test_the_admin_page(configured: Flask, client: FlaskClient, make_user: Any, 
     assert "redmine_database" in page
     assert "not_configured" in page
     assert count_rows(ServiceCheck) == 7
+
+
+def test_settings_no_driver_can_use_are_a_failure_not_a_crash() -> None:
+    report = monitor(REDMINE_DB_URL="nosuchdriver://127.0.0.1/redmine").get_system_health()
+    check = report["services"]["redmine_database"]
+    assert check["status"] == "unhealthy"
+    assert "nosuchdriver" in check["error"]
+    assert report["services"]["database"]["status"] == "healthy"
+    assert report["overall_status"] == "degraded"

@@ -12,6 +12,7 @@ from helpdesk.core.database import register_database
 from helpdesk.core.errors import register_error_handlers
 from helpdesk.core.filters import register_filters
 from helpdesk.core.i18n import register_i18n
+from helpdesk.core.metrics import register_metrics
 from helpdesk.core.middleware import register_middleware
 from helpdesk.core.security import register_security
 from helpdesk.core.sessions import register_sessions
@@ -34,6 +35,7 @@ def register_core(app: Flask) -> None:
     register_json(app)
     register_sessions(app)
     register_middleware(app)
+    register_metrics(app)
     register_security(app)
     register_i18n(app)
     register_filters(app)

@@ -1,4 +1,4 @@
-"""Request id, response time, one log line per request, and per-endpoint timing metrics."""
+"""Request id, response time, one log line per request, and per-endpoint request metrics."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from typing import Any
 from flask import Flask, Response, g, request
 from flask_login import current_user, user_accessed, user_logged_in
 from sqlalchemy import inspect
+
+from helpdesk.core import metrics
 
 log = logging.getLogger("helpdesk.request")
 
@@ -69,10 +71,12 @@ def loaded_user_id() -> int | None:
 
 
 class PerformanceMonitor:
-    """Count, total, average, min and max time per endpoint, as the seed's monitor keeps them."""
+    """The seed's monitor: count, total, average, min and max time per endpoint, kept in the
+    Prometheus figures (core/metrics.py), so that /admin/metrics and /metrics tell the same and
+    add up every serving process."""
 
     def __init__(self, app: Flask | None = None):
-        self.metrics: dict[str, dict[str, float]] = {}
+        self.baseline: dict[str, tuple[float, float]] = {}  # endpoint: count, total at reset
         self._lock = threading.Lock()
         if app is not None:
             self.init_app(app)
@@ -83,32 +87,56 @@ class PerformanceMonitor:
         app.extensions["performance_monitor"] = self
 
     def after_request(self, response: Response) -> Response:
-        """Fold this request's time into its endpoint's figures."""
+        """Count the request and fold its time into its endpoint's figures."""
         elapsed = time.perf_counter() - g.get("start_time", time.perf_counter())
-        endpoint = request.endpoint or "unknown"
-        with self._lock:
-            metric = self.metrics.setdefault(
-                endpoint,
-                {"count": 0, "total_time": 0.0, "avg_time": 0.0, "max_time": 0.0, "min_time": 0.0},
-            )
-            metric["count"] += 1
-            metric["total_time"] += elapsed
-            metric["avg_time"] = metric["total_time"] / metric["count"]
-            metric["max_time"] = max(metric["max_time"], elapsed)
-            metric["min_time"] = (
-                elapsed if metric["count"] == 1 else min(metric["min_time"], elapsed)
-            )
+        metrics.observe_request(
+            request.method, request.endpoint or "unknown", response.status_code, elapsed
+        )
         return response
 
     def get_metrics(self) -> dict[str, Any]:
-        """A copy of the figures, safe to serialise while requests keep coming."""
+        """The figures of every process (since the last reset), in the seed's shape."""
+        figures: dict[str, dict[str, float]] = {}
+        names = {
+            "helpdesk_http_request_duration_seconds_count": "count",
+            "helpdesk_http_request_duration_seconds_sum": "total_time",
+            "helpdesk_http_request_duration_max_seconds": "max_time",
+            "helpdesk_http_request_duration_min_seconds": "min_time",
+        }
+        for family in metrics.registry().collect():
+            for sample in family.samples:
+                field = names.get(sample.name)
+                if field is not None:
+                    figures.setdefault(sample.labels["endpoint"], {})[field] = sample.value
         with self._lock:
-            return {name: dict(values) for name, values in self.metrics.items()}
+            baseline = dict(self.baseline)
+        result: dict[str, Any] = {}
+        for endpoint, values in figures.items():
+            base_count, base_total = baseline.get(endpoint, (0.0, 0.0))
+            count = int(values.get("count", 0) - base_count)
+            if count <= 0:
+                continue
+            total = values.get("total_time", 0.0) - base_total
+            result[endpoint] = {
+                "count": count,
+                "total_time": total,
+                "avg_time": total / count,
+                "max_time": values.get("max_time", 0.0),
+                "min_time": values.get("min_time", 0.0),
+            }
+        return result
 
     def reset_metrics(self) -> None:
-        """Start counting afresh."""
+        """Count afresh from now in get_metrics; /metrics keeps its totals (Prometheus's counters
+        only grow) and the slowest and fastest times stay."""
+        current = {
+            endpoint: (values["count"], values["total_time"])
+            for endpoint, values in self.get_metrics().items()
+        }
         with self._lock:
-            self.metrics = {}
+            for endpoint, (count, total) in current.items():
+                old_count, old_total = self.baseline.get(endpoint, (0.0, 0.0))
+                self.baseline[endpoint] = (old_count + count, old_total + total)
 
 
 def register_middleware(app: Flask) -> None:

@@ -103,12 +103,16 @@ def timeout_arguments(url: URL, seconds: float) -> dict[str, Any]:
     return {}
 
 
-def ping_database(url: URL, seconds: float) -> None:
-    """Open one connection of a short-lived engine and run `SELECT 1` (FROM DUAL on Oracle)."""
-    engine = create_engine(url, poolclass=NullPool, connect_args=timeout_arguments(url, seconds))
+def short_lived_engine(url: URL, seconds: float) -> Engine:
+    """An engine of one connection at a time, with the driver's timeouts; made before the clock
+    starts, since loading a driver the first time is not the server's slowness."""
+    return create_engine(url, poolclass=NullPool, connect_args=timeout_arguments(url, seconds))
+
+
+def ping_once(engine: Engine) -> None:
+    """One round trip on a short-lived engine, then close it."""
     try:
-        with engine.connect() as connection:
-            connection.execute(select(literal(1)))
+        ping_engine(engine)
     finally:
         engine.dispose()
 
@@ -259,12 +263,19 @@ class ConnectionMonitor:
 
     def check_all(self, names: Iterable[str] = SERVICES) -> dict[str, dict[str, Any]]:
         """The services named, checked side by side, each under its own deadline."""
-        probes = {name: self.probe(name) for name in names}
         results: dict[str, dict[str, Any]] = {}
-        running = {name: probe for name, probe in probes.items() if probe is not None}
-        for name, probe in probes.items():
+        running: dict[str, Callable[[], None]] = {}
+        for name in names:
+            try:
+                probe = self.probe(name)
+            except Exception as unusable:  # settings no driver can use (an unknown URL scheme)
+                results[name] = self.result("unhealthy", None, self.describe(unusable))
+                continue
             if probe is None:
                 results[name] = self.result("not_configured", None, None)
+            else:
+                running[name] = probe
+                results[name] = {}  # keeps the order asked for
         if not running:
             return results
         pool = ThreadPoolExecutor(max_workers=len(running), thread_name_prefix="health")
@@ -285,15 +296,16 @@ class ConnectionMonitor:
                     results[name] = self.result("unhealthy", elapsed, self.describe(error))
         finally:
             pool.shutdown(wait=False)  # a probe past its deadline ends on its driver's timeout
-        return {name: results[name] for name in probes}
+        return results
 
     def probe(self, name: str) -> Callable[[], None] | None:
         """What checking the service means, or None when it is not configured."""
         config, seconds = self.config, self.timeout
         if name == "database":
+            if self.engine is None:
+                own = short_lived_engine(make_url(config["SQLALCHEMY_DATABASE_URI"]), seconds)
+                return lambda: ping_once(own)
             engine = self.engine
-            if engine is None:
-                return lambda: ping_database(make_url(config["SQLALCHEMY_DATABASE_URI"]), seconds)
             return lambda: ping_engine(engine)
         if name == "redis":
             urls = [use.url for use in redis_uses(config)]
@@ -305,10 +317,16 @@ class ConnectionMonitor:
             return (lambda: get_page(url, seconds)) if url else None
         if name == "redmine_database":
             redmine_db = redmine_database_url(config)
-            return (lambda: ping_database(redmine_db, seconds)) if redmine_db else None
+            if redmine_db is None:
+                return None
+            redmine_engine = short_lived_engine(redmine_db, seconds)
+            return lambda: ping_once(redmine_engine)
         if name == "oracle":
             erp = erp_url(config)
-            return (lambda: ping_database(erp, seconds)) if erp else None
+            if erp is None:
+                return None
+            erp_engine = short_lived_engine(erp, seconds)
+            return lambda: ping_once(erp_engine)
         if name == "ldap":
             return (lambda: bind_ldap(config, seconds)) if config.get("LDAP_URL") else None
         if name == "smtp":

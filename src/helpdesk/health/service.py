@@ -71,7 +71,7 @@ def latest_statuses() -> dict[str, str]:
             newest, newest.c.id == ServiceCheck.id
         )
     )
-    return {str(service): str(status) for service, status in rows.tuples()}
+    return dict(rows.all())
 
 
 def recorded_report() -> dict[str, Any]:

@@ -9,6 +9,7 @@ def register_notifications(app: Flask) -> None:
     from sqlalchemy import event
 
     from helpdesk.core.events import record, subscribe
+    from helpdesk.core.metrics import add_scrape_source
     from helpdesk.extensions import db
     from helpdesk.notifications import delivery, mail, preferences, service
     from helpdesk.notifications.pages import bp as pages_bp
@@ -24,6 +25,7 @@ def register_notifications(app: Flask) -> None:
     for event_type in (TaskStatusChanged, TaskCommented, TaskCreated):
         record(app, event_type, mail.enqueue)  # after the rows it mails
     count_notified_with(app, service.notified_by_journal)  # the status change's answer
+    add_scrape_source(app, mail.outbox_metrics)
     subscribe(app, TaskStatusChanged, delivery.on_status_changed)
     subscribe(app, TaskCommented, delivery.on_commented)
     subscribe(app, TaskCreated, delivery.on_created)

@@ -8,6 +8,7 @@ from functools import cache
 from flask import Flask, current_app
 from sqlalchemy import Select, bindparam, exists, select
 
+from helpdesk.core.metrics import NOTIFICATIONS_SENT
 from helpdesk.extensions import db, socketio
 from helpdesk.notifications import realtime, service
 from helpdesk.notifications.models import Notifications, PushSubscription, UnreadCount
@@ -33,6 +34,7 @@ def send_recorded(event_key: str) -> list[Notifications]:
         realtime.send_notification_to_user(
             item.user_id, {**notification_doc(item), "unread_count": unread}
         )
+    NOTIFICATIONS_SENT.labels("socket").inc(len(items))
     socketio.sleep(0)  # under gevent the sockets' writers send now, not after this request
     pushed = [item.id for item in items if state.get(item.user_id, NOTHING_UNREAD)[1]]
     if pushed:

@@ -10,14 +10,18 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+from collections.abc import Iterator
 from contextlib import ExitStack
 from datetime import timedelta
 from typing import Any, cast
 
 from flask import current_app
 from flask_babel import force_locale
-from sqlalchemy import CursorResult, Row, or_, select, update
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
+from sqlalchemy import CursorResult, Row, func, or_, select, update
 
+from helpdesk.core.metrics import NOTIFICATIONS_SENT
 from helpdesk.core.models import utcnow
 from helpdesk.extensions import db
 from helpdesk.notifications import service
@@ -194,8 +198,26 @@ def _send(sender: EmailSender, token: str, rows: list[Row[Any]]) -> int:
                     break
             else:
                 _finish(token, row.id, status="sent", sent_at=utcnow(), attempts=row.attempts + 1)
+                NOTIFICATIONS_SENT.labels("email").inc()
                 sent += 1
     return sent
+
+
+def outbox_metrics() -> Iterator[Metric]:
+    """The outbox's depth for /metrics: mail waiting to be sent, and mail given up on."""
+    counts = dict(
+        db.session.execute(
+            select(MailOutbox.status, func.count())
+            .where(MailOutbox.status != "sent")
+            .group_by(MailOutbox.status)
+        ).all()
+    )
+    family = GaugeMetricFamily(
+        "helpdesk_mail_outbox", "E-mails in the outbox, by state", labels=["status"]
+    )
+    for status in ("pending", "failed"):
+        family.add_metric([status], counts.get(status, 0))
+    yield family
 
 
 def backoff(attempts: int) -> timedelta:

@@ -12,6 +12,7 @@ from flask_login import current_user
 from flask_socketio import emit, join_room, leave_room
 
 from helpdesk.core.concurrency import gevent_patched
+from helpdesk.core.metrics import SOCKETS
 from helpdesk.extensions import socketio
 from helpdesk.tasks.backends import get_backend
 from helpdesk.users.presence import presence
@@ -91,6 +92,7 @@ def on_connect(auth: Any = None) -> bool:
         return False
     join_room(user_room(current_user.id))
     presence().socket_opened(current_user.id)
+    SOCKETS.inc()
     return True
 
 
@@ -98,6 +100,7 @@ def on_disconnect(reason: Any = None) -> None:
     """The user's presence loses this socket."""
     if current_user.is_authenticated:
         presence().socket_closed(current_user.id)
+        SOCKETS.dec()
 
 
 def on_join(data: Any = None) -> None:

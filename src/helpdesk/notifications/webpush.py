@@ -24,6 +24,7 @@ from py_vapid import Vapid
 from pywebpush import WebPushException, webpush
 from sqlalchemy import select, update
 
+from helpdesk.core.metrics import NOTIFICATIONS_SENT
 from helpdesk.core.models import utcnow
 from helpdesk.extensions import db
 from helpdesk.notifications.models import Notifications, PushSubscription
@@ -246,6 +247,7 @@ def record_outcomes(sent: list[int], gone: list[int]) -> None:
     """After sending, in one short transaction: browsers that took a message were used now, and
     those their push service says are gone are retired."""
     if sent:
+        NOTIFICATIONS_SENT.labels("push").inc(len(sent))
         db.session.execute(
             update(PushSubscription).where(PushSubscription.id.in_(sent)).values(last_used=utcnow())
         )

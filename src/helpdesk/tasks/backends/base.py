@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Protocol
 
+from helpdesk.core.metrics import note_backend_error
+
 
 @dataclass(frozen=True, slots=True)
 class Actor:
@@ -254,6 +256,8 @@ class TaskError(Exception):
         super().__init__(message)
         self.message = message
         self.payload = payload
+        if self.status_code >= 500:  # the backend failed, not the request
+            note_backend_error(self)
 
 
 class TaskNotFound(TaskError):

@@ -18,6 +18,7 @@ from typing import Any
 from flask import current_app, g
 from sqlalchemy import select
 
+from helpdesk.core.metrics import note_cache
 from helpdesk.extensions import cache, db
 from helpdesk.tasks.backends.base import Named, PriorityInfo, StatusInfo
 from helpdesk.tasks.models import TaskPriority, TaskStatus, Tracker
@@ -109,7 +110,9 @@ class LookupCache:
         version = current_version()
         held = self._held
         if held is not None and held[0] == version and time.monotonic() < held[1]:
+            note_cache("lookups", hit=True)
             return held[2]
+        note_cache("lookups", hit=False)
         lookups = read_lookups()
         until = time.monotonic() + current_app.config["CACHE_DEFAULT_TIMEOUT"]
         self._held = (version, until, lookups)
