@@ -21,6 +21,9 @@ INI_KEYS: dict[tuple[str, str], str] = {
     ("oracle", "service_name"): "ERP_ORACLE_SERVICE_NAME",
     ("oracle", "user"): "ERP_ORACLE_USER",
     ("oracle", "password"): "ERP_ORACLE_PASSWORD",
+    ("oracle", "user_sql"): "ERP_USER_SQL",
+    ("oracle", "password_sql"): "ERP_PASSWORD_SQL",
+    ("oracle", "profile_sql"): "ERP_PROFILE_SQL",
     ("redmine", "url"): "REDMINE_URL",
     ("redmine", "api_key"): "REDMINE_API_KEY",
     ("redmine", "anonymous_user_id"): "REDMINE_ANONYMOUS_USER_ID",
@@ -117,6 +120,11 @@ class Config:
     ERP_ORACLE_USER = ""
     ERP_ORACLE_PASSWORD = ""
     ERP_DATABASE_URL = ""  # any SQLAlchemy URL of the ERP's database; wins over ERP_ORACLE_*
+    ERP_USER_SQL = ""  # finds an active user by :username; empty: integrations/erp.py's default
+    ERP_PASSWORD_SQL = ""  # checks :username's :password; empty: the default (bcrypt hashes)
+    ERP_PROFILE_SQL = ""  # reads :username's profile; empty: the default
+    ERP_TIMEOUT = 5  # seconds, for connecting and for each statement
+    ERP_SYNC_HOUR = 3  # the hour (SCHEDULER_TIMEZONE) of the nightly profile sync
 
     MAIL_SERVER = ""
     MAIL_PORT = 587

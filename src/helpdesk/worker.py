@@ -28,12 +28,14 @@ Outcome = Literal["ran", "skipped", "failed"]
 
 @dataclass(frozen=True)
 class Job:
-    """A function run every `interval_key` seconds (a config key, so deployments can tune it)."""
+    """A function run every `interval_key` seconds, or once a day at the hour `daily_at_key`
+    names (config keys, so deployments can tune them)."""
 
     name: str
     target: str  # "module:function", imported at run time so declaring the list imports nothing
-    interval_key: str
+    interval_key: str = ""
     lease_seconds: int = 300
+    daily_at_key: str = ""
 
     def function(self) -> Callable[[], Any]:
         """The callable the target names."""
@@ -46,6 +48,12 @@ JOBS: tuple[Job, ...] = (
     Job("expire_presence", "helpdesk.users.presence:expire_presence", "PRESENCE_INTERVAL"),
     Job("follow_changes", "helpdesk.tasks.feed:follow_changes", "CHANGE_FEED_INTERVAL"),
     Job("check_services", "helpdesk.health.service:record_checks", "HEALTH_CHECK_INTERVAL"),
+    Job(
+        "sync_erp_profiles",
+        "helpdesk.integrations.erp:sync_profiles",
+        lease_seconds=3600,
+        daily_at_key="ERP_SYNC_HOUR",
+    ),
 )
 
 
@@ -68,21 +76,22 @@ def run_job(app: Flask, job: Job) -> Outcome:
 
 
 def build_scheduler(app: Flask, scheduler_class: type[BaseScheduler]) -> BaseScheduler:
-    """A scheduler with every job, each due at once and then on its interval; a run that is
-    late is merged with the next, never stacked."""
+    """A scheduler with every job, each due at once and then on its interval, or daily at its
+    hour; a run that is late is merged with the next, never stacked."""
     scheduler = scheduler_class(
         timezone=app.config["SCHEDULER_TIMEZONE"],
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60},
     )
     for job in JOBS:
-        scheduler.add_job(
-            run_job,
-            "interval",
-            seconds=app.config[job.interval_key],
-            args=(app, job),
-            id=job.name,
-            next_run_time=datetime.now(UTC),
-        )
+        if job.daily_at_key:
+            trigger: dict[str, Any] = {"trigger": "cron", "hour": app.config[job.daily_at_key]}
+        else:
+            trigger = {
+                "trigger": "interval",
+                "seconds": app.config[job.interval_key],
+                "next_run_time": datetime.now(UTC),
+            }
+        scheduler.add_job(run_job, args=(app, job), id=job.name, **trigger)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     return scheduler
 

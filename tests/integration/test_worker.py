@@ -128,7 +128,10 @@ def test_run_job_runs_skips_when_held_elsewhere_and_survives_failure(
 def test_every_declared_job_names_a_function_and_an_interval(app: Flask) -> None:
     for job in JOBS:
         assert callable(job.function())
-        assert app.config[job.interval_key] > 0
+        if job.daily_at_key:
+            assert 0 <= app.config[job.daily_at_key] <= 23
+        else:
+            assert app.config[job.interval_key] > 0
 
 
 def stale_online_user(make_user: Callable[..., User]) -> User:

@@ -1,7 +1,7 @@
 """Whether each system the helpdesk relies on answers: one probe per service, each with a timeout.
 
 The seed's `ConnectionMonitor` (`check_redmine_connection`, `check_oracle_connection`,
-`get_system_health`) answers in the seed's shapes. A probe runs in a thread of its own under
+`get_system_health`) answers in the seed's shapes. A probe runs on a thread of its own under
 a deadline, on top of its driver's own timeouts, so a service that accepts a connection and never
 answers costs HEALTH_CHECK_TIMEOUT and no more; the probes of one report run side by side.
 """
@@ -12,8 +12,6 @@ import smtplib
 import ssl
 import time
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -24,6 +22,8 @@ from flask import current_app
 from sqlalchemy import URL, Engine, create_engine, literal, make_url, select
 from sqlalchemy.pool import NullPool
 
+from helpdesk.core.concurrency import Background
+from helpdesk.integrations.databases import timeout_arguments
 from helpdesk.integrations.erp import erp_url
 
 Status = Literal["healthy", "unhealthy", "not_configured"]
@@ -86,21 +86,6 @@ def redmine_database_url(config: Mapping[str, Any]) -> URL | None:
         port=int(config.get("REDMINE_DB_PORT") or 3306),
         database=config["REDMINE_DB_NAME"],
     )
-
-
-def timeout_arguments(url: URL, seconds: float) -> dict[str, Any]:
-    """The driver's own connect and read timeouts, for the databases a probe may meet."""
-    whole = max(int(seconds), 1)
-    backend = url.get_backend_name()
-    if backend == "mysql":
-        return {"connect_timeout": whole, "read_timeout": whole, "write_timeout": whole}
-    if backend == "postgresql":
-        return {"connect_timeout": whole}
-    if backend == "oracle":
-        return {"tcp_connect_timeout": seconds}
-    if backend == "sqlite":
-        return {"timeout": seconds}
-    return {}
 
 
 def short_lived_engine(url: URL, seconds: float) -> Engine:
@@ -276,26 +261,17 @@ class ConnectionMonitor:
             else:
                 running[name] = probe
                 results[name] = {}  # keeps the order asked for
-        if not running:
-            return results
-        pool = ThreadPoolExecutor(max_workers=len(running), thread_name_prefix="health")
-        try:
-            started = time.perf_counter()
-            futures = {name: pool.submit(timed, probe) for name, probe in running.items()}
-            deadline = started + self.timeout + GRACE_SECONDS
-            for name, future in futures.items():
-                remaining = max(deadline - time.perf_counter(), 0.0)
-                try:
-                    elapsed, error = future.result(timeout=remaining)
-                except FutureTimeout:
-                    elapsed = time.perf_counter() - started
-                    error = TimeoutError(f"no answer within {self.timeout:g} s")
-                if error is None:
-                    results[name] = self.result("healthy", elapsed, None)
-                else:
-                    results[name] = self.result("unhealthy", elapsed, self.describe(error))
-        finally:
-            pool.shutdown(wait=False)  # a probe past its deadline ends on its driver's timeout
+        calls = {name: Background(probe) for name, probe in running.items()}
+        deadline = time.perf_counter() + self.timeout + GRACE_SECONDS
+        for name, call in calls.items():
+            if not call.wait(deadline - time.perf_counter()):
+                error: BaseException = TimeoutError(f"no answer within {self.timeout:g} s")
+                elapsed = time.perf_counter() - call.started
+                results[name] = self.result("unhealthy", elapsed, self.describe(error))
+            elif call.error is None:
+                results[name] = self.result("healthy", call.elapsed, None)
+            else:
+                results[name] = self.result("unhealthy", call.elapsed, self.describe(call.error))
         return results
 
     def probe(self, name: str) -> Callable[[], None] | None:
@@ -349,16 +325,6 @@ class ConnectionMonitor:
         for secret in self.secrets:
             text = text.replace(secret, "***")
         return text[:300]
-
-
-def timed(probe: Callable[[], None]) -> tuple[float, BaseException | None]:
-    """Run a probe: how long it took, and what it raised."""
-    started = time.perf_counter()
-    try:
-        probe()
-    except Exception as error:
-        return time.perf_counter() - started, error
-    return time.perf_counter() - started, None
 
 
 def overall_status(services: Mapping[str, Mapping[str, Any]], required: set[str]) -> Overall:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import secrets
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, DateTime, Index, String, text
+from sqlalchemy import Boolean, Date, DateTime, Index, String, text
 from sqlalchemy import true as sa_true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -62,6 +62,8 @@ class User(Model, UserMixin):
     position: Mapped[str | None] = mapped_column(String(120))
     office: Mapped[str | None] = mapped_column(String(120))
     phone: Mapped[str | None] = mapped_column(String(30))
+    manager: Mapped[str | None] = mapped_column(String(255))  # the manager's name, from the ERP
+    hire_date: Mapped[date | None] = mapped_column(Date)
     image_file: Mapped[str | None] = mapped_column(String(30))
     language: Mapped[str | None] = mapped_column(String(8))
     last_locale: Mapped[str | None] = mapped_column(String(8))  # the language of the last login
@@ -125,6 +127,8 @@ class User(Model, UserMixin):
             "position": self.position,
             "office": self.office,
             "phone": self.phone,
+            "manager": self.manager,
+            "hire_date": self.hire_date.isoformat() if self.hire_date else None,
             "image_file": self.image_file,
             "language": self.language,
             **{flag: getattr(self, flag) for flag in PERMISSION_FLAGS},

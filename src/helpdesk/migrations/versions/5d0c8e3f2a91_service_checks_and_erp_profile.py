@@ -1,4 +1,5 @@
-"""service checks: the health of each outside system as the worker last recorded it
+"""service checks (the health of each outside system as the worker recorded it); users'
+manager and hire date (from the ERP)
 
 Revision ID: 5d0c8e3f2a91
 Revises: 1934b4fe16c4
@@ -30,8 +31,14 @@ def upgrade():
     op.create_index(
         'ix_service_checks_service_checked_at', 'service_checks', ['service', 'checked_at']
     )
+    with op.batch_alter_table('user') as batch_op:
+        batch_op.add_column(sa.Column('manager', sa.String(length=255), nullable=True))
+        batch_op.add_column(sa.Column('hire_date', sa.Date(), nullable=True))
 
 
 def downgrade():
+    with op.batch_alter_table('user') as batch_op:
+        batch_op.drop_column('hire_date')
+        batch_op.drop_column('manager')
     op.drop_index('ix_service_checks_service_checked_at', table_name='service_checks')
     op.drop_table('service_checks')
