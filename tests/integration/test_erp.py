@@ -353,3 +353,15 @@ def test_python_oracledb_meets_a_server_that_never_answers(app: Flask) -> None:
         assert time.monotonic() - started < 4
         health = ConnectionMonitor(app.config).check_oracle_connection()
     assert health["status"] == "unhealthy"
+
+
+def test_the_profile_page_shows_the_manager_and_hire_date(
+    erp_url: str, client: Any, make_user: Any, login: Any
+) -> None:
+    make_user("john.doe")
+    assert ERPOracleConnector().sync_user_data("john.doe") is True
+    login(make_user("colleague"))
+    page = client.get("/users/profile/john.doe", headers={"Accept-Language": "en"}).text
+    assert "Reports to" in page
+    assert "Jane Smith" in page
+    assert "15.01.2020" in page
