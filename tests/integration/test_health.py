@@ -452,3 +452,11 @@ def test_settings_no_driver_can_use_are_a_failure_not_a_crash() -> None:
     assert "nosuchdriver" in check["error"]
     assert report["services"]["database"]["status"] == "healthy"
     assert report["overall_status"] == "degraded"
+
+
+def test_a_password_inside_a_url_is_masked_too() -> None:
+    checker = monitor(
+        REDMINE_DB_URL=f"mysql+pymysql://redmine:url-secret-316@127.0.0.1:{free_port()}/redmine"
+    )
+    error = checker.describe(RuntimeError("cannot log in with url-secret-316 to the database"))
+    assert error == "RuntimeError: cannot log in with *** to the database"

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import redis
 import requests
@@ -33,10 +34,6 @@ Overall = Literal["healthy", "degraded", "unhealthy"]
 SERVICES = ("database", "redis", "redmine", "redmine_database", "oracle", "ldap", "smtp")
 GRACE_SECONDS = 1.0  # what the deadline adds to the driver's own timeout before giving up
 SECRET_KEYS = ("PASSWORD", "API_KEY", "SECRET")  # settings whose values never reach a report
-
-
-class NotConfigured(Exception):
-    """The deployment does not use this service."""
 
 
 @dataclass(frozen=True)
@@ -171,6 +168,17 @@ def greet_smtp(config: Mapping[str, Any], seconds: float) -> None:
             smtp.close()
 
 
+def url_passwords(config: Mapping[str, Any]) -> list[str]:
+    """The passwords inside the URL settings (DATABASE_URL, REDMINE_DB_URL, a Redis URL …)."""
+    found = []
+    for key, value in config.items():
+        if key.endswith(("_URL", "_URI", "_QUEUE")) and isinstance(value, str) and "@" in value:
+            password = urlsplit(value).password
+            if password and len(password) >= 4:
+                found.append(password)
+    return found
+
+
 def now_iso() -> str:
     """The seed's timestamps: UTC, seconds, with a Z."""
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -190,7 +198,7 @@ class ConnectionMonitor:
             str(value)
             for key, value in self.config.items()
             if any(word in key for word in SECRET_KEYS) and value and len(str(value)) >= 4
-        ]
+        ] + url_passwords(self.config)
 
     # -- the seed's methods ----------------------------------------------------------------
 
@@ -279,35 +287,31 @@ class ConnectionMonitor:
         config, seconds = self.config, self.timeout
         if name == "database":
             if self.engine is None:
-                own = short_lived_engine(make_url(config["SQLALCHEMY_DATABASE_URI"]), seconds)
-                return lambda: ping_once(own)
+                return self.database_probe(make_url(config["SQLALCHEMY_DATABASE_URI"]))
             engine = self.engine
             return lambda: ping_engine(engine)
         if name == "redis":
             urls = [use.url for use in redis_uses(config)]
-            if not urls:
-                return None
-            return lambda: ping_every_redis(urls, seconds)
+            return (lambda: ping_every_redis(urls, seconds)) if urls else None
         if name == "redmine":
             url = config.get("REDMINE_URL")
             return (lambda: get_page(url, seconds)) if url else None
         if name == "redmine_database":
-            redmine_db = redmine_database_url(config)
-            if redmine_db is None:
-                return None
-            redmine_engine = short_lived_engine(redmine_db, seconds)
-            return lambda: ping_once(redmine_engine)
+            return self.database_probe(redmine_database_url(config))
         if name == "oracle":
-            erp = erp_url(config)
-            if erp is None:
-                return None
-            erp_engine = short_lived_engine(erp, seconds)
-            return lambda: ping_once(erp_engine)
+            return self.database_probe(erp_url(config))
         if name == "ldap":
             return (lambda: bind_ldap(config, seconds)) if config.get("LDAP_URL") else None
         if name == "smtp":
             return (lambda: greet_smtp(config, seconds)) if config.get("MAIL_SERVER") else None
         raise ValueError(f"unknown service {name!r}")
+
+    def database_probe(self, url: URL | None) -> Callable[[], None] | None:
+        """SELECT 1 on a connection of its own, when a database is named."""
+        if url is None:
+            return None
+        engine = short_lived_engine(url, self.timeout)
+        return lambda: ping_once(engine)
 
     def result(self, status: Status, elapsed: float | None, error: str | None) -> dict[str, Any]:
         """One check in the seed's shape."""

@@ -8,6 +8,7 @@ from werkzeug.wrappers import Response
 
 from helpdesk.core.decorators import admin_required
 from helpdesk.core.errors import wants_json_response
+from helpdesk.core.events import rollback
 from helpdesk.health import service
 
 bp = Blueprint("health", __name__)
@@ -41,6 +42,7 @@ def admin_health() -> Response | str:
 @admin_required
 def check_now() -> Response:
     """Check every service now and record it, rather than wait for the worker's next run."""
+    rollback()  # hold no transaction (on SQLite: the one writer) while the services answer
     service.record_checks()
     if wants_json_response():
         return jsonify(service.recorded_report())
