@@ -202,8 +202,9 @@ class ERPOracleConnector:
             stored = as_text(row["password_hash"])
             if not stored:
                 return False
+            secret = password.encode()[:72]  # what bcrypt reads of a password; 5.x refuses more
             try:
-                return off_the_hub(bcrypt.checkpw, password.encode(), stored.encode())
+                return off_the_hub(bcrypt.checkpw, secret, stored.encode())
             except ValueError:  # not a bcrypt hash: the statement does not fit this ERP
                 log.warning("ERP_PASSWORD_SQL returned a password_hash that is not bcrypt")
                 return False
