@@ -435,6 +435,7 @@ def test_the_admin_page(configured: Flask, client: FlaskClient, make_user: Any, 
     assert before["last_updated"] is None
     page = client.get("/admin/health", headers={**BROWSER, "Accept": "text/html"})
     assert page.status_code == 200
+    assert 'href="/admin/health"' in client.get("/", headers=BROWSER).text  # in the menu
     token = csrf_token_from(client, "/admin/health")
     assert client.post("/admin/health/check", headers=BROWSER).status_code == 400  # no token
     done = client.post("/admin/health/check", data={"csrf_token": token}, headers=BROWSER)
