@@ -29,6 +29,9 @@ port = 1522
 service_name = ERP
 user = erp_user
 password = erp_password
+user_sql = SELECT login AS username FROM people WHERE login = :username
+password_sql = SELECT fnd_web_sec.validate_login(:username, :password) FROM dual
+profile_sql = SELECT login AS username, name AS full_name FROM people WHERE login = :username
 
 [redmine]
 url = https://redmine.company.com
