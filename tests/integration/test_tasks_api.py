@@ -695,6 +695,29 @@ def test_my_tasks_status_filter(client, login, world, status, expected):
     assert doc["filters"]["status"] == status
 
 
+def test_a_status_named_closed_is_not_the_closed_group(client, login, world):
+    """status=Closed is the seed's filter by name: the Rejected task is closed but not Closed."""
+    alice = world.uid("alice")
+    db.session.add(
+        Task(
+            project_id=world.projects["desk"],
+            tracker_id=1,
+            status_id=REJECTED,
+            priority_id=2,
+            author_id=alice,
+            assigned_to_id=alice,
+            subject="Rejected duplicate",
+            description="",
+        )
+    )
+    db.session.commit()
+    login(world.users["alice"])
+    assert subjects(my_tasks(client, status="Closed").get_json()) == ["Closed printer ticket"]
+    assert subjects(my_tasks(client, status="Rejected").get_json()) == ["Rejected duplicate"]
+    both = {"Closed printer ticket", "Rejected duplicate"}
+    assert set(subjects(my_tasks(client, status="closed").get_json())) == both
+
+
 @pytest.mark.parametrize(
     ("priority", "expected"),
     [

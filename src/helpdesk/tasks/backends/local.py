@@ -55,6 +55,7 @@ from helpdesk.tasks.backends.base import (
     TaskQuery,
     TaskSummary,
     TaskValidationError,
+    status_filter,
 )
 from helpdesk.tasks.backends.lookups import LookupCache, Lookups
 from helpdesk.tasks.labels import label
@@ -427,13 +428,13 @@ class LocalBackend:
             "limit": query.per_page,
             "offset": (query.page - 1) * query.per_page,
         }
-        status = (query.status or "open").strip().lower()
-        if status in {"open", "closed"}:
-            closed = status == "closed"
-            statuses = self.lookups.get().statuses
-            params["status_ids"] = [s.id for s in statuses if s.is_closed == closed]
-        elif status not in {"all", "*"}:
+        statuses = self.lookups.get().statuses
+        kind, status = status_filter(query.status, statuses)
+        if kind == "name":
             params["status"], status = status, "name"
+        elif status in {"open", "closed"}:
+            closed = status == "closed"
+            params["status_ids"] = [s.id for s in statuses if s.is_closed == closed]
         if query.priority:
             params["priority"] = query.priority.strip().lower()
         project_kind = None
