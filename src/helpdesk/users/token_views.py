@@ -19,7 +19,7 @@ from helpdesk.users.views import form_errors
 bp = Blueprint("tokens", __name__, url_prefix="/users/tokens")
 
 MAX_TOKENS = 20
-NEW_TOKEN = "new_api_token"  # session key: a created token's value, until the page shows it
+NEW_TOKEN_KEY = "new_api_token"  # noqa: S105 (a session key: the new token, until shown)
 
 
 class TokenForm(BaseForm):
@@ -36,7 +36,7 @@ def tokens() -> str:
         "users/tokens.html",
         tokens=user_tokens(current_user),
         form=TokenForm(),
-        new_token=session.pop(NEW_TOKEN, None),
+        new_token=session.pop(NEW_TOKEN_KEY, None),
     )
 
 
@@ -60,7 +60,7 @@ def create() -> Response | tuple[str, int]:
     if wants_json_response():
         body = {"success": True, "data": {"id": token.id, "name": token.name, "token": plain}}
         return jsonify(body), 201  # type: ignore[return-value]
-    session[NEW_TOKEN] = plain  # shown by the next GET of the page, once
+    session[NEW_TOKEN_KEY] = plain  # shown by the next GET of the page, once
     return redirect(url_for("tokens.tokens"), 303)
 
 

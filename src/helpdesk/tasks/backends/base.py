@@ -7,9 +7,9 @@ through its UserIds, the one place that knows both numberings.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from collections.abc import Iterable
 from typing import Any, Protocol
 
 
