@@ -13,7 +13,7 @@ from werkzeug.datastructures import FileStorage
 
 from helpdesk.core.images import store_image
 from helpdesk.extensions import db
-from helpdesk.users.models import PERMISSION_FLAGS, User, password_matches
+from helpdesk.users.models import PERMISSION_FLAGS, User, new_session_token, password_matches
 
 PROFILE_FIELDS = ("full_name", "department", "position", "office", "phone")
 COMMON_PASSWORDS = frozenset(
@@ -140,6 +140,13 @@ def update_profile(user: User, data: dict[str, Any], picture: FileStorage | None
 def change_password(user: User, new_password: str) -> None:
     """Set a new password, which ends the user's other sessions."""
     user.set_password(new_password)
+    db.session.flush()
+
+
+def end_all_sessions(user: User) -> None:
+    """A new session token: every session and remember-me cookie of the user stops working
+    (Flask-Login's remember cookie holds the same "id:token" as the sessions)."""
+    user.session_token = new_session_token()
     db.session.flush()
 
 

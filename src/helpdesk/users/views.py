@@ -22,6 +22,7 @@ from werkzeug.wrappers import Response
 from helpdesk.core.errors import wants_json_response
 from helpdesk.core.images import ImageRejected, delete_image
 from helpdesk.core.models import SiteSetting
+from helpdesk.core.security import is_cross_origin
 from helpdesk.core.urls import safe_next_url
 from helpdesk.extensions import db, limiter
 from helpdesk.posts.models import Post
@@ -130,8 +131,17 @@ def _render(page: str, form: object, **context: object) -> str:
 
 
 @bp.route("/logout", methods=["GET", "POST"])
-def logout() -> Response:
-    """End this session (the server-side record is deleted, not just the cookie)."""
+def logout() -> Response | str:
+    """End this session (the server-side record is deleted, not just the cookie). The seed's
+    clients log out with GET; a GET the browser says comes from another site (a link or an image
+    planted elsewhere) only gets a page that asks, and logs out by POST."""
+    if request.method == "GET" and is_cross_origin():
+        return render_template("users/logout.html")
+    user = current_user._get_current_object()
+    remember_cookie = current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token")
+    if user.is_authenticated and remember_cookie in request.cookies:
+        service.end_all_sessions(user)  # the cookie is the same credential as every session's
+        db.session.commit()
     session.clear()
     logout_user()  # after clear(): it leaves the note that tells Flask-Login to drop remember-me
     if wants_json_response():
