@@ -573,3 +573,21 @@ def test_kanban_data_source_answers_json_for_the_board(client, login, world: Wor
     tasks = response.get_json()["data"]["tasks"]
     assert {t["subject"] for t in tasks} == {"Fix login issue", "VPN drops every hour"}
     assert all({"priority", "assigned_to", "due_date", "status_id"} <= set(t) for t in tasks)
+
+
+@pytest.mark.parametrize(
+    ("language", "shown"), [("ru", "15.01.2024, 13:00"), ("en", "1/15/24, 1:00\u202fPM")]
+)
+def test_my_tasks_and_the_task_page_show_one_time_in_the_office_zone(
+    client, login, world: World, language, shown
+):
+    """Updated 10:00 UTC is 13:00 in Moscow (DISPLAY_TIMEZONE) on both pages, never raw UTC."""
+    login(world.users["alice"])
+    headers = {**HTML, "Accept-Language": language}
+    listing = client.get("/tasks/my-tasks", headers=headers).get_data(as_text=True)
+    row = re.search(rf'<tr data-task-id="{world.tasks["login"]}">.*?</tr>', listing, re.S)
+    assert row
+    assert shown in unescape(row.group(0))
+    assert "2024-01-15 10:00" not in listing
+    task = client.get(f"/tasks/{world.tasks['login']}", headers=headers).get_data(as_text=True)
+    assert f"{shown}\n" in unescape(task)  # "updated <time>"

@@ -67,5 +67,6 @@ def register_i18n(app: Flask) -> None:
     """Bind Flask-Babel with our selectors and the language switch route."""
     babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
     app.jinja_env.globals["get_locale"] = get_locale
+    app.jinja_env.globals["page_timezone"] = select_timezone
     app.before_request(choose_locale_first)
     app.register_blueprint(bp)

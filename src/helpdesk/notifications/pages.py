@@ -47,6 +47,8 @@ def notifications_page() -> str:
         per_page=PER_PAGE,
         error_out=False,
     )
+    service.note_check(current_user._get_current_object())
+    commit()
     return render_template(
         "notifications/list.html",
         page=page,

@@ -17,6 +17,7 @@ from helpdesk.core.models import utcnow
 from helpdesk.extensions import Model, bcrypt
 
 if TYPE_CHECKING:
+    from helpdesk.notifications.models import PushSubscription
     from helpdesk.posts.models import Post
 
 PERMISSION_FLAGS = (
@@ -88,6 +89,9 @@ class User(Model, UserMixin):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     posts: Mapped[list[Post]] = relationship(back_populates="author", cascade="all, delete-orphan")
+    push_subscriptions: Mapped[list[PushSubscription]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", passive_deletes=True
+    )
 
     def set_password(self, raw: str) -> None:
         """Store a bcrypt hash and end every other session of this user."""
@@ -138,5 +142,7 @@ class User(Model, UserMixin):
         return f"User({self.id}, {self.username}, {self.email})"
 
 
-# User.posts names Post by string; importing it here lets mappers configure from any entry point.
+# User.posts and User.push_subscriptions name their classes by string; importing them here lets
+# mappers configure from any entry point.
+from helpdesk.notifications import models as _notifications  # noqa: E402, F401
 from helpdesk.posts import models as _posts  # noqa: E402, F401
