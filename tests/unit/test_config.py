@@ -369,3 +369,15 @@ def test_development_uses_a_real_secret_from_environment(
     monkeypatch.setenv("SECRET_KEY", LONG_SECRET)
     assert create_app("development").config["SECRET_KEY"] == LONG_SECRET
     assert not (clean_env / "secret_key").exists()
+
+
+def test_a_checkout_keeps_one_instance_folder_beside_src_for_every_command() -> None:
+    """`helpdesk vapid` run from a checkout writes where `make run` (HELPDESK_INSTANCE_PATH set
+    to ./instance by the Makefile) reads, not under src/."""
+    import helpdesk
+    from helpdesk import default_instance_path
+
+    checkout = Path(helpdesk.__file__).resolve().parents[2]
+    assert (checkout / "Makefile").is_file()
+    assert default_instance_path({}) == str(checkout / "instance")
+    assert default_instance_path({"HELPDESK_INSTANCE_PATH": "/srv/helpdesk"}) == "/srv/helpdesk"
