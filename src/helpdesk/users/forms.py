@@ -146,3 +146,4 @@ class PermissionsForm(BaseForm):
     is_redmine_user = BooleanField(_l("Task user"))
     can_access_quality_control = BooleanField(_l("Quality control"))
     can_access_contact_center_moscow = BooleanField(_l("Contact center (Moscow)"))
+    can_post_announcements = BooleanField(_l("Announcements"))

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from flask_login import UserMixin
 from sqlalchemy import Boolean, DateTime, Index, String, text
+from sqlalchemy import false as sa_false
 from sqlalchemy import true as sa_true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -25,6 +26,7 @@ PERMISSION_FLAGS = (
     "is_redmine_user",
     "can_access_quality_control",
     "can_access_contact_center_moscow",
+    "can_post_announcements",
 )
 
 
@@ -71,6 +73,9 @@ class User(Model, UserMixin):
     is_redmine_user: Mapped[bool] = mapped_column(Boolean, default=False)
     can_access_quality_control: Mapped[bool] = mapped_column(Boolean, default=False)
     can_access_contact_center_moscow: Mapped[bool] = mapped_column(Boolean, default=False)
+    can_post_announcements: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=sa_false()
+    )
 
     browser_notifications_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
     notifications_widget_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -112,6 +117,16 @@ class User(Model, UserMixin):
         from helpdesk.tasks.service import active_tasks
 
         return active_tasks(self)
+
+    @property
+    def may_post_announcements(self) -> bool:
+        """Announcements reach the whole company: admins and those given the right post them."""
+        return self.is_admin or self.can_post_announcements
+
+    @property
+    def has_task_access(self) -> bool:
+        """Whether the task pages and API are open to the user (the seed's is_redmine_user)."""
+        return self.is_admin or self.is_redmine_user
 
     @property
     def display_name(self) -> str:

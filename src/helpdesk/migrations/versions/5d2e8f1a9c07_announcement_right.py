@@ -1,0 +1,30 @@
+"""who may post announcements: admins and users with can_post_announcements
+
+Revision ID: 5d2e8f1a9c07
+Revises: 1934b4fe16c4
+Create Date: 2026-12-07 16:00:00
+
+Any signed-in user could publish a company-wide announcement, a self-registered one included.
+"""
+from alembic import op
+import sqlalchemy as sa
+
+
+revision = '5d2e8f1a9c07'
+down_revision = '1934b4fe16c4'
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    with op.batch_alter_table('user', schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column(
+                'can_post_announcements', sa.Boolean(), server_default=sa.false(), nullable=False
+            )
+        )
+
+
+def downgrade():
+    with op.batch_alter_table('user', schema=None) as batch_op:
+        batch_op.drop_column('can_post_announcements')
