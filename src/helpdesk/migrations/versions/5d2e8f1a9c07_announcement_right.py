@@ -16,15 +16,16 @@ branch_labels = None
 depends_on = None
 
 
+# A plain ALTER TABLE, not a batch: on SQLite a batch copies the user table, and dropping the old
+# one would cascade to every row that references a user (notifications, counts, subscriptions).
+
+
 def upgrade():
-    with op.batch_alter_table('user', schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column(
-                'can_post_announcements', sa.Boolean(), server_default=sa.false(), nullable=False
-            )
-        )
+    op.add_column(
+        'user',
+        sa.Column('can_post_announcements', sa.Boolean(), server_default=sa.false(), nullable=False),
+    )
 
 
 def downgrade():
-    with op.batch_alter_table('user', schema=None) as batch_op:
-        batch_op.drop_column('can_post_announcements')
+    op.drop_column('user', 'can_post_announcements')
