@@ -10,7 +10,13 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from helpdesk.config import CONFIGS, Config, ensure_secret_key, load_settings
+from helpdesk.config import (
+    CONFIGS,
+    Config,
+    check_registration,
+    ensure_secret_key,
+    load_settings,
+)
 
 
 def create_app(config: type[Config] | str | None = None, **overrides: Any) -> Flask:
@@ -60,6 +66,7 @@ def configure(app: Flask, config: type[Config] | str | None, overrides: dict[str
     if not app.config["UPLOAD_FOLDER"]:
         app.config["UPLOAD_FOLDER"] = str(instance / "uploads")
     ensure_secret_key(app.config, app.instance_path)
+    check_registration(app.config)
     if app.config["PROXY_COUNT"]:
         count = app.config["PROXY_COUNT"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)  # type: ignore[method-assign]

@@ -381,3 +381,16 @@ def test_a_checkout_keeps_one_instance_folder_beside_src_for_every_command() -> 
     assert (checkout / "Makefile").is_file()
     assert default_instance_path({}) == str(checkout / "instance")
     assert default_instance_path({"HELPDESK_INSTANCE_PATH": "/srv/helpdesk"}) == "/srv/helpdesk"
+
+
+def test_registration_defaults_to_approval_in_production_and_refuses_a_typo(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from helpdesk.config import DevelopmentConfig, ProductionConfig, TestingConfig
+
+    assert ProductionConfig.REGISTRATION == "approval"
+    assert DevelopmentConfig.REGISTRATION == TestingConfig.REGISTRATION == "open"
+    monkeypatch.setenv("HELPDESK_INSTANCE_PATH", str(tmp_path))
+    monkeypatch.setenv("REGISTRATION", "opne")
+    with pytest.raises(RuntimeError, match="REGISTRATION must be one of open, approval, closed"):
+        create_app("testing")

@@ -63,7 +63,8 @@ class LoginForm(BaseForm):
 
 
 class RegistrationForm(BaseForm):
-    """A new local account; permissions are granted later by an admin."""
+    """A new local account; whether its username or e-mail is taken is the view's one question
+    (users/views.py register), answered alike for both."""
 
     username = StringField(_l("Username"), validators=[InputRequired(), *USERNAME_RULES])
     email = StringField(_l("E-mail"), validators=[InputRequired(), Length(max=120), Email()])
@@ -75,16 +76,6 @@ class RegistrationForm(BaseForm):
     full_name = StringField(_l("Full name"), validators=[Optional(), Length(max=255)])
     department = StringField(_l("Department"), validators=[Optional(), Length(max=120)])
     position = StringField(_l("Position"), validators=[Optional(), Length(max=120)])
-
-    def validate_username(self, field: Any) -> None:
-        """Usernames are unique regardless of case."""
-        if service.username_taken(field.data):
-            raise ValidationError(_l("This username is already taken."))
-
-    def validate_email(self, field: Any) -> None:
-        """E-mail addresses are unique regardless of case."""
-        if service.email_taken(field.data):
-            raise ValidationError(_l("This e-mail is already registered."))
 
 
 class AccountForm(BaseForm):

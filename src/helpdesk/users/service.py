@@ -104,6 +104,16 @@ def _clean(value: str | None) -> str | None:
     return value or None
 
 
+def account_exists(username: str, email: str, password: str) -> bool:
+    """Whether the username or the e-mail (either, ignoring case) already has an account. Both
+    are looked up, and a refusal spends the password hash an account would have cost, so the
+    answer takes as long either way."""
+    taken = username_taken(username) | email_taken(email)
+    if taken:
+        password_matches(dummy_hash(), password)
+    return taken
+
+
 def create_user(username: str, email: str, password: str, **profile: Any) -> User:
     """Add a local user with a hashed password."""
     user = User(username=username.strip(), email=email.strip().lower())
