@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
+from zoneinfo import available_timezones
 
+from flask import current_app
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf.file import FileField
@@ -97,6 +100,7 @@ class AccountForm(BaseForm):
         ],
         validate_choice=True,
     )
+    timezone = SelectField(_l("Time zone"), validate_choice=True)
     picture = FileField(_l("Profile picture"))
 
     def __init__(self, user: Any, **kwargs: Any):
@@ -104,6 +108,11 @@ class AccountForm(BaseForm):
         self._user = user
         if self.language.data is None:
             self.language.data = ""
+        company = current_app.config["DISPLAY_TIMEZONE"]
+        default = choice("", _l("The company's (%(zone)s)", zone=company))
+        self.timezone.choices = [default, *((zone, zone) for zone in time_zones())]
+        if self.timezone.data is None:
+            self.timezone.data = ""
 
     def validate_username(self, field: Any) -> None:
         """Another user's username cannot be taken over."""
@@ -114,6 +123,12 @@ class AccountForm(BaseForm):
         """Another user's e-mail cannot be taken over."""
         if service.email_taken(field.data, exclude_id=self._user.id):
             raise ValidationError(_l("This e-mail is already registered."))
+
+
+@cache
+def time_zones() -> list[str]:
+    """The IANA time zones a user may choose, read once."""
+    return sorted(available_timezones())
 
 
 class PasswordChangeForm(BaseForm):

@@ -68,6 +68,7 @@ class User(Model, UserMixin):
     image_file: Mapped[str | None] = mapped_column(String(30))
     language: Mapped[str | None] = mapped_column(String(8))
     last_locale: Mapped[str | None] = mapped_column(String(8))  # the language of the last login
+    timezone: Mapped[str | None] = mapped_column(String(64))  # None: the company's DISPLAY_TIMEZONE
 
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     is_redmine_user: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -146,6 +147,7 @@ class User(Model, UserMixin):
             "phone": self.phone,
             "image_file": self.image_file,
             "language": self.language,
+            "timezone": self.timezone,
             **{flag: getattr(self, flag) for flag in PERMISSION_FLAGS},
             "browser_notifications_enabled": self.browser_notifications_enabled,
             "notifications_widget_enabled": self.notifications_widget_enabled,

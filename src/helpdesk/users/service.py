@@ -140,6 +140,7 @@ def update_profile(user: User, data: dict[str, Any], picture: FileStorage | None
     for name in PROFILE_FIELDS:
         setattr(user, name, _clean(data.get(name)))
     user.language = data.get("language") or None
+    user.timezone = data.get("timezone") or None
     replaced = None
     if new_image:
         replaced, user.image_file = user.image_file, new_image

@@ -1,10 +1,11 @@
-"""who may post announcements: admins and users with can_post_announcements
+"""who may post announcements (admins and can_post_announcements); each user's time zone
 
 Revision ID: 5d2e8f1a9c07
 Revises: 1934b4fe16c4
 Create Date: 2026-12-07 16:00:00
 
 Any signed-in user could publish a company-wide announcement, a self-registered one included.
+A user's time zone (empty: the company's DISPLAY_TIMEZONE) decides how pages show times.
 """
 from alembic import op
 import sqlalchemy as sa
@@ -25,7 +26,9 @@ def upgrade():
         'user',
         sa.Column('can_post_announcements', sa.Boolean(), server_default=sa.false(), nullable=False),
     )
+    op.add_column('user', sa.Column('timezone', sa.String(length=64), nullable=True))
 
 
 def downgrade():
+    op.drop_column('user', 'timezone')
     op.drop_column('user', 'can_post_announcements')
