@@ -95,6 +95,7 @@ class Config:
     POSTS_PER_PAGE = 10
     TASK_BACKEND = "local"  # local | redmine
     KANBAN_COLUMN_SIZE = 30
+    KANBAN_CLOSED_DAYS = 14  # the board's closed columns show tasks closed in these last days
 
     SOCKETIO_MESSAGE_QUEUE = ""  # redis://… so every process reaches every socket
     SOCKETIO_CHANNEL = "helpdesk-socketio"  # the queue's channel; one per helpdesk sharing a Redis

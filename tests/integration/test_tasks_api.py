@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select, update
@@ -1607,3 +1607,32 @@ def test_the_seed_helper_get_active_tasks_lists_my_open_tasks(world: World):
     tasks = world.users["alice"].get_active_tasks()
     assert [task.subject for task in tasks] == ALICE_OPEN_BY_DEFAULT_SORT
     assert world.users["carol"].get_active_tasks() == []
+
+
+def test_closed_days_keeps_closed_tasks_of_the_last_days_only(client, login, world):
+    """The board's closed columns show the last KANBAN_CLOSED_DAYS days; a reopened task keeps
+    its old closed_on and is still listed among the open ones."""
+    now = datetime.now(UTC).replace(tzinfo=None)
+    fresh_close = Task(
+        project_id=world.projects["desk"],
+        tracker_id=1,
+        status_id=CLOSED,
+        priority_id=2,
+        author_id=world.uid("alice"),
+        assigned_to_id=world.uid("alice"),
+        subject="Closed yesterday",
+        description="",
+        closed_on=now - timedelta(days=1),
+    )
+    db.session.add(fresh_close)
+    db.session.get(Task, world.tasks["login"]).closed_on = now - timedelta(days=400)  # reopened
+    db.session.commit()
+    login(world.users["alice"])
+    recent = my_tasks(client, status="closed", closed_days=14).get_json()
+    assert subjects(recent) == ["Closed yesterday"]  # not the printer ticket closed in 2024
+    assert set(subjects(my_tasks(client, status="closed").get_json())) == {
+        "Closed yesterday",
+        "Closed printer ticket",
+    }
+    assert "Fix login issue" in subjects(my_tasks(client, status="open", closed_days=14).get_json())
+    assert my_tasks(client, closed_days=0).status_code == 400

@@ -206,6 +206,7 @@ def kanban() -> str:
     return render_template(
         "tasks/kanban.html",
         column_size=current_app.config["KANBAN_COLUMN_SIZE"],
+        closed_days=current_app.config["KANBAN_CLOSED_DAYS"],
         people=sorted(people.items(), key=lambda item: item[1].lower()),
         **lookups(),
     )

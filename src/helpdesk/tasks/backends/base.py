@@ -160,6 +160,7 @@ class TaskQuery:
     priority: str | None = None  # a priority name
     project: str | None = None  # a project name, identifier or id
     search: str | None = None  # words in the subject
+    closed_since: datetime | None = None  # a closed task only if closed since then (the board)
     sort: tuple[tuple[str, bool], ...] = (("priority", True), ("updated_on", True))
     page: int = 1
     per_page: int = 25

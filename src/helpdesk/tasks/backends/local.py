@@ -140,6 +140,7 @@ class ListShape:
     project: str | None  # id, name
     words: int
     sort: tuple[tuple[str, bool], ...]
+    closed_since: bool = False
 
 
 def _list_clauses(shape: ListShape) -> list[Any]:
@@ -164,6 +165,13 @@ def _list_clauses(shape: ListShape) -> list[Any]:
         )
     for index in range(shape.words):
         clauses.append(Task.subject.ilike(bindparam(f"word{index}"), escape="\\"))
+    if shape.closed_since:  # a reopened task keeps its old closed_on: only closed statuses count
+        clauses.append(
+            or_(
+                Task.status_id.in_(bindparam("open_status_ids", expanding=True)),
+                Task.closed_on >= bindparam("closed_since"),
+            )
+        )
     if not shape.admin:
         member_projects = select(Member.project_id).where(Member.user_id == bindparam("actor_id"))
         clauses.append(Task.project_id.in_(member_projects))
@@ -449,6 +457,9 @@ class LocalBackend:
         words = (query.search or "").split()
         for index, word in enumerate(words):
             params[f"word{index}"] = f"%{escape_like(word)}%"
+        if query.closed_since is not None:
+            params["closed_since"] = query.closed_since
+            params["open_status_ids"] = [s.id for s in statuses if not s.is_closed]
         shape = ListShape(
             admin=actor.is_admin,
             assigned=query.assigned_to_id is not None,
@@ -457,6 +468,7 @@ class LocalBackend:
             project=project_kind,
             words=len(words),
             sort=query.sort,
+            closed_since=query.closed_since is not None,
         )
         return shape, params
 
