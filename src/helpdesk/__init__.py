@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from helpdesk.config import CONFIGS, Config, ensure_secret_key, load_settings
+from helpdesk.config import (
+    CONFIGS,
+    Config,
+    check_registration,
+    ensure_secret_key,
+    load_settings,
+)
 
 
 def create_app(config: type[Config] | str | None = None, **overrides: Any) -> Flask:
     """Build the application: configuration, then extensions, then each feature's blueprint."""
-    app = Flask(__name__, instance_path=os.environ.get("HELPDESK_INSTANCE_PATH") or None)
+    app = Flask(__name__, instance_path=default_instance_path(os.environ))
     configure(app, config, overrides)
 
     from helpdesk.admin import register_admin
@@ -35,6 +42,18 @@ def create_app(config: type[Config] | str | None = None, **overrides: Any) -> Fl
     return app
 
 
+def default_instance_path(environ: Mapping[str, str]) -> str | None:
+    """HELPDESK_INSTANCE_PATH, else a source checkout's own instance/ (beside src/), so every
+    command run from a checkout (`make run`, `helpdesk vapid`, `helpdesk demo`) uses one folder;
+    an installed package keeps Flask's default (None)."""
+    if environ.get("HELPDESK_INSTANCE_PATH"):
+        return environ["HELPDESK_INSTANCE_PATH"]
+    source = Path(__file__).resolve().parent.parent
+    if source.name == "src" and (source.parent / "pyproject.toml").is_file():
+        return str(source.parent / "instance")
+    return None
+
+
 def configure(app: Flask, config: type[Config] | str | None, overrides: dict[str, Any]) -> None:
     """Load settings in order: class defaults, config.ini, environment, explicit overrides."""
     if config is None or isinstance(config, str):
@@ -49,6 +68,7 @@ def configure(app: Flask, config: type[Config] | str | None, overrides: dict[str
     if not app.config["UPLOAD_FOLDER"]:
         app.config["UPLOAD_FOLDER"] = str(instance / "uploads")
     ensure_secret_key(app.config, app.instance_path)
+    check_registration(app.config)
     if app.config["PROXY_COUNT"]:
         count = app.config["PROXY_COUNT"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)  # type: ignore[method-assign]

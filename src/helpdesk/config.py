@@ -89,6 +89,8 @@ class Config:
     RATELIMIT_STORAGE_URI = "memory://"
     RATELIMIT_HEADERS_ENABLED = True
     LOGIN_RATE_LIMIT = "10 per minute;50 per hour"
+    REGISTRATION = "approval"  # open | approval (an admin gives task access) | closed
+    REGISTRATION_RATE_LIMIT = "5 per minute;20 per hour"  # registration attempts per address
 
     BABEL_DEFAULT_LOCALE = "ru"
     LANGUAGES = ("ru", "en")
@@ -96,6 +98,7 @@ class Config:
     POSTS_PER_PAGE = 10
     TASK_BACKEND = "local"  # local | redmine
     KANBAN_COLUMN_SIZE = 30
+    KANBAN_CLOSED_DAYS = 14  # the board's closed columns show tasks closed in these last days
 
     SOCKETIO_MESSAGE_QUEUE = ""  # redis://… so every process reaches every socket
     SOCKETIO_CHANNEL = "helpdesk-socketio"  # the queue's channel; one per helpdesk sharing a Redis
@@ -157,6 +160,7 @@ class DevelopmentConfig(Config):
 
     ENV_NAME = "development"
     DEBUG = True
+    REGISTRATION = "open"
 
 
 class ProductionConfig(Config):
@@ -177,6 +181,7 @@ class TestingConfig(Config):
     SQLALCHEMY_DATABASE_URI = "sqlite://"
     LOG_REQUESTS = False
     BCRYPT_LOG_ROUNDS = 4
+    REGISTRATION = "open"
 
 
 CONFIGS: dict[str, type[Config]] = {
@@ -237,6 +242,19 @@ def load_settings(
         values.update(read_ini(ini_path, config_class))
     values.update(read_env(config_class, environ))
     return values
+
+
+REGISTRATION_POLICIES = ("open", "approval", "closed")
+
+
+def check_registration(config: dict[str, Any]) -> None:
+    """Refuse to start with a registration policy that does not exist (a typo would otherwise
+    decide who gets in)."""
+    if config.get("REGISTRATION") not in REGISTRATION_POLICIES:
+        raise RuntimeError(
+            f"REGISTRATION must be one of {', '.join(REGISTRATION_POLICIES)}, "
+            f"not {config.get('REGISTRATION')!r}"
+        )
 
 
 def ensure_secret_key(config: dict[str, Any], instance_path: str) -> None:

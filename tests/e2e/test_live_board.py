@@ -256,3 +256,41 @@ def test_a_board_moves_a_card_of_a_task_that_is_not_its_users(server: str, brows
     )
     assert admin.inner_text("#notification-counter") == "0"  # moved, not told
     assert errors == []
+
+
+def test_the_board_keeps_its_filters_in_the_address_and_flags_overdue_cards(
+    server: str, browser: Any
+) -> None:
+    errors: list[str] = []
+    bob = signed_in_page(browser, server, "bob", errors)
+    project = bob.request.get(f"{server}/tasks/api/projects").json()["data"][0]
+    created = bob.request.post(
+        f"{server}/tasks/api/task",
+        data={
+            "project_id": project["id"],
+            "subject": "Renew the certificate",
+            "assigned_to_id": int(
+                bob.request.get(
+                    f"{server}/users/account", headers={"Accept": "application/json"}
+                ).json()["data"]["id"]
+            ),
+            "start_date": "2020-01-01",
+            "due_date": "2020-01-02",
+        },
+    )
+    assert created.ok, created.text()
+    task_id = str(created.json()["data"]["task_id"])
+    bob.goto(f"{server}/tasks/kanban?project={project['id']}&assigned_to=me")
+    assert bob.input_value("select[name=project]") == str(project["id"])  # read from the address
+    settled(bob)
+    card = f".kanban-card[data-task-id='{task_id}']"
+    bob.wait_for_selector(card)
+    assert bob.query_selector(f"{card} .kanban-overdue") is not None
+    assert "Overdue" in bob.inner_text(card)
+    bob.select_option("select[name=assigned_to]", value="any")
+    assert "assigned_to=any" in bob.url  # the change is kept in the address
+    bob.reload()
+    assert bob.input_value("select[name=assigned_to]") == "any"
+    closed = bob.inner_text(".kanban-column[data-closed='true'] header")
+    assert "14 days" in closed
+    assert errors == []

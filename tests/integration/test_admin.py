@@ -146,7 +146,11 @@ def test_admin_sets_flags_with_form(
     login(admin)
     response = client.post(
         f"/admin/users/{staff.id}?q=maria",
-        data={"is_admin": "y", "can_access_contact_center_moscow": "y"},
+        data={
+            "is_admin": "y",
+            "can_access_contact_center_moscow": "y",
+            "can_post_announcements": "y",
+        },
     )
     assert response.status_code == 302
     assert response.headers["Location"] == "/admin/users?q=maria"
@@ -155,6 +159,7 @@ def test_admin_sets_flags_with_form(
         "is_redmine_user": False,
         "can_access_quality_control": False,
         "can_access_contact_center_moscow": True,
+        "can_post_announcements": True,
     }
 
 
@@ -209,6 +214,7 @@ def test_admin_sets_all_flags_with_json(
         "is_redmine_user": False,
         "can_access_quality_control": False,
         "can_access_contact_center_moscow": True,
+        "can_post_announcements": False,
     }
     response = client.post(f"/admin/users/{staff.id}", json=body)
     assert response.status_code == 200
@@ -233,6 +239,7 @@ def test_admin_json_partial_flags_leave_others(
         "is_redmine_user": True,
         "can_access_quality_control": True,
         "can_access_contact_center_moscow": True,
+        "can_post_announcements": False,
     }
     response = client.post(f"/admin/users/{staff.id}", json={"is_redmine_user": False})
     assert response.status_code == 200
@@ -241,6 +248,7 @@ def test_admin_json_partial_flags_leave_others(
         "is_redmine_user": False,
         "can_access_quality_control": True,
         "can_access_contact_center_moscow": True,
+        "can_post_announcements": False,
     }
     # An empty object changes nothing at all.
     assert client.post(f"/admin/users/{staff.id}", json={}).status_code == 200

@@ -99,8 +99,9 @@ def test_create_token_from_the_page_shows_it_once(client, login, world: World):
     login(world.users["alice"])
     token = csrf_token_from(client, TOKENS)
     response = client.post(TOKENS, data={"name": "browser made", "csrf_token": token}, headers=FORM)
-    assert response.status_code == 201
-    html = response.get_data(as_text=True)
+    assert response.status_code == 303  # POST-redirect-GET: reloading the page creates nothing
+    assert response.headers["Location"] == TOKENS
+    html = client.get(TOKENS, headers=HTML).get_data(as_text=True)
     match = re.search(r'id="new-token">.*?<code[^>]*>(hd_[^<]+)</code>', html, re.S)
     assert match
     plain = match.group(1)
@@ -109,6 +110,7 @@ def test_create_token_from_the_page_shows_it_once(client, login, world: World):
     assert plain not in again
     assert 'id="new-token"' not in again
     assert "browser made" in again
+    assert len(token_rows()) == 1
 
 
 def test_create_token_from_the_page_needs_the_csrf_token(client, login, world: World):

@@ -21,7 +21,7 @@ from helpers import JSON
 ERROR_KEYS = {"error", "message", "status_code", "success"}
 # Headers as a browser sends them when loading a page.
 PAGE = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
-HTML_LANG = re.compile(r'<html lang="([^"]+)">')
+HTML_LANG = re.compile(r'<html lang="([^"]+)"')
 
 
 @pytest.fixture

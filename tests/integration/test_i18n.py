@@ -90,7 +90,7 @@ def test_login_page_in_the_browsers_language(
     other_language: str,
 ) -> None:
     html = page(client, "/users/login", accept_language)
-    assert f'<html lang="{lang}">' in html
+    assert f'<html lang="{lang}" ' in html
     assert f"<title>{title} · Helpdesk</title>" in html
     assert label in html
     assert other_language not in html

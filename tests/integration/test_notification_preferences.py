@@ -167,3 +167,11 @@ def test_pages_of_a_user_with_push_on_know_where_to_refresh_the_subscription(cli
     page = client.get("/notifications", headers=HTML).get_data(as_text=True)
     assert 'data-enabled="true"' in page
     assert "js/push.js" in page
+
+
+def test_the_email_switch_says_when_no_mail_server_is_configured(app, client, alice):
+    page = client.get(PAGE, headers=HTML).get_data(as_text=True)
+    assert 'id="email-status"' in page
+    assert "MAIL_SERVER" in page
+    app.config["MAIL_SERVER"] = "smtp.example.com"
+    assert 'id="email-status"' not in client.get(PAGE, headers=HTML).get_data(as_text=True)

@@ -181,6 +181,8 @@ def test_status_change_notifies_assignee_author_and_watchers_once_each_never_the
         assert row["issue_id"] == login_task
         assert (row["old_status"], row["new_status"]) == ("In Progress", "Resolved")
         assert row["old_subj"] == "Fix login issue"
+        assert "Fix login issue" in row["message"]  # what the task is, not only its number
+        assert row["message"].endswith("Checked on staging")  # and what was said with the move
         assert row["is_read"] is False
         assert row["read_at"] is None
         assert row["event_key"] == f"journal:{journal_id}"
@@ -201,7 +203,9 @@ def test_recipients_language_decides_the_text(app, login, world: World, login_ta
 
     (bob,) = notification_rows(user_id=world.uid("bob"))
     assert bob["title"] == f"Task #{login_task} status changed"
-    assert bob["message"] == f"Task #{login_task} changed from 'In Progress' to 'Resolved'"
+    assert bob["message"] == (
+        f"Task #{login_task} \"Fix login issue\" changed from 'In Progress' to 'Resolved'"
+    )
 
     (alice,) = notification_rows(user_id=world.uid("alice"))
     assert "«В работе»" in alice["message"]
@@ -561,7 +565,9 @@ def test_list_answers_the_seed_document(app, login, world: World, login_task: in
         "id": row["id"],
         "type": "status_change",
         "title": f"Task #{login_task} status changed",
-        "message": f"Task #{login_task} changed from 'In Progress' to 'Resolved'",
+        "message": (
+            f"Task #{login_task} \"Fix login issue\" changed from 'In Progress' to 'Resolved'"
+        ),
         "issue_id": login_task,
         "is_read": False,
         "created_at": row["date_created"].replace(microsecond=0).isoformat() + "Z",

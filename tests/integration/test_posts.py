@@ -41,8 +41,8 @@ def fresh_post(post_id: int) -> Post | None:
 
 @pytest.fixture
 def author(make_user: Callable[..., User]) -> User:
-    """A plain user who writes announcements."""
-    return make_user("author")
+    """A user given the right to write announcements."""
+    return make_user("author", can_post_announcements=True)
 
 
 @pytest.fixture
@@ -191,6 +191,28 @@ def test_post_text_is_escaped(
 
 
 # --- create --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "flags", [{}, {"is_redmine_user": True, "can_access_quality_control": True}]
+)
+def test_only_admins_and_the_announcement_right_may_publish(
+    client: FlaskClient, make_user: Callable[..., User], login: Any, flags: dict[str, bool]
+) -> None:
+    """A self-registered user (or one with other rights) cannot address the whole company."""
+    login(make_user("newcomer", **flags))
+    assert client.get("/posts/new", headers=BROWSER).status_code == 403
+    assert create_via_form(client).status_code == 403
+    assert count_rows(Post) == 0
+    assert "/posts/new" not in client.get("/", headers=BROWSER).get_data(as_text=True)
+
+
+def test_admins_publish_without_the_announcement_right(
+    client: FlaskClient, make_user: Callable[..., User], login: Any
+) -> None:
+    login(make_user("boss", is_admin=True))
+    assert create_via_form(client).status_code == 302
+    assert count_rows(Post) == 1
 
 
 def test_new_post_requires_login(client: FlaskClient, author: User) -> None:

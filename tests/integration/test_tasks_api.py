@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select, update
@@ -693,6 +693,29 @@ def test_my_tasks_status_filter(client, login, world, status, expected):
     assert subjects(doc) == expected
     assert doc["pagination"]["total"] == len(expected)
     assert doc["filters"]["status"] == status
+
+
+def test_a_status_named_closed_is_not_the_closed_group(client, login, world):
+    """status=Closed is the seed's filter by name: the Rejected task is closed but not Closed."""
+    alice = world.uid("alice")
+    db.session.add(
+        Task(
+            project_id=world.projects["desk"],
+            tracker_id=1,
+            status_id=REJECTED,
+            priority_id=2,
+            author_id=alice,
+            assigned_to_id=alice,
+            subject="Rejected duplicate",
+            description="",
+        )
+    )
+    db.session.commit()
+    login(world.users["alice"])
+    assert subjects(my_tasks(client, status="Closed").get_json()) == ["Closed printer ticket"]
+    assert subjects(my_tasks(client, status="Rejected").get_json()) == ["Rejected duplicate"]
+    both = {"Closed printer ticket", "Rejected duplicate"}
+    assert set(subjects(my_tasks(client, status="closed").get_json())) == both
 
 
 @pytest.mark.parametrize(
@@ -1584,3 +1607,32 @@ def test_the_seed_helper_get_active_tasks_lists_my_open_tasks(world: World):
     tasks = world.users["alice"].get_active_tasks()
     assert [task.subject for task in tasks] == ALICE_OPEN_BY_DEFAULT_SORT
     assert world.users["carol"].get_active_tasks() == []
+
+
+def test_closed_days_keeps_closed_tasks_of_the_last_days_only(client, login, world):
+    """The board's closed columns show the last KANBAN_CLOSED_DAYS days; a reopened task keeps
+    its old closed_on and is still listed among the open ones."""
+    now = datetime.now(UTC).replace(tzinfo=None)
+    fresh_close = Task(
+        project_id=world.projects["desk"],
+        tracker_id=1,
+        status_id=CLOSED,
+        priority_id=2,
+        author_id=world.uid("alice"),
+        assigned_to_id=world.uid("alice"),
+        subject="Closed yesterday",
+        description="",
+        closed_on=now - timedelta(days=1),
+    )
+    db.session.add(fresh_close)
+    db.session.get(Task, world.tasks["login"]).closed_on = now - timedelta(days=400)  # reopened
+    db.session.commit()
+    login(world.users["alice"])
+    recent = my_tasks(client, status="closed", closed_days=14).get_json()
+    assert subjects(recent) == ["Closed yesterday"]  # not the printer ticket closed in 2024
+    assert set(subjects(my_tasks(client, status="closed").get_json())) == {
+        "Closed yesterday",
+        "Closed printer ticket",
+    }
+    assert "Fix login issue" in subjects(my_tasks(client, status="open", closed_days=14).get_json())
+    assert my_tasks(client, closed_days=0).status_code == 400

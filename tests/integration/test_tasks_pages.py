@@ -96,6 +96,8 @@ def test_my_tasks_page_lists_own_open_tasks_with_a_filter_bar(client, login, wor
     assert 'id="task-filters"' in html
     assert [o[0] for o in options(html, "status")][:3] == ["", "closed", "all"]
     assert {o[1] for o in options(html, "status")} >= {"New", "In Progress", "Closed"}
+    labels = [o[1] for o in options(html, "status")]
+    assert len(labels) == len(set(labels)), labels  # the closed group is not a second "Closed"
     priorities = [o[1] for o in options(html, "priority")]
     assert priorities == ["Any", "Immediate", "Urgent", "High", "Normal", "Low"]
     assert [o[1] for o in options(html, "project")] == ["Any", "Service Desk", "Web Portal"]
@@ -114,7 +116,7 @@ def test_my_tasks_page_shows_the_chosen_filters(client, login, world: World):
         project=str(world.projects["desk"]),
         search="printer",
     )
-    assert ("closed", "Closed", True) in options(html, "status")
+    assert ("closed", "All closed", True) in options(html, "status")
     assert [o for o in options(html, "priority") if o[2]] == [("Normal", "Normal", True)]
     assert [o[1] for o in options(html, "project") if o[2]] == ["Service Desk"]
     assert re.search(r'name="search" value="printer"', html)
@@ -571,3 +573,31 @@ def test_kanban_data_source_answers_json_for_the_board(client, login, world: Wor
     tasks = response.get_json()["data"]["tasks"]
     assert {t["subject"] for t in tasks} == {"Fix login issue", "VPN drops every hour"}
     assert all({"priority", "assigned_to", "due_date", "status_id"} <= set(t) for t in tasks)
+
+
+@pytest.mark.parametrize(
+    ("language", "shown"), [("ru", "15.01.2024, 13:00"), ("en", "1/15/24, 1:00\u202fPM")]
+)
+def test_my_tasks_and_the_task_page_show_one_time_in_the_office_zone(
+    client, login, world: World, language, shown
+):
+    """Updated 10:00 UTC is 13:00 in Moscow (DISPLAY_TIMEZONE) on both pages, never raw UTC."""
+    login(world.users["alice"])
+    headers = {**HTML, "Accept-Language": language}
+    listing = client.get("/tasks/my-tasks", headers=headers).get_data(as_text=True)
+    row = re.search(rf'<tr data-task-id="{world.tasks["login"]}">.*?</tr>', listing, re.S)
+    assert row
+    assert shown in unescape(row.group(0))
+    assert "2024-01-15 10:00" not in listing
+    task = client.get(f"/tasks/{world.tasks['login']}", headers=headers).get_data(as_text=True)
+    assert f"{shown}\n" in unescape(task)  # "updated <time>"
+
+
+def test_a_users_own_time_zone_decides_the_times_they_read(client, login, world: World):
+    alice = db.session.get(type(world.users["alice"]), world.uid("alice"))
+    alice.timezone = "Asia/Vladivostok"  # UTC+10: updated 10:00 UTC is 20:00
+    db.session.commit()
+    login(world.users["alice"])
+    headers = {**HTML, "Accept-Language": "ru"}
+    task = client.get(f"/tasks/{world.tasks['login']}", headers=headers).get_data(as_text=True)
+    assert "15.01.2024, 20:00\n" in unescape(task)

@@ -190,3 +190,19 @@ def test_language_choice_applies_to_the_next_pages(client, alice):
     page = client.get(ACCOUNT, headers={"Accept": "text/html", "Accept-Language": "en"})
     assert '<html lang="ru"' in page.get_data(as_text=True)
     assert fetch_user(alice.id).language == "ru"
+
+
+def test_a_chosen_time_zone_applies_to_the_pages_and_an_unknown_one_is_refused(client, alice):
+    assert 'data-timezone="Europe/Moscow"' in client.get(ACCOUNT, headers=HTML).get_data(
+        as_text=True
+    )  # none chosen: the company's DISPLAY_TIMEZONE
+    assert client.post(ACCOUNT, json={"timezone": "Mars/Olympus"}, headers=JSON).status_code == 422
+    assert fetch_user(alice.id).timezone is None
+    response = client.post(ACCOUNT, json={"timezone": "Asia/Vladivostok"}, headers=JSON)
+    assert response.status_code == 200
+    assert response.get_json()["data"]["timezone"] == "Asia/Vladivostok"
+    page = client.get(ACCOUNT, headers=HTML).get_data(as_text=True)
+    assert 'data-timezone="Asia/Vladivostok"' in page  # what the bell and toasts format with
+    assert '<option selected value="Asia/Vladivostok">' in page
+    client.post(ACCOUNT, json={"timezone": ""}, headers=JSON)
+    assert fetch_user(alice.id).timezone is None

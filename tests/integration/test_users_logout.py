@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from conftest import PASSWORD
@@ -58,3 +60,41 @@ def test_logout_when_not_logged_in_is_harmless(client):
     response = client.get("/users/logout", headers=JSON)
     assert response.status_code == 200
     assert not is_logged_in(client)
+
+
+@pytest.mark.parametrize("site", ["cross-site", "same-site"])
+def test_a_cross_site_get_asks_before_logging_out(client, make_user, login, site):
+    """A link or image on another site cannot sign a user out: it gets a page that posts."""
+    login(make_user("alice"))
+    response = client.get("/users/logout", headers={**HTML, "Sec-Fetch-Site": site})
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert 'id="logout-confirm"' in html
+    assert re.search(r'<form method="post" action="/users/logout"', html)
+    assert 'name="csrf_token"' in html
+    assert is_logged_in(client)
+
+
+def test_a_cross_origin_get_by_origin_header_asks_too(client, make_user, login):
+    login(make_user("alice"))
+    response = client.get("/users/logout", headers={**HTML, "Origin": "https://evil.example"})
+    assert 'id="logout-confirm"' in response.get_data(as_text=True)
+    assert is_logged_in(client)
+
+
+def test_a_typed_or_same_origin_get_still_logs_out(client, make_user, login):
+    login(make_user("alice"))
+    response = client.get("/users/logout", headers={**HTML, "Sec-Fetch-Site": "none"})
+    assert response.status_code == 302
+    assert not is_logged_in(client)
+
+
+def test_a_remember_cookie_copied_before_logout_no_longer_signs_in(app, client, make_user):
+    """Logout invalidates remember-me on the server, not only by deleting the browser's cookie."""
+    make_user("alice")
+    client.post("/users/login", json={"username": "alice", "password": PASSWORD, "remember": True})
+    copied = client.get_cookie("remember_token").value
+    client.post("/users/logout", headers=JSON)
+    thief = app.test_client()
+    thief.set_cookie("remember_token", copied)
+    assert not is_logged_in(thief)

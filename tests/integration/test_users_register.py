@@ -60,7 +60,7 @@ def test_json_registration_creates_the_user_and_answers_201(client):
     assert user.password != PASSWORD
     assert user.check_password(PASSWORD)
     assert not user.is_admin
-    assert not user.is_redmine_user
+    assert user.is_redmine_user  # REGISTRATION=open (development and tests): task access at once
 
 
 def test_registration_signs_the_new_user_in(client):
@@ -82,7 +82,8 @@ def test_email_is_stored_in_lower_case(client):
     assert find("newbie").email == "newbie@example.com"
 
 
-def test_permission_flags_in_the_body_are_ignored(client):
+def test_permission_flags_in_the_body_are_ignored(app, client):
+    app.config["REGISTRATION"] = "approval"
     response = client.post(REGISTER, json=signup(is_admin=True, is_redmine_user=True))
     assert response.status_code == 201
     user = find("newbie")
@@ -211,10 +212,68 @@ def test_form_errors_are_shown_on_the_page_with_422(client, make_user):
     make_user("alice")
     response = client.post(REGISTER, data=signup(username="alice"), headers=HTML)
     assert response.status_code == 422
-    assert "This username is already taken." in response.get_data(as_text=True)
+    assert "This username or e-mail cannot be used." in response.get_data(as_text=True)
     assert count_rows(User) == 1
 
 
 def test_a_rejected_registration_does_not_sign_in(client):
     client.post(REGISTER, json=signup(password="short1", confirm_password="short1"))
     assert client.get("/users/account", headers=JSON).status_code == 401
+
+
+# Registration policy (REGISTRATION) and what a refusal reveals
+# =============================================================================================
+
+
+def test_a_taken_username_and_a_taken_email_get_the_same_answer(client, make_user):
+    """A stranger cannot tell which e-mail addresses (or usernames) have accounts."""
+    make_user("alice", email="alice@example.com")
+    by_name = client.post(REGISTER, json=signup(username="ALICE"), headers=JSON).get_json()
+    by_email = client.post(REGISTER, json=signup(email="alice@example.com"), headers=JSON)
+    assert by_email.status_code == 422
+    assert by_name["errors"] == by_email.get_json()["errors"]
+    assert set(by_name["errors"]) == {"username", "email"}
+    assert count_rows(User) == 1
+
+
+def test_registration_attempts_are_rate_limited(app, client):
+    app.config["REGISTRATION_RATE_LIMIT"] = "2 per minute"
+    for name in ("one", "two"):
+        other = app.test_client()  # new sessions from one address
+        assert (
+            other.post(REGISTER, json=signup(username=name, email=f"{name}@x.io")).status_code
+            == 201
+        )
+    response = app.test_client().post(REGISTER, json=signup(username="three", email="t@x.io"))
+    assert response.status_code == 429
+    assert find("three") is None
+    assert client.get(REGISTER, headers=HTML).status_code == 200  # the page itself is not counted
+
+
+def test_with_approval_a_new_account_is_told_what_it_can_do_until_approved(app, client, make_user):
+    app.config["REGISTRATION"] = "approval"
+    response = client.post(REGISTER, data=signup(), headers=HTML, follow_redirects=True)
+    assert "administrator will give you access to tasks" in response.get_data(as_text=True)
+    user = find("newbie")
+    assert not user.is_redmine_user
+    page = client.get("/tasks/my-tasks", headers=HTML)
+    assert page.status_code == 403
+    text = page.get_data(as_text=True)
+    assert 'id="no-task-access"' in text
+    assert 'href="/users/account"' in text
+    assert client.get("/tasks/my-tasks", headers=JSON).status_code == 403  # scripts: plain 403
+    user.is_redmine_user = True  # an administrator approves
+    db.session.commit()
+    assert client.get("/tasks/my-tasks", headers=HTML).status_code == 200
+
+
+def test_closed_registration_creates_nobody_and_offers_no_link(app, client):
+    app.config["REGISTRATION"] = "closed"
+    assert client.get(REGISTER, headers=HTML).status_code == 403
+    response = client.post(REGISTER, json=signup(), headers=JSON)
+    assert response.status_code == 403
+    assert "administrator" in response.get_json()["message"]
+    assert count_rows(User) == 0
+    assert 'href="/users/register"' not in client.get("/users/login", headers=HTML).get_data(
+        as_text=True
+    )

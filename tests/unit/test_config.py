@@ -372,3 +372,28 @@ def test_development_uses_a_real_secret_from_environment(
     monkeypatch.setenv("SECRET_KEY", LONG_SECRET)
     assert create_app("development").config["SECRET_KEY"] == LONG_SECRET
     assert not (clean_env / "secret_key").exists()
+
+
+def test_a_checkout_keeps_one_instance_folder_beside_src_for_every_command() -> None:
+    """`helpdesk vapid` run from a checkout writes where `make run` (HELPDESK_INSTANCE_PATH set
+    to ./instance by the Makefile) reads, not under src/."""
+    import helpdesk
+    from helpdesk import default_instance_path
+
+    checkout = Path(helpdesk.__file__).resolve().parents[2]
+    assert (checkout / "Makefile").is_file()
+    assert default_instance_path({}) == str(checkout / "instance")
+    assert default_instance_path({"HELPDESK_INSTANCE_PATH": "/srv/helpdesk"}) == "/srv/helpdesk"
+
+
+def test_registration_defaults_to_approval_in_production_and_refuses_a_typo(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from helpdesk.config import DevelopmentConfig, ProductionConfig, TestingConfig
+
+    assert ProductionConfig.REGISTRATION == "approval"
+    assert DevelopmentConfig.REGISTRATION == TestingConfig.REGISTRATION == "open"
+    monkeypatch.setenv("HELPDESK_INSTANCE_PATH", str(tmp_path))
+    monkeypatch.setenv("REGISTRATION", "opne")
+    with pytest.raises(RuntimeError, match="REGISTRATION must be one of open, approval, closed"):
+        create_app("testing")

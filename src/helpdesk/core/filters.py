@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from flask import Flask, current_app, has_app_context
+from flask import Flask, current_app, has_app_context, has_request_context
+from flask_babel import format_datetime, get_timezone
 
 DEFAULT_TIMEZONE = "Europe/Moscow"
 
@@ -43,11 +44,26 @@ def format_datetime_msk(dt: datetime | None, format_string: str = "%d.%m.%Y %H:%
     """Show a time in the office timezone; naive datetimes are taken to be UTC."""
     if dt is None:
         return ""
+    aware = dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+    if has_request_context():
+        return aware.astimezone(get_timezone()).strftime(format_string)
     zone = DEFAULT_TIMEZONE
     if has_app_context():
         zone = current_app.config.get("DISPLAY_TIMEZONE", DEFAULT_TIMEZONE)
-    aware = dt if dt.tzinfo else dt.replace(tzinfo=UTC)
     return aware.astimezone(ZoneInfo(zone)).strftime(format_string)
+
+
+def local_datetime(value: datetime | str | None) -> str:
+    """The one way pages show a time: in the reader's zone (core/i18n.py select_timezone), in the
+    short form of their language (Babel; the pages' JavaScript formats the same way with Intl).
+    Takes a datetime (naive is UTC) or the API's ISO text."""
+    if not value:
+        return ""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return format_datetime(value, "short")
 
 
 def get_status_color(status_name: str | None) -> str:
@@ -73,6 +89,13 @@ def truncate_text(text: str | None, max_length: int = 100, suffix: str = "...") 
 
 def register_filters(app: Flask) -> None:
     """Make the helpers available to every template."""
-    for helper in (format_datetime_msk, get_status_color, get_priority_icon, truncate_text):
+    helpers = (
+        format_datetime_msk,
+        local_datetime,
+        get_status_color,
+        get_priority_icon,
+        truncate_text,
+    )
+    for helper in helpers:
         app.add_template_filter(helper)
         app.add_template_global(helper)

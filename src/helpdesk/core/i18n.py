@@ -41,8 +41,13 @@ def locale_of(code: str) -> Locale:
 
 
 def select_timezone() -> str:
-    """Dates are shown in the configured office timezone (the seed's Moscow by default)."""
-    return current_app.config["DISPLAY_TIMEZONE"]
+    """The reader's time zone: their own choice (profile), else the company's DISPLAY_TIMEZONE
+    (the seed's Moscow by default); jobs and e-mails without a request use the company's."""
+    if has_request_context():
+        chosen = getattr(current_user._get_current_object(), "timezone", None)
+        if chosen:
+            return str(chosen)
+    return str(current_app.config["DISPLAY_TIMEZONE"])
 
 
 def choose_locale_first() -> None:
@@ -67,5 +72,6 @@ def register_i18n(app: Flask) -> None:
     """Bind Flask-Babel with our selectors and the language switch route."""
     babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
     app.jinja_env.globals["get_locale"] = get_locale
+    app.jinja_env.globals["page_timezone"] = select_timezone
     app.before_request(choose_locale_first)
     app.register_blueprint(bp)

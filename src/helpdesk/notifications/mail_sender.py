@@ -63,9 +63,27 @@ def render_bodies(template: str, context: Mapping[str, Any]) -> tuple[str, str]:
     language (HTML autoescaped, so task text cannot inject markup)."""
     if not TEMPLATE_NAME.fullmatch(template):
         raise ValueError(f"not an email template name: {template!r}")
+    context = with_status_texts(context)
     text = render_template(f"email/{template}.txt", **context)
     html = render_template(f"email/{template}.html", **context)
     return text, html
+
+
+def with_status_texts(context: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The seed's example context (task_id, task_subject, old_status, new_status) has no title
+    or message: it gets a status change's, as the recipient's notification would say it."""
+    if context.get("title") or not context.get("task_id") or not context.get("new_status"):
+        return context
+    from helpdesk.notifications.service import status_change_texts  # the sender stays a leaf
+
+    title, message = status_change_texts(
+        int(context["task_id"]),
+        context.get("old_status"),
+        context["new_status"],
+        context.get("task_subject"),
+        context.get("comment"),
+    )
+    return {**context, "title": title, "message": message}
 
 
 class EmailSender:

@@ -47,6 +47,8 @@ def notifications_page() -> str:
         per_page=PER_PAGE,
         error_out=False,
     )
+    service.note_check(current_user._get_current_object())
+    commit()
     return render_template(
         "notifications/list.html",
         page=page,
@@ -90,9 +92,11 @@ def preferences() -> Response | str | tuple[str, int]:
 
 
 def _render_preferences(form: NotificationPreferencesForm) -> str:
-    """The preferences page; without a VAPID key the push switch is shown as unavailable."""
+    """The preferences page; without a VAPID key the push switch is shown as unavailable, and
+    without a mail server the e-mail switch says that nothing is sent."""
     return render_template(
         "notifications/preferences.html",
         form=form,
         push_available=public_key(current_app) is not None,
+        mail_available=bool(current_app.config["MAIL_SERVER"]),
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import timedelta
 from functools import cache
 from operator import itemgetter
 from typing import Any, cast
@@ -67,6 +68,7 @@ def _languages_statement() -> Select[int, str | None, str | None]:
     )
 
 
+COMMENT_EXCERPT = 300  # characters of a comment a notification quotes
 RECORDED = "helpdesk_recorded"  # session.info: event key -> the notifications inserted for it
 
 
@@ -145,14 +147,30 @@ def _rows(
 
 
 def status_change_texts(
-    task_id: int, old_status: str | None, new_status: str | None
+    task_id: int,
+    old_status: str | None,
+    new_status: str | None,
+    subject: str | None = None,
+    comment: str | None = None,
 ) -> tuple[str, str]:
-    """Title and message of a status change, in the current language."""
+    """Title and message of a status change, in the current language: the message names the
+    task's subject and quotes the comment made with the change, when they are known."""
     old, new = label(old_status), label(new_status)
-    return (
-        _("Task #%(id)d status changed", id=task_id),
-        _("Task #%(id)d changed from '%(old)s' to '%(new)s'", id=task_id, old=old, new=new),
-    )
+    if subject:
+        message = _(
+            "Task #%(id)d \"%(subject)s\" changed from '%(old)s' to '%(new)s'",
+            id=task_id,
+            subject=subject,
+            old=old,
+            new=new,
+        )
+    else:
+        message = _(
+            "Task #%(id)d changed from '%(old)s' to '%(new)s'", id=task_id, old=old, new=new
+        )
+    if comment:
+        message += "\n" + _("Comment: %(comment)s", comment=comment[:COMMENT_EXCERPT])
+    return _("Task #%(id)d status changed", id=task_id), message
 
 
 def comment_title(task_id: int) -> str:
@@ -173,7 +191,9 @@ def record_status_change(event: TaskStatusChanged) -> None:
 
     def texts() -> tuple[str, str, dict[str, Any]]:
         return (
-            *status_change_texts(task.id, event.old_status.name, event.new_status.name),
+            *status_change_texts(
+                task.id, event.old_status.name, event.new_status.name, task.subject, event.comment
+            ),
             {
                 "old_status": event.old_status.name,
                 "new_status": event.new_status.name,
@@ -202,7 +222,11 @@ def record_comment(event: TaskCommented) -> None:
     def texts() -> tuple[str, str, dict[str, Any]]:
         return (
             comment_title(task.id),
-            _("%(name)s: %(notes)s", name=event.journal.user.name, notes=event.journal.notes[:300]),
+            _(
+                "%(name)s: %(notes)s",
+                name=event.journal.user.name,
+                notes=event.journal.notes[:COMMENT_EXCERPT],
+            ),
             {"task_subject": task.subject, "journal_id": event.journal.id},
         )
 
@@ -296,6 +320,20 @@ def mark_read(user_id: int, notification_id: int) -> bool:
         notification.read_at = utcnow()
     db.session.flush()
     return True
+
+
+CHECK_RESOLUTION = timedelta(minutes=1)  # write last_notification_check at most this often
+
+
+def note_check(user: User) -> None:
+    """Record when the user last looked through their notifications (the seed's
+    last_notification_check): the notifications page and "mark all as read"."""
+    now = utcnow()
+    if (
+        user.last_notification_check is None
+        or now - user.last_notification_check > CHECK_RESOLUTION
+    ):
+        user.last_notification_check = now
 
 
 def mark_all_read(user_id: int) -> int:

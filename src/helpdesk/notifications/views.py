@@ -64,6 +64,7 @@ def mark_notification_read(notification_id: int) -> Response:
 def mark_all_read() -> Response:
     """Mark all of one's notifications read."""
     changed = service.mark_all_read(current_user.id)
+    service.note_check(current_user._get_current_object())
     commit()
     return envelope({"marked": changed, "unread_count": 0}, _("All notifications marked as read"))
 

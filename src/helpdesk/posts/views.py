@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 from werkzeug.wrappers import Response
 
+from helpdesk.core.decorators import permission_required
 from helpdesk.core.images import ImageRejected, delete_image
 from helpdesk.extensions import db
 from helpdesk.posts import service
@@ -50,9 +51,9 @@ def post(post_id: int) -> str:
 
 
 @bp.route("/posts/new", methods=["GET", "POST"])
-@login_required
+@permission_required("can_post_announcements")
 def new_post() -> Response | str | tuple[str, int]:
-    """Write an announcement."""
+    """Write an announcement (admins and users with can_post_announcements)."""
     form = PostForm()
     if request.method == "POST":
         if not form.validate():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, jsonify
@@ -12,6 +13,7 @@ from flask_login import current_user
 from helpdesk.core.api import envelope, parse_args, parse_body
 from helpdesk.core.decorators import redmine_user_required
 from helpdesk.core.events import commit, rollback
+from helpdesk.core.models import utcnow
 from helpdesk.tasks import service
 from helpdesk.tasks.backends import get_backend
 from helpdesk.tasks.backends.base import TaskError, TaskQuery
@@ -50,6 +52,7 @@ def task_query(params: TaskListQuery, assigned_to_id: int | None) -> TaskQuery:
         priority=params.priority,
         project=params.project,
         search=params.search,
+        closed_since=utcnow() - timedelta(days=params.closed_days) if params.closed_days else None,
         page=params.page,
         per_page=params.per_page,
         **extra,

@@ -126,6 +126,7 @@ class TaskListQuery(BaseModel):
     search: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
     sort: Annotated[str, StringConstraints(max_length=200)] | None = None
     assigned_to: Literal["me", "any"] | Id | None = None
+    closed_days: Annotated[int, Field(ge=1, le=3650)] | None = None  # closed in the last N days
 
     @model_validator(mode="before")
     @classmethod

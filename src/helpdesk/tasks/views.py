@@ -30,7 +30,20 @@ from helpdesk.tasks.backends.base import CustomFieldInfo, ProjectInfo, TaskError
 from helpdesk.tasks.schemas import CommentIn, StatusChangeIn, TaskCreateIn
 
 bp = Blueprint("tasks", __name__, url_prefix="/tasks")
-bp.before_request(redmine_user_required(lambda: None))
+
+
+task_right = redmine_user_required(lambda: None)
+
+
+@bp.before_request
+def require_task_access() -> Any:
+    """The task pages need task access (the seed's is_redmine_user); a signed-in account
+    without it is told why and what it can do meanwhile, not given a bare 403."""
+    user = current_user._get_current_object()
+    if user.is_authenticated and not user.has_task_access and not wants_json_response():
+        approval = current_app.config["REGISTRATION"] == "approval"
+        return render_template("tasks/no_access.html", approval=approval), 403
+    return task_right()
 
 
 def lookups() -> dict[str, Any]:
@@ -193,6 +206,7 @@ def kanban() -> str:
     return render_template(
         "tasks/kanban.html",
         column_size=current_app.config["KANBAN_COLUMN_SIZE"],
+        closed_days=current_app.config["KANBAN_CLOSED_DAYS"],
         people=sorted(people.items(), key=lambda item: item[1].lower()),
         **lookups(),
     )

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
+from zoneinfo import available_timezones
 
+from flask import current_app
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf.file import FileField
@@ -63,7 +66,8 @@ class LoginForm(BaseForm):
 
 
 class RegistrationForm(BaseForm):
-    """A new local account; permissions are granted later by an admin."""
+    """A new local account; whether its username or e-mail is taken is the view's one question
+    (users/views.py register), answered alike for both."""
 
     username = StringField(_l("Username"), validators=[InputRequired(), *USERNAME_RULES])
     email = StringField(_l("E-mail"), validators=[InputRequired(), Length(max=120), Email()])
@@ -75,16 +79,6 @@ class RegistrationForm(BaseForm):
     full_name = StringField(_l("Full name"), validators=[Optional(), Length(max=255)])
     department = StringField(_l("Department"), validators=[Optional(), Length(max=120)])
     position = StringField(_l("Position"), validators=[Optional(), Length(max=120)])
-
-    def validate_username(self, field: Any) -> None:
-        """Usernames are unique regardless of case."""
-        if service.username_taken(field.data):
-            raise ValidationError(_l("This username is already taken."))
-
-    def validate_email(self, field: Any) -> None:
-        """E-mail addresses are unique regardless of case."""
-        if service.email_taken(field.data):
-            raise ValidationError(_l("This e-mail is already registered."))
 
 
 class AccountForm(BaseForm):
@@ -106,6 +100,7 @@ class AccountForm(BaseForm):
         ],
         validate_choice=True,
     )
+    timezone = SelectField(_l("Time zone"), validate_choice=True)
     picture = FileField(_l("Profile picture"))
 
     def __init__(self, user: Any, **kwargs: Any):
@@ -113,6 +108,11 @@ class AccountForm(BaseForm):
         self._user = user
         if self.language.data is None:
             self.language.data = ""
+        company = current_app.config["DISPLAY_TIMEZONE"]
+        default = choice("", _l("The company's (%(zone)s)", zone=company))
+        self.timezone.choices = [default, *((zone, zone) for zone in time_zones())]
+        if self.timezone.data is None:
+            self.timezone.data = ""
 
     def validate_username(self, field: Any) -> None:
         """Another user's username cannot be taken over."""
@@ -123,6 +123,12 @@ class AccountForm(BaseForm):
         """Another user's e-mail cannot be taken over."""
         if service.email_taken(field.data, exclude_id=self._user.id):
             raise ValidationError(_l("This e-mail is already registered."))
+
+
+@cache
+def time_zones() -> list[str]:
+    """The IANA time zones a user may choose, read once."""
+    return sorted(available_timezones())
 
 
 class PasswordChangeForm(BaseForm):
@@ -146,3 +152,4 @@ class PermissionsForm(BaseForm):
     is_redmine_user = BooleanField(_l("Task user"))
     can_access_quality_control = BooleanField(_l("Quality control"))
     can_access_contact_center_moscow = BooleanField(_l("Contact center (Moscow)"))
+    can_post_announcements = BooleanField(_l("Announcements"))

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from flask_login import UserMixin
 from sqlalchemy import Boolean, Date, DateTime, Index, String, text
+from sqlalchemy import false as sa_false
 from sqlalchemy import true as sa_true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -17,6 +18,7 @@ from helpdesk.core.models import utcnow
 from helpdesk.extensions import Model, bcrypt
 
 if TYPE_CHECKING:
+    from helpdesk.notifications.models import PushSubscription
     from helpdesk.posts.models import Post
 
 PERMISSION_FLAGS = (
@@ -24,6 +26,7 @@ PERMISSION_FLAGS = (
     "is_redmine_user",
     "can_access_quality_control",
     "can_access_contact_center_moscow",
+    "can_post_announcements",
 )
 
 
@@ -67,11 +70,15 @@ class User(Model, UserMixin):
     image_file: Mapped[str | None] = mapped_column(String(30))
     language: Mapped[str | None] = mapped_column(String(8))
     last_locale: Mapped[str | None] = mapped_column(String(8))  # the language of the last login
+    timezone: Mapped[str | None] = mapped_column(String(64))  # None: the company's DISPLAY_TIMEZONE
 
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     is_redmine_user: Mapped[bool] = mapped_column(Boolean, default=False)
     can_access_quality_control: Mapped[bool] = mapped_column(Boolean, default=False)
     can_access_contact_center_moscow: Mapped[bool] = mapped_column(Boolean, default=False)
+    can_post_announcements: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=sa_false()
+    )
 
     browser_notifications_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
     notifications_widget_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -90,6 +97,9 @@ class User(Model, UserMixin):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     posts: Mapped[list[Post]] = relationship(back_populates="author", cascade="all, delete-orphan")
+    push_subscriptions: Mapped[list[PushSubscription]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", passive_deletes=True
+    )
 
     def set_password(self, raw: str) -> None:
         """Store a bcrypt hash and end every other session of this user."""
@@ -112,6 +122,16 @@ class User(Model, UserMixin):
         return active_tasks(self)
 
     @property
+    def may_post_announcements(self) -> bool:
+        """Announcements reach the whole company: admins and those given the right post them."""
+        return self.is_admin or self.can_post_announcements
+
+    @property
+    def has_task_access(self) -> bool:
+        """Whether the task pages and API are open to the user (the seed's is_redmine_user)."""
+        return self.is_admin or self.is_redmine_user
+
+    @property
     def display_name(self) -> str:
         """The name to show: full name, else username."""
         return self.full_name or self.username
@@ -131,6 +151,7 @@ class User(Model, UserMixin):
             "hire_date": self.hire_date.isoformat() if self.hire_date else None,
             "image_file": self.image_file,
             "language": self.language,
+            "timezone": self.timezone,
             **{flag: getattr(self, flag) for flag in PERMISSION_FLAGS},
             "browser_notifications_enabled": self.browser_notifications_enabled,
             "notifications_widget_enabled": self.notifications_widget_enabled,
@@ -142,5 +163,7 @@ class User(Model, UserMixin):
         return f"User({self.id}, {self.username}, {self.email})"
 
 
-# User.posts names Post by string; importing it here lets mappers configure from any entry point.
+# User.posts and User.push_subscriptions name their classes by string; importing them here lets
+# mappers configure from any entry point.
+from helpdesk.notifications import models as _notifications  # noqa: E402, F401
 from helpdesk.posts import models as _posts  # noqa: E402, F401

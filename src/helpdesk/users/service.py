@@ -13,7 +13,7 @@ from werkzeug.datastructures import FileStorage
 
 from helpdesk.core.images import store_image
 from helpdesk.extensions import db
-from helpdesk.users.models import PERMISSION_FLAGS, User, password_matches
+from helpdesk.users.models import PERMISSION_FLAGS, User, new_session_token, password_matches
 
 PROFILE_FIELDS = ("full_name", "department", "position", "office", "phone")
 COMMON_PASSWORDS = frozenset(
@@ -104,6 +104,16 @@ def _clean(value: str | None) -> str | None:
     return value or None
 
 
+def account_exists(username: str, email: str, password: str) -> bool:
+    """Whether the username or the e-mail (either, ignoring case) already has an account. Both
+    are looked up, and a refusal spends the password hash an account would have cost, so the
+    answer takes as long either way."""
+    taken = username_taken(username) | email_taken(email)
+    if taken:
+        password_matches(dummy_hash(), password)
+    return taken
+
+
 def create_user(username: str, email: str, password: str, **profile: Any) -> User:
     """Add a local user with a hashed password."""
     user = User(username=username.strip(), email=email.strip().lower())
@@ -130,6 +140,7 @@ def update_profile(user: User, data: dict[str, Any], picture: FileStorage | None
     for name in PROFILE_FIELDS:
         setattr(user, name, _clean(data.get(name)))
     user.language = data.get("language") or None
+    user.timezone = data.get("timezone") or None
     replaced = None
     if new_image:
         replaced, user.image_file = user.image_file, new_image
@@ -140,6 +151,13 @@ def update_profile(user: User, data: dict[str, Any], picture: FileStorage | None
 def change_password(user: User, new_password: str) -> None:
     """Set a new password, which ends the user's other sessions."""
     user.set_password(new_password)
+    db.session.flush()
+
+
+def end_all_sessions(user: User) -> None:
+    """A new session token: every session and remember-me cookie of the user stops working
+    (Flask-Login's remember cookie holds the same "id:token" as the sessions)."""
+    user.session_token = new_session_token()
     db.session.flush()
 
 

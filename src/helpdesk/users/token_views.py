@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, jsonify, redirect, render_template, url_for
+from flask import Blueprint, flash, jsonify, redirect, render_template, session, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
@@ -19,6 +19,7 @@ from helpdesk.users.views import form_errors
 bp = Blueprint("tokens", __name__, url_prefix="/users/tokens")
 
 MAX_TOKENS = 20
+NEW_TOKEN_KEY = "new_api_token"  # noqa: S105 (a session key: the new token, until shown)
 
 
 class TokenForm(BaseForm):
@@ -31,13 +32,19 @@ class TokenForm(BaseForm):
 @login_required
 def tokens() -> str:
     """The user's tokens and a form to create one."""
-    return render_template("users/tokens.html", tokens=user_tokens(current_user), form=TokenForm())
+    return render_template(
+        "users/tokens.html",
+        tokens=user_tokens(current_user),
+        form=TokenForm(),
+        new_token=session.pop(NEW_TOKEN_KEY, None),
+    )
 
 
 @bp.post("")
 @login_required
 def create() -> Response | tuple[str, int]:
-    """Create a token; its value is shown once, here, and never again."""
+    """Create a token; a page is redirected to the list, which shows the value once (reloading
+    it creates nothing); a JSON client gets the value in the answer."""
     form = TokenForm()
     valid = form.validate()
     if valid and len(user_tokens(current_user)) >= MAX_TOKENS:
@@ -53,13 +60,8 @@ def create() -> Response | tuple[str, int]:
     if wants_json_response():
         body = {"success": True, "data": {"id": token.id, "name": token.name, "token": plain}}
         return jsonify(body), 201  # type: ignore[return-value]
-    page = render_template(
-        "users/tokens.html",
-        tokens=user_tokens(current_user),
-        form=TokenForm(formdata=None),
-        new_token=plain,
-    )
-    return page, 201
+    session[NEW_TOKEN_KEY] = plain  # shown by the next GET of the page, once
+    return redirect(url_for("tokens.tokens"), 303)
 
 
 @bp.post("/<int:token_id>/revoke")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import (
     Blueprint,
+    abort,
     current_app,
     flash,
     jsonify,
@@ -22,6 +23,7 @@ from werkzeug.wrappers import Response
 from helpdesk.core.errors import wants_json_response
 from helpdesk.core.images import ImageRejected, delete_image
 from helpdesk.core.models import SiteSetting
+from helpdesk.core.security import is_cross_origin
 from helpdesk.core.urls import safe_next_url
 from helpdesk.extensions import db, limiter
 from helpdesk.posts.models import Post
@@ -97,13 +99,34 @@ def _render_login(form: LoginForm) -> str:
     return render_template("users/login.html", form=form, demo_password=demo_password)
 
 
+def registration_rate_limit() -> str:
+    """The configured limit on registration attempts per client address."""
+    return current_app.config["REGISTRATION_RATE_LIMIT"]
+
+
 @bp.route("/register", methods=["GET", "POST"])
+@limiter.limit(registration_rate_limit, methods=["POST"])
 def register() -> Response | str | tuple[str, int]:
-    """Create a local account and sign in with it."""
+    """Create a local account and sign in with it, as REGISTRATION allows: open (task access at
+    once), approval (an administrator gives task access later) or closed (no self-service)."""
+    policy = current_app.config["REGISTRATION"]
+    if policy == "closed":
+        abort(
+            403, _("Registration is closed on this helpdesk: ask an administrator for an account.")
+        )
     form = RegistrationForm()
     wants_json = wants_json_response()
     if request.method == "POST":
-        if not form.validate():
+        valid = form.validate()
+        if valid and service.account_exists(
+            form.username.data, form.email.data, form.password.data
+        ):
+            # the same words for a taken username and a taken address: a stranger cannot learn
+            # which addresses have accounts
+            taken = _("This username or e-mail cannot be used. Choose another, or log in.")
+            form.username.errors = form.email.errors = [taken]
+            valid = False
+        if not valid:
             return form_errors(form) if wants_json else (_render("register", form), 422)
         user = service.create_user(
             form.username.data,
@@ -112,10 +135,17 @@ def register() -> Response | str | tuple[str, int]:
             full_name=form.full_name.data,
             department=form.department.data,
             position=form.position.data,
+            is_redmine_user=policy == "open",
         )
         start_session(user, remember=False)
         db.session.commit()
-        message = _("Your account has been created.")
+        if policy == "open":
+            message = _("Your account has been created.")
+        else:
+            message = _(
+                "Your account has been created. An administrator will give you access to tasks; "
+                "until then you can read announcements and fill in your profile."
+            )
         if wants_json:
             body = {"success": True, "message": message, "data": user.to_dict()}
             return jsonify(body), 201  # type: ignore[return-value]
@@ -130,8 +160,17 @@ def _render(page: str, form: object, **context: object) -> str:
 
 
 @bp.route("/logout", methods=["GET", "POST"])
-def logout() -> Response:
-    """End this session (the server-side record is deleted, not just the cookie)."""
+def logout() -> Response | str:
+    """End this session (the server-side record is deleted, not just the cookie). The seed's
+    clients log out with GET; a GET the browser says comes from another site (a link or an image
+    planted elsewhere) only gets a page that asks, and logs out by POST."""
+    if request.method == "GET" and is_cross_origin():
+        return render_template("users/logout.html")
+    user = current_user._get_current_object()
+    remember_cookie = current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token")
+    if user.is_authenticated and remember_cookie in request.cookies:
+        service.end_all_sessions(user)  # the cookie is the same credential as every session's
+        db.session.commit()
     session.clear()
     logout_user()  # after clear(): it leaves the note that tells Flask-Login to drop remember-me
     if wants_json_response():

@@ -22,8 +22,18 @@ document.addEventListener("change", function (event) {
   }
 });
 
-// Toasts for any page: text only (never HTML), dismissed by a click or after a few seconds.
+// Times as the server writes them (core/filters.py local_datetime): the short form of the
+// page's language, in the reader's zone, both given by the page, never the browser's own.
 window.Helpdesk = window.Helpdesk || {};
+window.Helpdesk.formatTime = function (iso) {
+  "use strict";
+  var root = document.documentElement;
+  return new Intl.DateTimeFormat(root.lang, {
+    dateStyle: "short", timeStyle: "short", timeZone: root.dataset.timezone
+  }).format(new Date(iso));
+};
+
+// Toasts for any page: text only (never HTML), dismissed by a click or after a few seconds.
 window.Helpdesk.toast = function (message, kind, link) {
   "use strict";
   var area = document.getElementById("toast-area");

@@ -20,6 +20,25 @@
 
   function toast(message) { window.Helpdesk.toast(message, "danger"); }
 
+  // Today in the page's zone (YYYY-MM-DD, as the API writes due dates), for overdue cards.
+  var today = new Intl.DateTimeFormat("en-CA", {
+    timeZone: document.documentElement.dataset.timezone
+  }).format(new Date());
+
+  // Filters live in the address, so a reload, a bookmark or a shared link shows the same board.
+  var shown = new URLSearchParams(window.location.search);
+  Array.prototype.forEach.call(filters.elements, function (field) {
+    var value = shown.get(field.name);
+    if (value !== null && field.querySelector('option[value="' + CSS.escape(value) + '"]')) {
+      field.value = value;
+    }
+  });
+
+  function keepFiltersInAddress() {
+    var params = new URLSearchParams(new FormData(filters));
+    window.history.replaceState(null, "", window.location.pathname + "?" + params.toString());
+  }
+
   function card(task) {
     var node = el("article", "kanban-card card mb-2 shadow-sm");
     node.dataset.taskId = task.id;
@@ -32,7 +51,11 @@
     meta.appendChild(el("span", "text-truncate", task.assigned_to || board.dataset.msgUnassigned));
     body.appendChild(meta);
     if (task.due_date) {
-      body.appendChild(el("div", "small text-muted", board.dataset.msgDue + ": " + task.due_date));
+      var overdue = !task.is_closed && task.due_date < today;
+      var due = el("div", "small " + (overdue ? "text-danger fw-semibold kanban-overdue" : "text-muted"),
+        board.dataset.msgDue + ": " + task.due_date + (overdue ? " · " + board.dataset.msgOverdue : ""));
+      body.appendChild(due);
+      if (overdue) { node.classList.add("border-danger"); }
     }
     node.appendChild(body);
     return node;
@@ -41,6 +64,7 @@
   function query(column, page) {
     var params = new URLSearchParams(new FormData(filters));
     params.set("status", column.dataset.statusName);
+    if (column.dataset.closed === "true") { params.set("closed_days", board.dataset.closedDays); }
     params.set("per_page", String(pageSize));
     params.set("page", String(page));
     params.set("sort", "-priority,-updated_on");
@@ -131,7 +155,7 @@
     target.insertBefore(item, target.firstChild);
     adjustCount(target.closest(".kanban-column"), 1);
   });
-  filters.addEventListener("change", reloadAll);
+  filters.addEventListener("change", function () { keepFiltersInAddress(); reloadAll(); });
   board.addEventListener("kanban:reload", reloadAll);
   reloadAll();
 })();

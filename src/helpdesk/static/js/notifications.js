@@ -48,7 +48,7 @@
     node.dataset.notificationId = item.id;
     node.appendChild(el("div", "fw-semibold small", item.title));
     node.appendChild(el("div", "small", item.message));
-    node.appendChild(el("div", "small text-muted", new Date(item.created_at).toLocaleString()));
+    node.appendChild(el("div", "small text-muted notification-time", window.Helpdesk.formatTime(item.created_at)));
     node.addEventListener("click", function (event) {
       if (item.is_read) { return; }
       event.preventDefault();

@@ -7,6 +7,7 @@ through its UserIds, the one place that knows both numberings.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Protocol
@@ -157,13 +158,28 @@ class TaskQuery:
     assigned_to_id is a helpdesk user id."""
 
     assigned_to_id: int | None = None
-    status: str | None = None  # "open" (default), "closed", "all", or a status name
+    status: str | None = None  # "open" (default), "closed", "all", or a status name (status_filter)
     priority: str | None = None  # a priority name
     project: str | None = None  # a project name, identifier or id
     search: str | None = None  # words in the subject
+    closed_since: datetime | None = None  # a closed task only if closed since then (the board)
     sort: tuple[tuple[str, bool], ...] = (("priority", True), ("updated_on", True))
     page: int = 1
     per_page: int = 25
+
+
+STATUS_GROUPS = frozenset({"open", "closed", "all"})
+
+
+def status_filter(value: str | None, statuses: Iterable[StatusInfo]) -> tuple[str, str]:
+    """What a list's status filter means: ("group", open|closed|all) or ("name", a lower-cased
+    status name). A status's exact name wins, so `status=Closed` (the seed's filter by name)
+    means the status called Closed, where `status=closed` means every closed status."""
+    text = (value or "open").strip()
+    if any(status.name == text for status in statuses):
+        return "name", text.lower()
+    lowered = "all" if text == "*" else text.lower()
+    return ("group", lowered) if lowered in STATUS_GROUPS else ("name", lowered)
 
 
 @dataclass(frozen=True, slots=True)

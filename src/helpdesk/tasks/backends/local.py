@@ -55,6 +55,7 @@ from helpdesk.tasks.backends.base import (
     TaskQuery,
     TaskSummary,
     TaskValidationError,
+    status_filter,
 )
 from helpdesk.tasks.backends.lookups import LookupCache, Lookups
 from helpdesk.tasks.labels import label
@@ -139,6 +140,7 @@ class ListShape:
     project: str | None  # id, name
     words: int
     sort: tuple[tuple[str, bool], ...]
+    closed_since: bool = False
 
 
 def _list_clauses(shape: ListShape) -> list[Any]:
@@ -163,6 +165,13 @@ def _list_clauses(shape: ListShape) -> list[Any]:
         )
     for index in range(shape.words):
         clauses.append(Task.subject.ilike(bindparam(f"word{index}"), escape="\\"))
+    if shape.closed_since:  # a reopened task keeps its old closed_on: only closed statuses count
+        clauses.append(
+            or_(
+                Task.status_id.in_(bindparam("open_status_ids", expanding=True)),
+                Task.closed_on >= bindparam("closed_since"),
+            )
+        )
     if not shape.admin:
         member_projects = select(Member.project_id).where(Member.user_id == bindparam("actor_id"))
         clauses.append(Task.project_id.in_(member_projects))
@@ -427,13 +436,13 @@ class LocalBackend:
             "limit": query.per_page,
             "offset": (query.page - 1) * query.per_page,
         }
-        status = (query.status or "open").strip().lower()
-        if status in {"open", "closed"}:
-            closed = status == "closed"
-            statuses = self.lookups.get().statuses
-            params["status_ids"] = [s.id for s in statuses if s.is_closed == closed]
-        elif status not in {"all", "*"}:
+        statuses = self.lookups.get().statuses
+        kind, status = status_filter(query.status, statuses)
+        if kind == "name":
             params["status"], status = status, "name"
+        elif status in {"open", "closed"}:
+            closed = status == "closed"
+            params["status_ids"] = [s.id for s in statuses if s.is_closed == closed]
         if query.priority:
             params["priority"] = query.priority.strip().lower()
         project_kind = None
@@ -448,6 +457,9 @@ class LocalBackend:
         words = (query.search or "").split()
         for index, word in enumerate(words):
             params[f"word{index}"] = f"%{escape_like(word)}%"
+        if query.closed_since is not None:
+            params["closed_since"] = query.closed_since
+            params["open_status_ids"] = [s.id for s in statuses if not s.is_closed]
         shape = ListShape(
             admin=actor.is_admin,
             assigned=query.assigned_to_id is not None,
@@ -456,6 +468,7 @@ class LocalBackend:
             project=project_kind,
             words=len(words),
             sort=query.sort,
+            closed_since=query.closed_since is not None,
         )
         return shape, params
 
