@@ -1,7 +1,7 @@
 """who may post announcements (admins and can_post_announcements); each user's time zone
 
 Revision ID: 5d2e8f1a9c07
-Revises: 1934b4fe16c4
+Revises: 5d0c8e3f2a91
 Create Date: 2026-12-07 16:00:00
 
 Any signed-in user could publish a company-wide announcement, a self-registered one included.
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 
 revision = '5d2e8f1a9c07'
-down_revision = '1934b4fe16c4'
+down_revision = '5d0c8e3f2a91'
 branch_labels = None
 depends_on = None
 
