@@ -21,6 +21,17 @@ INI_KEYS: dict[tuple[str, str], str] = {
     ("oracle", "service_name"): "ERP_ORACLE_SERVICE_NAME",
     ("oracle", "user"): "ERP_ORACLE_USER",
     ("oracle", "password"): "ERP_ORACLE_PASSWORD",
+    ("auth", "providers"): "AUTH_PROVIDERS",
+    ("ldap", "url"): "LDAP_URL",
+    ("ldap", "start_tls"): "LDAP_START_TLS",
+    ("ldap", "ca_file"): "LDAP_CA_FILE",
+    ("ldap", "bind_dn"): "LDAP_BIND_DN",
+    ("ldap", "bind_password"): "LDAP_BIND_PASSWORD",
+    ("ldap", "base_dn"): "LDAP_BASE_DN",
+    ("ldap", "user_filter"): "LDAP_USER_FILTER",
+    ("ldap", "attribute_map"): "LDAP_ATTRIBUTE_MAP",
+    ("ldap", "group_flags"): "LDAP_GROUP_FLAGS",
+    ("ldap", "timeout"): "LDAP_TIMEOUT",
     ("redmine", "url"): "REDMINE_URL",
     ("redmine", "api_key"): "REDMINE_API_KEY",
     ("redmine", "anonymous_user_id"): "REDMINE_ANONYMOUS_USER_ID",
@@ -101,6 +112,18 @@ class Config:
     VAPID_PUBLIC_KEY = ""
     VAPID_PRIVATE_KEY = ""
     VAPID_CLAIM_EMAIL = ""
+
+    AUTH_PROVIDERS = ("local",)  # the order a newcomer is tried: local, ldap, redmine
+    LDAP_URL = ""  # ldap://host or ldaps://host:636
+    LDAP_START_TLS = False  # StartTLS on an ldap:// connection
+    LDAP_CA_FILE = ""  # CA bundle for ldaps/StartTLS with a private CA; empty: the system's
+    LDAP_BIND_DN = ""  # the service account that searches; empty: anonymous
+    LDAP_BIND_PASSWORD = ""
+    LDAP_BASE_DN = ""
+    LDAP_USER_FILTER = "(uid={username})"  # {username} is escaped before it is put in
+    LDAP_ATTRIBUTE_MAP = ""  # JSON {"ldapAttribute": "user field"}; empty: auth/ldap.py's
+    LDAP_GROUP_FLAGS = ""  # JSON {"group DN": ["is_redmine_user", …]}, re-applied at sign-in
+    LDAP_TIMEOUT = 5  # seconds, for connecting and for each answer
 
     REDMINE_URL = ""
     REDMINE_API_KEY = ""

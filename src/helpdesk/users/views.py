@@ -19,6 +19,8 @@ from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 
+from helpdesk.auth.base import SignInError
+from helpdesk.auth.chain import sign_in
 from helpdesk.core.errors import wants_json_response
 from helpdesk.core.images import ImageRejected, delete_image
 from helpdesk.core.models import SiteSetting
@@ -76,13 +78,16 @@ def login() -> Response | str | tuple[str, int]:
     if request.method == "POST":
         if not form.validate():
             return form_errors(form) if wants_json else (_render_login(form), 422)
-        user = service.authenticate(form.username.data, form.password.data)
+        try:
+            user = sign_in(form.username.data, form.password.data)
+            message, status = _("Invalid username or password."), 401
+        except SignInError as error:  # e.g. the user's directory is down: not "wrong password"
+            user, message, status = None, error.message, error.status
         if user is None:
-            message = _("Invalid username or password.")
             if wants_json:
-                return jsonify({"success": False, "message": message}), 401  # type: ignore[return-value]
+                return jsonify({"success": False, "message": message}), status  # type: ignore[return-value]
             form.password.errors = [message]
-            return _render_login(form), 401
+            return _render_login(form), status
         start_session(user, bool(form.remember.data))
         db.session.commit()
         if wants_json:

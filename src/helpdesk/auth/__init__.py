@@ -1,0 +1,58 @@
+"""Sign-in providers behind one chain: AUTH_PROVIDERS names them in the order a newcomer is
+tried (local, ldap, redmine; erp later)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from flask import Flask
+
+from helpdesk.auth.base import AuthProvider
+
+
+def _local(config: Mapping[str, Any]) -> AuthProvider:
+    """The helpdesk's own passwords."""
+    from helpdesk.auth.local import LocalProvider
+
+    return LocalProvider()
+
+
+def _ldap(config: Mapping[str, Any]) -> AuthProvider:
+    """A company directory over LDAP."""
+    from helpdesk.auth.ldap import LdapProvider, LdapSettings
+
+    return LdapProvider(LdapSettings.from_config(config))
+
+
+PROVIDERS: dict[str, Callable[[Mapping[str, Any]], AuthProvider]] = {
+    "local": _local,
+    "ldap": _ldap,
+}
+NOT_YET = {"erp": "the ERP connector is a later task"}
+
+
+def build_providers(config: Mapping[str, Any]) -> dict[str, AuthProvider]:
+    """The providers AUTH_PROVIDERS names, in order; a wrong name stops the start-up."""
+    names = config.get("AUTH_PROVIDERS") or ()
+    if isinstance(names, str):
+        names = tuple(name.strip() for name in names.split(",") if name.strip())
+    if not names:
+        raise RuntimeError("AUTH_PROVIDERS is empty: nobody could sign in (default: local)")
+    chain: dict[str, AuthProvider] = {}
+    for name in names:
+        if name in NOT_YET:
+            raise RuntimeError(f"AUTH_PROVIDERS names {name!r}, not available yet: {NOT_YET[name]}")
+        if name not in PROVIDERS:
+            raise RuntimeError(
+                f"AUTH_PROVIDERS names unknown provider {name!r}; known: {', '.join(PROVIDERS)}"
+            )
+        if name in chain:
+            raise RuntimeError(f"AUTH_PROVIDERS names {name!r} twice")
+        chain[name] = PROVIDERS[name](config)
+    return chain
+
+
+def register_auth(app: Flask) -> None:
+    """Build the sign-in chain from the settings, so a wrong setting fails at start-up."""
+    app.extensions["auth_providers"] = build_providers(app.config)
