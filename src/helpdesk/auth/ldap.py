@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 import ssl
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -125,12 +126,10 @@ class LdapProvider:
 
     def __init__(self, settings: LdapSettings):
         self.settings = settings
-        tls = ldap3.Tls(
-            validate=ssl.CERT_REQUIRED, ca_certs_file=settings.ca_file or None
-        )  # ldap3's default would accept any certificate
-        self.server = ldap3.Server(
-            settings.url, tls=tls, get_info=ldap3.NONE, connect_timeout=settings.timeout
-        )
+        try:  # ldap3's default would accept any certificate
+            self.tls = ldap3.Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=settings.ca_file or None)
+        except LDAPException as error:
+            raise RuntimeError(f"LDAP_CA_FILE {settings.ca_file!r}: {error}") from None
         self.outage = OutageLog(self.name)
 
     def unavailable_message(self) -> str:
@@ -149,38 +148,53 @@ class LdapProvider:
         self.outage.succeeded()
         return profile
 
-    def _connection(self, user: str | None, password: str | None) -> ldap3.Connection:
-        """An open, bound connection (StartTLS first when configured); LDAPBindError if the
-        bind is refused."""
+    def _server(self) -> ldap3.Server:
+        """A server object per sign-in: ldap3's remembers a failed address for a while, and a
+        directory that is back must be used at once."""
+        return ldap3.Server(
+            self.settings.url,
+            tls=self.tls,
+            get_info=ldap3.NONE,
+            connect_timeout=self.settings.timeout,
+        )
+
+    @contextmanager
+    def _connection(
+        self, server: ldap3.Server, user: str | None, password: str | None
+    ) -> Iterator[ldap3.Connection]:
+        """An open connection (after StartTLS when configured), closed at the end whatever
+        happened; binding is the caller's."""
         connection = ldap3.Connection(
-            self.server,
+            server,
             user=user or None,
             password=password or None,
             receive_timeout=self.settings.timeout,
             auto_bind=ldap3.AUTO_BIND_NONE,
             read_only=True,
         )
-        connection.open()
-        if self.settings.start_tls and not connection.start_tls():
-            connection.unbind()
-            raise _unavailable(connection, "StartTLS refused")
-        return connection
+        try:
+            connection.open()
+            if self.settings.start_tls and not connection.start_tls():
+                raise _unavailable(connection, "StartTLS refused")
+            yield connection
+        finally:
+            _close(connection)
 
     def _authenticate(self, username: str, password: str) -> Profile | None:
         """Search as the service account, bind as the user, read the groups."""
-        service = self._connection(self.settings.bind_dn, self.settings.bind_password)
-        try:
+        server = self._server()
+        with self._connection(
+            server, self.settings.bind_dn, self.settings.bind_password
+        ) as service:
             if not service.bind():
                 raise _unavailable(service, "the service account's bind was refused")
             entry = self._find(service, username)
             if entry is None:
                 return None
             dn, attributes = entry
-            if not self._password_is_right(dn, password):
+            if not self._password_is_right(server, dn, password):
                 return None
             flags = self._group_flags(service, dn, username)
-        finally:
-            service.unbind()
         return self._profile(username, attributes, flags)
 
     def _find(self, service: ldap3.Connection, username: str) -> tuple[str, dict[str, Any]] | None:
@@ -201,17 +215,14 @@ class LdapProvider:
             return None
         return entries[0]["dn"], dict(entries[0]["attributes"])
 
-    def _password_is_right(self, dn: str, password: str) -> bool:
+    def _password_is_right(self, server: ldap3.Server, dn: str, password: str) -> bool:
         """Whether the user's own bind succeeds."""
-        connection = self._connection(dn, password)
-        try:
+        with self._connection(server, dn, password) as connection:
             if connection.bind():
                 return True
             if connection.result["result"] in BUSY_RESULTS:
                 raise _unavailable(connection, "the user's bind could not be checked")
             return False
-        finally:
-            connection.unbind()
 
     def _group_flags(self, service: ldap3.Connection, dn: str, username: str) -> dict[str, bool]:
         """Every flag LDAP_GROUP_FLAGS names: set when the user is in one of its groups."""
@@ -248,3 +259,14 @@ def _unavailable(connection: ldap3.Connection, what: str) -> LDAPException:
     """An error for an answer that means the directory cannot be used now."""
     result = connection.result or {}
     return LDAPException(f"{what} ({result.get('description')}: {result.get('message')})")
+
+
+def _close(connection: ldap3.Connection) -> None:
+    """Unbind if still open, and close the socket a failed open or StartTLS leaves behind."""
+    try:
+        if not connection.closed:
+            connection.unbind()
+    except (LDAPException, OSError):
+        pass  # the socket is gone already; nothing to tell the server
+    if connection.socket is not None:
+        connection.socket.close()
