@@ -35,6 +35,7 @@ INI_KEYS: dict[tuple[str, str], str] = {
     ("redmine", "url"): "REDMINE_URL",
     ("redmine", "api_key"): "REDMINE_API_KEY",
     ("redmine", "anonymous_user_id"): "REDMINE_ANONYMOUS_USER_ID",
+    ("redmine", "timeout"): "REDMINE_TIMEOUT",
     ("email", "smtp_server"): "MAIL_SERVER",
     ("email", "smtp_port"): "MAIL_PORT",
     ("email", "username"): "MAIL_USERNAME",
@@ -128,6 +129,7 @@ class Config:
     REDMINE_URL = ""
     REDMINE_API_KEY = ""
     REDMINE_ANONYMOUS_USER_ID = 0
+    REDMINE_TIMEOUT = 5  # seconds, for connecting and for each read of a REST call
     REDMINE_DB_HOST = ""
     REDMINE_DB_PORT = 3306
     REDMINE_DB_NAME = ""
