@@ -25,9 +25,25 @@ def _ldap(config: Mapping[str, Any]) -> AuthProvider:
     return LdapProvider(LdapSettings.from_config(config))
 
 
+def _redmine(config: Mapping[str, Any]) -> AuthProvider:
+    """Redmine's accounts, checked by Redmine."""
+    from helpdesk.auth.redmine import RedmineProvider
+    from helpdesk.integrations.redmine.client import RedmineClient
+
+    if not config.get("REDMINE_URL"):
+        raise RuntimeError("AUTH_PROVIDERS includes redmine, so REDMINE_URL must be set")
+    client = RedmineClient(
+        config["REDMINE_URL"],
+        config.get("REDMINE_API_KEY") or "",
+        config.get("REDMINE_TIMEOUT") or 5,
+    )
+    return RedmineProvider(client)
+
+
 PROVIDERS: dict[str, Callable[[Mapping[str, Any]], AuthProvider]] = {
     "local": _local,
     "ldap": _ldap,
+    "redmine": _redmine,
 }
 NOT_YET = {"erp": "the ERP connector is a later task"}
 
