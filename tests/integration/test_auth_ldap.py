@@ -287,3 +287,37 @@ def test_the_admin_users_page_shows_where_each_account_comes_from(client, person
     assert "LDAP" in row[: row.index("</tr>")]
     own = page[page.index("@boss") :]
     assert "Local password" in own[: own.index("</tr>")]
+
+
+def test_a_directory_user_keeps_the_name_and_address_the_directory_gives(client, person):
+    uid, _dn = person()
+    assert sign_in(client, uid, LDAP_PASSWORD).status_code == 200
+    response = client.post(
+        "/users/account",
+        json={"username": "renamed", "email": "mine@example.org", "full_name": "Own Name"},
+    )
+    assert response.status_code == 200, response.get_data(as_text=True)
+    user = local_user(uid)
+    assert (user.email, user.full_name) == (f"{uid}@example.org", "Own Name")
+    password = client.post(
+        "/users/password",
+        json={"current_password": "", "new_password": "a-new-password-9"},
+        headers=JSON,
+    )
+    assert password.status_code == 403
+    assert "not kept here" in password.get_json()["message"]
+    assert user_row(user.id)["password"] == ""
+    client.post("/users/logout", headers=JSON)
+    assert sign_in(client, uid, LDAP_PASSWORD).status_code == 200  # the link still holds
+
+
+def test_self_registration_closes_while_a_directory_signs_people_in(client, directory):
+    uid = next(names)
+    directory.add_person(uid, LDAP_PASSWORD, mail=f"{uid}@example.org")
+    body = {"username": uid, "email": "squatter@example.org", "password": "squat-password-7"}
+    body["confirm_password"] = body["password"]
+    response = client.post("/users/register", json=body, headers=JSON)
+    assert response.status_code == 403
+    assert local_user(uid) is None
+    assert "Register" not in client.get(LOGIN, headers=HTML).get_data(as_text=True)
+    assert sign_in(client, uid, LDAP_PASSWORD).status_code == 200

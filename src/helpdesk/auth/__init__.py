@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from flask import Flask
+from flask import Flask, current_app
 
 from helpdesk.auth.base import AuthProvider
 
@@ -69,6 +69,13 @@ def build_providers(config: Mapping[str, Any]) -> dict[str, AuthProvider]:
     return chain
 
 
+def registration_open() -> bool:
+    """Self-registration only while local passwords are the one source: with a directory, a
+    newcomer could otherwise take a name that belongs to one of its users before they sign in."""
+    return list(current_app.extensions["auth_providers"]) == ["local"]
+
+
 def register_auth(app: Flask) -> None:
     """Build the sign-in chain from the settings, so a wrong setting fails at start-up."""
     app.extensions["auth_providers"] = build_providers(app.config)
+    app.context_processor(lambda: {"registration_open": registration_open()})

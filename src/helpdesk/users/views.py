@@ -19,6 +19,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 
+from helpdesk.auth import registration_open
 from helpdesk.auth.base import SignInError
 from helpdesk.auth.chain import sign_in
 from helpdesk.core.errors import wants_json_response
@@ -104,9 +105,15 @@ def _render_login(form: LoginForm) -> str:
 
 @bp.route("/register", methods=["GET", "POST"])
 def register() -> Response | str | tuple[str, int]:
-    """Create a local account and sign in with it."""
+    """Create a local account and sign in with it (while local passwords are the one source)."""
     form = RegistrationForm()
     wants_json = wants_json_response()
+    if not registration_open():
+        message = _("Accounts come from the company's directory: sign in with its password.")
+        if wants_json:
+            return jsonify({"success": False, "message": message}), 403  # type: ignore[return-value]
+        flash(message, "info")
+        return redirect(url_for("users.login"))
     if request.method == "POST":
         if not form.validate():
             return form_errors(form) if wants_json else (_render("register", form), 422)
@@ -202,6 +209,12 @@ def change_password() -> Response | str | tuple[str, int]:
     """Change one's password; other sessions and remember-me cookies stop working."""
     form = PasswordChangeForm()
     wants_json = wants_json_response()
+    if current_user.auth_source != "local":
+        message = _("Your password is not kept here: change it where you sign in.")
+        if wants_json:
+            return jsonify({"success": False, "message": message}), 403  # type: ignore[return-value]
+        flash(message, "info")
+        return redirect(url_for("users.account"))
     if request.method == "POST":
         valid = form.validate()
         if valid and not current_user.check_password(form.current_password.data):
