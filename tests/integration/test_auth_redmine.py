@@ -14,9 +14,7 @@ from flask import Flask
 
 from conftest import PASSWORD
 from helpdesk.auth import build_providers
-from helpdesk.extensions import db
-from helpdesk.users.models import User
-from helpers import HTML, JSON, free_port, is_logged_in, user_row
+from helpers import HTML, JSON, free_port, is_logged_in, json_sign_in, user_named, user_row
 from redmine_server import RedmineServer
 
 pytestmark = pytest.mark.redmine
@@ -70,24 +68,13 @@ def redmine(app: Flask, redmine_server: RedmineServer) -> RedmineServer:
     return redmine_server
 
 
-def sign_in(client: Any, username: str, password: str) -> Any:
-    """POST the JSON login."""
-    return client.post(LOGIN, json={"username": username, "password": password}, headers=JSON)
-
-
-def local_user(username: str) -> User | None:
-    """The committed local account, if any."""
-    db.session.rollback()
-    return db.session.scalar(db.select(User).where(User.username == username))
-
-
 def test_first_sign_in_creates_the_user_and_later_ones_refresh_it(client, redmine):
     login, user_id = redmine_user(redmine)
-    response = sign_in(client, login, REDMINE_PASSWORD)
+    response = json_sign_in(client, login, REDMINE_PASSWORD)
     assert response.status_code == 200, response.get_data(as_text=True)
     assert response.get_json()["success"] is True
     assert is_logged_in(client)
-    user = local_user(login)
+    user = user_named(login)
     assert user is not None
     assert (user.auth_source, user.redmine_username, user.is_redmine_user) == (
         "redmine",
@@ -104,27 +91,27 @@ def test_first_sign_in_creates_the_user_and_later_ones_refresh_it(client, redmin
     )
     assert changed.status_code == 204, changed.text
     client.post("/users/logout", headers=JSON)
-    assert sign_in(client, login, REDMINE_PASSWORD).status_code == 200
-    assert local_user(login).full_name == "Ivan Sidorov"
+    assert json_sign_in(client, login, REDMINE_PASSWORD).status_code == 200
+    assert user_named(login).full_name == "Ivan Sidorov"
 
 
 def test_wrong_password_and_unknown_login_are_plain_misses(client, redmine):
     login, _id = redmine_user(redmine)
     for username, password in ((login, "not-the-password"), ("no-such-login", REDMINE_PASSWORD)):
-        response = sign_in(client, username, password)
+        response = json_sign_in(client, username, password)
         assert response.status_code == 401
         assert response.get_json() == {"success": False, "message": WRONG}
-    assert local_user(login) is None
+    assert user_named(login) is None
     # requests sends basic auth as Latin-1: a password beyond it is a miss, never a 500
-    assert sign_in(client, login, "пароль-кириллицей").status_code == 401
+    assert json_sign_in(client, login, "пароль-кириллицей").status_code == 401
 
 
 def test_a_redmine_user_is_checked_by_redmine_only(app, client, redmine):
     login, _id = redmine_user(redmine)
-    assert sign_in(client, login, REDMINE_PASSWORD).status_code == 200
+    assert json_sign_in(client, login, REDMINE_PASSWORD).status_code == 200
     client.post("/users/logout", headers=JSON)
     use_providers(app, "local")  # Redmine switched off: no local password to fall back on
-    assert sign_in(client, login, REDMINE_PASSWORD).status_code == 401
+    assert json_sign_in(client, login, REDMINE_PASSWORD).status_code == 401
 
 
 def test_a_directory_that_is_down_does_not_stop_a_redmine_newcomer(app, client, redmine):
@@ -138,23 +125,23 @@ def test_a_directory_that_is_down_does_not_stop_a_redmine_newcomer(app, client, 
         LDAP_TIMEOUT=1,
     )
     login, _id = redmine_user(redmine)
-    assert sign_in(client, login, REDMINE_PASSWORD).status_code == 200
-    assert local_user(login).auth_source == "redmine"
+    assert json_sign_in(client, login, REDMINE_PASSWORD).status_code == 200
+    assert user_named(login).auth_source == "redmine"
     client.post("/users/logout", headers=JSON)
-    response = sign_in(client, "nobody-anywhere", REDMINE_PASSWORD)
+    response = json_sign_in(client, "nobody-anywhere", REDMINE_PASSWORD)
     assert response.status_code == 503  # the directory might have known them
     assert response.get_json()["message"] == "The directory is unavailable, try again later."
 
 
-def test_redmine_down_says_so_and_local_admins_still_sign_in(client, redmine, make_user):
+def test_redmine_down_says_so_and_local_admins_still_json_sign_in(client, redmine, make_user):
     login, _id = redmine_user(redmine)
-    assert sign_in(client, login, REDMINE_PASSWORD).status_code == 200
+    assert json_sign_in(client, login, REDMINE_PASSWORD).status_code == 200
     client.post("/users/logout", headers=JSON)
     admin = make_user("rmadmin", is_admin=True)
     redmine.stop()
     try:
         for username in (login, "someone-new"):
-            response = sign_in(client, username, REDMINE_PASSWORD)
+            response = json_sign_in(client, username, REDMINE_PASSWORD)
             assert response.status_code == 503
             assert response.get_json() == {"success": False, "message": UNAVAILABLE}
         page = client.post(
@@ -162,8 +149,8 @@ def test_redmine_down_says_so_and_local_admins_still_sign_in(client, redmine, ma
         )
         assert page.status_code == 503
         assert UNAVAILABLE in page.get_data(as_text=True)
-        assert sign_in(client, admin.username, PASSWORD).status_code == 200
+        assert json_sign_in(client, admin.username, PASSWORD).status_code == 200
     finally:
         redmine.serve()
     client.post("/users/logout", headers=JSON)
-    assert sign_in(client, login, REDMINE_PASSWORD).status_code == 200
+    assert json_sign_in(client, login, REDMINE_PASSWORD).status_code == 200

@@ -93,19 +93,11 @@ def _create(source: str, profile: Profile) -> User:
     if not profile.email:
         log.warning("sign-in by %s refused: the %s entry has no e-mail", profile.username, source)
         raise SignInError(_("Your account has no e-mail address; ask an administrator."))
-    if (
-        len(profile.username) > _length("username")
-        or username_taken(profile.username)
-        or email_taken(profile.email)
-    ):
-        log.warning(
-            "sign-in by %s from %s refused: the name or e-mail is taken or too long here",
-            profile.username,
-            source,
-        )
-        raise SignInError(
-            _("An account with this name or e-mail already exists here; ask an administrator.")
-        )
+    if len(profile.username) > _length("username"):
+        log.warning("sign-in by %s from %s refused: the name is too long", profile.username, source)
+        raise SignInError(_("Your user name is too long for the helpdesk; ask an administrator."))
+    if username_taken(profile.username) or email_taken(profile.email):
+        raise _taken(source, profile)
     user = User(username=profile.username, email=profile.email, password="", auth_source=source)
     _apply(user, profile)
     db.session.add(user)
@@ -115,11 +107,20 @@ def _create(source: str, profile: Profile) -> User:
         db.session.rollback()
         twin = find_by_login(profile.username)
         if twin is None or twin.auth_source != source:
-            raise
+            raise _taken(source, profile) from None
         _apply(twin, profile)
         return twin
     log.info("created user %s from %s", user.username, source)
     return user
+
+
+def _taken(source: str, profile: Profile) -> SignInError:
+    """The refusal for a newcomer whose name or e-mail is another account's here (never merged:
+    the directory must not take over a local account)."""
+    log.warning("sign-in by %s from %s refused: name or e-mail taken", profile.username, source)
+    return SignInError(
+        _("An account with this name or e-mail already exists here; ask an administrator.")
+    )
 
 
 def _apply(user: User, profile: Profile) -> None:
