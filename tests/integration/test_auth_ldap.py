@@ -316,3 +316,12 @@ def test_a_newcomer_whose_name_does_not_fit_is_refused_with_a_reason(client, dir
     assert response.status_code == 403
     assert "too long" in response.get_json()["message"]
     assert count_rows(User) == 0
+
+
+def test_wrong_directory_passwords_count_against_the_login_rate_limit(app, client, person):
+    app.config["LOGIN_RATE_LIMIT"] = "3 per minute"
+    uid, _dn = person()
+    for _ in range(3):
+        assert json_sign_in(client, uid, "not-the-password").status_code == 401
+    assert json_sign_in(client, uid, LDAP_PASSWORD).status_code == 429
+    assert user_named(uid) is None
