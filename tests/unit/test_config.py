@@ -138,7 +138,8 @@ def test_every_seed_section_is_read(seed_ini: Path) -> None:
 
 def test_every_mapped_option_is_covered_by_the_seed_file(tmp_path: Path) -> None:
     """The test files above exercise every (section, option) the loader knows."""
-    values = read_ini(write_ini(tmp_path, SEED_INI + "\n" + AUTH_INI), Config)
+    ours = SEED_INI.replace("anonymous_user_id = 4\n", "anonymous_user_id = 4\ntimeout = 7\n")
+    values = read_ini(write_ini(tmp_path, ours + "\n" + AUTH_INI), Config)
     mapped = set(INI_KEYS.values()) - {"SQLALCHEMY_DATABASE_URI"}
     assert mapped <= set(values)
 
