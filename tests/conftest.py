@@ -293,3 +293,16 @@ def world(request: pytest.FixtureRequest, app: Any, make_user: Callable[..., Any
     """The same world in each backend; the contract tests must pass on all of them."""
     app.config["TASK_BACKEND"] = request.param
     return WORLD_BUILDERS[request.param](make_user)
+
+
+@pytest.fixture(scope="session")
+def ldap_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A real OpenLDAP (Debian's slapd) for the whole run; stopped at the end."""
+    from ldap_server import LdapServer, missing_tools
+
+    missing = missing_tools()
+    if missing:
+        require_service("OpenLDAP", f"{', '.join(missing)} not installed (slapd, ldap-utils)")
+    server = LdapServer(tmp_path_factory.mktemp("slapd"))
+    yield server
+    server.stop()

@@ -62,6 +62,18 @@ def user_row(user_id: int) -> dict[str, Any]:
     return row
 
 
+def user_named(username: str) -> User | None:
+    """The committed account with this username, if any."""
+    fresh()
+    return db.session.scalar(select(User).where(User.username == username))
+
+
+def json_sign_in(the_client: FlaskClient, username: str, password: str) -> Any:
+    """Sign in through the login page's JSON twin, whatever the answer."""
+    body = {"username": username, "password": password}
+    return the_client.post("/users/login", json=body, headers=JSON)
+
+
 def committed_rows(statement: Any) -> list[tuple[Any, ...]]:
     """A select's rows as committed, read on a driver connection of the pool's own, outside any
     transaction of the app's (a subscriber's proof that it runs after the commit)."""

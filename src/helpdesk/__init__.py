@@ -25,6 +25,7 @@ def create_app(config: type[Config] | str | None = None, **overrides: Any) -> Fl
     configure(app, config, overrides)
 
     from helpdesk.admin import register_admin
+    from helpdesk.auth import register_auth
     from helpdesk.core import register_core
     from helpdesk.health import register_health
     from helpdesk.notifications import register_notifications
@@ -34,6 +35,7 @@ def create_app(config: type[Config] | str | None = None, **overrides: Any) -> Fl
 
     register_core(app)
     register_users(app)
+    register_auth(app)
     register_admin(app)
     register_posts(app)
     register_tasks(app)

@@ -24,9 +24,21 @@ INI_KEYS: dict[tuple[str, str], str] = {
     ("oracle", "user_sql"): "ERP_USER_SQL",
     ("oracle", "password_sql"): "ERP_PASSWORD_SQL",
     ("oracle", "profile_sql"): "ERP_PROFILE_SQL",
+    ("auth", "providers"): "AUTH_PROVIDERS",
+    ("ldap", "url"): "LDAP_URL",
+    ("ldap", "start_tls"): "LDAP_START_TLS",
+    ("ldap", "ca_file"): "LDAP_CA_FILE",
+    ("ldap", "bind_dn"): "LDAP_BIND_DN",
+    ("ldap", "bind_password"): "LDAP_BIND_PASSWORD",
+    ("ldap", "base_dn"): "LDAP_BASE_DN",
+    ("ldap", "user_filter"): "LDAP_USER_FILTER",
+    ("ldap", "attribute_map"): "LDAP_ATTRIBUTE_MAP",
+    ("ldap", "group_flags"): "LDAP_GROUP_FLAGS",
+    ("ldap", "timeout"): "LDAP_TIMEOUT",
     ("redmine", "url"): "REDMINE_URL",
     ("redmine", "api_key"): "REDMINE_API_KEY",
     ("redmine", "anonymous_user_id"): "REDMINE_ANONYMOUS_USER_ID",
+    ("redmine", "timeout"): "REDMINE_TIMEOUT",
     ("email", "smtp_server"): "MAIL_SERVER",
     ("email", "smtp_port"): "MAIL_PORT",
     ("email", "username"): "MAIL_USERNAME",
@@ -108,9 +120,22 @@ class Config:
     VAPID_PRIVATE_KEY = ""
     VAPID_CLAIM_EMAIL = ""
 
+    AUTH_PROVIDERS = ("local",)  # the order a newcomer is tried: local, ldap, redmine
+    LDAP_URL = ""  # ldap://host or ldaps://host:636
+    LDAP_START_TLS = False  # StartTLS on an ldap:// connection
+    LDAP_CA_FILE = ""  # CA bundle for ldaps/StartTLS with a private CA; empty: the system's
+    LDAP_BIND_DN = ""  # the service account that searches; empty: anonymous
+    LDAP_BIND_PASSWORD = ""
+    LDAP_BASE_DN = ""
+    LDAP_USER_FILTER = "(uid={username})"  # {username} is escaped before it is put in
+    LDAP_ATTRIBUTE_MAP = ""  # JSON {"ldapAttribute": "user field"}; empty: auth/ldap.py's
+    LDAP_GROUP_FLAGS = ""  # JSON {"group DN": ["is_redmine_user", …]}, re-applied at sign-in
+    LDAP_TIMEOUT = 5  # seconds, for connecting and for each answer
+
     REDMINE_URL = ""
     REDMINE_API_KEY = ""
     REDMINE_ANONYMOUS_USER_ID = 0
+    REDMINE_TIMEOUT = 5  # seconds, for connecting and for each read of a REST call
     REDMINE_DB_HOST = ""
     REDMINE_DB_PORT = 3306
     REDMINE_DB_NAME = ""

@@ -334,3 +334,19 @@ def test_unread_counts_migration_counts_what_is_already_there(migrated_app: Flas
     db.session.execute(text("UPDATE notifications SET is_read = 1 WHERE event_key = 'old:0'"))
     db.session.commit()
     assert unread_count(user_id) == 1
+
+
+def test_accounts_from_before_the_sign_in_chain_are_local(migrated_app: Flask) -> None:
+    """Users that existed before auth_source keep signing in with their local password."""
+    user_id = service.create_user("veteran", "veteran@example.com", "veteran-pass-123").id
+    db.session.commit()
+    flask_migrate.downgrade(revision="1934b4fe16c4")
+    flask_migrate.upgrade()
+    source = db.session.scalar(
+        text('SELECT auth_source FROM "user" WHERE id = :id'), {"id": user_id}
+    )
+    assert source == "local"
+    response = migrated_app.test_client().post(
+        "/users/login", json={"username": "veteran", "password": "veteran-pass-123"}
+    )
+    assert response.status_code == 200

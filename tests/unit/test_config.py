@@ -52,6 +52,24 @@ vapid_private_key = your_vapid_private_key
 vapid_claim_email = admin@company.com
 """
 
+# Our own sections, beside the seed's: the sign-in chain and the LDAP directory.
+AUTH_INI = """\
+[auth]
+providers = local, ldap
+
+[ldap]
+url = ldaps://ldap.company.com
+start_tls = false
+ca_file = /etc/ssl/company-ca.pem
+bind_dn = cn=helpdesk,ou=services,dc=company,dc=com
+bind_password = service%password
+base_dn = ou=people,dc=company,dc=com
+user_filter = (&(uid={username})(!(employeeType=disabled)))
+attribute_map = {"cn": "full_name", "mail": "email"}
+group_flags = {"cn=agents,ou=groups,dc=company,dc=com": ["is_redmine_user"]}
+timeout = 3
+"""
+
 LONG_SECRET = "4f1c7a9e2b6d8f0a3c5e7b9d1f2a4c6e"
 
 
@@ -121,11 +139,28 @@ def test_every_seed_section_is_read(seed_ini: Path) -> None:
     assert config["MAIL_USE_TLS"] is False
 
 
-def test_every_mapped_option_is_covered_by_the_seed_file(seed_ini: Path) -> None:
-    """The test file above exercises every (section, option) the loader knows."""
-    values = read_ini(seed_ini, Config)
+def test_every_mapped_option_is_covered_by_the_seed_file(tmp_path: Path) -> None:
+    """The test files above exercise every (section, option) the loader knows."""
+    ours = SEED_INI.replace("anonymous_user_id = 4\n", "anonymous_user_id = 4\ntimeout = 7\n")
+    values = read_ini(write_ini(tmp_path, ours + "\n" + AUTH_INI), Config)
     mapped = set(INI_KEYS.values()) - {"SQLALCHEMY_DATABASE_URI"}
     assert mapped <= set(values)
+
+
+def test_auth_and_ldap_sections_are_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """[auth] and [ldap] land in AUTH_PROVIDERS and LDAP_*, typed like their defaults."""
+    monkeypatch.setenv("HELPDESK_CONFIG", str(write_ini(tmp_path / "etc", AUTH_INI)))
+    monkeypatch.setenv("LDAP_URL", "ldap://ldap.company.com")  # the environment still wins
+    monkeypatch.setenv("LDAP_CA_FILE", "")  # the file named in the ini does not exist here
+    config = create_app("testing").config
+    assert config["AUTH_PROVIDERS"] == ("local", "ldap")
+    assert config["LDAP_URL"] == "ldap://ldap.company.com"
+    assert config["LDAP_START_TLS"] is False
+    assert config["LDAP_TIMEOUT"] == 3
+    assert config["LDAP_BIND_PASSWORD"] == "service%password"
+    assert config["LDAP_USER_FILTER"] == "(&(uid={username})(!(employeeType=disabled)))"
+    assert config["LDAP_CA_FILE"] == ""
+    assert list(create_app("testing").extensions["auth_providers"]) == ["local", "ldap"]
 
 
 def test_db_path_is_relative_to_the_ini_file(

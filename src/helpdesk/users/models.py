@@ -58,7 +58,10 @@ class User(Model, UserMixin):
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(20), unique=True)
     email: Mapped[str] = mapped_column(String(120), unique=True)
-    password: Mapped[str] = mapped_column(String(60))
+    password: Mapped[str] = mapped_column(String(60))  # empty: signs in elsewhere, never here
+    auth_source: Mapped[str] = mapped_column(  # the one provider that checks this user
+        String(20), default="local", server_default="local"
+    )
 
     full_name: Mapped[str | None] = mapped_column(String(255))
     department: Mapped[str | None] = mapped_column(String(120))

@@ -135,8 +135,9 @@ def update_profile(user: User, data: dict[str, Any], picture: FileStorage | None
     new_image = None
     if picture is not None and picture.filename:
         new_image = store_image(picture, "avatars", current_app.config["AVATAR_SIZE"])
-    user.username = data["username"].strip()
-    user.email = data["email"].strip().lower()
+    if user.auth_source == "local":  # a directory's user keeps the name and address it gives
+        user.username = data["username"].strip()
+        user.email = data["email"].strip().lower()
     for name in PROFILE_FIELDS:
         setattr(user, name, _clean(data.get(name)))
     user.language = data.get("language") or None

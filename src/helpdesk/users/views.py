@@ -20,6 +20,9 @@ from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 
+from helpdesk.auth import registration_open
+from helpdesk.auth.base import SignInError
+from helpdesk.auth.chain import sign_in
 from helpdesk.core.errors import wants_json_response
 from helpdesk.core.images import ImageRejected, delete_image
 from helpdesk.core.models import SiteSetting
@@ -78,13 +81,16 @@ def login() -> Response | str | tuple[str, int]:
     if request.method == "POST":
         if not form.validate():
             return form_errors(form) if wants_json else (_render_login(form), 422)
-        user = service.authenticate(form.username.data, form.password.data)
+        try:
+            user = sign_in(form.username.data, form.password.data)
+            message, status = _("Invalid username or password."), 401
+        except SignInError as error:  # e.g. the user's directory is down: not "wrong password"
+            user, message, status = None, error.message, error.status
         if user is None:
-            message = _("Invalid username or password.")
             if wants_json:
-                return jsonify({"success": False, "message": message}), 401  # type: ignore[return-value]
+                return jsonify({"success": False, "message": message}), status  # type: ignore[return-value]
             form.password.errors = [message]
-            return _render_login(form), 401
+            return _render_login(form), status
         start_session(user, bool(form.remember.data))
         db.session.commit()
         if wants_json:
@@ -116,6 +122,12 @@ def register() -> Response | str | tuple[str, int]:
         )
     form = RegistrationForm()
     wants_json = wants_json_response()
+    if not registration_open():
+        message = _("Accounts come from the company's directory: sign in with its password.")
+        if wants_json:
+            return jsonify({"success": False, "message": message}), 403  # type: ignore[return-value]
+        flash(message, "info")
+        return redirect(url_for("users.login"))
     if request.method == "POST":
         valid = form.validate()
         if valid and service.account_exists(
@@ -236,6 +248,12 @@ def change_password() -> Response | str | tuple[str, int]:
     """Change one's password; other sessions and remember-me cookies stop working."""
     form = PasswordChangeForm()
     wants_json = wants_json_response()
+    if current_user.auth_source != "local":
+        message = _("Your password is not kept here: change it where you sign in.")
+        if wants_json:
+            return jsonify({"success": False, "message": message}), 403  # type: ignore[return-value]
+        flash(message, "info")
+        return redirect(url_for("users.account"))
     if request.method == "POST":
         valid = form.validate()
         if valid and not current_user.check_password(form.current_password.data):
