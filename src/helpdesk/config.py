@@ -98,6 +98,17 @@ class Config:
     SOCKETIO_CHANNEL = "helpdesk-socketio"  # the queue's channel; one per helpdesk sharing a Redis
     PUSH_NOTIFICATIONS_ENABLED = True
     PUSH_ALLOW_HTTP = False  # accept http:// push endpoints (tests with a local push service)
+    # The browsers' push services; `*.` allows any name below. Endpoints elsewhere are refused.
+    PUSH_ALLOWED_HOSTS = (
+        "fcm.googleapis.com",
+        "updates.push.services.mozilla.com",
+        "*.notify.windows.com",
+        "*.push.apple.com",
+    )
+    PUSH_ALLOW_PRIVATE_ENDPOINTS = False  # any host, port and address (a local push service)
+    PUSH_MAX_SUBSCRIPTIONS_PER_USER = 10  # a new browser beyond this replaces the least used
+    PUSH_SEND_CONCURRENCY = 8  # browsers sent to at once by one process's push task
+    PUSH_DEAD_AFTER_HOURS = 72  # unreachable, and nothing delivered for this long: retired
     VAPID_PUBLIC_KEY = ""
     VAPID_PRIVATE_KEY = ""
     VAPID_CLAIM_EMAIL = ""
