@@ -60,6 +60,7 @@ class Config:
     SESSION_PERMANENT = False
     SESSION_REFRESH_EACH_REQUEST = False  # write the session only when it changes, not per request
     SESSION_REDIS_URL = "redis://127.0.0.1:6379/0"
+    REDIS_TIMEOUT = 1.0  # seconds for any Redis call (connect, answer) before giving up
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_SECURE = False
@@ -85,7 +86,11 @@ class Config:
 
     RATELIMIT_STORAGE_URI = "memory://"
     RATELIMIT_HEADERS_ENABLED = True
+    # Sign-in attempts, counted before the password is checked (users/throttle.py): one address
+    # on one account; one account from anywhere (a short slow-down); one address on all accounts.
     LOGIN_RATE_LIMIT = "10 per minute;50 per hour"
+    LOGIN_ACCOUNT_RATE_LIMIT = "20 per 5 minutes"
+    LOGIN_ADDRESS_RATE_LIMIT = "100 per minute;1000 per hour"
 
     BABEL_DEFAULT_LOCALE = "ru"
     LANGUAGES = ("ru", "en")
@@ -193,6 +198,11 @@ def _coerce(value: str, default: Any, key: str = "") -> Any:
             return int(value)
         except ValueError:
             raise RuntimeError(f"{key} must be a whole number, not {value!r}") from None
+    if isinstance(default, float):
+        try:
+            return float(value)
+        except ValueError:
+            raise RuntimeError(f"{key} must be a number, not {value!r}") from None
     if isinstance(default, tuple):
         return tuple(item.strip() for item in value.split(",") if item.strip())
     return value

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from flask import Flask
 
@@ -30,7 +31,8 @@ def register_core(app: Flask) -> None:
         register_migrations(app)
     csrf.init_app(app)
     bcrypt.init_app(app)
-    limiter.init_app(app)  # limits only on the views that declare one (login)
+    app.config["RATELIMIT_STORAGE_OPTIONS"] = limit_storage_options(app)
+    limiter.init_app(app)  # its storage counts sign-in attempts (users/throttle.py)
     register_json(app)
     register_sessions(app)
     register_middleware(app)
@@ -39,6 +41,16 @@ def register_core(app: Flask) -> None:
     register_filters(app)
     register_error_handlers(app)
     app.register_blueprint(core_bp)
+
+
+def limit_storage_options(app: Flask) -> dict[str, Any]:
+    """Storage errors as limits' StorageError, and a Redis that stops answering gives up after
+    REDIS_TIMEOUT instead of holding the request."""
+    options: dict[str, Any] = {"wrap_exceptions": True}
+    if str(app.config["RATELIMIT_STORAGE_URI"]).startswith(("redis", "rediss")):
+        timeout = float(app.config["REDIS_TIMEOUT"])
+        options.update(socket_timeout=timeout, socket_connect_timeout=timeout)
+    return options
 
 
 def register_migrations(app: Flask) -> None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+
 from flask import (
     Blueprint,
+    after_this_request,
     current_app,
     flash,
     jsonify,
@@ -16,19 +19,22 @@ from flask import (
 from flask_babel import get_locale, refresh
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
+from limits.errors import StorageError
 from sqlalchemy import func, select
+from werkzeug.exceptions import TooManyRequests
 from werkzeug.wrappers import Response
 
-from helpdesk.core.errors import wants_json_response
+from helpdesk.core.errors import APIException, wants_json_response
 from helpdesk.core.images import ImageRejected, delete_image
 from helpdesk.core.models import SiteSetting
 from helpdesk.core.urls import safe_next_url
-from helpdesk.extensions import db, limiter
+from helpdesk.extensions import db
 from helpdesk.posts.models import Post
-from helpdesk.users import service
+from helpdesk.users import service, throttle
 from helpdesk.users.forms import AccountForm, LoginForm, PasswordChangeForm, RegistrationForm
 from helpdesk.users.models import User
 
+log = logging.getLogger(__name__)
 bp = Blueprint("users", __name__, url_prefix="/users")
 
 HOME_AFTER_LOGIN = "tasks.my_tasks"
@@ -59,13 +65,31 @@ def start_session(user: User, remember: bool) -> None:
         session["language"] = user.language
 
 
-def login_rate_limit() -> str:
-    """The configured limit on failed logins per client address."""
-    return current_app.config["LOGIN_RATE_LIMIT"]
+def count_login_attempt(account: str) -> None:
+    """Count this attempt before the password is checked; 429 past a limit, 503 when the
+    counters cannot be reached. The limits' headers go on the answer."""
+    address = request.remote_addr or "127.0.0.1"
+    try:
+        verdict = throttle.count_attempt(address, account)
+    except StorageError as error:
+        log.warning("login refused: the rate limit storage cannot be reached (%s)", error)
+        message = _("Sign-in is unavailable for a moment. Please try again.")
+        raise APIException(message, 503) from None
+    if verdict is None:
+        return
+    headers = verdict.headers()
+    after_this_request(lambda response: _with_headers(response, headers))
+    if verdict.refused:
+        raise TooManyRequests(retry_after=int(headers["Retry-After"]))
+
+
+def _with_headers(response: Response, headers: dict[str, str]) -> Response:
+    """The rate limit's headers on a login answer."""
+    response.headers.update(headers)
+    return response
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(login_rate_limit, methods=["POST"], deduct_when=lambda r: r.status_code == 401)
 def login() -> Response | str | tuple[str, int]:
     """Sign in; JSON clients get the seed's success/message/redirect document."""
     target = safe_next_url(request.args.get("next"), HOME_AFTER_LOGIN)
@@ -76,6 +100,7 @@ def login() -> Response | str | tuple[str, int]:
     if request.method == "POST":
         if not form.validate():
             return form_errors(form) if wants_json else (_render_login(form), 422)
+        count_login_attempt(form.username.data)
         user = service.authenticate(form.username.data, form.password.data)
         if user is None:
             message = _("Invalid username or password.")
@@ -83,6 +108,7 @@ def login() -> Response | str | tuple[str, int]:
                 return jsonify({"success": False, "message": message}), 401  # type: ignore[return-value]
             form.password.errors = [message]
             return _render_login(form), 401
+        throttle.forget_failures(request.remote_addr or "127.0.0.1", form.username.data)
         start_session(user, bool(form.remember.data))
         db.session.commit()
         if wants_json:
