@@ -53,7 +53,7 @@ class Config:
     ENCRYPTION_KEY = ""  # empty: derived from SECRET_KEY
     SQLALCHEMY_DATABASE_URI = ""  # empty: SQLite file in the instance folder
     SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {}
-    DATABASE_PING_AFTER_IDLE = 10  # seconds a server connection may idle before a ping
+    DATABASE_PING_AFTER_IDLE = 0  # seconds a server connection may idle unpinged (0: every use)
     SQLITE_SYNCHRONOUS = "NORMAL"  # NORMAL | FULL (sync every commit; survives power cuts)
 
     SESSION_TYPE = "filesystem"  # filesystem | redis
