@@ -11,6 +11,11 @@ from helpdesk.extensions import csrf
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 
+# Forms signed-out visitors post (sign in, register, pick a language): a CSRF token would need a
+# server-side session for every anonymous page view, so these rely on the origin check alone,
+# which refuses any browser post that does not say it comes from our own origin.
+ORIGIN_CHECKED_ONLY = frozenset({"users.login", "users.register", "i18n.set_language"})
+
 CONTENT_SECURITY_POLICY = "; ".join(
     [
         "default-src 'self'",
@@ -44,7 +49,10 @@ def is_cross_origin() -> bool:
     origin = request.environ.get("HTTP_ORIGIN")
     if origin is None:
         return False
-    return origin == "null" or urlsplit(origin).netloc != request.host
+    if origin == "null":
+        return True
+    parts = urlsplit(origin)
+    return parts.scheme != request.scheme or parts.netloc != request.host
 
 
 def guard_unsafe_request() -> None:
@@ -53,8 +61,22 @@ def guard_unsafe_request() -> None:
         return
     if is_cross_origin():
         abort(403, _("Cross-origin requests are not allowed."))
-    if is_browser_request() and not request.is_json:
-        csrf.protect()
+    if not is_browser_request() or request.is_json:
+        return
+    if request.endpoint in ORIGIN_CHECKED_ONLY:
+        if not is_same_origin():
+            abort(403, _("Cross-origin requests are not allowed."))
+        return
+    csrf.protect()
+
+
+def is_same_origin() -> bool:
+    """True when the browser says the request comes from our own origin (or the user typed
+    the address)."""
+    fetch_site = request.environ.get("HTTP_SEC_FETCH_SITE")
+    if fetch_site is not None:
+        return fetch_site in {"same-origin", "none"}
+    return "HTTP_ORIGIN" in request.environ and not is_cross_origin()
 
 
 def _has_nul(value: object) -> bool:
