@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 from flask import (
     Blueprint,
     after_this_request,
@@ -19,12 +17,11 @@ from flask import (
 from flask_babel import get_locale, refresh
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
-from limits.errors import StorageError
 from sqlalchemy import func, select
 from werkzeug.exceptions import TooManyRequests
 from werkzeug.wrappers import Response
 
-from helpdesk.core.errors import APIException, wants_json_response
+from helpdesk.core.errors import wants_json_response
 from helpdesk.core.images import ImageRejected, delete_image
 from helpdesk.core.models import SiteSetting
 from helpdesk.core.urls import safe_next_url
@@ -34,7 +31,6 @@ from helpdesk.users import service, throttle
 from helpdesk.users.forms import AccountForm, LoginForm, PasswordChangeForm, RegistrationForm
 from helpdesk.users.models import User
 
-log = logging.getLogger(__name__)
 bp = Blueprint("users", __name__, url_prefix="/users")
 
 HOME_AFTER_LOGIN = "tasks.my_tasks"
@@ -66,15 +62,9 @@ def start_session(user: User, remember: bool) -> None:
 
 
 def count_login_attempt(account: str) -> None:
-    """Count this attempt before the password is checked; 429 past a limit, 503 when the
-    counters cannot be reached. The limits' headers go on the answer."""
-    address = request.remote_addr or "127.0.0.1"
-    try:
-        verdict = throttle.count_attempt(address, account)
-    except StorageError as error:
-        log.warning("login refused: the rate limit storage cannot be reached (%s)", error)
-        message = _("Sign-in is unavailable for a moment. Please try again.")
-        raise APIException(message, 503) from None
+    """Count this attempt before the password is checked; 429 past a limit (the counters'
+    storage unreachable: 503, from core/errors.py). The limits' headers go on the answer."""
+    verdict = throttle.count_attempt(request.remote_addr or "127.0.0.1", account)
     if verdict is None:
         return
     headers = verdict.headers()
