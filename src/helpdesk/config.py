@@ -60,6 +60,7 @@ class Config:
     SESSION_PERMANENT = False
     SESSION_REFRESH_EACH_REQUEST = False  # write the session only when it changes, not per request
     SESSION_REDIS_URL = "redis://127.0.0.1:6379/0"
+    SESSION_CLEANUP_INTERVAL = 3600  # seconds between removals of expired session files
     REDIS_TIMEOUT = 1.0  # seconds for any Redis call (connect, answer) before giving up
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"

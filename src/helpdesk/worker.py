@@ -45,6 +45,7 @@ JOBS: tuple[Job, ...] = (
     Job("send_due_mail", "helpdesk.notifications.mail:send_due_mail", "MAIL_QUEUE_INTERVAL"),
     Job("expire_presence", "helpdesk.users.presence:expire_presence", "PRESENCE_INTERVAL"),
     Job("follow_changes", "helpdesk.tasks.feed:follow_changes", "CHANGE_FEED_INTERVAL"),
+    Job("expire_sessions", "helpdesk.core.sessions:expire_sessions", "SESSION_CLEANUP_INTERVAL"),
 )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +111,30 @@ def refuse_without_store() -> None:
         return
     if current_app.config["SESSION_COOKIE_NAME"] in request.cookies:
         raise APIException(unavailable_message(), 503)
+
+
+def expire_sessions() -> int:
+    """Remove session files past their lifetime (the file store keeps them otherwise; Redis
+    expires its own); returns how many went. A session file is rewritten whenever the session
+    changes, so its age is the time since its last change, which is what its expiry counts."""
+    app = current_app
+    if app.config["SESSION_TYPE"].lower() != "filesystem":
+        return 0
+    folder = Path(app.instance_path) / "sessions"
+    if not folder.is_dir():
+        return 0
+    oldest = time.time() - app.permanent_session_lifetime.total_seconds()
+    removed = 0
+    for path in folder.iterdir():
+        try:
+            if path.is_file() and path.stat().st_mtime < oldest:
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:
+            continue  # removed meanwhile (a logout, another process)
+    if removed:
+        log.info("removed %d expired sessions", removed)
+    return removed
 
 
 def register_sessions(app: Flask) -> None:
