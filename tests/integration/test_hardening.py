@@ -4,6 +4,7 @@ and tells an attacker nothing."""
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -12,8 +13,9 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from task_api_support import CLOSED, IN_PROGRESS, NEW, World, as_user, build_world
 
-from conftest import BROWSER
+from conftest import BROWSER, PASSWORD
 from helpdesk.users.models import User
 from helpdesk.worker import JOBS, run_job
 
@@ -52,3 +54,174 @@ def test_expired_session_files_are_removed(
 
     assert list(folder.iterdir()) == [current]
     assert client.get("/tasks/api/notifications").status_code == 200
+
+
+# -- input any client can send ----------------------------------------------------------------
+
+LONG_PASSWORD = "ä" * 40  # 80 bytes: more than bcrypt takes
+
+
+@pytest.mark.parametrize("body", ["json", "form"])
+def test_a_password_longer_than_bcrypt_takes_is_a_wrong_password(
+    client: FlaskClient, make_user: Callable[..., User], body: str
+) -> None:
+    make_user("alice")
+    fields = {"username": "alice", "password": LONG_PASSWORD}
+    if body == "json":
+        response = client.post("/users/login", json=fields)
+    else:
+        response = client.post("/users/login", data=fields)
+    assert response.status_code == 401
+
+
+def test_a_long_current_password_at_password_change_is_a_wrong_password(
+    client: FlaskClient, make_user: Callable[..., User], login: Any
+) -> None:
+    login(make_user("alice"))
+    response = client.post(
+        "/users/password",
+        json={
+            "current_password": LONG_PASSWORD,
+            "new_password": "purple-otter-77",
+            "confirm_password": "purple-otter-77",
+        },
+    )
+    assert response.status_code == 422
+    assert "current_password" in response.get_json()["errors"]
+
+
+INT_PART = re.compile(r"<int:(\w+)>")
+
+
+def int_routes(app: Flask) -> list[tuple[str, str]]:
+    """(method, rule) of every route with an <int:…> part."""
+    return [
+        (method, rule.rule)
+        for rule in app.url_map.iter_rules()
+        if INT_PART.search(rule.rule)
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"})
+    ]
+
+
+@pytest.mark.parametrize("number", [2**31, 2**63, 10**30])
+def test_ids_beyond_the_databases_integers_name_nothing(
+    app: Flask, client: FlaskClient, make_user: Callable[..., User], login: Any, number: int
+) -> None:
+    login(make_user("admin", is_admin=True, is_redmine_user=True))
+    routes = int_routes(app)
+    assert len(routes) >= 15
+    for method, rule in routes:
+        path = INT_PART.sub(str(number), rule)
+        response = client.open(path, method=method, json={})
+        assert response.status_code == 404, (method, path, response.status_code)
+
+
+@pytest.mark.parametrize(
+    "path", ["/", "/users/profile/alice", "/notifications", "/admin/users", "/tasks/my-tasks"]
+)
+@pytest.mark.parametrize("page", ["2147483648", "9223372036854775808", "10" * 20, "-5"])
+def test_huge_page_numbers_answer_without_error(
+    client: FlaskClient, make_user: Callable[..., User], login: Any, path: str, page: str
+) -> None:
+    login(make_user("alice", is_admin=True, is_redmine_user=True))
+    response = client.get(path, query_string={"page": page}, headers=BROWSER)
+    assert response.status_code in (200, 400)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"username": "\\ud800", "password": "x"}',
+        b'{"\\udc00": "alice", "password": "x"}',
+        b'{"username": "a\\udfffb", "password": "x"}',
+    ],
+)
+@pytest.mark.parametrize("path", ["/users/login", "/users/register", "/tasks/api/task"])
+def test_lone_surrogates_in_json_are_refused(
+    client: FlaskClient, make_user: Callable[..., User], login: Any, path: str, raw: bytes
+) -> None:
+    if path.startswith("/tasks"):
+        login(make_user("alice", is_redmine_user=True))
+    response = client.post(path, data=raw, content_type="application/json")
+    assert response.status_code == 400
+    assert response.get_json()["success"] is False
+
+
+@pytest.mark.parametrize("depth", [33, 5_000, 200_000])
+@pytest.mark.parametrize("path", ["/users/login", "/tasks/api/push-unsubscribe"])
+def test_deeply_nested_json_is_refused(
+    client: FlaskClient, make_user: Callable[..., User], login: Any, path: str, depth: int
+) -> None:
+    login(make_user("alice"))
+    raw = '{"a":' * depth + "1" + "}" * depth
+    response = client.post(path, data=raw, content_type="application/json")
+    assert response.status_code == 400
+    assert "nested" in response.get_json()["message"]
+
+
+def test_json_of_normal_depth_still_works(
+    client: FlaskClient, make_user: Callable[..., User]
+) -> None:
+    make_user("alice")
+    response = client.post("/users/login", json={"username": "alice", "password": PASSWORD})
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "target", ["/x%0d%0aSet-Cookie:%20a=b", "/x%0aLocation:%20http://evil", "/a%09b", "/%7f"]
+)
+def test_control_characters_in_next_fall_back_to_the_home_page(
+    client: FlaskClient, make_user: Callable[..., User], login: Any, target: str
+) -> None:
+    login(make_user("alice"))
+    response = client.get(f"/users/login?next={target}")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/tasks/my-tasks"
+    make_user("bob")
+    answer = client.post(
+        f"/users/login?next={target}", json={"username": "bob", "password": PASSWORD}
+    )
+    assert answer.get_json()["redirect"] == "/tasks/my-tasks"
+
+
+# -- creating tasks ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def world(make_user: Callable[..., User]) -> World:
+    """Projects, members, the Reporter role's workflow (see task_api_support.build_world)."""
+    return build_world(make_user)
+
+
+def test_creating_a_task_does_not_tell_whether_a_project_exists(
+    app: Flask, login: Any, world: World
+) -> None:
+    dave = as_user(app, login, world.users["dave"])  # a member of nothing
+    answers = []
+    for project_id in (world.projects["infra"], 999_999):
+        response = dave.post("/tasks/api/task", json={"project_id": project_id, "subject": "x"})
+        answers.append((response.status_code, response.get_json()))
+    assert answers[0] == answers[1]
+    assert answers[0][0] == 422
+
+
+def test_a_task_starts_only_in_a_status_the_roles_workflow_allows(
+    app: Flask, login: Any, world: World
+) -> None:
+    rita = as_user(app, login, world.users["rita"])  # Reporter: New -> In Progress -> Resolved
+    web = world.projects["web"]
+    closed = rita.post(
+        "/tasks/api/task", json={"project_id": web, "subject": "x", "status_id": CLOSED}
+    )
+    assert closed.status_code == 422
+    assert "status_id" in closed.get_json()["errors"]
+    for status_id in (NEW, IN_PROGRESS):
+        response = rita.post(
+            "/tasks/api/task", json={"project_id": web, "subject": "x", "status_id": status_id}
+        )
+        assert response.status_code == 201, response.get_json()
+    admin = as_user(app, login, world.users["admin"])
+    response = admin.post(
+        "/tasks/api/task", json={"project_id": web, "subject": "x", "status_id": CLOSED}
+    )
+    assert response.status_code == 201

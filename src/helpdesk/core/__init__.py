@@ -16,6 +16,7 @@ from helpdesk.core.i18n import register_i18n
 from helpdesk.core.middleware import register_middleware
 from helpdesk.core.security import register_security
 from helpdesk.core.sessions import register_sessions
+from helpdesk.core.urls import BoundedInt
 from helpdesk.core.views import bp as core_bp
 from helpdesk.extensions import bcrypt, csrf, db, limiter
 
@@ -24,6 +25,7 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 def register_core(app: Flask) -> None:
     """Bind the extensions and install error handling, middleware, security and i18n."""
+    app.url_map.converters["int"] = BoundedInt  # before any feature adds its routes
     db.init_app(app)
     register_database(app)
     register_cache(app)

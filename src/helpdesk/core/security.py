@@ -79,20 +79,47 @@ def is_same_origin() -> bool:
     return "HTTP_ORIGIN" in request.environ and not is_cross_origin()
 
 
-def _has_nul(value: object) -> bool:
-    """Whether a decoded JSON value holds a NUL character anywhere."""
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(item) for item in value)
-    return False
+MAX_JSON_DEPTH = 32  # the API's bodies nest three levels; deeper is an attack on the parsers
 
 
-def refuse_nul_characters() -> None:
-    """NUL never belongs in text and PostgreSQL cannot store it: refuse it before any view runs.
-    Only a request with a body has form fields or JSON to look through."""
+def _json_problem(value: object) -> str | None:
+    """What is wrong with the text of a decoded JSON body, walked without recursion: a NUL, a
+    lone UTF-16 surrogate (no database can store it) or nesting deeper than MAX_JSON_DEPTH."""
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            return _("The JSON body is nested too deeply.")
+        texts: list[str] = []
+        if isinstance(item, str):
+            texts.append(item)
+        elif isinstance(item, dict):
+            texts.extend(item)
+            stack.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, list):
+            stack.extend((child, depth + 1) for child in item)
+        for text in texts:
+            problem = _text_problem(text)
+            if problem:
+                return problem
+    return None
+
+
+def _text_problem(text: str) -> str | None:
+    """A NUL or a lone surrogate in one text."""
+    if "\x00" in text:
+        return _("Text must not contain NUL characters.")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _("Text must be valid Unicode (no lone surrogates).")
+    return None
+
+
+def refuse_unstorable_text() -> None:
+    """NUL and lone surrogates never belong in text (PostgreSQL cannot store them), nor does
+    JSON nested deeper than any of our bodies: refuse them with 400 before any view runs. Only
+    a request with a body has form fields or JSON to look through."""
     texts = [request.path]
     query = request.query_string
     if b"%00" in query or b"\x00" in query:  # else no decoded value can hold one
@@ -104,11 +131,16 @@ def refuse_nul_characters() -> None:
     if has_body:
         for values in request.form.listvalues():
             texts.extend(values)
-    found = any("\x00" in text for text in texts)
-    if not found and has_body and request.is_json:
-        found = _has_nul(request.get_json(silent=True))
-    if found:
+    if any("\x00" in text for text in texts):
         abort(400, _("Text must not contain NUL characters."))
+    if has_body and request.is_json:
+        try:
+            body = request.get_json(silent=True)
+        except RecursionError:
+            abort(400, _("The JSON body is nested too deeply."))
+        problem = _json_problem(body)
+        if problem:
+            abort(400, problem)
 
 
 SECURITY_HEADERS = (
@@ -134,6 +166,6 @@ def add_security_headers(response: Response) -> Response:
 def register_security(app: Flask) -> None:
     """Install the origin guard and, unless disabled, the security headers."""
     app.before_request(guard_unsafe_request)
-    app.before_request(refuse_nul_characters)
+    app.before_request(refuse_unstorable_text)
     if app.config.get("SECURITY_HEADERS", True):
         app.after_request(add_security_headers)

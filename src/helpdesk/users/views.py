@@ -24,7 +24,7 @@ from werkzeug.wrappers import Response
 from helpdesk.core.errors import wants_json_response
 from helpdesk.core.images import ImageRejected, delete_image
 from helpdesk.core.models import SiteSetting
-from helpdesk.core.urls import safe_next_url
+from helpdesk.core.urls import page_number, safe_next_url
 from helpdesk.extensions import db
 from helpdesk.posts.models import Post
 from helpdesk.users import service, throttle
@@ -161,7 +161,7 @@ def logout() -> Response:
 def user_posts(username: str) -> str:
     """A user's profile with their announcements, newest first."""
     user = db.first_or_404(select(User).where(func.lower(User.username) == username.lower()))
-    page = request.args.get("page", 1, type=int)
+    page = page_number()
     posts = db.paginate(
         select(Post).where(Post.user_id == user.id).order_by(Post.date_posted.desc()),
         page=page,
