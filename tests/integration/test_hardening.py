@@ -225,3 +225,29 @@ def test_a_task_starts_only_in_a_status_the_roles_workflow_allows(
         "/tasks/api/task", json={"project_id": web, "subject": "x", "status_id": CLOSED}
     )
     assert response.status_code == 201
+
+
+# -- headers -----------------------------------------------------------------------------------
+
+
+def connect_sources(response: Any) -> list[str]:
+    """The connect-src sources of a response's Content-Security-Policy."""
+    for part in response.headers["Content-Security-Policy"].split(";"):
+        words = part.split()
+        if words and words[0] == "connect-src":
+            return words[1:]
+    raise AssertionError("no connect-src")
+
+
+def test_pages_may_open_websockets_to_their_own_host_only(client: FlaskClient) -> None:
+    sources = connect_sources(client.get("/users/login", headers=BROWSER))
+    assert sources == ["'self'", "ws://localhost", "wss://localhost"]
+    secure = client.get("/users/login", base_url="https://help.example:8443", headers=BROWSER)
+    assert connect_sources(secure) == ["'self'", "wss://help.example:8443"]
+
+
+def test_a_strange_host_header_gets_no_websocket_source(client: FlaskClient) -> None:
+    response = client.get("/healthz", headers={"Host": "a b;script-src *"})
+    assert response.status_code in (200, 400)
+    if response.status_code == 200:
+        assert connect_sources(response) == ["'self'"]
