@@ -78,7 +78,8 @@ class Config:
     UPLOAD_FOLDER = ""  # empty: "uploads" in the instance folder
     AVATAR_SIZE = 256
     POST_IMAGE_SIZE = 1280
-    MAX_IMAGE_PIXELS = 40_000_000
+    MAX_IMAGE_PIXELS = 16_000_000  # a 16-megapixel photo; decoded, about 64 MB
+    IMAGE_DECODE_CONCURRENCY = 2  # images decoded at once per process
 
     CACHE_TYPE = "SimpleCache"  # SimpleCache (in the process) | RedisCache (shared by processes)
     CACHE_REDIS_URL = "redis://127.0.0.1:6379/0"

@@ -3,6 +3,7 @@ and tells an attacker nothing."""
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import time
@@ -16,8 +17,10 @@ from flask.testing import FlaskClient
 from task_api_support import CLOSED, IN_PROGRESS, NEW, World, as_user, build_world
 
 from conftest import BROWSER, PASSWORD
+from helpdesk.core import images
 from helpdesk.users.models import User
 from helpdesk.worker import JOBS, run_job
+from helpers import image_bytes
 
 
 @pytest.mark.parametrize("path", ["/users/login", "/users/register", "/no-such-page"])
@@ -251,3 +254,47 @@ def test_a_strange_host_header_gets_no_websocket_source(client: FlaskClient) -> 
     assert response.status_code in (200, 400)
     if response.status_code == 200:
         assert connect_sources(response) == ["'self'"]
+
+
+# -- image uploads -----------------------------------------------------------------------------
+
+
+def post_avatar(client: FlaskClient, data: bytes) -> Any:
+    """Upload data as the signed-in user's avatar (JSON answer)."""
+    body = {"picture": (io.BytesIO(data), "avatar.png"), "username": "alice"}
+    return client.post(
+        "/users/account",
+        data={**body, "email": "alice@example.com"},
+        headers={"Accept": "application/json", "Accept-Language": "en"},
+        content_type="multipart/form-data",
+    )
+
+
+def test_a_small_file_that_decodes_to_twenty_megapixels_is_refused(
+    client: FlaskClient, make_user: Callable[..., User], login: Any
+) -> None:
+    login(make_user("alice"))
+    bomb = image_bytes(size=(5_000, 4_000), mode="1", color=0)  # a few kB, 20 Mpx
+    assert len(bomb) < 100_000
+    response = post_avatar(client, bomb)
+    assert response.status_code == 400
+    assert "pixels" in response.get_json()["message"]
+
+
+def test_images_wait_for_a_decoding_slot_and_are_refused_when_none_frees(
+    app: Flask,
+    client: FlaskClient,
+    make_user: Callable[..., User],
+    login: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    login(make_user("alice"))
+    app.config["IMAGE_DECODE_CONCURRENCY"] = 1
+    slots = images.DecodingSlots()
+    monkeypatch.setattr(images, "decoding", slots)
+    monkeypatch.setattr(images, "DECODE_WAIT_SECONDS", 0.2)
+    with app.test_request_context(), slots.slot():  # another upload is being decoded
+        busy = post_avatar(client, image_bytes())
+    assert busy.status_code == 400
+    assert "busy" in busy.get_json()["message"]
+    assert post_avatar(client, image_bytes()).status_code == 200
