@@ -108,6 +108,7 @@ class Config:
     # The browsers' push services; `*.` allows any name below. Endpoints elsewhere are refused.
     PUSH_ALLOWED_HOSTS = (
         "fcm.googleapis.com",
+        "jmt17.google.com",  # Chrome's and Chromium's endpoints are on either
         "updates.push.services.mozilla.com",
         "*.notify.windows.com",
         "*.push.apple.com",

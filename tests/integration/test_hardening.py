@@ -61,6 +61,7 @@ def test_expired_session_files_are_removed(
 
 # -- input any client can send ----------------------------------------------------------------
 
+ENGLISH = {"Accept-Language": "en"}
 LONG_PASSWORD = "ä" * 40  # 80 bytes: more than bcrypt takes
 
 
@@ -157,7 +158,7 @@ def test_deeply_nested_json_is_refused(
 ) -> None:
     login(make_user("alice"))
     raw = '{"a":' * depth + "1" + "}" * depth
-    response = client.post(path, data=raw, content_type="application/json")
+    response = client.post(path, data=raw, content_type="application/json", headers=ENGLISH)
     assert response.status_code == 400
     assert "nested" in response.get_json()["message"]
 

@@ -14,6 +14,7 @@ from helpdesk import create_app
 from helpdesk.users.models import User
 
 LOGIN = "/users/login"
+ENGLISH = {"Accept-Language": "en"}
 
 
 def attempt(app: Flask, username: str, password: str, address: str = "127.0.0.1") -> int:
@@ -116,6 +117,7 @@ def test_an_unreachable_limit_storage_answers_503_quickly(
         RATELIMIT_STORAGE_URI=f"redis://127.0.0.1:{unused_redis_port}/0",
     )
     with blind.app_context():
-        response = blind.test_client().post(LOGIN, json={"username": "alice", "password": PASSWORD})
+        credentials = {"username": "alice", "password": PASSWORD}
+        response = blind.test_client().post(LOGIN, json=credentials, headers=ENGLISH)
     assert response.status_code == 503
     assert "try again" in response.get_json()["message"]

@@ -122,6 +122,7 @@ def test_endpoints_outside_the_push_services_are_refused(
     "endpoint",
     [
         FCM + "abc:APA91b",
+        "https://jmt17.google.com/fcm/send/dGVzdA:APA91b",
         "https://updates.push.services.mozilla.com/wpush/v2/gAAAA",
         "https://wns2-par02p.notify.windows.com/w/?token=BQYAAAB",
         "https://web.push.apple.com/QGuQyavXutnMaw",
@@ -353,14 +354,19 @@ def test_push_times_out_fast() -> None:
     assert TIMEOUT <= 5
 
 
+@pytest.fixture
+def closed() -> int:
+    """A port on 127.0.0.1 that nothing listens on."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 def test_browsers_unreachable_for_long_are_retired(
-    local_push: PushEndpoint, make_user: Callable[..., User], black_hole: str
+    local_push: PushEndpoint, make_user: Callable[..., User], closed: int
 ) -> None:
     alice = make_user("alice")
     alice.browser_notifications_enabled = True
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        closed = probe.getsockname()[1]
     old = PushSubscription(
         user_id=alice.id,
         endpoint=f"http://127.0.0.1:{closed}/old",
@@ -378,13 +384,13 @@ def test_browsers_unreachable_for_long_are_retired(
 
 
 def test_push_log_lines_never_carry_user_information(
-    local_push: PushEndpoint, make_user: Callable[..., User], caplog: pytest.LogCaptureFixture
+    local_push: PushEndpoint,
+    make_user: Callable[..., User],
+    caplog: pytest.LogCaptureFixture,
+    closed: int,
 ) -> None:
     alice = make_user("alice")
     alice.browser_notifications_enabled = True
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        closed = probe.getsockname()[1]
     db.session.add(
         PushSubscription(
             user_id=alice.id, endpoint=f"http://admin:hunter2@127.0.0.1:{closed}/x", **keys()

@@ -136,7 +136,7 @@ def test_pages_degrade_clearly_while_redis_is_stopped_and_recover_without_a_rest
     started = time.monotonic()
     assert redis_app.test_client().get("/users/login").status_code == 200
     assert alice.get("/users/login").status_code == 200
-    api = alice.get("/tasks/api/notifications")
+    api = alice.get("/tasks/api/notifications", headers={"Accept-Language": "en"})
     assert api.status_code == 503
     assert "try again" in api.get_json()["message"]
     page = alice.get("/tasks/my-tasks", headers={"Accept": "text/html"})

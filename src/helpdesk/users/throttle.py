@@ -66,22 +66,22 @@ def _counters(address: str, account: str) -> list[tuple[RateLimitItem, tuple[str
 
 
 def count_attempt(address: str, account: str) -> Verdict | None:
-    """Count one attempt under every limit; refused once any limit is passed (None: no limits).
+    """Count one attempt under each limit in turn; the first limit passed refuses it, and the
+    limits after it do not count it (it never reaches the password). None: no limits set.
 
-    Raises the storage's error when it cannot be reached: the caller answers 503.
+    Raises the storage's error when it cannot be reached (core/errors.py answers 503).
     """
     strategy = limiter.limiter
     tightest: Verdict | None = None
-    refusal: Verdict | None = None
     for item, identifiers in _counters(address, account):
         allowed = strategy.hit(item, *identifiers)
         stats = strategy.get_window_stats(item, *identifiers)
         verdict = Verdict(not allowed, item.amount, stats.remaining, stats.reset_time)
-        if not allowed and (refusal is None or verdict.reset_at > refusal.reset_at):
-            refusal = verdict
+        if not allowed:
+            return verdict
         if tightest is None or verdict.remaining < tightest.remaining:
             tightest = verdict
-    return refusal or tightest
+    return tightest
 
 
 def forget_failures(address: str, account: str) -> None:
