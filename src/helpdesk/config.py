@@ -68,13 +68,15 @@ class Config:
     ENCRYPTION_KEY = ""  # empty: derived from SECRET_KEY
     SQLALCHEMY_DATABASE_URI = ""  # empty: SQLite file in the instance folder
     SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {}
-    DATABASE_PING_AFTER_IDLE = 10  # seconds a server connection may idle before a ping
+    DATABASE_PING_AFTER_IDLE = 0  # seconds a server connection may idle unpinged (0: every use)
     SQLITE_SYNCHRONOUS = "NORMAL"  # NORMAL | FULL (sync every commit; survives power cuts)
 
     SESSION_TYPE = "filesystem"  # filesystem | redis
     SESSION_PERMANENT = False
     SESSION_REFRESH_EACH_REQUEST = False  # write the session only when it changes, not per request
     SESSION_REDIS_URL = "redis://127.0.0.1:6379/0"
+    SESSION_CLEANUP_INTERVAL = 3600  # seconds between removals of expired session files
+    REDIS_TIMEOUT = 1.0  # seconds for any Redis call (connect, answer) before giving up
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_SECURE = False
@@ -91,7 +93,8 @@ class Config:
     UPLOAD_FOLDER = ""  # empty: "uploads" in the instance folder
     AVATAR_SIZE = 256
     POST_IMAGE_SIZE = 1280
-    MAX_IMAGE_PIXELS = 40_000_000
+    MAX_IMAGE_PIXELS = 16_000_000  # a 16-megapixel photo; decoded, about 64 MB
+    IMAGE_DECODE_CONCURRENCY = 2  # images decoded at once per process
 
     CACHE_TYPE = "SimpleCache"  # SimpleCache (in the process) | RedisCache (shared by processes)
     CACHE_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -100,9 +103,13 @@ class Config:
 
     RATELIMIT_STORAGE_URI = "memory://"
     RATELIMIT_HEADERS_ENABLED = True
+    # Sign-in attempts, counted before the password is checked (users/throttle.py): one address
+    # on one account; one account from anywhere (a short slow-down); one address on all accounts.
     LOGIN_RATE_LIMIT = "10 per minute;50 per hour"
     REGISTRATION = "approval"  # open | approval (an admin gives task access) | closed
     REGISTRATION_RATE_LIMIT = "5 per minute;20 per hour"  # registration attempts per address
+    LOGIN_ACCOUNT_RATE_LIMIT = "20 per 5 minutes"
+    LOGIN_ADDRESS_RATE_LIMIT = "100 per minute;1000 per hour"
 
     BABEL_DEFAULT_LOCALE = "ru"
     LANGUAGES = ("ru", "en")
@@ -116,6 +123,18 @@ class Config:
     SOCKETIO_CHANNEL = "helpdesk-socketio"  # the queue's channel; one per helpdesk sharing a Redis
     PUSH_NOTIFICATIONS_ENABLED = True
     PUSH_ALLOW_HTTP = False  # accept http:// push endpoints (tests with a local push service)
+    # The browsers' push services; `*.` allows any name below. Endpoints elsewhere are refused.
+    PUSH_ALLOWED_HOSTS = (
+        "fcm.googleapis.com",
+        "jmt17.google.com",  # Chrome's and Chromium's endpoints are on either
+        "updates.push.services.mozilla.com",
+        "*.notify.windows.com",
+        "*.push.apple.com",
+    )
+    PUSH_ALLOW_PRIVATE_ENDPOINTS = False  # any host, port and address (a local push service)
+    PUSH_MAX_SUBSCRIPTIONS_PER_USER = 10  # a new browser beyond this replaces the least used
+    PUSH_SEND_CONCURRENCY = 8  # browsers sent to at once by one process's push task
+    PUSH_DEAD_AFTER_HOURS = 72  # unreachable, and nothing delivered for this long: retired
     VAPID_PUBLIC_KEY = ""
     VAPID_PRIVATE_KEY = ""
     VAPID_CLAIM_EMAIL = ""
@@ -225,6 +244,11 @@ def _coerce(value: str, default: Any, key: str = "") -> Any:
             return int(value)
         except ValueError:
             raise RuntimeError(f"{key} must be a whole number, not {value!r}") from None
+    if isinstance(default, float):
+        try:
+            return float(value)
+        except ValueError:
+            raise RuntimeError(f"{key} must be a number, not {value!r}") from None
     if isinstance(default, tuple):
         return tuple(item.strip() for item in value.split(",") if item.strip())
     return value

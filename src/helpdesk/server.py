@@ -141,8 +141,21 @@ def raise_fd_limit(wanted: int) -> None:
         log.warning("open files limited to %d; fewer connections will be held", target)
 
 
+SERVER_HEADER = "helpdesk"  # gunicorn's own says "gunicorn" to every client
+
+
+def hide_server_software() -> None:
+    """Answer with `Server: helpdesk` rather than gunicorn's name: gunicorn has no setting for
+    its Server header and writes the module's SERVER into every response, so that is what is
+    set (in the master, before the workers fork)."""
+    import gunicorn.http.wsgi
+
+    gunicorn.http.wsgi.SERVER = SERVER_HEADER
+
+
 def run_gunicorn(host: str, port: int, workers: int, options: dict[str, Any]) -> None:
     """Run gunicorn in this process with the worker options given."""
+    hide_server_software()
     HelpdeskServer(
         {
             "bind": f"{host}:{port}",

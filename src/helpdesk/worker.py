@@ -54,6 +54,7 @@ JOBS: tuple[Job, ...] = (
         lease_seconds=3600,
         daily_at_key="ERP_SYNC_HOUR",
     ),
+    Job("expire_sessions", "helpdesk.core.sessions:expire_sessions", "SESSION_CLEANUP_INTERVAL"),
 )
 
 

@@ -56,6 +56,7 @@ def site(demo_site: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator
         env = {
             **{k: v for k, v in demo_site.items() if k not in PROXY_VARIABLES},
             "PUSH_ALLOW_HTTP": "true",
+            "PUSH_ALLOW_PRIVATE_ENDPOINTS": "true",
             "MAIL_SERVER": "127.0.0.1",
             "MAIL_PORT": str(mail.port),
             "MAIL_USE_TLS": "false",

@@ -4,10 +4,11 @@ the server dropped it), a busy one is not; SQLite syncs its log as SQLITE_SYNCHR
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import Engine
+from sqlalchemy import Engine, NullPool, create_engine, text
 from sqlalchemy.exc import OperationalError
 
 from helpdesk import create_app
@@ -56,3 +57,22 @@ def test_an_unknown_sqlite_sync_mode_stops_the_start(
     monkeypatch.setenv("HELPDESK_INSTANCE_PATH", str(tmp_path / "instance"))
     with pytest.raises(RuntimeError, match="SQLITE_SYNCHRONOUS must be NORMAL or FULL"):
         create_app("testing", SQLALCHEMY_DATABASE_URI="sqlite://", SQLITE_SYNCHRONOUS="OFF")
+
+
+def test_requests_after_the_server_dropped_every_connection_all_succeed(
+    app: Flask, postgresql_only: None, make_user: Any, login: Any, client: Any
+) -> None:
+    # As a PostgreSQL restart does: every pooled connection is gone, moments after its last use.
+    login(make_user("alice"))
+    held = [db.engine.connect() for _ in range(3)]
+    pids = [int(connection.scalar(text("SELECT pg_backend_pid()"))) for connection in held]
+    for connection in held:
+        connection.close()
+    admin = create_engine(db.engine.url, poolclass=NullPool)
+    with admin.connect() as connection:
+        for pid in pids:
+            assert connection.scalar(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    admin.dispose()
+
+    statuses = [client.get("/tasks/api/notifications").status_code for _ in range(10)]
+    assert statuses == [200] * 10

@@ -857,7 +857,10 @@ def browser_keys() -> dict[str, str]:
     return {"p256dh": b64url(point), "auth": b64url(os.urandom(16))}
 
 
-def subscription_doc(endpoint: str = "https://push.example/send/abc123") -> dict[str, Any]:
+FCM_ENDPOINT = "https://fcm.googleapis.com/fcm/send/abc123"
+
+
+def subscription_doc(endpoint: str = FCM_ENDPOINT) -> dict[str, Any]:
     """A PushSubscription as JSON.stringify(subscription) gives it."""
     return {"endpoint": endpoint, "expirationTime": None, "keys": browser_keys()}
 
@@ -897,16 +900,17 @@ def test_subscribing_again_updates_never_duplicates(app, login, world: World):
     assert (row["p256dh"], row["auth"]) == (renewed["keys"]["p256dh"], renewed["keys"]["auth"])
 
     # A second browser is a second subscription.
-    other = subscribe_push(bob, subscription_doc("https://push.example/send/other"))
+    other = subscribe_push(bob, subscription_doc("https://fcm.googleapis.com/fcm/send/other"))
     assert other.status_code == 201
     assert len(subscription_rows()) == 2
 
 
-def test_the_same_endpoint_from_another_user_moves_to_them(app, login, world: World):
+def test_the_same_browser_signed_in_as_another_user_moves_to_them(app, login, world: World):
     bob = as_user(app, login, world.users["bob"])
-    subscription_id = subscribe_push(bob, subscription_doc()).get_json()["subscription_id"]
+    doc = subscription_doc()
+    subscription_id = subscribe_push(bob, doc).get_json()["subscription_id"]
     alice = as_user(app, login, world.users["alice"])
-    response = subscribe_push(alice, subscription_doc())
+    response = subscribe_push(alice, doc)  # the same endpoint with its own keys
     assert response.status_code == 200
     assert response.get_json()["subscription_id"] == subscription_id
     (row,) = subscription_rows()
@@ -937,6 +941,7 @@ def test_http_endpoints_only_where_configured(app, login, world: World):
     assert list(body["errors"]) == ["endpoint"]
     assert subscription_rows() == []
     app.config["PUSH_ALLOW_HTTP"] = True
+    app.config["PUSH_ALLOW_PRIVATE_ENDPOINTS"] = True
     assert subscribe_push(bob, doc).status_code == 201
     assert [row["endpoint"] for row in subscription_rows()] == [doc["endpoint"]]
 
@@ -1052,7 +1057,7 @@ def test_non_json_and_malformed_json_are_refused(app, login, world: World):
 
 def test_unsubscribe_deactivates_ones_own_subscription(app, login, world: World):
     bob = as_user(app, login, world.users["bob"])
-    mine, other = subscription_doc(), subscription_doc("https://push.example/send/second")
+    mine, other = subscription_doc(), subscription_doc("https://fcm.googleapis.com/fcm/send/second")
     subscribe_push(bob, mine)
     subscribe_push(bob, other)
     response = bob.post(f"{API}/push-unsubscribe", json={"endpoint": mine["endpoint"]})
@@ -1099,7 +1104,7 @@ CROSS_ORIGIN = [
     ("put", "/notifications/read-all", None),
     ("delete", "/notifications/{id}", None),
     ("post", "/push-subscribe", "subscription"),
-    ("post", "/push-unsubscribe", {"endpoint": "https://push.example/send/abc123"}),
+    ("post", "/push-unsubscribe", {"endpoint": "https://fcm.googleapis.com/fcm/send/abc123"}),
     ("put", "/task/{task}/status", {"status_id": RESOLVED}),
     ("post", "/task/{task}/comments", {"notes": "from evil"}),
 ]

@@ -93,3 +93,13 @@ def test_both_processes_take_keep_alive_clients(server: tuple[int, int]) -> None
     finally:
         for client in clients:
             client.close()
+
+
+def test_answers_do_not_name_the_server_software(server: tuple[int, int]) -> None:
+    _master, port = server
+    client = keep_alive_client(port)
+    client.sendall(b"GET /users/login HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    head = client.recv(65536).split(b"\r\n\r\n", 1)[0].decode("latin-1").lower()
+    client.close()
+    assert "gunicorn" not in head
+    assert "server: helpdesk" in head.splitlines()

@@ -225,7 +225,7 @@ def test_form_remember_checkbox_sets_the_cookie(client, make_user):
 
 def test_session_id_changes_on_login(app, client, make_user):
     make_user("alice")
-    client.get(LOGIN, headers={"Sec-Fetch-Site": "same-origin"})  # the form page opens a session
+    client.post("/language/en", headers={"Sec-Fetch-Site": "same-origin"})  # opens a session
     before = client.get_cookie("session")
     assert before is not None
     client.post(LOGIN, json={"username": "alice", "password": PASSWORD})
@@ -240,7 +240,7 @@ def test_session_id_changes_on_login(app, client, make_user):
 def test_a_planted_session_id_is_not_logged_in_by_the_victims_login(app, client, make_user):
     make_user("alice")
     attacker = app.test_client()
-    attacker.get(LOGIN, headers={"Sec-Fetch-Site": "same-origin"})
+    attacker.post("/language/en", headers={"Sec-Fetch-Site": "same-origin"})
     planted = attacker.get_cookie("session").value
     client.set_cookie("session", planted)
     client.post(LOGIN, json={"username": "alice", "password": PASSWORD})

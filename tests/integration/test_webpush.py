@@ -58,6 +58,7 @@ def push_service(monkeypatch: pytest.MonkeyPatch) -> Iterator[PushEndpoint]:
 def push_app(app: Flask) -> Flask:
     """The app with a generated key pair in its instance folder and http:// endpoints allowed."""
     app.config["PUSH_ALLOW_HTTP"] = True
+    app.config["PUSH_ALLOW_PRIVATE_ENDPOINTS"] = True
     write_key_file(key_file(app), generate_vapid_keys(f"mailto:{CONTACT}"))
     return app
 

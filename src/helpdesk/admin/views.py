@@ -20,6 +20,7 @@ from werkzeug.wrappers import Response
 from helpdesk.core.decorators import admin_required
 from helpdesk.core.errors import APIException, wants_json_response
 from helpdesk.core.models import escape_like
+from helpdesk.core.urls import page_number
 from helpdesk.extensions import db
 from helpdesk.users import service
 from helpdesk.users.forms import PermissionsForm
@@ -46,7 +47,7 @@ def users() -> str:
                 func.lower(User.full_name).like(pattern, escape="\\"),
             )
         )
-    page = request.args.get("page", 1, type=int)
+    page = page_number()
     users_page = db.paginate(query, page=page, per_page=USERS_PER_PAGE, error_out=False)
     return render_template(
         "admin/users.html",

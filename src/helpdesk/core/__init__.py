@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from flask import Flask
 
@@ -16,6 +17,7 @@ from helpdesk.core.metrics import register_metrics
 from helpdesk.core.middleware import register_middleware
 from helpdesk.core.security import register_security
 from helpdesk.core.sessions import register_sessions
+from helpdesk.core.urls import BoundedInt
 from helpdesk.core.views import bp as core_bp
 from helpdesk.extensions import bcrypt, csrf, db, limiter
 
@@ -24,6 +26,7 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 def register_core(app: Flask) -> None:
     """Bind the extensions and install error handling, middleware, security and i18n."""
+    app.url_map.converters["int"] = BoundedInt  # before any feature adds its routes
     db.init_app(app)
     register_database(app)
     register_cache(app)
@@ -31,7 +34,8 @@ def register_core(app: Flask) -> None:
         register_migrations(app)
     csrf.init_app(app)
     bcrypt.init_app(app)
-    limiter.init_app(app)  # limits only on the views that declare one (login)
+    app.config["RATELIMIT_STORAGE_OPTIONS"] = limit_storage_options(app)
+    limiter.init_app(app)  # its storage counts sign-in attempts (users/throttle.py)
     register_json(app)
     register_sessions(app)
     register_middleware(app)
@@ -41,6 +45,16 @@ def register_core(app: Flask) -> None:
     register_filters(app)
     register_error_handlers(app)
     app.register_blueprint(core_bp)
+
+
+def limit_storage_options(app: Flask) -> dict[str, Any]:
+    """Storage errors as limits' StorageError, and a Redis that stops answering gives up after
+    REDIS_TIMEOUT instead of holding the request."""
+    options: dict[str, Any] = {"wrap_exceptions": True}
+    if str(app.config["RATELIMIT_STORAGE_URI"]).startswith(("redis", "rediss")):
+        timeout = float(app.config["REDIS_TIMEOUT"])
+        options.update(socket_timeout=timeout, socket_connect_timeout=timeout)
+    return options
 
 
 def register_migrations(app: Flask) -> None:

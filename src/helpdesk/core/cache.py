@@ -7,7 +7,6 @@ from flask import Flask
 from helpdesk.extensions import cache
 
 CACHE_TYPES = ("SimpleCache", "RedisCache")
-REDIS_TIMEOUT_SECONDS = 2.0
 
 
 def register_cache(app: Flask) -> None:
@@ -17,10 +16,8 @@ def register_cache(app: Flask) -> None:
     if kind not in CACHE_TYPES:
         raise RuntimeError(f"CACHE_TYPE must be 'SimpleCache' or 'RedisCache', not {kind!r}")
     if kind == "RedisCache":
-        timeouts = {
-            "socket_timeout": REDIS_TIMEOUT_SECONDS,
-            "socket_connect_timeout": REDIS_TIMEOUT_SECONDS,
-        }
+        seconds = float(app.config["REDIS_TIMEOUT"])
+        timeouts = {"socket_timeout": seconds, "socket_connect_timeout": seconds}
         cache.init_app(app, {"CACHE_OPTIONS": timeouts})
     else:
         cache.init_app(app)

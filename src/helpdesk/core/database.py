@@ -106,9 +106,10 @@ def configure_sqlite(engine: Engine, synchronous: str) -> None:
 
 
 def configure_server(engine: Engine, ping_after_idle: int) -> None:
-    """A database server can drop a connection (a restart, a firewall's idle timeout): one that
-    sat idle is pinged before a request uses it. A connection of a busy pool was just used, and a
-    ping per checkout was a round trip per request."""
+    """A database server can drop a connection (a restart, a firewall's idle timeout): a
+    connection idle for longer than ping_after_idle seconds (0: any) is pinged before a request
+    uses it, and replaced if dead. After a restart every pooled connection is dead, however
+    recently used, so the default pings each one."""
     event.listen(engine.pool, "connect", _note_use)
     event.listen(engine.pool, "checkin", _note_use)
     event.listen(engine.pool, "checkout", partial(_ping_if_idle, ping_after_idle, engine.dialect))

@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import redis
 from flask import Flask, Response, jsonify, render_template, request
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
+from limits.errors import StorageError
 from markupsafe import escape
 from werkzeug.exceptions import HTTPException
 
@@ -25,6 +27,7 @@ MESSAGES = {
     422: (_l("Invalid data"), _l("Some fields are invalid.")),
     429: (_l("Too many requests"), _l("Too many attempts. Please wait and try again.")),
     500: (_l("Internal server error"), _l("An internal server error occurred.")),
+    503: (_l("Service unavailable"), _l("The service is briefly unavailable.")),
 }
 
 
@@ -112,6 +115,20 @@ def handle_api_exception(error: APIException) -> Response:
     return response
 
 
+def unavailable_message() -> str:
+    """What a client is told while a service the helpdesk relies on is away."""
+    return str(_l("The service is briefly unavailable. Please try again in a moment."))
+
+
+def handle_service_unavailable(error: Exception) -> Response:
+    """Redis (sessions, cache, rate limits) unreachable: a 503 that says so, never a 500."""
+    rollback()
+    log.warning("%s %s: a service is unreachable: %s", request.method, request.path, error)
+    response = error_response(503, unavailable_message())
+    response.headers["Retry-After"] = "5"
+    return response
+
+
 def handle_unexpected(error: Exception) -> Response:
     """Anything unhandled: roll back, log with the request id, answer 500 without details."""
     rollback()
@@ -124,4 +141,6 @@ def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(APIException, handle_api_exception)
     app.register_error_handler(CSRFError, handle_csrf_error)
     app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(redis.RedisError, handle_service_unavailable)
+    app.register_error_handler(StorageError, handle_service_unavailable)
     app.register_error_handler(Exception, handle_unexpected)

@@ -10,7 +10,7 @@ from flask_wtf import FlaskForm
 from werkzeug.datastructures import CombinedMultiDict, ImmutableMultiDict, MultiDict
 
 from helpdesk.core.errors import APIException
-from helpdesk.core.security import is_browser_request
+from helpdesk.core.security import ORIGIN_CHECKED_ONLY, is_browser_request
 
 
 def json_formdata() -> ImmutableMultiDict[str, Any]:
@@ -41,8 +41,11 @@ class BaseForm(FlaskForm):
     class Meta(FlaskForm.Meta):
         @property
         def csrf(self) -> bool:
-            """Browser forms need the token; JSON and scripts are covered by the origin guard."""
+            """Browser forms need the token; JSON, scripts and the forms of signed-out visitors
+            are covered by the origin guard."""
             enabled = bool(current_app.config.get("WTF_CSRF_ENABLED", True))
+            if request.endpoint in ORIGIN_CHECKED_ONLY:
+                return False
             return enabled and is_browser_request() and not request.is_json
 
         def wrap_formdata(self, form: Any, formdata: Any) -> Any:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import io
 import secrets
+import threading
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from flask import current_app
@@ -14,14 +17,44 @@ from werkzeug.datastructures import FileStorage
 
 ACCEPTED_FORMATS = frozenset({"JPEG", "PNG", "GIF", "WEBP"})
 IMAGE_FOLDERS = frozenset({"avatars", "posts"})
+DECODE_WAIT_SECONDS = 10  # an upload waits this long for a decoding slot, then is refused
+
+
+class DecodingSlots:
+    """At most IMAGE_DECODE_CONCURRENCY images decoded at once in a process: a decoded image
+    takes its pixels' worth of memory, so a burst of uploads must not take them all at once."""
+
+    def __init__(self) -> None:
+        """No semaphore until the first upload says how many slots the app wants."""
+        self.lock = threading.Lock()
+        self.slots: threading.BoundedSemaphore | None = None
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        """Hold one slot while decoding; ImageRejected if none frees up in time."""
+        with self.lock:
+            if self.slots is None:
+                count = max(1, int(current_app.config["IMAGE_DECODE_CONCURRENCY"]))
+                self.slots = threading.BoundedSemaphore(count)
+            slots = self.slots
+        if not slots.acquire(timeout=DECODE_WAIT_SECONDS):
+            raise ImageRejected(_("The server is busy with other images. Please try again."))
+        try:
+            yield
+        finally:
+            slots.release()
+
+
+decoding = DecodingSlots()
 
 
 class ImageRejected(ValueError):
     """The upload is not an image we accept; the message is safe to show the user."""
 
 
-def _open_verified(data: bytes) -> Image.Image:
-    """Open an image only after Pillow has verified it and its pixel count is within limits."""
+def _open_verified(data: bytes, draft_side: int = 0) -> Image.Image:
+    """Open an image only after Pillow has verified it and its pixel count (read from its
+    header, before any decoding) is within limits."""
     limit = current_app.config["MAX_IMAGE_PIXELS"]
     try:
         with warnings.catch_warnings():
@@ -33,6 +66,8 @@ def _open_verified(data: bytes) -> Image.Image:
                     raise ImageRejected(_("The image has too many pixels."))
                 probe.verify()
             image = Image.open(io.BytesIO(data))
+            if draft_side:  # a JPEG decodes at 1/2, 1/4 or 1/8 scale when that is enough
+                image.draft("RGB", (draft_side, draft_side))
             image.load()
     except ImageRejected:
         raise
@@ -45,7 +80,13 @@ def _open_verified(data: bytes) -> Image.Image:
 
 def encode_image(upload: FileStorage, max_side: int) -> tuple[bytes, str]:
     """Re-encode an upload (dropping metadata) no larger than max_side; returns bytes and suffix."""
-    image = _open_verified(upload.read())
+    data = upload.read()
+    with decoding.slot():
+        return _reencode(_open_verified(data, max_side), max_side)
+
+
+def _reencode(image: Image.Image, max_side: int) -> tuple[bytes, str]:
+    """The decoded image, turned upright, shrunk and written as PNG (transparency) or JPEG."""
     image = ImageOps.exif_transpose(image)
     image.thumbnail((max_side, max_side))
     has_alpha = image.mode in {"RGBA", "LA"} or (image.mode == "P" and "transparency" in image.info)

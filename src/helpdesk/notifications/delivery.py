@@ -70,11 +70,10 @@ def push_in_background(app: Flask, notification_ids: list[int]) -> None:
     """Push notifications from a worker thread with its own app context and session."""
     with app.app_context():
         try:
-            service_ = BrowserPushService()
-            for notification_id in notification_ids:
-                notification = db.session.get(Notifications, notification_id)
-                if notification is not None:
-                    service_.push_notification(notification)
+            notifications = db.session.scalars(
+                select(Notifications).where(Notifications.id.in_(notification_ids))
+            ).all()
+            BrowserPushService().push_notifications(notifications)
         except Exception:
             log.exception("background push failed")
         finally:

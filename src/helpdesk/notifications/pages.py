@@ -18,6 +18,7 @@ from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from helpdesk.core.events import commit
+from helpdesk.core.urls import page_number
 from helpdesk.extensions import db
 from helpdesk.notifications import service
 from helpdesk.notifications.forms import NotificationPreferencesForm
@@ -43,7 +44,7 @@ def notifications_page() -> str:
         query = query.where(Notifications.type == kind)
     page = db.paginate(
         query.order_by(Notifications.id.desc()),
-        page=request.args.get("page", 1, type=int),
+        page=page_number(),
         per_page=PER_PAGE,
         error_out=False,
     )

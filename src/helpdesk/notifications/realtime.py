@@ -7,13 +7,15 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Flask
+import socketio as python_socketio
+from flask import Flask, current_app
 from flask_login import current_user
 from flask_socketio import emit, join_room, leave_room
 
 from helpdesk.core.concurrency import gevent_patched
 from helpdesk.core.metrics import SOCKETS
 from helpdesk.extensions import socketio
+from helpdesk.notifications.bus import watcher
 from helpdesk.tasks.backends import get_backend
 from helpdesk.users.presence import presence
 
@@ -93,6 +95,7 @@ def on_connect(auth: Any = None) -> bool:
     join_room(user_room(current_user.id))
     presence().socket_opened(current_user.id)
     SOCKETS.inc()
+    watcher.start(current_app._get_current_object(), NAMESPACE)  # type: ignore[attr-defined]
     return True
 
 
@@ -171,13 +174,28 @@ def async_mode() -> str:
     return "gevent" if gevent_patched() else "threading"
 
 
+def message_queue(app: Flask) -> dict[str, Any]:
+    """The queue's settings for Flask-SocketIO; a Redis queue connects with REDIS_TIMEOUT and
+    checks an idle connection before use, so a dead Redis is found quickly."""
+    url = app.config["SOCKETIO_MESSAGE_QUEUE"] or None
+    channel = app.config["SOCKETIO_CHANNEL"]
+    if not url or not url.startswith(("redis://", "rediss://")):
+        return {"message_queue": url, "channel": channel}
+    options = {
+        "socket_connect_timeout": float(app.config["REDIS_TIMEOUT"]),
+        "socket_keepalive": True,
+        "health_check_interval": 10,
+    }
+    manager = python_socketio.RedisManager(url, channel=channel, redis_options=options)
+    return {"client_manager": manager, "message_queue": url}
+
+
 def register_realtime(app: Flask) -> None:
     """Bind Socket.IO (browsers from other origins are refused by default; through Redis when
     SOCKETIO_MESSAGE_QUEUE is set)."""
     socketio.init_app(
         app,
-        message_queue=app.config["SOCKETIO_MESSAGE_QUEUE"] or None,
-        channel=app.config["SOCKETIO_CHANNEL"],
+        **message_queue(app),
         async_mode=async_mode(),
         manage_session=False,
         logger=False,

@@ -6,13 +6,13 @@ import base64
 import binascii
 import re
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
 from flask import current_app
 from flask_babel import gettext as _
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from helpdesk.core.api import iso
+from helpdesk.notifications.endpoints import endpoint_problem
 from helpdesk.notifications.models import NOTIFICATION_TYPES, Notifications
 
 P256DH_BYTES = 65  # an uncompressed P-256 point
@@ -81,12 +81,11 @@ class PushSubscriptionIn(BaseModel):
 
     @field_validator("endpoint")
     @classmethod
-    def is_https(cls, value: str) -> str:
-        """Push services are reached over HTTPS (plain HTTP only where configured, for tests)."""
-        parts = urlsplit(value)
-        allowed = {"https"} | ({"http"} if current_app.config["PUSH_ALLOW_HTTP"] else set())
-        if parts.scheme not in allowed or not parts.hostname:
-            raise ValueError(_("Must be an https URL."))
+    def is_a_push_service(cls, value: str) -> str:
+        """An https URL of a known push service (anything else would let users make the server
+        send requests into its own network)."""
+        if endpoint_problem(value, current_app.config):
+            raise ValueError(_("Must be an https URL of a browser push service."))
         return value
 
 

@@ -12,12 +12,13 @@ from flask import current_app
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy import CursorResult, Select, bindparam, func, select, update
+from sqlalchemy import delete as delete_rows
 from sqlalchemy.orm import Session
 
 from helpdesk.core.database import INSERT_IGNORING, insert_ignoring
 from helpdesk.core.models import utcnow
 from helpdesk.extensions import db
-from helpdesk.notifications.models import Notifications, UnreadCount
+from helpdesk.notifications.models import Notifications, PushSubscription, UnreadCount
 from helpdesk.tasks.backends import get_backend
 from helpdesk.tasks.backends.base import Change, TaskFacts, TaskInfo
 from helpdesk.tasks.events import TaskCommented, TaskCreated, TaskStatusChanged, journal_key
@@ -354,3 +355,49 @@ def delete(user_id: int, notification_id: int) -> bool:
     db.session.delete(notification)
     db.session.flush()
     return True
+
+
+class SubscriptionTaken(Exception):
+    """The endpoint is another account's browser and the request does not prove it is this one."""
+
+
+def save_push_subscription(
+    user_id: int, endpoint: str, p256dh: str, auth: str
+) -> tuple[PushSubscription, bool]:
+    """Store a browser's subscription (created: True) or refresh it; beyond
+    PUSH_MAX_SUBSCRIPTIONS_PER_USER the user's least recently used browsers are forgotten.
+
+    A known endpoint changes hands only with its own keys (the same browser, signed in as
+    someone else): knowing an endpoint is not enough to take another user's pushes away.
+    """
+    subscription = db.session.scalar(
+        select(PushSubscription).where(PushSubscription.endpoint == endpoint)
+    )
+    created = subscription is None
+    if subscription is None:
+        subscription = PushSubscription(endpoint=endpoint, user_id=user_id)
+        db.session.add(subscription)
+    elif subscription.user_id != user_id and (subscription.p256dh, subscription.auth) != (
+        p256dh,
+        auth,
+    ):
+        raise SubscriptionTaken
+    subscription.user_id = user_id
+    subscription.p256dh = p256dh
+    subscription.auth = auth
+    subscription.is_active = True
+    db.session.flush()
+    keep = max(1, int(current_app.config["PUSH_MAX_SUBSCRIPTIONS_PER_USER"]))
+    newest_first = (
+        select(PushSubscription.id)
+        .where(PushSubscription.user_id == user_id, PushSubscription.id != subscription.id)
+        .order_by(
+            func.coalesce(PushSubscription.last_used, PushSubscription.created_at).desc(),
+            PushSubscription.id.desc(),
+        )
+        .offset(keep - 1)
+    )
+    db.session.execute(
+        delete_rows(PushSubscription).where(PushSubscription.id.in_(newest_first.scalar_subquery()))
+    )
+    return subscription, created

@@ -84,17 +84,12 @@ def delete_notification(notification_id: int) -> Response:
 def subscribe_to_push() -> Response:
     """Store the browser's push subscription; the same endpoint again updates it."""
     body = parse_body(PushSubscriptionIn)
-    subscription = db.session.scalar(
-        select(PushSubscription).where(PushSubscription.endpoint == body.endpoint)
-    )
-    created = subscription is None
-    if subscription is None:
-        subscription = PushSubscription(endpoint=body.endpoint)
-        db.session.add(subscription)
-    subscription.user_id = current_user.id
-    subscription.p256dh = body.keys.p256dh
-    subscription.auth = body.keys.auth
-    subscription.is_active = True
+    try:
+        subscription, created = service.save_push_subscription(
+            current_user.id, body.endpoint, body.keys.p256dh, body.keys.auth
+        )
+    except service.SubscriptionTaken:
+        raise APIException(_("This browser is subscribed by another account."), 409) from None
     commit()
     message = _("Push subscription created") if created else _("Push subscription updated")
     return envelope(

@@ -8,8 +8,9 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr, parsedate_to_datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -22,11 +23,12 @@ from flask import Flask, current_app
 from flask_babel import force_locale
 from py_vapid import Vapid
 from pywebpush import WebPushException, webpush
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from helpdesk.core.metrics import NOTIFICATIONS_SENT
 from helpdesk.core.models import utcnow
 from helpdesk.extensions import db
+from helpdesk.notifications.endpoints import EndpointRefused, endpoint_problem, push_session
 from helpdesk.notifications.models import Notifications, PushSubscription
 from helpdesk.notifications.preferences import gets_push
 from helpdesk.notifications.service import assigned_title, comment_title, status_change_texts
@@ -36,7 +38,7 @@ log = logging.getLogger(__name__)
 
 KEY_FILE = "vapid.json"
 TTL = 86_400  # a day: a laptop that was asleep overnight still hears of the change
-TIMEOUT = 10.0  # seconds, for each request to a push service
+TIMEOUT = 5.0  # seconds, for connecting to a push service and for its answer
 MAX_ATTEMPTS = 3  # first try plus two retries on 429/5xx/connection failures
 BACKOFF_BASE = 0.5  # seconds; doubled each retry
 RETRY_AFTER_CAP = 10.0  # seconds; a push service asking for longer is not retried now
@@ -44,7 +46,9 @@ MAX_PAYLOAD_BYTES = 3000  # Web Push allows ~4 KB of ciphertext; stay well under
 TITLE_CHARS = 120
 BODY_CHARS = 200
 HOME_URL = "/tasks/my-tasks"
-Delivery = Literal["sent", "gone", "failed"]  # what became of one message to one browser
+# What became of one message to one browser; "unreachable": no connection after every attempt.
+Delivery = Literal["sent", "gone", "failed", "unreachable"]
+Message = tuple[int, Callable[[User], bytes], str]  # the user, their payload, its urgency
 
 
 @dataclass(frozen=True)
@@ -223,9 +227,20 @@ def _retry_after_seconds(value: str | None) -> float | None:
 
 
 def _origin(endpoint: str) -> str:
-    """The push service's origin, the only part of an endpoint that is safe to log."""
+    """The push service's origin without user information, the only part safe to log."""
     parts = urlsplit(endpoint)
-    return f"{parts.scheme}://{parts.netloc}"
+    host = parts.hostname or "?"
+    host = f"[{host}]" if ":" in host else host
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        port = ""
+    return f"{parts.scheme}://{host}{port}"
+
+
+def _always(payload: bytes) -> Callable[[User], bytes]:
+    """A payload that is the same whoever receives it."""
+    return lambda _user: payload
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,10 +257,17 @@ class Browser:
         """The plain values of a subscription row."""
         return cls(subscription.id, subscription.endpoint, subscription.p256dh, subscription.auth)
 
+    def where(self) -> str:
+        """The subscription as log lines name it: its id and its push service's origin."""
+        return f"subscription {self.id} at {_origin(self.endpoint)}"
 
-def record_outcomes(sent: list[int], gone: list[int]) -> None:
-    """After sending, in one short transaction: browsers that took a message were used now, and
-    those their push service says are gone are retired."""
+
+def record_outcomes(
+    sent: list[int], gone: list[int], unreachable: list[int], dead_after: timedelta
+) -> None:
+    """After sending, in one short transaction: browsers that took a message were used now;
+    those their push service says are gone, and those unreachable now that took nothing for
+    dead_after, are retired."""
     if sent:
         NOTIFICATIONS_SENT.labels("push").inc(len(sent))
         db.session.execute(
@@ -254,6 +276,13 @@ def record_outcomes(sent: list[int], gone: list[int]) -> None:
     if gone:
         db.session.execute(
             update(PushSubscription).where(PushSubscription.id.in_(gone)).values(is_active=False)
+        )
+    if unreachable:
+        last_success = func.coalesce(PushSubscription.last_used, PushSubscription.created_at)
+        db.session.execute(
+            update(PushSubscription)
+            .where(PushSubscription.id.in_(unreachable), last_success < utcnow() - dead_after)
+            .values(is_active=False)
         )
     db.session.commit()
 
@@ -283,17 +312,25 @@ class BrowserPushService:
 
     def push_notification(self, notification: Notifications) -> int:
         """Push one recorded notification to its recipient; returns how many browsers took it."""
-        payload = build_payload(
-            notification.title,
-            notification.message,
-            task_url(notification.issue_id),
-            f"task-{notification.issue_id}"
-            if notification.issue_id
-            else f"notification-{notification.id}",
-            notification.id,
-        )
-        urgency = "high" if notification.type == "status_change" else "normal"
-        return self._send([notification.user_id], lambda _user: payload, urgency)
+        return self.push_notifications([notification])
+
+    def push_notifications(self, notifications: Iterable[Notifications]) -> int:
+        """Push recorded notifications to their recipients at once, so a slow browser of one
+        user delays no one else; returns how many messages browsers took."""
+        messages: list[Message] = []
+        for notification in notifications:
+            payload = build_payload(
+                notification.title,
+                notification.message,
+                task_url(notification.issue_id),
+                f"task-{notification.issue_id}"
+                if notification.issue_id
+                else f"notification-{notification.id}",
+                notification.id,
+            )
+            urgency = "high" if notification.type == "status_change" else "normal"
+            messages.append((notification.user_id, _always(payload), urgency))
+        return self._send(messages)
 
     def send_task_notification(
         self,
@@ -318,7 +355,7 @@ class BrowserPushService:
             return build_payload(title, body, task_url(task_id), f"task-{task_id}")
 
         urgency = "high" if notification_type == "status_change" else "normal"
-        return self._send([user_id], payload_for, urgency)
+        return self._send([(user_id, payload_for, urgency)])
 
     def send_admin_notification(
         self, title: str, message: str, data: dict[str, Any] | None = None
@@ -332,25 +369,21 @@ class BrowserPushService:
             str(data.get("tag") or "admin"),
         )
         admins = db.session.scalars(select(User.id).where(User.is_admin.is_(True))).all()
-        return self._send(admins, lambda _user: payload, "normal")
+        return self._send([(admin, _always(payload), "normal") for admin in admins])
 
-    def _send(
-        self, user_ids: Iterable[int], payload_for: Callable[[User], bytes], urgency: str
-    ) -> int:
+    def _send(self, messages: list[Message]) -> int:
         """The one way out: each active subscription of each opted-in user, retried, recorded."""
         try:
-            return self._send_unsafe(list(user_ids), payload_for, urgency)
+            return self._send_unsafe(messages)
         except Exception:
             db.session.rollback()
             log.exception("browser push failed")
             return 0
 
-    def _send_unsafe(
-        self, user_ids: list[int], payload_for: Callable[[User], bytes], urgency: str
-    ) -> int:
+    def _send_unsafe(self, messages: list[Message]) -> int:
         """_send without the safety net."""
         app = current_app._get_current_object()  # type: ignore[attr-defined]
-        if not user_ids or not app.config.get("PUSH_NOTIFICATIONS_ENABLED"):
+        if not messages or not app.config.get("PUSH_NOTIFICATIONS_ENABLED"):
             return 0
         keys = load_vapid_keys(app)
         if keys is None:
@@ -363,30 +396,57 @@ class BrowserPushService:
         rows = db.session.execute(
             select(PushSubscription, User)
             .join(User, User.id == PushSubscription.user_id)
-            .where(PushSubscription.user_id.in_(user_ids), gets_push())
+            .where(PushSubscription.user_id.in_({m[0] for m in messages}), gets_push())
             .order_by(PushSubscription.id)
         ).all()
-        payloads: dict[int, bytes] = {}
-        browsers = []
+        browsers_of: dict[int, list[tuple[Browser, User]]] = {}
         for subscription, user in rows:
-            if user.id not in payloads:
-                payloads[user.id] = payload_for(user)
-            browsers.append((Browser.of(subscription), payloads[user.id]))
+            browsers_of.setdefault(user.id, []).append((Browser.of(subscription), user))
+        deliveries: list[tuple[Browser, bytes, str]] = []
+        for user_id, payload_for, urgency in messages:
+            payload: bytes | None = None
+            for browser, user in browsers_of.get(user_id, []):
+                payload = payload if payload is not None else payload_for(user)
+                deliveries.append((browser, payload, urgency))
         db.session.rollback()  # no transaction (on SQLite: no writer) held while the network waits
-        if not browsers:
+        if not deliveries:
             return 0
+        outcomes: dict[Delivery, set[int]] = {
+            "sent": set(),
+            "gone": set(),
+            "failed": set(),
+            "unreachable": set(),
+        }
+        allowed = []
+        for delivery in deliveries:
+            problem = endpoint_problem(delivery[0].endpoint, app.config)
+            if problem:
+                log.warning("push to %s refused: %s; deactivated", delivery[0].where(), problem)
+                outcomes["gone"].add(delivery[0].id)
+            else:
+                allowed.append(delivery)
         signer = keys.signer()
-        outcomes: dict[Delivery, list[int]] = {"sent": [], "gone": [], "failed": []}
-        session = self.session or requests.Session()
+        session = self.session or push_session(app.config)
+        taken = 0
+        workers = max(1, min(int(app.config["PUSH_SEND_CONCURRENCY"]), len(allowed) or 1))
         try:
-            for browser, payload in browsers:
-                outcome = self._deliver(session, browser, payload, signer, subject, urgency)
-                outcomes[outcome].append(browser.id)
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                results = pool.map(
+                    lambda d: self._deliver(session, d[0], d[1], signer, subject, d[2]), allowed
+                )
+                for (browser, _payload, _urgency), outcome in zip(allowed, results, strict=True):
+                    outcomes[outcome].add(browser.id)
+                    taken += outcome == "sent"
         finally:
             if self.session is None:
                 session.close()
-        record_outcomes(outcomes["sent"], outcomes["gone"])
-        return len(outcomes["sent"])
+        record_outcomes(
+            sorted(outcomes["sent"]),
+            sorted(outcomes["gone"]),
+            sorted(outcomes["unreachable"] - outcomes["sent"]),
+            timedelta(hours=app.config["PUSH_DEAD_AFTER_HOURS"]),
+        )
+        return taken
 
     def _deliver(
         self,
@@ -398,7 +458,7 @@ class BrowserPushService:
         urgency: str,
     ) -> Delivery:
         """Send to one browser: "sent", "gone" (404/410: retire it) or "failed"; 429/5xx retry."""
-        where = f"subscription {browser.id} at {_origin(browser.endpoint)}"
+        where = browser.where()
         for attempt in range(1, self.max_attempts + 1):
             retry_after: float | None = None
             try:
@@ -429,6 +489,9 @@ class BrowserPushService:
                     return "failed"
                 retry_after = _retry_after_seconds(error.retry_after)
                 problem = f"HTTP {status}"
+            except EndpointRefused:
+                log.warning("push to %s refused: it resolves to a private address", where)
+                return "gone"
             except requests.ConnectionError as error:
                 problem = type(error).__name__
             except requests.RequestException as error:
@@ -441,7 +504,7 @@ class BrowserPushService:
                 return "sent"
             if attempt == self.max_attempts:
                 log.warning("push to %s gave up after %d attempts (%s)", where, attempt, problem)
-                return "failed"
+                return "failed" if problem.startswith("HTTP") else "unreachable"
             if retry_after is not None and retry_after > RETRY_AFTER_CAP:
                 log.warning(
                     "push to %s not retried: the service asks to wait %.0f s", where, retry_after

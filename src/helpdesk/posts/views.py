@@ -11,6 +11,7 @@ from werkzeug.wrappers import Response
 
 from helpdesk.core.decorators import permission_required
 from helpdesk.core.images import ImageRejected, delete_image
+from helpdesk.core.urls import page_number
 from helpdesk.extensions import db
 from helpdesk.posts import service
 from helpdesk.posts.forms import PostForm
@@ -31,7 +32,7 @@ def editable_post(post_id: int) -> Post:
 @login_required
 def home() -> str:
     """Announcements, newest first, a page at a time."""
-    page = request.args.get("page", 1, type=int)
+    page = page_number()
     posts = db.paginate(
         select(Post)
         .options(joinedload(Post.author))

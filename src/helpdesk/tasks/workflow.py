@@ -24,3 +24,16 @@ def allowed_moves(
         return others
     listed = {new for old, new in rules if old == from_status_id}
     return [status_id for status_id in others if status_id in listed]
+
+
+def allowed_initial_statuses(
+    is_admin: bool,
+    role_id: int | None,
+    rules: Iterable[Sequence[int]],
+    default_status_id: int,
+    status_ids: Iterable[int],
+) -> list[int]:
+    """The statuses a new task may start in: the default (first) status, and those the role
+    may move a task in the default status to, as Redmine offers them on its new-issue form."""
+    moves = allowed_moves(is_admin, role_id, rules, default_status_id, status_ids)
+    return [default_status_id, *moves]

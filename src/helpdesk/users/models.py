@@ -35,10 +35,16 @@ def new_session_token() -> str:
     return secrets.token_urlsafe(16)
 
 
+BCRYPT_MAX_BYTES = 72  # bcrypt refuses longer input; no password we stored is longer
+
+
 def password_matches(stored: str | None, raw: str) -> bool:
-    """Whether raw matches a stored bcrypt hash (an account without one matches nothing); the
-    hash runs off the gevent hub."""
-    return bool(stored) and off_the_hub(bcrypt.check_password_hash, stored, raw)
+    """Whether raw matches a stored bcrypt hash (an account without one matches nothing; a
+    password longer than bcrypt takes matches nothing, since none such was stored); the hash
+    runs off the gevent hub."""
+    if not stored or len(raw.encode("utf-8", "surrogatepass")) > BCRYPT_MAX_BYTES:
+        return False
+    return off_the_hub(bcrypt.check_password_hash, stored, raw)
 
 
 class User(Model, UserMixin):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import (
     Blueprint,
     abort,
+    after_this_request,
     current_app,
     flash,
     jsonify,
@@ -18,6 +19,7 @@ from flask_babel import get_locale, refresh
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import func, select
+from werkzeug.exceptions import TooManyRequests
 from werkzeug.wrappers import Response
 
 from helpdesk.auth import registration_open
@@ -27,10 +29,10 @@ from helpdesk.core.errors import wants_json_response
 from helpdesk.core.images import ImageRejected, delete_image
 from helpdesk.core.models import SiteSetting
 from helpdesk.core.security import is_cross_origin
-from helpdesk.core.urls import safe_next_url
+from helpdesk.core.urls import page_number, safe_next_url
 from helpdesk.extensions import db, limiter
 from helpdesk.posts.models import Post
-from helpdesk.users import service
+from helpdesk.users import service, throttle
 from helpdesk.users.forms import AccountForm, LoginForm, PasswordChangeForm, RegistrationForm
 from helpdesk.users.models import User
 
@@ -64,13 +66,25 @@ def start_session(user: User, remember: bool) -> None:
         session["language"] = user.language
 
 
-def login_rate_limit() -> str:
-    """The configured limit on failed logins per client address."""
-    return current_app.config["LOGIN_RATE_LIMIT"]
+def count_login_attempt(account: str) -> None:
+    """Count this attempt before the password is checked; 429 past a limit (the counters'
+    storage unreachable: 503, from core/errors.py). The limits' headers go on the answer."""
+    verdict = throttle.count_attempt(request.remote_addr or "127.0.0.1", account)
+    if verdict is None:
+        return
+    headers = verdict.headers()
+    after_this_request(lambda response: _with_headers(response, headers))
+    if verdict.refused:
+        raise TooManyRequests(retry_after=int(headers["Retry-After"]))
+
+
+def _with_headers(response: Response, headers: dict[str, str]) -> Response:
+    """The rate limit's headers on a login answer."""
+    response.headers.update(headers)
+    return response
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(login_rate_limit, methods=["POST"], deduct_when=lambda r: r.status_code == 401)
 def login() -> Response | str | tuple[str, int]:
     """Sign in; JSON clients get the seed's success/message/redirect document."""
     target = safe_next_url(request.args.get("next"), HOME_AFTER_LOGIN)
@@ -81,6 +95,7 @@ def login() -> Response | str | tuple[str, int]:
     if request.method == "POST":
         if not form.validate():
             return form_errors(form) if wants_json else (_render_login(form), 422)
+        count_login_attempt(form.username.data)
         try:
             user = sign_in(form.username.data, form.password.data)
             message, status = _("Invalid username or password."), 401
@@ -91,6 +106,7 @@ def login() -> Response | str | tuple[str, int]:
                 return jsonify({"success": False, "message": message}), status  # type: ignore[return-value]
             form.password.errors = [message]
             return _render_login(form), status
+        throttle.forget_failures(request.remote_addr or "127.0.0.1", form.username.data)
         start_session(user, bool(form.remember.data))
         db.session.commit()
         if wants_json:
@@ -196,7 +212,7 @@ def logout() -> Response | str:
 def user_posts(username: str) -> str:
     """A user's profile with their announcements, newest first."""
     user = db.first_or_404(select(User).where(func.lower(User.username) == username.lower()))
-    page = request.args.get("page", 1, type=int)
+    page = page_number()
     posts = db.paginate(
         select(Post).where(Post.user_id == user.id).order_by(Post.date_posted.desc()),
         page=page,

@@ -95,6 +95,15 @@
     socket.emit("join_notifications", { user_id: parseInt(bell.dataset.userId, 10) });
     catchUp();
   });
+  // The server's message queue came back after an outage: events sent meanwhile may have missed
+  // this page, so reconnect, which joins the rooms again and catches up from the API. Several
+  // server processes each say so; one reconnect is enough.
+  var lastResync = 0;
+  socket.on("resync", function () {
+    if (Date.now() - lastResync < 10000) { return; }
+    lastResync = Date.now();
+    socket.disconnect().connect();
+  });
   socket.on("new_notification", function (data) {
     if (!bell) { return; }
     setCount(data.unread_count);

@@ -74,7 +74,7 @@ from helpdesk.tasks.models import (
     Watcher,
     WorkflowTransition,
 )
-from helpdesk.tasks.workflow import allowed_moves
+from helpdesk.tasks.workflow import allowed_initial_statuses, allowed_moves
 from helpdesk.users.models import User
 
 Detail = tuple[str, str | None, str | None]  # a journal detail: (field, old value, new value)
@@ -618,10 +618,12 @@ class LocalBackend:
         """Create a task after checking every reference; errors name the field."""
         errors: dict[str, list[str]] = {}
         project = db.session.get(Project, new.project_id)
-        if project is None:
-            errors["project_id"] = [_("Unknown project.")]
-        elif not actor.is_admin and self._role_id(actor, project.id) is None:
-            errors["project_id"] = [_("You are not a member of this project.")]
+        role_id = None if project is None else self._role_id(actor, project.id)
+        if project is None or (role_id is None and not actor.is_admin):
+            # one answer for a project that does not exist and one the actor is not in, so
+            # project ids cannot be probed
+            errors["project_id"] = [_("Unknown project, or you are not a member of it.")]
+            project = None
         tracker_id = new.tracker_id or db.session.scalar(
             select(Tracker.id).order_by(Tracker.position, Tracker.id).limit(1)
         )
@@ -632,6 +634,8 @@ class LocalBackend:
         )
         if status_id is None or db.session.get(TaskStatus, status_id) is None:
             errors["status_id"] = [_("Unknown status.")]
+        elif project is not None and status_id not in self._initial_status_ids(actor, role_id):
+            errors["status_id"] = [_("A new task cannot start in this status.")]
         priority_id = new.priority_id or self._default_priority_id()
         if priority_id is None or db.session.get(TaskPriority, priority_id) is None:
             errors["priority_id"] = [_("Unknown priority.")]
@@ -670,6 +674,16 @@ class LocalBackend:
         db.session.flush()
         names = db.session.execute(names_statement(), {"task_id": task.id}).one()
         return self._info(task, names)
+
+    def _initial_status_ids(self, actor: Actor, role_id: int | None) -> list[int]:
+        """The statuses a new task of the actor, with role_id in its project, may start in."""
+        statuses = [status.id for status in self.lookups.get().statuses]
+        rules = db.session.execute(
+            select(WorkflowTransition.old_status_id, WorkflowTransition.new_status_id).where(
+                WorkflowTransition.role_id == role_id
+            )
+        ).all()
+        return allowed_initial_statuses(actor.is_admin, role_id, rules, statuses[0], statuses)
 
     def _is_closed(self, status_id: int | None) -> bool:
         """Whether a status ends a task."""

@@ -1,0 +1,190 @@
+"""Redis away (stopped, or not answering): pages for signed-out visitors render, requests that
+need a session or the cache get a clear 503 within a second or two, and everything recovers
+without a restart when Redis is back; pages are told to re-sync when the message queue returns."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from flask import Flask
+
+from conftest import PASSWORD, RequestScopedClient, require_service
+from helpdesk import create_app
+from helpdesk.extensions import socketio
+from helpdesk.notifications.bus import RESYNC_EVENT, BusWatch, check_bus
+from helpdesk.notifications.realtime import NAMESPACE
+from helpdesk.users.models import User
+
+PORTS = range(6390, 6400)  # this suite's own Redis servers, never the shared one on 6379
+
+
+class OwnRedis:
+    """A redis-server this test starts, stops and starts again on the same port."""
+
+    def __init__(self, folder: Path) -> None:
+        """Pick a free port of PORTS."""
+        binary = shutil.which("redis-server")
+        if binary is None:
+            require_service("redis-server", "the redis-server program is not installed")
+        self.binary = str(binary)
+        self.folder = folder
+        self.port = next(port for port in PORTS if self._free(port))
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @staticmethod
+    def _free(port: int) -> bool:
+        """Whether nothing listens on port."""
+        with socket.socket() as probe:
+            return probe.connect_ex(("127.0.0.1", port)) != 0
+
+    def start(self) -> None:
+        """Start it and wait until it answers."""
+        self.process = subprocess.Popen(
+            [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.folder),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        client = redis.Redis.from_url(self.url, socket_connect_timeout=0.5)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                return
+            except redis.RedisError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        """Stop it (its data goes with it)."""
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(10)
+            self.process = None
+
+    def freeze(self) -> None:
+        """Keep it running but answering nothing, as a hung server does."""
+        assert self.process is not None
+        os.kill(self.process.pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        """Let a frozen server answer again."""
+        assert self.process is not None
+        os.kill(self.process.pid, signal.SIGCONT)
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
+    """A Redis of this test's own."""
+    server = OwnRedis(tmp_path)
+    server.start()
+    yield server
+    if server.process is not None:
+        server.thaw()
+    server.stop()
+
+
+@pytest.fixture
+def redis_app(app: Flask, own_redis: OwnRedis) -> Iterator[Flask]:
+    """The app with sessions, cache and rate limits in the test's Redis."""
+    application = create_app(
+        "testing",
+        SQLALCHEMY_DATABASE_URI=app.config["SQLALCHEMY_DATABASE_URI"],
+        SESSION_TYPE="redis",
+        SESSION_REDIS_URL=own_redis.url,
+        CACHE_TYPE="RedisCache",
+        CACHE_REDIS_URL=own_redis.url,
+        RATELIMIT_STORAGE_URI=own_redis.url,
+    )
+    application.test_client_class = RequestScopedClient
+    with application.app_context():
+        yield application
+
+
+def test_pages_degrade_clearly_while_redis_is_stopped_and_recover_without_a_restart(
+    redis_app: Flask, own_redis: OwnRedis, make_user: Callable[..., User]
+) -> None:
+    make_user("alice")
+    alice = redis_app.test_client()
+    credentials = {"username": "alice", "password": PASSWORD}
+    assert alice.post("/users/login", json=credentials).status_code == 200
+    assert alice.get("/tasks/api/notifications").status_code == 200
+
+    own_redis.stop()
+    started = time.monotonic()
+    assert redis_app.test_client().get("/users/login").status_code == 200
+    assert alice.get("/users/login").status_code == 200
+    api = alice.get("/tasks/api/notifications", headers={"Accept-Language": "en"})
+    assert api.status_code == 503
+    assert "try again" in api.get_json()["message"]
+    page = alice.get("/tasks/my-tasks", headers={"Accept": "text/html"})
+    assert page.status_code == 503
+    assert "text/html" in page.content_type
+    signing_in = redis_app.test_client().post("/users/login", json=credentials)
+    assert signing_in.status_code == 503
+    assert time.monotonic() - started < 10
+
+    own_redis.start()  # a fresh Redis: the sessions it held are gone, the app needs no restart
+    assert alice.get("/tasks/api/notifications").status_code == 401
+    assert alice.post("/users/login", json=credentials).status_code == 200
+    assert alice.get("/tasks/api/notifications").status_code == 200
+
+
+def test_a_redis_that_stops_answering_costs_a_request_about_a_second(
+    redis_app: Flask, own_redis: OwnRedis, make_user: Callable[..., User]
+) -> None:
+    make_user("alice")
+    alice = redis_app.test_client()
+    assert alice.post("/users/login", json={"username": "alice", "password": PASSWORD}).status_code
+    own_redis.freeze()
+    started = time.monotonic()
+    assert alice.get("/tasks/api/notifications").status_code == 503
+    assert time.monotonic() - started < 3 * redis_app.config["REDIS_TIMEOUT"] + 1
+    own_redis.thaw()
+    assert alice.get("/tasks/api/notifications").status_code == 200
+
+
+def test_pages_are_told_to_resync_when_the_message_queue_is_back(
+    app: Flask, own_redis: OwnRedis, make_user: Callable[..., User]
+) -> None:
+    make_user("alice")
+    http = app.test_client()
+    assert http.post("/users/login", json={"username": "alice", "password": PASSWORD})
+    page = socketio.test_client(app, namespace=NAMESPACE, flask_test_client=http)
+    assert page.is_connected(NAMESPACE)
+    page.get_received(NAMESPACE)
+    watch = BusWatch(own_redis.url, timeout=0.5)
+
+    assert check_bus(watch, NAMESPACE) is False  # up all along: nothing to say
+    own_redis.stop()
+    assert check_bus(watch, NAMESPACE) is False
+    assert check_bus(watch, NAMESPACE) is False
+    assert page.get_received(NAMESPACE) == []
+    own_redis.start()
+    assert check_bus(watch, NAMESPACE) is True
+    assert check_bus(watch, NAMESPACE) is False  # once
+    assert [event["name"] for event in page.get_received(NAMESPACE)] == [RESYNC_EVENT]
+    page.disconnect(NAMESPACE)
+    watch.client.close()
