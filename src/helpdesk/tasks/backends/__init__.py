@@ -9,11 +9,18 @@ from flask import Flask, current_app
 
 from helpdesk.tasks.backends.base import TaskBackend
 from helpdesk.tasks.backends.local import LocalBackend
-from helpdesk.tasks.backends.redmine import RedmineBackend
+
+
+def redmine_backend(app: Flask) -> Any:
+    """The Redmine backend (imported here: its client imports this package's base module)."""
+    from helpdesk.tasks.backends.redmine import RedmineBackend
+
+    return RedmineBackend.from_app(app)
+
 
 BACKENDS: dict[str, Callable[[Flask], Any]] = {  # each makes the app's TaskBackend
     "local": lambda _app: LocalBackend(),
-    "redmine": RedmineBackend.from_app,
+    "redmine": redmine_backend,
 }
 
 

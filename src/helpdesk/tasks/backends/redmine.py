@@ -349,11 +349,33 @@ class RedmineBackend:
 
     def allowed_statuses(self, actor: Actor, task_id: int) -> list[StatusInfo]:
         """The statuses Redmine's workflow lets the actor move the task to, in workflow order."""
-        issue = self.issue(actor, task_id)
-        return self.allowed(issue)
+        return self.allowed(actor, self.issue(actor, task_id))
 
-    def allowed(self, issue: dict[str, Any]) -> list[StatusInfo]:
+    def role_permissions(self, role_id: int) -> list[str]:
+        """A role's permissions (the administrator reads them)."""
+        return self.cached(
+            f"redmine:role:{role_id}",
+            lambda: self.client.get(f"/roles/{role_id}.json")["role"].get("permissions") or [],
+        )
+
+    def may_edit(self, actor: Actor, project_id: int) -> bool:
+        """Whether the actor's roles in the project may edit tasks: Redmine lists the workflow's
+        statuses to anyone who may add notes, and silently keeps the status of a change made by
+        a role without edit_issues. An actor without a role of their own there (an
+        administrator, a group's member) is left to Redmine, and the change is confirmed."""
+        redmine_id = self.user_ids.to_backend(actor.user_id)
+        roles = [
+            role["id"]
+            for row in self.memberships(project_id)
+            if (row.get("user") or {}).get("id") == redmine_id
+            for role in row.get("roles") or ()
+        ]
+        return not roles or any("edit_issues" in self.role_permissions(r) for r in roles)
+
+    def allowed(self, actor: Actor, issue: dict[str, Any]) -> list[StatusInfo]:
         """The allowed statuses of an issue read with include=allowed_statuses, less its own."""
+        if not self.may_edit(actor, issue["project"]["id"]):
+            return []
         ids = {row["id"] for row in issue.get("allowed_statuses") or ()}
         ids.discard(issue["status"]["id"])
         return [s for s in self.statuses() if s.id in ids]
@@ -547,7 +569,7 @@ class RedmineBackend:
             journal = self.write(actor, task_id, {"notes": comment}) if comment else None
             info = self.get_task(actor, task_id)
             return StatusChange(info, old_status, old_status, journal, changed=False)
-        allowed = self.allowed(issue)
+        allowed = self.allowed(actor, issue)
         if new_status not in allowed:
             raise refusal(old_status, new_status, allowed)
         journal = self.write(actor, task_id, {"status_id": new_status.id, "notes": comment or ""})
