@@ -96,7 +96,7 @@ def test_create_refuses_bad_references_by_field(
     world: World, who: str, project: str, fields: dict, bad_field: str
 ) -> None:
     if "assigned_to" in fields:
-        fields = {"assigned_to_id": world.actors[fields.pop("assigned_to")].user_id}
+        fields = {"assigned_to_id": world.actors[fields["assigned_to"]].user_id}  # not pop: shared
     before = world.backend.list_tasks(world.actors["admin"], TaskQuery(status="all")).total
     with pytest.raises(TaskValidationError) as error:
         world.create(who, project, "Nope", **fields)
