@@ -46,6 +46,11 @@ ENV_LOCKED = frozenset({"ENV_NAME", "TESTING"})
 INSECURE_SECRET_KEYS = {"", "dev-secret-key", "change-me", "secret"}
 
 
+class ConfigurationError(RuntimeError):
+    """A definite misconfiguration: start-up stops with the message, one sentence that says
+    what to fix (the `helpdesk` command prints it without a traceback)."""
+
+
 class Config:
     """Settings shared by every environment; each can be overridden by an environment variable."""
 
@@ -234,7 +239,7 @@ def ensure_secret_key(config: dict[str, Any], instance_path: str) -> None:
     if key not in INSECURE_SECRET_KEYS and len(key) >= 16:
         return
     if config.get("ENV_NAME") == "production":
-        raise RuntimeError(
+        raise ConfigurationError(
             "SECRET_KEY must be set to a random value of at least 16 characters in production "
             '(for example: python -c "import secrets; print(secrets.token_hex(32))").'
         )

@@ -131,6 +131,7 @@ class RedmineClient:
         )
         self.reads = mounted_session(read_retries)
         self.writes = mounted_session(0)  # a write is never repeated: it may have been done
+        self.down = False  # whether the last call could not reach Redmine (logged once)
 
     def __repr__(self) -> str:
         """The server only: a repr must never show the key."""
@@ -164,7 +165,7 @@ class RedmineClient:
         """One call with the timeouts; transport failures become BackendUnavailable (503)."""
         session = self.reads if method == "GET" else self.writes
         try:
-            return session.request(
+            response = session.request(
                 method,
                 self.url + path,
                 params=params,
@@ -175,8 +176,19 @@ class RedmineClient:
                 allow_redirects=False,
             )
         except requests.RequestException as error:
-            log.warning("Redmine %s %s failed: %s", method, path, type(error).__name__)
+            if not self.down:
+                self.down = True
+                log.warning(
+                    "Redmine at %s cannot be reached (%s); the helpdesk answers 503 for tasks "
+                    "until it can",
+                    self.url,
+                    type(error).__name__,
+                )
             raise unavailable(503) from error
+        if self.down:
+            self.down = False
+            log.warning("Redmine at %s answers again", self.url)
+        return response
 
     def checked(self, response: requests.Response, method: str, path: str) -> requests.Response:
         """The response if it succeeded, else its error (5xx logged, without headers)."""

@@ -14,11 +14,13 @@ from typing import Any
 from flask import Flask, g
 from flask_babel import gettext as _
 
+from helpdesk.config import ConfigurationError
 from helpdesk.extensions import cache
 from helpdesk.integrations.redmine.client import NotLinked, RedmineClient
 from helpdesk.integrations.redmine.identity import RedmineUserIds
 from helpdesk.tasks.backends.base import (
     Actor,
+    BackendUnavailable,
     ChangeBatch,
     CustomFieldInfo,
     CustomValueInfo,
@@ -32,6 +34,7 @@ from helpdesk.tasks.backends.base import (
     StatusChange,
     StatusInfo,
     TaskConflict,
+    TaskError,
     TaskForbidden,
     TaskInfo,
     TaskNotFound,
@@ -81,6 +84,35 @@ def as_int(text: str) -> int | None:
     return int(text) if text.isascii() and text.isdigit() and len(text) <= 9 else None
 
 
+def check_redmine(client: RedmineClient) -> None:
+    """Stop start-up on a definite misconfiguration (a key Redmine refuses, its REST API
+    switched off, a key that is not an administrator's: it could not act as each user); a
+    Redmine that cannot be reached now is no misconfiguration: the client has logged it, each
+    request answers 503 until Redmine is back, and nothing needs a restart."""
+    try:
+        user = client.get("/users/current.json").get("user") or {}
+    except BackendUnavailable as error:
+        if error.status_code == 503:
+            return
+        raise ConfigurationError(
+            f"REDMINE_URL={client.url} does not answer like a Redmine REST API; check the address."
+        ) from None
+    except TaskForbidden:
+        raise ConfigurationError(
+            f"The Redmine at {client.url} refuses REDMINE_API_KEY (a wrong key, or its REST API "
+            "is disabled: Administration > Settings > API > Enable REST web service)."
+        ) from None
+    except TaskError:
+        raise ConfigurationError(
+            f"REDMINE_URL={client.url} does not answer like a Redmine REST API; check the address."
+        ) from None
+    if not user.get("admin"):
+        raise ConfigurationError(
+            f"REDMINE_API_KEY belongs to the Redmine user {user.get('login')!r}, who is not an "
+            "administrator: the helpdesk needs an administrator's key to act as each user."
+        )
+
+
 class RedmineBackend:
     """The TaskBackend over Redmine's REST API."""
 
@@ -93,13 +125,19 @@ class RedmineBackend:
 
     @classmethod
     def from_app(cls, app: Flask) -> RedmineBackend:
-        """The backend for an app's REDMINE_URL, REDMINE_API_KEY and REDMINE_TIMEOUT."""
+        """The backend for an app's REDMINE_URL, REDMINE_API_KEY and REDMINE_TIMEOUT, checked
+        before the app serves anything (check_redmine)."""
         config = app.config
-        return cls(
-            RedmineClient(
-                config["REDMINE_URL"], config["REDMINE_API_KEY"], float(config["REDMINE_TIMEOUT"])
+        if not (config["REDMINE_URL"] and config["REDMINE_API_KEY"]):
+            raise ConfigurationError(
+                "TASK_BACKEND=redmine needs REDMINE_URL (the Redmine's address) and "
+                "REDMINE_API_KEY (an administrator's API key)."
             )
+        client = RedmineClient(
+            config["REDMINE_URL"], config["REDMINE_API_KEY"], float(config["REDMINE_TIMEOUT"])
         )
+        check_redmine(client)
+        return cls(client)
 
     # -- calls as the actor ----------------------------------------------------------------
 
