@@ -21,7 +21,7 @@ from werkzeug.wrappers import Response
 
 from helpdesk.core.api import errors_by_field
 from helpdesk.core.decorators import redmine_user_required
-from helpdesk.core.errors import wants_json_response
+from helpdesk.core.errors import error_response, wants_json_response
 from helpdesk.core.events import commit, rollback
 from helpdesk.tasks import service
 from helpdesk.tasks.api import list_document, parse_query
@@ -31,6 +31,14 @@ from helpdesk.tasks.schemas import CommentIn, StatusChangeIn, TaskCreateIn
 
 bp = Blueprint("tasks", __name__, url_prefix="/tasks")
 bp.before_request(redmine_user_required(lambda: None))
+
+
+@bp.errorhandler(TaskError)
+def task_error_page(error: TaskError) -> Response:
+    """A backend failure no view handles itself (Redmine unreachable, an account Redmine does
+    not know) as the error page with its status and message, never a 500."""
+    rollback()
+    return error_response(error.status_code, error.message)
 
 
 def lookups() -> dict[str, Any]:
