@@ -381,7 +381,7 @@ def test_seed_connector_lists_changes_and_creates_as_the_user(world: World, redm
     assert create_redmine_connector(False, bob.login, "bob-password-1") is None
     assert [t["subject"] for t in connector.get_user_tasks()] == ["Seed script"]
     moved = connector.update_task_status(task.id, world.statuses["Resolved"], "Done by script")
-    assert moved["status"]["name"] == "Resolved"
+    assert moved["status_name"] == "Resolved"
     assert journal_authors(redmine_server, task.id) == [(bob.login, "Done by script")]
     assert connector.get_user_tasks(status_filter=[world.statuses["New"]]) == []
     created = connector.create_task(world.projects["P2"], "From a script", "Body")

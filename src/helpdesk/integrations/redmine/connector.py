@@ -55,8 +55,8 @@ class RedmineNotFoundError(TaskNotFound):
 class RedmineConnector:
     """One Redmine user's view of Redmine: their tasks, status changes and new tasks.
 
-    With api_key (an administrator's) the connector acts as user_login; without it, as the user
-    whose login and password Redmine accepts, with their own API key.
+    A password given is checked with Redmine. With api_key (an administrator's) the connector
+    acts as user_login; without it, with the user's own API key.
     """
 
     def __init__(
@@ -72,31 +72,38 @@ class RedmineConnector:
         self.app = app or the_app()
         timeout = float(self.app.config["REDMINE_TIMEOUT"])
         self.own_key: str | None = None
-        if not api_key:
+        if password or not api_key:  # a password given is always checked
             user = RedmineClient(redmine_url, "", timeout).current_user(user_login, password)
             if user is None:
                 raise RedmineAuthError("Redmine refused this login and password.")
-            self.own_key = str(user.get("api_key") or "") or None
-            if self.own_key is None:
+            self.own_key = None if api_key else str(user.get("api_key") or "") or None
+            if not (api_key or self.own_key):
                 raise RedmineAuthError("This Redmine user has no API key (enable the REST API).")
         self.client = RedmineClient(redmine_url, api_key or self.own_key or "", timeout)
         self.backend = RedmineBackend(self.client)
 
     def run(self, work: Callable[[Actor], T]) -> T:
-        """Do work as the connector's user inside the app, with the seed's errors."""
+        """Do work as the connector's user, with the seed's errors: in the caller's app context
+        and session when called inside the app, else in a context of its own."""
+        if has_app_context() and current_app._get_current_object() is self.app:  # type: ignore[attr-defined]
+            return self.act(work)
         with self.app.app_context():
-            user_id = db.session.scalar(
-                select(User.id).where(func.lower(login_column()) == self.user_login.lower())
-            )
-            actor = Actor(user_id=user_id or 0, login=self.user_login, redmine_api_key=self.own_key)
-            try:
-                result = work(actor)
-            except TaskNotFound as error:
-                raise RedmineNotFoundError(error.message, **error.payload) from None
-            except TaskForbidden as error:
-                raise RedmineAuthError(error.message, **error.payload) from None
+            result = self.act(work)
             db.session.commit()  # the user's Redmine id, if this was its first use
             return result
+
+    def act(self, work: Callable[[Actor], T]) -> T:
+        """Do work as the connector's user, turning refusals into the seed's errors."""
+        user_id = db.session.scalar(
+            select(User.id).where(func.lower(login_column()) == self.user_login.lower())
+        )
+        actor = Actor(user_id=user_id or 0, login=self.user_login, redmine_api_key=self.own_key)
+        try:
+            return work(actor)
+        except TaskNotFound as error:
+            raise RedmineNotFoundError(error.message, **error.payload) from None
+        except TaskForbidden as error:
+            raise RedmineAuthError(error.message, **error.payload) from None
 
     def get_user_tasks(
         self, user_id: int | None = None, status_filter: list[int] | None = None, limit: int = 100
