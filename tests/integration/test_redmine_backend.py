@@ -19,13 +19,18 @@ from contract_world import World, redmine_world
 from helpdesk import create_app
 from helpdesk.config import ConfigurationError
 from helpdesk.extensions import db
-from helpdesk.integrations.redmine.client import RedmineClient
+from helpdesk.integrations.redmine.client import NotLinked, RedmineClient
 from helpdesk.integrations.redmine.connector import (
     RedmineAuthError,
     RedmineNotFoundError,
     create_redmine_connector,
 )
-from helpdesk.tasks.backends.base import BackendUnavailable
+from helpdesk.tasks.backends.base import (
+    BackendUnavailable,
+    TaskForbidden,
+    TaskNotFound,
+    TaskValidationError,
+)
 from helpdesk.users.models import User
 from helpers import FORM, HTML, JSON
 from redmine_server import RedmineServer
@@ -392,3 +397,21 @@ def test_seed_connector_lists_changes_and_creates_as_the_user(world: World, redm
     assert author == bob.login
     with pytest.raises(RedmineNotFoundError):
         connector.update_task_status(987654, 1)
+
+
+def test_each_redmine_refusal_maps_to_its_error(world: World, redmine_server: RedmineServer):
+    """Real answers of Redmine: 401 and 403 are 403, 404 is 404, 412 says the account is not
+    linked, 422 carries Redmine's sentences by field."""
+    admin = RedmineClient(redmine_server.url, redmine_server.api_key, timeout=10)
+    with pytest.raises(TaskForbidden):  # 401: a key Redmine does not know
+        RedmineClient(redmine_server.url, "0" * 40, timeout=10).get("/users/current.json")
+    with pytest.raises(TaskForbidden):  # 403: only administrators list custom fields
+        admin.get("/custom_fields.json", as_login=world.actors["alice"].login)
+    with pytest.raises(TaskNotFound):
+        admin.get("/issues/987654.json")
+    with pytest.raises(NotLinked, match="not linked to a Redmine user"):
+        admin.get("/issues.json", as_login="nobody_at_all")
+    with pytest.raises(TaskValidationError) as invalid:
+        admin.post("/issues.json", {"issue": {"project_id": world.projects["P1"], "subject": ""}})
+    assert invalid.value.status_code == 422
+    assert invalid.value.payload["errors"]["subject"] == ["Subject cannot be blank"]
