@@ -43,6 +43,7 @@ from helpdesk.tasks.backends.base import (
     TaskSummary,
     TaskValidationError,
 )
+from helpdesk.tasks.backends.local import as_id
 from helpdesk.tasks.workflow import refusal
 
 LOOKUP_SECONDS = 60  # statuses, priorities, trackers, custom fields, projects' members
@@ -78,12 +79,6 @@ def parse_date(value: str | None) -> date | None:
     return date.fromisoformat(value) if value else None
 
 
-def as_int(text: str) -> int | None:
-    """An id written in digits, else None (then it is a name)."""
-    text = text.strip()
-    return int(text) if text.isascii() and text.isdigit() and len(text) <= 9 else None
-
-
 def check_redmine(client: RedmineClient) -> None:
     """Stop start-up on a definite misconfiguration (a key Redmine refuses, its REST API
     switched off, a key that is not an administrator's: it could not act as each user); a
@@ -91,18 +86,14 @@ def check_redmine(client: RedmineClient) -> None:
     request answers 503 until Redmine is back, and nothing needs a restart."""
     try:
         user = client.get("/users/current.json").get("user") or {}
-    except BackendUnavailable as error:
-        if error.status_code == 503:
-            return
-        raise ConfigurationError(
-            f"REDMINE_URL={client.url} does not answer like a Redmine REST API; check the address."
-        ) from None
     except TaskForbidden:
         raise ConfigurationError(
             f"The Redmine at {client.url} refuses REDMINE_API_KEY (a wrong key, or its REST API "
             "is disabled: Administration > Settings > API > Enable REST web service)."
         ) from None
-    except TaskError:
+    except TaskError as error:
+        if isinstance(error, BackendUnavailable) and error.status_code == 503:
+            return
         raise ConfigurationError(
             f"REDMINE_URL={client.url} does not answer like a Redmine REST API; check the address."
         ) from None
@@ -448,7 +439,7 @@ class RedmineBackend:
             params["priority_id"] = priorities[0]
         if query.project:
             value = query.project.strip()
-            params["project_id"] = as_int(value) or self.project_by_name(value)
+            params["project_id"] = as_id(value) or self.project_by_name(value)
             if params["project_id"] is None:
                 return None
         words = (query.search or "").split()
