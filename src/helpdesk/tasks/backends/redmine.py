@@ -50,6 +50,7 @@ LOOKUP_SECONDS = 60  # statuses, priorities, trackers, custom fields, projects' 
 PAGE_LIMIT = 100  # Redmine's largest page
 ISSUE_INCLUDES = "journals,watchers,allowed_statuses"
 REQUEST_KEY = "redmine_issues"  # in flask.g: (login, task id) -> the issue as read this request
+LOOKUPS_KEY = "redmine_lookups"  # in flask.g: the cached lookups this request has read
 SORT_KEYS = frozenset(
     {
         "id",
@@ -139,11 +140,16 @@ class RedmineBackend:
         return {"as_login": actor.login}
 
     def cached(self, key: str, load: Callable[[], Any]) -> Any:
-        """A lookup from the application's cache, loaded (as the administrator) when missing."""
+        """A lookup from the application's cache, loaded (as the administrator) when missing;
+        read once per request (a page of tasks asks for the statuses once per row)."""
+        held: dict[str, Any] = g.setdefault(LOOKUPS_KEY, {})
+        if key in held:
+            return held[key]
         value = cache.get(key)
         if value is None:
             value = load()
             cache.set(key, value, timeout=LOOKUP_SECONDS)
+        held[key] = value
         return value
 
     def all_pages(
