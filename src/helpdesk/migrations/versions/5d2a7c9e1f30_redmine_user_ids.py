@@ -17,18 +17,20 @@ depends_on = None
 
 
 def upgrade():
-    with op.batch_alter_table('user', schema=None) as batch_op:
-        batch_op.alter_column(
-            'username', existing_type=sa.String(length=20), type_=sa.String(length=60)
+    # SQLite keeps any length in a VARCHAR, and changing a column's type there means copying the
+    # table, whose DROP would cascade to every row that refers to a user: widen elsewhere only.
+    if op.get_bind().dialect.name != 'sqlite':
+        op.alter_column(
+            'user', 'username', existing_type=sa.String(length=20), type_=sa.String(length=60)
         )
-        batch_op.add_column(sa.Column('redmine_user_id', sa.Integer(), nullable=True))
-        batch_op.create_index('ix_user_redmine_user_id', ['redmine_user_id'], unique=True)
+    op.add_column('user', sa.Column('redmine_user_id', sa.Integer(), nullable=True))
+    op.create_index('ix_user_redmine_user_id', 'user', ['redmine_user_id'], unique=True)
 
 
 def downgrade():
-    with op.batch_alter_table('user', schema=None) as batch_op:
-        batch_op.drop_index('ix_user_redmine_user_id')
-        batch_op.drop_column('redmine_user_id')
-        batch_op.alter_column(
-            'username', existing_type=sa.String(length=60), type_=sa.String(length=20)
+    op.drop_index('ix_user_redmine_user_id', table_name='user')
+    op.drop_column('user', 'redmine_user_id')  # SQLite 3.35+ drops it in place, no table copy
+    if op.get_bind().dialect.name != 'sqlite':
+        op.alter_column(
+            'user', 'username', existing_type=sa.String(length=60), type_=sa.String(length=20)
         )
