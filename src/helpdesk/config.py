@@ -24,7 +24,6 @@ INI_KEYS: dict[tuple[str, str], str] = {
     ("redmine", "url"): "REDMINE_URL",
     ("redmine", "api_key"): "REDMINE_API_KEY",
     ("redmine", "anonymous_user_id"): "REDMINE_ANONYMOUS_USER_ID",
-    ("redmine", "timeout"): "REDMINE_TIMEOUT",
     ("email", "smtp_server"): "MAIL_SERVER",
     ("email", "smtp_port"): "MAIL_PORT",
     ("email", "username"): "MAIL_USERNAME",
