@@ -138,7 +138,7 @@ class RedmineClient:
         return f"RedmineClient({self.url!r})"
 
     def close(self) -> None:
-        """Give back the pooled connections."""
+        """Give back the pooled connections (a script or a test done with Redmine)."""
         self.reads.close()
         self.writes.close()
 
@@ -241,11 +241,6 @@ class RedmineClient:
         if response.status_code == 204 or not response.content:
             return {}
         return self.decoded(response)
-
-    def delete(self, path: str, *, as_login: str | None = None, api_key: str | None = None) -> None:
-        """DELETE an object; never retried."""
-        headers = self.headers(as_login, api_key)
-        self.checked(self.request("DELETE", path, headers=headers), "DELETE", path)
 
     def current_user(self, login: str, password: str) -> dict[str, Any] | None:
         """The Redmine user a login and password belong to (GET /users/current.json with basic
