@@ -202,7 +202,7 @@ def test_unknown_task_is_404_and_bad_fields_are_422_by_field(client, login, worl
 def test_an_unlinked_user_gets_403_saying_so(client, login, world: World, make_user) -> None:
     stranger = make_user("stranger", is_redmine_user=True)
     login(stranger)
-    response = client.get("/tasks/api/tasks")
+    response = client.get("/tasks/api/tasks", headers=JSON)
     assert response.status_code == 403
     assert "not linked to a Redmine user" in response.get_json()["message"]
     page = client.get("/tasks/my-tasks", headers=HTML)
@@ -217,7 +217,7 @@ def test_redmine_stopped_mid_test_is_503_then_recovers(
     login(user("alice"))
     redmine_server.stop()
     try:
-        response = client.get(f"/tasks/api/task/{task.id}")
+        response = client.get(f"/tasks/api/task/{task.id}", headers=JSON)
         assert response.status_code == 503
         assert "Redmine is unavailable" in response.get_json()["message"]
         page = client.get("/tasks/my-tasks", headers=HTML)
@@ -409,7 +409,7 @@ def test_each_redmine_refusal_maps_to_its_error(world: World, redmine_server: Re
         admin.get("/custom_fields.json", as_login=world.actors["alice"].login)
     with pytest.raises(TaskNotFound):
         admin.get("/issues/987654.json")
-    with pytest.raises(NotLinked, match="not linked to a Redmine user"):
+    with pytest.raises(NotLinked):
         admin.get("/issues.json", as_login="nobody_at_all")
     with pytest.raises(TaskValidationError) as invalid:
         admin.post("/issues.json", {"issue": {"project_id": world.projects["P1"], "subject": ""}})
