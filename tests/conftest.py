@@ -288,11 +288,16 @@ def demo_site(demo_template: Path, tmp_path: Path) -> dict[str, str]:
     return demo_copy(demo_template, tmp_path)
 
 
-@pytest.fixture(params=sorted(WORLD_BUILDERS))
+@pytest.fixture(
+    params=[
+        pytest.param(name, marks=[pytest.mark.redmine] if name == "redmine" else [])
+        for name in sorted(WORLD_BUILDERS)
+    ]
+)
 def world(request: pytest.FixtureRequest, app: Any, make_user: Callable[..., Any]) -> World:
     """The same world in each backend; the contract tests must pass on all of them."""
     app.config["TASK_BACKEND"] = request.param
-    return WORLD_BUILDERS[request.param](make_user)
+    return WORLD_BUILDERS[request.param](make_user, request)
 
 
 @pytest.fixture(scope="session")

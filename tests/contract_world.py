@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import itertools
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
+from flask import current_app
 from sqlalchemy import select
 
 from helpdesk.extensions import db
 from helpdesk.tasks.backends import get_backend
 from helpdesk.tasks.backends.base import Actor, NewTask, TaskBackend, TaskInfo
+from helpdesk.tasks.backends.redmine import RedmineBackend
 from helpdesk.tasks.models import (
     CustomField,
     Member,
@@ -42,7 +47,7 @@ class World:
         return task
 
 
-def local_world(make_user: Callable[..., Any]) -> World:
+def local_world(make_user: Callable[..., Any], request: pytest.FixtureRequest) -> World:
     """The world in the helpdesk's own tables."""
     users = {
         "admin": make_user("admin", is_admin=True, is_redmine_user=True),
@@ -91,4 +96,121 @@ def local_world(make_user: Callable[..., Any]) -> World:
     )
 
 
-WORLD_BUILDERS = {"local": local_world}
+REDMINE_ROLES = {"Developer": 4, "Reporter": 5}  # Redmine's default data
+EVERY_MOVE = """INSERT INTO workflows (tracker_id, old_status_id, new_status_id, role_id, assignee,
+    author, type) SELECT t.id, o.id, n.id, r.id, 0, 0, 'WorkflowTransition'
+    FROM trackers t, issue_statuses o, issue_statuses n, roles r
+    WHERE o.id <> n.id AND r.id IN (4, 5)"""
+ONCE = """Role.find(5).add_permission!(:edit_issues)
+IssueCustomField.find_or_create_by!(name: "Customer") do |field|
+  field.field_format = "string"; field.max_length = 20; field.is_for_all = false
+  field.tracker_ids = Tracker.pluck(:id)
+end"""  # reporters may edit tasks (change their status), as in the local store; REST names a
+# project's custom fields only when they are enabled on it (not "for all projects")
+worlds = itertools.count(1)
+
+
+def use_redmine(server: Any) -> RedmineBackend:
+    """Make the test's app serve tasks from the session's Redmine."""
+    current_app.config.update(
+        TASK_BACKEND="redmine", REDMINE_URL=server.url, REDMINE_API_KEY=server.api_key
+    )
+    backend = RedmineBackend.from_app(current_app._get_current_object())  # type: ignore[attr-defined]
+    current_app.extensions["task_backend"] = backend
+    return backend
+
+
+def redmine_world(make_user: Callable[..., Any], request: pytest.FixtureRequest) -> World:
+    """The same world in the session's Redmine, made through its REST API; what REST cannot make
+    (workflows, a role that takes no tasks, a custom field) by SQL or rails runner. Every world
+    starts clean: the projects of earlier tests are archived (hidden from everyone, even admins)
+    and both roles may make every move, as roles without rules may in the local store."""
+    server = request.getfixturevalue("redmine_server")
+    if not server.sql("SELECT id FROM custom_fields WHERE name = 'Customer'"):
+        server.rails(ONCE)
+    [(customer,)] = server.sql("SELECT id FROM custom_fields WHERE name = 'Customer'")
+    server.sql("UPDATE projects SET status = 9, identifier = CONCAT('gone-', id)")
+    server.sql("DELETE FROM workflows WHERE role_id IN (4, 5) AND type = 'WorkflowTransition'")
+    server.sql(EVERY_MOVE)
+    server.sql("UPDATE roles SET assignable = (id <> 5) WHERE id IN (4, 5)")
+    backend = use_redmine(server)
+    client = backend.client
+    tag = f"{os.getpid()}_{next(worlds)}"
+    people = {
+        "admin": ("Site", "Admin", {"is_admin": True}),
+        "alice": ("Alice", "Ivanova", {"full_name": "Alice Ivanova"}),
+        "bob": ("Bob", "Petrov", {"full_name": "Bob Petrov"}),
+        "carol": ("Carol", "Smirnova", {}),
+        "dave": ("Dave", "Kuznetsov", {}),
+    }
+    users, redmine_ids = {}, {}
+    for name, (first, last, fields) in people.items():
+        login = f"{name}_{tag}"
+        created = client.post(
+            "/users.json",
+            {
+                "user": {
+                    "login": login,
+                    "firstname": first,
+                    "lastname": last,
+                    "mail": f"{login}@example.com",
+                    "password": "redmine-password-1",
+                    "admin": name == "admin",
+                }
+            },
+        )
+        redmine_ids[name] = created["user"]["id"]
+        user = make_user(name, is_redmine_user=True, **fields)
+        user.redmine_username = login
+        users[name] = user
+    db.session.commit()
+    projects = {}
+    for key, identifier, title in [("P1", "p-one", "Project One"), ("P2", "p-two", "Project Two")]:
+        body = {
+            "name": title,
+            "identifier": identifier,
+            "is_public": False,
+            "tracker_ids": [1, 2, 3],
+            "issue_custom_field_ids": [customer],
+        }
+        projects[key] = client.post("/projects.json", {"project": body})["project"]["id"]
+    for name, project, role in [
+        ("alice", "P1", "Developer"),
+        ("alice", "P2", "Developer"),
+        ("bob", "P2", "Developer"),
+        ("carol", "P1", "Reporter"),
+    ]:
+        client.post(
+            f"/projects/{projects[project]}/memberships.json",
+            {"membership": {"user_id": redmine_ids[name], "role_ids": [REDMINE_ROLES[role]]}},
+        )
+    statuses = {s.name: s.id for s in backend.statuses()}
+
+    def restrict(role: str, old: str, new: list[str]) -> None:
+        """Allow the role only the listed moves from `old`, on every tracker."""
+        role_id, old_id = REDMINE_ROLES[role], statuses[old]
+        server.sql(
+            "DELETE FROM workflows WHERE role_id = :role AND old_status_id = :old",
+            role=role_id,
+            old=old_id,
+        )
+        for target in new:
+            server.sql(
+                """INSERT INTO workflows (tracker_id, old_status_id, new_status_id, role_id,
+                assignee, author, type) SELECT id, :old, :new, :role, 0, 0, 'WorkflowTransition'
+                FROM trackers""",
+                role=role_id,
+                old=old_id,
+                new=statuses[target],
+            )
+
+    actors = {
+        name: Actor(user_id=user.id, is_admin=user.is_admin, login=user.redmine_username)
+        for name, user in users.items()
+    }
+    return World(
+        backend=backend, actors=actors, projects=projects, statuses=statuses, restrict=restrict
+    )
+
+
+WORLD_BUILDERS = {"local": local_world, "redmine": redmine_world}

@@ -11,12 +11,17 @@ from flask.cli import FlaskGroup, with_appcontext
 from sqlalchemy import CursorResult, func, select
 
 from helpdesk import create_app
+from helpdesk.config import ConfigurationError
 from helpdesk.extensions import db
 
 
 def _create_app(*_: Any) -> Flask:
-    """Factory for FlaskGroup; the environment chooses the configuration."""
-    return create_app()
+    """Factory for FlaskGroup; the environment chooses the configuration, and a definite
+    misconfiguration stops the command with its one sentence."""
+    try:
+        return create_app()
+    except ConfigurationError as error:
+        raise click.ClickException(str(error)) from None
 
 
 @click.group(cls=FlaskGroup, create_app=_create_app)

@@ -38,7 +38,6 @@ INI_KEYS: dict[tuple[str, str], str] = {
     ("redmine", "url"): "REDMINE_URL",
     ("redmine", "api_key"): "REDMINE_API_KEY",
     ("redmine", "anonymous_user_id"): "REDMINE_ANONYMOUS_USER_ID",
-    ("redmine", "timeout"): "REDMINE_TIMEOUT",
     ("email", "smtp_server"): "MAIL_SERVER",
     ("email", "smtp_port"): "MAIL_PORT",
     ("email", "username"): "MAIL_USERNAME",
@@ -58,6 +57,11 @@ ENV_ALIASES = {"DATABASE_URL": "SQLALCHEMY_DATABASE_URI"}
 ENV_LOCKED = frozenset({"ENV_NAME", "TESTING"})
 
 INSECURE_SECRET_KEYS = {"", "dev-secret-key", "change-me", "secret"}
+
+
+class ConfigurationError(RuntimeError):
+    """A definite misconfiguration: start-up stops with the message, one sentence that says
+    what to fix (the `helpdesk` command prints it without a traceback)."""
 
 
 class Config:
@@ -312,7 +316,7 @@ def ensure_secret_key(config: dict[str, Any], instance_path: str) -> None:
     if key not in INSECURE_SECRET_KEYS and len(key) >= 16:
         return
     if config.get("ENV_NAME") == "production":
-        raise RuntimeError(
+        raise ConfigurationError(
             "SECRET_KEY must be set to a random value of at least 16 characters in production "
             '(for example: python -c "import secrets; print(secrets.token_hex(32))").'
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import pytest
 
 from contract_world import World
@@ -12,6 +14,30 @@ from helpdesk.tasks.backends.base import (
     TaskQuery,
     TaskValidationError,
 )
+
+# Where a backend cannot (yet) keep a promise, it is said here, in this one place; the suite
+# itself never forks. Redmine's change feed is integrations/redmine/feed.py (branch redmine-feed):
+# without it RedmineBackend.changes_since raises NotImplementedError.
+PENDING = {
+    ("redmine", "test_change_feed_reports_each_change_once_with_its_tasks_people"): (
+        importlib.util.find_spec("helpdesk.integrations.redmine.feed") is None,
+        "the Redmine change feed comes with branch redmine-feed",
+    ),
+}
+
+
+@pytest.fixture(autouse=True)
+def pending(request: pytest.FixtureRequest) -> None:
+    """Mark a promise a backend cannot keep yet as an expected failure, strictly: it fails the
+    run the day it passes, so this table never outlives the gap."""
+    backend = (
+        request.node.callspec.params.get("world") if hasattr(request.node, "callspec") else None
+    )
+    missing, reason = PENDING.get((backend, request.node.originalname), (False, ""))
+    if missing:
+        request.applymarker(
+            pytest.mark.xfail(reason=reason, raises=NotImplementedError, strict=True)
+        )
 
 
 def ids(page) -> list[int]:
@@ -70,7 +96,7 @@ def test_create_refuses_bad_references_by_field(
     world: World, who: str, project: str, fields: dict, bad_field: str
 ) -> None:
     if "assigned_to" in fields:
-        fields = {"assigned_to_id": world.actors[fields.pop("assigned_to")].user_id}
+        fields = {"assigned_to_id": world.actors[fields["assigned_to"]].user_id}  # not pop: shared
     before = world.backend.list_tasks(world.actors["admin"], TaskQuery(status="all")).total
     with pytest.raises(TaskValidationError) as error:
         world.create(who, project, "Nope", **fields)

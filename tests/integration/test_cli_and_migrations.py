@@ -14,7 +14,7 @@ from alembic.script import ScriptDirectory
 from click.testing import Result
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import inspect, select, text
+from sqlalchemy import String, inspect, select, text
 
 from helpdesk import create_app
 from helpdesk.cli import main
@@ -269,9 +269,18 @@ def schema_differences() -> list[Any]:
     """What autogenerate would change to make the database match the models."""
     with db.engine.connect() as connection:
         context = MigrationContext.configure(
-            connection, opts={"compare_type": True, "compare_server_default": True}
+            connection, opts={"compare_type": compare_type, "compare_server_default": True}
         )
         return compare_metadata(context, db.metadata)
+
+
+def compare_type(context: Any, _inspected: Any, _metadata: Any, old: Any, new: Any) -> bool | None:
+    """Alembic's type comparison, less a VARCHAR's length on SQLite: SQLite keeps any length,
+    and changing it there means copying the table, whose DROP cascades to the rows that refer
+    to it (5d2a7c9e1f30 widens usernames on the other databases only)."""
+    if context.dialect.name == "sqlite" and isinstance(old, String) and isinstance(new, String):
+        return False
+    return None
 
 
 def test_migrations_match_the_models(migrated_app: Flask) -> None:

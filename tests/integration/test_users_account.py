@@ -135,7 +135,7 @@ def test_password_cannot_be_changed_through_the_account_form(client, alice):
         ({"email": "not-an-email"}, "email"),
         ({"username": ""}, "username"),
         ({"email": ""}, "email"),
-        ({"username": "u" * 21}, "username"),
+        ({"username": "u" * 61}, "username"),
         ({"username": "no spaces"}, "username"),
         ({"full_name": "f" * 256}, "full_name"),
         ({"department": "d" * 121}, "department"),

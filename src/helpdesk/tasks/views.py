@@ -21,7 +21,7 @@ from werkzeug.wrappers import Response
 
 from helpdesk.core.api import errors_by_field
 from helpdesk.core.decorators import redmine_user_required
-from helpdesk.core.errors import wants_json_response
+from helpdesk.core.errors import error_response, wants_json_response
 from helpdesk.core.events import commit, rollback
 from helpdesk.tasks import service
 from helpdesk.tasks.api import list_document, parse_query
@@ -44,6 +44,14 @@ def require_task_access() -> Any:
         approval = current_app.config["REGISTRATION"] == "approval"
         return render_template("tasks/no_access.html", approval=approval), 403
     return task_right()
+
+
+@bp.errorhandler(TaskError)
+def task_error_page(error: TaskError) -> Response:
+    """A backend failure no view handles itself (Redmine unreachable, an account Redmine does
+    not know) as the error page with its status and message, never a 500."""
+    rollback()
+    return error_response(error.status_code, error.message)
 
 
 def lookups() -> dict[str, Any]:

@@ -7,10 +7,10 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, Date, DateTime, Index, String, text
+from sqlalchemy import Boolean, Date, DateTime, Index, Integer, String, text
 from sqlalchemy import false as sa_false
 from sqlalchemy import true as sa_true
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from helpdesk.core.concurrency import off_the_hub
 from helpdesk.core.crypto import EncryptedText
@@ -62,7 +62,7 @@ class User(Model, UserMixin):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    username: Mapped[str] = mapped_column(String(20), unique=True)
+    username: Mapped[str] = mapped_column(String(60), unique=True)  # a Redmine login fits
     email: Mapped[str] = mapped_column(String(120), unique=True)
     password: Mapped[str] = mapped_column(String(60))  # empty: signs in elsewhere, never here
     auth_source: Mapped[str] = mapped_column(  # the one provider that checks this user
@@ -100,6 +100,8 @@ class User(Model, UserMixin):
     last_notification_check: Mapped[datetime | None] = mapped_column(DateTime)
 
     redmine_username: Mapped[str | None] = mapped_column(String(255))
+    # the Redmine user redmine_username (or username) named when first resolved (redmine identity)
+    redmine_user_id: Mapped[int | None] = mapped_column(Integer, index=True, unique=True)
     redmine_api_key: Mapped[str | None] = mapped_column(EncryptedText)
 
     session_token: Mapped[str] = mapped_column(String(32), default=new_session_token)
@@ -109,6 +111,13 @@ class User(Model, UserMixin):
     push_subscriptions: Mapped[list[PushSubscription]] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True
     )
+
+    @validates("redmine_username")
+    def _relink(self, _key: str, value: str | None) -> str | None:
+        """A new Redmine login names another Redmine user: resolve it again on next use."""
+        if value != self.redmine_username:
+            self.redmine_user_id = None
+        return value
 
     def set_password(self, raw: str) -> None:
         """Store a bcrypt hash and end every other session of this user."""

@@ -52,9 +52,13 @@ def unavailable(status_code: int) -> BackendUnavailable:
     return error
 
 
-def not_linked() -> TaskForbidden:
-    """The answer for a helpdesk user Redmine does not know (412 to a switch-user login)."""
-    return TaskForbidden(
+class NotLinked(TaskForbidden):
+    """The helpdesk user is no Redmine user (Redmine answered 412 to the switch-user login)."""
+
+
+def not_linked() -> NotLinked:
+    """The answer for a helpdesk user Redmine does not know."""
+    return NotLinked(
         _("Your account is not linked to a Redmine user. Ask an administrator to link it.")
     )
 
@@ -127,13 +131,14 @@ class RedmineClient:
         )
         self.reads = mounted_session(read_retries)
         self.writes = mounted_session(0)  # a write is never repeated: it may have been done
+        self.down = False  # whether the last call could not reach Redmine (logged once)
 
     def __repr__(self) -> str:
         """The server only: a repr must never show the key."""
         return f"RedmineClient({self.url!r})"
 
     def close(self) -> None:
-        """Give back the pooled connections."""
+        """Give back the pooled connections (a script or a test done with Redmine)."""
         self.reads.close()
         self.writes.close()
 
@@ -160,7 +165,7 @@ class RedmineClient:
         """One call with the timeouts; transport failures become BackendUnavailable (503)."""
         session = self.reads if method == "GET" else self.writes
         try:
-            return session.request(
+            response = session.request(
                 method,
                 self.url + path,
                 params=params,
@@ -171,8 +176,19 @@ class RedmineClient:
                 allow_redirects=False,
             )
         except requests.RequestException as error:
-            log.warning("Redmine %s %s failed: %s", method, path, type(error).__name__)
+            if not self.down:
+                self.down = True
+                log.warning(
+                    "Redmine at %s cannot be reached (%s); the helpdesk answers 503 for tasks "
+                    "until it can",
+                    self.url,
+                    type(error).__name__,
+                )
             raise unavailable(503) from error
+        if self.down:
+            self.down = False
+            log.warning("Redmine at %s answers again", self.url)
+        return response
 
     def checked(self, response: requests.Response, method: str, path: str) -> requests.Response:
         """The response if it succeeded, else its error (5xx logged, without headers)."""
@@ -225,11 +241,6 @@ class RedmineClient:
         if response.status_code == 204 or not response.content:
             return {}
         return self.decoded(response)
-
-    def delete(self, path: str, *, as_login: str | None = None, api_key: str | None = None) -> None:
-        """DELETE an object; never retried."""
-        headers = self.headers(as_login, api_key)
-        self.checked(self.request("DELETE", path, headers=headers), "DELETE", path)
 
     def current_user(self, login: str, password: str) -> dict[str, Any] | None:
         """The Redmine user a login and password belong to (GET /users/current.json with basic

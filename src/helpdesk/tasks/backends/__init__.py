@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from flask import Flask, current_app
 
 from helpdesk.tasks.backends.base import TaskBackend
 from helpdesk.tasks.backends.local import LocalBackend
 
-BACKENDS: dict[str, type] = {"local": LocalBackend}
+
+def redmine_backend(app: Flask) -> Any:
+    """The Redmine backend (imported here: its client imports this package's base module)."""
+    from helpdesk.tasks.backends.redmine import RedmineBackend
+
+    return RedmineBackend.from_app(app)
+
+
+BACKENDS: dict[str, Callable[[Flask], Any]] = {  # each makes the app's TaskBackend
+    "local": lambda _app: LocalBackend(),
+    "redmine": redmine_backend,
+}
 
 
 def init_backend(app: Flask) -> None:
@@ -15,7 +29,7 @@ def init_backend(app: Flask) -> None:
     name = app.config["TASK_BACKEND"]
     if name not in BACKENDS:
         raise RuntimeError(f"TASK_BACKEND must be one of {sorted(BACKENDS)}, not {name!r}")
-    app.extensions["task_backend"] = BACKENDS[name]()
+    app.extensions["task_backend"] = BACKENDS[name](app)
 
 
 def get_backend() -> TaskBackend:
