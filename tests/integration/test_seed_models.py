@@ -14,7 +14,7 @@ from helpdesk.notifications.mail_sender import EmailSender
 from helpdesk.notifications.models import Notifications, PushSubscription
 from helpdesk.notifications.service import unread_count
 from helpdesk.users.models import User
-from helpers import HTML, fresh
+from helpers import HTML, JSON, fresh
 from smtp_server import Inbox, smtp_server
 
 
@@ -87,11 +87,12 @@ def test_the_seeds_email_example_sends_a_title_and_a_message(app):
     assert re.search(r"«(В работе|In Progress)».*«(Решена|Resolved)»|'In Progress'", text)
 
 
-def test_opening_the_notifications_page_records_the_check(client, login, make_user):
+def test_marking_all_read_records_the_check_and_leaves_no_red_zero(client, login, make_user):
     alice = make_user("alice")
     login(alice)
     assert alice.last_notification_check is None
-    page = client.get("/notifications", headers=HTML).get_data(as_text=True)
-    assert 'id="unread-count"' not in page  # no red "0" when nothing is unread
+    assert client.put("/tasks/api/notifications/read-all", headers=JSON).status_code == 200
     fresh()
     assert db.session.get(User, alice.id).last_notification_check is not None
+    page = client.get("/notifications", headers=HTML).get_data(as_text=True)
+    assert 'id="unread-count"' not in page  # no red "0" when nothing is unread

@@ -48,8 +48,6 @@ def notifications_page() -> str:
         per_page=PER_PAGE,
         error_out=False,
     )
-    service.note_check(current_user._get_current_object())
-    commit()
     return render_template(
         "notifications/list.html",
         page=page,
@@ -73,6 +71,7 @@ def read(notification_id: int) -> Response:
 def read_all() -> Response:
     """Mark all of one's notifications read from the page."""
     service.mark_all_read(current_user.id)
+    service.note_check(current_user._get_current_object())
     commit()
     flash(_("All notifications marked as read"), "success")
     return redirect(url_for(".notifications_page"))

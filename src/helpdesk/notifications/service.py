@@ -328,7 +328,8 @@ CHECK_RESOLUTION = timedelta(minutes=1)  # write last_notification_check at most
 
 def note_check(user: User) -> None:
     """Record when the user last looked through their notifications (the seed's
-    last_notification_check): the notifications page and "mark all as read"."""
+    last_notification_check) when they mark them all read, from the bell, the page or the API;
+    a page view writes nothing, so a reading request stays a read."""
     now = utcnow()
     if (
         user.last_notification_check is None
