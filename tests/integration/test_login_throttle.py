@@ -11,6 +11,7 @@ from flask import Flask
 
 from conftest import PASSWORD
 from helpdesk import create_app
+from helpdesk.extensions import db
 from helpdesk.users.models import User
 
 LOGIN = "/users/login"
@@ -119,5 +120,7 @@ def test_an_unreachable_limit_storage_answers_503_quickly(
     with blind.app_context():
         credentials = {"username": "alice", "password": PASSWORD}
         response = blind.test_client().post(LOGIN, json=credentials, headers=ENGLISH)
+        db.session.remove()
+        db.engine.dispose()  # its own pool on the test's database: closed, not left to the GC
     assert response.status_code == 503
     assert "try again" in response.get_json()["message"]

@@ -19,7 +19,7 @@ from flask import Flask
 
 from conftest import PASSWORD, RequestScopedClient, require_service
 from helpdesk import create_app
-from helpdesk.extensions import socketio
+from helpdesk.extensions import db, socketio
 from helpdesk.notifications.bus import RESYNC_EVENT, BusWatch, check_bus
 from helpdesk.notifications.realtime import NAMESPACE
 from helpdesk.users.models import User
@@ -121,6 +121,8 @@ def redis_app(app: Flask, own_redis: OwnRedis) -> Iterator[Flask]:
     application.test_client_class = RequestScopedClient
     with application.app_context():
         yield application
+        db.session.remove()
+        db.engine.dispose()  # its own pool on the test's database: closed, not left to the GC
 
 
 def test_pages_degrade_clearly_while_redis_is_stopped_and_recover_without_a_restart(
