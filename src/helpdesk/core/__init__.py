@@ -6,6 +6,7 @@ from pathlib import Path
 
 from flask import Flask
 
+from helpdesk.core import rate_limits  # noqa: F401 - registers the limiter's request filter
 from helpdesk.core.api import register_json
 from helpdesk.core.cache import register_cache
 from helpdesk.core.database import register_database
@@ -30,7 +31,7 @@ def register_core(app: Flask) -> None:
         register_migrations(app)
     csrf.init_app(app)
     bcrypt.init_app(app)
-    limiter.init_app(app)  # limits only on the views that declare one (login)
+    limiter.init_app(app)  # limits only on the views that declare one: core/rate_limits.py
     register_json(app)
     register_sessions(app)
     register_middleware(app)

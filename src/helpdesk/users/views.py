@@ -22,8 +22,9 @@ from werkzeug.wrappers import Response
 from helpdesk.core.errors import wants_json_response
 from helpdesk.core.images import ImageRejected, delete_image
 from helpdesk.core.models import SiteSetting
+from helpdesk.core.rate_limits import rate_limit
 from helpdesk.core.urls import safe_next_url
-from helpdesk.extensions import db, limiter
+from helpdesk.extensions import db
 from helpdesk.posts.models import Post
 from helpdesk.users import service
 from helpdesk.users.forms import AccountForm, LoginForm, PasswordChangeForm, RegistrationForm
@@ -65,7 +66,7 @@ def login_rate_limit() -> str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(login_rate_limit, methods=["POST"], deduct_when=lambda r: r.status_code == 401)
+@rate_limit(login_rate_limit, methods=["POST"], deduct_when=lambda r: r.status_code == 401)
 def login() -> Response | str | tuple[str, int]:
     """Sign in; JSON clients get the seed's success/message/redirect document."""
     target = safe_next_url(request.args.get("next"), HOME_AFTER_LOGIN)
