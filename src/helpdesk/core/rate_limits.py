@@ -24,7 +24,7 @@ def rate_limit(limit_value: str | Callable[[], str], **options: Any) -> Callable
     def decorator(view: F) -> F:
         limited = limiter.limit(limit_value, **options)(view)
         setattr(limited, LIMITED, True)
-        return limited
+        return limited  # type: ignore[return-value]
 
     return decorator
 
