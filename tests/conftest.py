@@ -26,6 +26,7 @@ from helpdesk import create_app
 from helpdesk.extensions import db
 from helpdesk.users import service
 from helpdesk.users.models import User
+from helpdesk.users.presence import close_presence
 from redmine_server import RedmineServer, RedmineUnavailable
 
 PASSWORD = "correct-horse-42"
@@ -158,6 +159,7 @@ def app(
     application.test_client_class = RequestScopedClient
     with application.app_context():
         yield application
+        close_presence(application)
         db.session.remove()
         wait_for_connections_back()
         db.engine.dispose()
@@ -165,9 +167,9 @@ def app(
 
 
 def wait_for_connections_back(seconds: float = 5.0) -> None:
-    """Threads of the app (a live server's requests, presence writes) may still be ending their
-    work when a test ends: wait until they have given their connections back, or disposing of the
-    pool would leave them open for the garbage collector to find in a later test."""
+    """Threads of the app (a live server's requests) may still be ending their work when a test
+    ends: wait until they have given their connections back, or disposing of the pool would
+    leave them open for the garbage collector to find in a later test."""
     deadline = time.monotonic() + seconds
     while db.engine.pool.checkedout() and time.monotonic() < deadline:  # type: ignore[attr-defined]
         time.sleep(0.01)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,7 +15,8 @@ from flask.testing import FlaskClient
 from conftest import BROWSER
 from helpdesk.core.errors import APIException
 from helpdesk.core.models import SiteSetting
-from helpdesk.extensions import db, limiter
+from helpdesk.core.rate_limits import rate_limit
+from helpdesk.extensions import db
 from helpdesk.users.models import User
 from helpers import JSON
 
@@ -60,7 +62,7 @@ def probe(app: Flask) -> Flask:
         return {"form": dict(request.form), "json": request.get_json(silent=True)}
 
     @bp.get("/probe/limited")
-    @limiter.limit("2 per minute")
+    @rate_limit("2 per minute")
     def limited() -> str:
         return "ok"
 
@@ -566,3 +568,15 @@ def test_language_switch_is_saved_for_the_user(
     assert client.post("/language/xx").status_code == 302
     db.session.expire_all()
     assert db.session.get(User, user.id).language == "en"
+
+
+def test_every_rate_limit_is_declared_through_rate_limit() -> None:
+    """Flask-Limiter checks only views marked by core/rate_limits.py: a limit put on a view with
+    limiter.limit directly would never be checked."""
+    source = Path(__file__).resolve().parents[2] / "src" / "helpdesk"
+    direct = [
+        str(path.relative_to(source))
+        for path in source.rglob("*.py")
+        if "limiter.limit(" in path.read_text(encoding="utf-8")
+    ]
+    assert direct == ["core/rate_limits.py"]

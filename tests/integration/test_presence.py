@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -16,7 +17,7 @@ from helpdesk.core.models import utcnow
 from helpdesk.extensions import db, socketio
 from helpdesk.notifications.realtime import NAMESPACE
 from helpdesk.users.models import User
-from helpdesk.users.presence import expire_presence, presence
+from helpdesk.users.presence import close_presence, expire_presence, presence
 from helpdesk.worker import JOBS, run_job
 from helpers import JSON, user_row
 
@@ -184,3 +185,54 @@ def test_a_writing_request_that_fails_is_answered_at_once_when_presence_is_due(
     assert response.status_code == status, response.get_data(as_text=True)
     assert elapsed < 2, f"answered after {elapsed:.1f} s"
     assert row_once(alice.id, lambda row: row["last_seen"] > LONG_AGO)["last_seen"] > LONG_AGO
+
+
+def hold_user_row(user_id: int, seconds: float) -> threading.Timer:
+    """Lock the user's row (SQLite: the database's writer) on a connection of its own, and let
+    it go after the given seconds, as a long transaction of another request would."""
+    db.session.rollback()
+    connection = db.engine.connect()
+    transaction = connection.begin()
+    connection.execute(update(User).where(User.id == user_id).values(department="held"))
+
+    def release() -> None:
+        transaction.commit()
+        connection.close()
+
+    timer = threading.Timer(seconds, release)
+    timer.start()
+    return timer
+
+
+def test_closing_waits_for_the_writes_still_running(app: Flask, make_user) -> None:
+    """A write still waiting for a lock when the app ends is waited for, not left to run on
+    after its app and database are gone."""
+    alice = make_user()
+    set_presence(alice, False, LONG_AGO)
+    app.config["PRESENCE_INTERVAL"] = 0
+    timer = hold_user_row(alice.id, 0.5)
+    with app.test_request_context("/"):
+        presence().request_seen(alice.id)
+    started = time.monotonic()
+    close_presence(app)
+    waited = time.monotonic() - started
+    timer.join()
+    assert waited >= 0.3, "close waited for the write held up by the lock"
+    assert user_row(alice.id)["last_seen"] > LONG_AGO
+
+    set_presence(alice, False, LONG_AGO)
+    with app.test_request_context("/"):
+        presence().request_seen(alice.id)
+    time.sleep(0.2)  # time enough for a wrong write to land
+    assert user_row(alice.id)["last_seen"] == LONG_AGO, "a closed tracker starts no write"
+
+
+def test_closing_ends_the_beat_of_open_sockets(app: Flask, make_user) -> None:
+    alice_id = make_user().id
+    db.session.rollback()  # the test's session lets the writer go, for the first write
+    app.config["PRESENCE_INTERVAL"] = 3600
+    with app.test_request_context("/"):
+        presence().socket_opened(alice_id)  # starts the beat, which would sleep an hour
+    started = time.monotonic()
+    close_presence(app, timeout=5)
+    assert time.monotonic() - started < 2

@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Flask
 
+from helpdesk.core import rate_limits  # noqa: F401 - registers the limiter's request filter
 from helpdesk.core.api import register_json
 from helpdesk.core.cache import register_cache
 from helpdesk.core.database import register_database
@@ -35,7 +36,8 @@ def register_core(app: Flask) -> None:
     csrf.init_app(app)
     bcrypt.init_app(app)
     app.config["RATELIMIT_STORAGE_OPTIONS"] = limit_storage_options(app)
-    limiter.init_app(app)  # its storage counts sign-in attempts (users/throttle.py)
+    limiter.init_app(app)  # limits only on the views that declare one (core/rate_limits.py);
+    # its storage also counts sign-in attempts (users/throttle.py)
     register_json(app)
     register_sessions(app)
     register_middleware(app)

@@ -5,7 +5,8 @@ in a transaction of its own and never inside a request (a request may hold the d
 lock until it ends). A socket opening or closing is written at once (rare), requests at most once
 per PRESENCE_INTERVAL per process, and while sockets stay open the process re-asserts `online`
 on the same beat. A user whose process died without saying goodbye is set offline by the
-`expire_presence` job once that beat stops.
+`expire_presence` job once that beat stops. `close_presence(app)` stops the beat and waits for
+the writes still running, so none outlives its app (and its database).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import logging
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -41,6 +43,8 @@ class Presence:
         self._seen: set[int] = set()
         self._last_write = time.monotonic()
         self._beating = False
+        self._tasks: set[Any] = set()  # background tasks started and not yet ended
+        self._closed = threading.Event()  # set by close(): start nothing more, end the beat
 
     def socket_opened(self, user_id: int) -> None:
         """A user's first socket in this process makes them online."""
@@ -53,9 +57,9 @@ class Presence:
             self._beating = True
         app = current_app._get_current_object()  # type: ignore[attr-defined]
         if first:
-            socketio.start_background_task(self.write, app)
+            self._start(self.write, app)
         if start_beat:
-            socketio.start_background_task(self._beat, app)
+            self._start(self._beat, app)
 
     def socket_closed(self, user_id: int) -> None:
         """A user's last socket here closing makes them offline (another process that still
@@ -67,7 +71,7 @@ class Presence:
                 del self._sockets[user_id]
                 self._changed[user_id] = False
         if last:
-            socketio.start_background_task(self.write, current_app._get_current_object())  # type: ignore[attr-defined]
+            self._start(self.write, current_app._get_current_object())  # type: ignore[attr-defined]
 
     def request_seen(self, user_id: int) -> None:
         """Remember a request; once the interval has passed, have the remembered ones written."""
@@ -77,7 +81,38 @@ class Presence:
             if due:
                 self._last_write = time.monotonic()
         if due:
-            socketio.start_background_task(self.write, current_app._get_current_object())  # type: ignore[attr-defined]
+            self._start(self.write, current_app._get_current_object())  # type: ignore[attr-defined]
+
+    def _start(self, work: Callable[[Flask], None], app: Flask) -> None:
+        """Run work(app) in a background task that close() can wait for; none once closed."""
+        if self._closed.is_set():
+            return
+        task: Any = None
+
+        def run() -> None:
+            try:
+                work(app)
+            finally:
+                with self._lock:  # taken after the task was added: the starter holds it till then
+                    self._tasks.discard(task)
+
+        with self._lock:
+            task = socketio.start_background_task(run)
+            self._tasks.add(task)
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Start no more writes, end the beat, and wait up to timeout for the tasks running."""
+        self._closed.set()
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                running = list(self._tasks)
+            if not running:
+                return
+            for task in running:
+                task.join(max(0.0, deadline - time.monotonic()))
+            if time.monotonic() >= deadline:
+                return
 
     def write(self, app: Flask) -> None:
         """Write what changed in a background task's own app context; a failure is logged and
@@ -116,8 +151,7 @@ class Presence:
 
     def _beat(self, app: Flask) -> None:
         """Re-assert this process's connected users on every interval while it has any."""
-        while True:
-            socketio.sleep(app.config["PRESENCE_INTERVAL"])
+        while not self._closed.wait(app.config["PRESENCE_INTERVAL"]):
             with self._lock:
                 if not self._sockets:
                     self._beating = False
@@ -147,6 +181,11 @@ def expire_presence() -> int:
 def presence() -> Presence:
     """This app's presence tracker."""
     return current_app.extensions["helpdesk_presence"]
+
+
+def close_presence(app: Flask, timeout: float = 10.0) -> None:
+    """At the app's end: wait for its presence writes, so none outlives the app's database."""
+    app.extensions["helpdesk_presence"].close(timeout)
 
 
 def note_request(response: Any) -> Any:

@@ -28,9 +28,10 @@ from helpdesk.auth.chain import sign_in
 from helpdesk.core.errors import wants_json_response
 from helpdesk.core.images import ImageRejected, delete_image
 from helpdesk.core.models import SiteSetting
+from helpdesk.core.rate_limits import rate_limit
 from helpdesk.core.security import is_cross_origin
 from helpdesk.core.urls import page_number, safe_next_url
-from helpdesk.extensions import db, limiter
+from helpdesk.extensions import db
 from helpdesk.posts.models import Post
 from helpdesk.users import service, throttle
 from helpdesk.users.forms import AccountForm, LoginForm, PasswordChangeForm, RegistrationForm
@@ -127,7 +128,7 @@ def registration_rate_limit() -> str:
 
 
 @bp.route("/register", methods=["GET", "POST"])
-@limiter.limit(registration_rate_limit, methods=["POST"])
+@rate_limit(registration_rate_limit, methods=["POST"])
 def register() -> Response | str | tuple[str, int]:
     """Create a local account and sign in with it, as REGISTRATION allows: open (task access at
     once), approval (an administrator gives task access later) or closed (no self-service)."""
