@@ -1,0 +1,1 @@
+"""Redmine: its REST client, the task backend's pieces, its database reader and change feed."""
