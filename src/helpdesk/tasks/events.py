@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from flask import current_app
+
 from helpdesk.tasks.backends.base import JournalInfo, StatusInfo, TaskFacts, TaskInfo
 
 
@@ -40,5 +42,9 @@ class TaskCommented:
 
 
 def journal_key(journal_id: int) -> str:
-    """What makes a change recorded in a journal unique, wherever it is announced from."""
-    return f"journal:{journal_id}"
+    """What makes a change recorded in a journal unique, wherever it is announced from; another
+    backend's journals have keys of their own (redmine-journal:<id>), so switching backends
+    never takes one backend's journal for an announced one of the other."""
+    backend = current_app.config["TASK_BACKEND"]
+    prefix = "" if backend == "local" else f"{backend}-"
+    return f"{prefix}journal:{journal_id}"
