@@ -24,6 +24,7 @@ INI_KEYS: dict[tuple[str, str], str] = {
     ("redmine", "url"): "REDMINE_URL",
     ("redmine", "api_key"): "REDMINE_API_KEY",
     ("redmine", "anonymous_user_id"): "REDMINE_ANONYMOUS_USER_ID",
+    ("redmine", "timeout"): "REDMINE_TIMEOUT",
     ("email", "smtp_server"): "MAIL_SERVER",
     ("email", "smtp_port"): "MAIL_PORT",
     ("email", "username"): "MAIL_USERNAME",
@@ -105,6 +106,7 @@ class Config:
     REDMINE_URL = ""
     REDMINE_API_KEY = ""
     REDMINE_ANONYMOUS_USER_ID = 0
+    REDMINE_TIMEOUT = 5  # seconds, for connecting and for each read of a REST call
     REDMINE_DB_HOST = ""
     REDMINE_DB_PORT = 3306
     REDMINE_DB_NAME = ""
@@ -112,7 +114,6 @@ class Config:
     REDMINE_DB_PASSWORD = ""
     REDMINE_DB_URL = ""  # any SQLAlchemy URL of Redmine's database; wins over REDMINE_DB_*
     REDMINE_TIMEZONE = "UTC"  # the zone Redmine's process writes created_on/updated_on in
-    REDMINE_TIMEOUT = 10  # seconds to connect and to read, for Redmine's API and its database
     REDMINE_POLL_SECONDS = 2  # seconds between reads of Redmine's changes (TASK_BACKEND=redmine)
 
     ERP_ORACLE_HOST = ""

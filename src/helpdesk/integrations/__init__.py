@@ -1,1 +1,1 @@
-"""Connections to the systems outside the helpdesk (Redmine; later the ERP and LDAP)."""
+"""Integrations with the company's other systems (Redmine), each behind its own interface."""

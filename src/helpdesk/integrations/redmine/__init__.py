@@ -1,1 +1,1 @@
-"""Redmine: its REST client, the task backend's pieces, its database reader and change feed."""
+"""Redmine: the REST client, the identity map, the database reader and the change feed."""

@@ -1,0 +1,245 @@
+"""Redmine's REST API over one pooled requests Session: timeouts on every call, retries for
+reads only, acting as a user, and the one mapping of Redmine's answers to the backend's errors.
+
+Keys travel only in request headers; nothing here logs a header, a key or a password.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import requests
+from flask_babel import gettext as _
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from helpdesk.tasks.backends.base import (
+    BackendUnavailable,
+    TaskConflict,
+    TaskError,
+    TaskForbidden,
+    TaskNotFound,
+    TaskValidationError,
+)
+
+log = logging.getLogger(__name__)
+
+POOL_SIZE = 20  # connections kept per process (requests' default of 10 queues under gevent)
+
+# Redmine's 422 answers are full sentences ("Assignee is invalid"); their first words name the
+# field, in the language of the user acted as (English for the switch-user calls we make).
+FIELD_PREFIXES = (
+    ("Project", "project_id"),
+    ("Tracker", "tracker_id"),
+    ("Status", "status_id"),
+    ("Priority", "priority_id"),
+    ("Assignee", "assigned_to_id"),
+    ("Subject", "subject"),
+    ("Description", "description"),
+    ("Start date", "start_date"),
+    ("Due date", "due_date"),
+    ("Estimated time", "estimated_hours"),
+    ("Parent task", "parent_issue_id"),
+)
+
+
+def unavailable(status_code: int) -> BackendUnavailable:
+    """The one answer for a Redmine that cannot be used: 503 when it cannot be reached (a
+    timeout, a refused connection), 502 when it answered badly (5xx, not JSON)."""
+    error = BackendUnavailable(_("Redmine is unavailable. Try again later."))
+    error.status_code = status_code
+    return error
+
+
+def not_linked() -> TaskForbidden:
+    """The answer for a helpdesk user Redmine does not know (412 to a switch-user login)."""
+    return TaskForbidden(
+        _("Your account is not linked to a Redmine user. Ask an administrator to link it.")
+    )
+
+
+def errors_by_field(messages: list[str]) -> dict[str, list[str]]:
+    """Redmine's 422 sentences grouped by the field they start with; the rest under "base"."""
+    errors: dict[str, list[str]] = {}
+    for message in messages:
+        key = next(
+            (field for prefix, field in FIELD_PREFIXES if message.startswith(prefix + " ")),
+            "base",
+        )
+        errors.setdefault(key, []).append(message)
+    return errors
+
+
+def error_for(response: requests.Response) -> TaskError:
+    """The backend error for a Redmine answer that is not a success."""
+    status = response.status_code
+    if status == 412:
+        return not_linked()
+    if status in (401, 403):
+        return TaskForbidden(_("Redmine does not allow this."))
+    if status == 404:
+        return TaskNotFound(_("Not found in Redmine."))
+    if status == 409:
+        return TaskConflict(_("Someone else changed this task. Reload and try again."))
+    if status == 422:
+        try:
+            messages = response.json().get("errors") or []
+        except (ValueError, AttributeError):
+            messages = []
+        if not isinstance(messages, list):
+            messages = [str(messages)]
+        return TaskValidationError(
+            _("Some fields are invalid."), errors=errors_by_field([str(m) for m in messages])
+        )
+    if status >= 500 or status < 400:  # a redirect is not an API answer (a proxy's login page)
+        return unavailable(502)
+    return TaskValidationError(_("Redmine refused the request."), errors={"base": [str(status)]})
+
+
+def mounted_session(retries: Retry | int) -> requests.Session:
+    """A Session whose adapters keep POOL_SIZE connections and retry as given."""
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_connections=1, pool_maxsize=POOL_SIZE, max_retries=retries)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.headers.update({"Accept": "application/json", "User-Agent": "helpdesk"})
+    return session
+
+
+class RedmineClient:
+    """One Redmine server, reached with the administrator's key or a user's own key."""
+
+    def __init__(self, url: str, api_key: str, timeout: float) -> None:
+        self.url = url.rstrip("/")
+        self.api_key = api_key
+        self.timeout = timeout
+        read_retries = Retry(  # a read is safe to repeat: a dropped connection or a 502-504 again
+            total=2,
+            connect=2,
+            read=1,
+            status=2,
+            backoff_factor=0.1,
+            status_forcelist=(502, 503, 504),
+            allowed_methods=frozenset({"GET"}),
+            raise_on_status=False,
+            respect_retry_after_header=False,
+        )
+        self.reads = mounted_session(read_retries)
+        self.writes = mounted_session(0)  # a write is never repeated: it may have been done
+
+    def __repr__(self) -> str:
+        """The server only: a repr must never show the key."""
+        return f"RedmineClient({self.url!r})"
+
+    def close(self) -> None:
+        """Give back the pooled connections."""
+        self.reads.close()
+        self.writes.close()
+
+    def headers(self, as_login: str | None, api_key: str | None) -> dict[str, str]:
+        """Authentication: a user's own key as themselves, else the admin key, switched to the
+        login when one is given."""
+        if api_key:
+            return {"X-Redmine-API-Key": api_key}
+        headers = {"X-Redmine-API-Key": self.api_key}
+        if as_login:
+            headers["X-Redmine-Switch-User"] = as_login
+        return headers
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        headers: dict[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+    ) -> requests.Response:
+        """One call with the timeouts; transport failures become BackendUnavailable (503)."""
+        session = self.reads if method == "GET" else self.writes
+        try:
+            return session.request(
+                method,
+                self.url + path,
+                params=params,
+                json=json,
+                headers=headers,
+                auth=auth,
+                timeout=(self.timeout, self.timeout),
+                allow_redirects=False,
+            )
+        except requests.RequestException as error:
+            log.warning("Redmine %s %s failed: %s", method, path, type(error).__name__)
+            raise unavailable(503) from error
+
+    def checked(self, response: requests.Response, method: str, path: str) -> requests.Response:
+        """The response if it succeeded, else its error (5xx logged, without headers)."""
+        if 200 <= response.status_code < 300:
+            return response
+        if response.status_code >= 500:
+            log.warning("Redmine %s %s answered %d", method, path, response.status_code)
+        raise error_for(response)
+
+    @staticmethod
+    def decoded(response: requests.Response) -> dict[str, Any]:
+        """The JSON object of an answer; anything else is a malformed answer (502)."""
+        try:
+            body = response.json()
+        except ValueError as error:
+            raise unavailable(502) from error
+        if not isinstance(body, dict):
+            raise unavailable(502)
+        return body
+
+    def get(
+        self,
+        path: str,
+        params: dict[str, Any] | None = None,
+        *,
+        as_login: str | None = None,
+        api_key: str | None = None,
+    ) -> dict[str, Any]:
+        """GET a JSON object (path like "/issues/7.json"), retried on transport failures."""
+        headers = self.headers(as_login, api_key)
+        response = self.request("GET", path, params=params, headers=headers)
+        return self.decoded(self.checked(response, "GET", path))
+
+    def put(
+        self, path: str, json: Any, *, as_login: str | None = None, api_key: str | None = None
+    ) -> None:
+        """PUT a JSON body (Redmine answers 204 with nothing); never retried."""
+        headers = self.headers(as_login, api_key)
+        self.checked(self.request("PUT", path, json=json, headers=headers), "PUT", path)
+
+    def post(
+        self, path: str, json: Any, *, as_login: str | None = None, api_key: str | None = None
+    ) -> dict[str, Any]:
+        """POST a JSON body and return the created object's JSON (empty for a 204); never
+        retried."""
+        headers = self.headers(as_login, api_key)
+        response = self.checked(
+            self.request("POST", path, json=json, headers=headers), "POST", path
+        )
+        if response.status_code == 204 or not response.content:
+            return {}
+        return self.decoded(response)
+
+    def delete(self, path: str, *, as_login: str | None = None, api_key: str | None = None) -> None:
+        """DELETE an object; never retried."""
+        headers = self.headers(as_login, api_key)
+        self.checked(self.request("DELETE", path, headers=headers), "DELETE", path)
+
+    def current_user(self, login: str, password: str) -> dict[str, Any] | None:
+        """The Redmine user a login and password belong to (GET /users/current.json with basic
+        auth), or None when Redmine refuses them; BackendUnavailable when it cannot answer."""
+        path = "/users/current.json"
+        response = self.request("GET", path, auth=(login, password))
+        if response.status_code == 401:
+            return None
+        body = self.decoded(self.checked(response, "GET", path))
+        user = body.get("user")
+        if not isinstance(user, dict):
+            raise unavailable(502)
+        return user
