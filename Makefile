@@ -42,11 +42,11 @@ test: install lint typecheck
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # The same suite on the PostgreSQL server at 127.0.0.1:5432 (each test gets its own database),
-# less the tests that start their own servers and browsers: those always use SQLite, so the
-# SQLite pass has run them already.
+# less the tests that start their own servers and browsers, or a Redmine: those always use
+# SQLite, so the SQLite pass has run them already.
 TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/helpdesk_test
 test-postgres: install
-	TEST_DATABASE_URL=$(TEST_POSTGRES_URL) $(BIN)/pytest -m "not servers" $(PYTEST_ARGS)
+	TEST_DATABASE_URL=$(TEST_POSTGRES_URL) $(BIN)/pytest -m "not servers and not redmine" $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check $(CODE)

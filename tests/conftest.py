@@ -26,6 +26,7 @@ from helpdesk import create_app
 from helpdesk.extensions import db
 from helpdesk.users import service
 from helpdesk.users.models import User
+from redmine_server import RedmineServer, RedmineUnavailable
 
 PASSWORD = "correct-horse-42"
 BROWSER = {"Sec-Fetch-Site": "same-origin"}
@@ -170,6 +171,17 @@ def wait_for_connections_back(seconds: float = 5.0) -> None:
     deadline = time.monotonic() + seconds
     while db.engine.pool.checkedout() and time.monotonic() < deadline:  # type: ignore[attr-defined]
         time.sleep(0.01)
+
+
+@pytest.fixture(scope="session")
+def redmine_server() -> Iterator[RedmineServer]:
+    """A real Redmine 5 for this test session, with a database of its own (dropped at the end)."""
+    try:
+        server = RedmineServer.start(f"t{os.getpid()}")
+    except RedmineUnavailable as missing:
+        require_service("Redmine", str(missing))
+    yield server
+    server.drop()
 
 
 @pytest.fixture
