@@ -18,6 +18,8 @@ from helpdesk.integrations.redmine.database import dispose_database
 from helpdesk.integrations.redmine.feed import Cursor, changes_since
 from helpdesk.tasks.backends.base import BackendUnavailable, Change
 
+pytestmark = pytest.mark.redmine
+
 DEVELOPER = 4  # Redmine's default roles and statuses
 IN_PROGRESS, RESOLVED, CLOSED = 2, 3, 5
 OFFSET = 1000  # helpdesk id = Redmine id + OFFSET, so an untranslated id shows
@@ -241,15 +243,15 @@ def test_a_journal_committed_after_a_later_one_is_not_lost(
         late, early = newest + 1, newest + 2
         insert = (
             "INSERT INTO journals (id, journalized_id, journalized_type, user_id, notes, "
-            "created_on, private_notes) VALUES ({id}, {issue}, 'Issue', {user}, '{notes}', "
+            "created_on, private_notes) VALUES (:id, :issue, 'Issue', :user, :notes, "
             "UTC_TIMESTAMP(), 0)"
         )
         values = {"issue": scene.issue_id, "user": scene.people["carol"]}
-        redmine_server.sql(insert.format(id=early, notes="committed first", **values))
+        redmine_server.sql(insert, id=early, notes="committed first", **values)
         first = changes_since(source, start)
         assert [c.journal.id for c in first.changes] == [early]
         assert late in Cursor.parse(first.cursor).gaps
-        redmine_server.sql(insert.format(id=late, notes="committed late", **values))
+        redmine_server.sql(insert, id=late, notes="committed late", **values)
         second = changes_since(source, first.cursor)
         assert [(c.journal.id, c.journal.notes) for c in second.changes] == [
             (late, "committed late")
@@ -275,7 +277,7 @@ def test_times_are_read_in_redmines_time_zone(scene: Scene, redmine_server: Any)
         )
         (change,) = mine(read_all(source, start)[0], scene)
         ((stored,),) = redmine_server.sql(
-            f"SELECT created_on FROM journals WHERE id = {change.journal.id}"
+            "SELECT created_on FROM journals WHERE id = :id", id=change.journal.id
         )
         assert (stored - change.journal.created_on).total_seconds() == 3 * 3600
     dispose_database(app)

@@ -42,6 +42,7 @@ MAX_GAPS = 1000  # skipped ids kept at most (the newest)
 OVERLAP_SECONDS = 60  # REST: how far back each poll looks again for late commits
 SETTLE_SECONDS = 2  # REST: an issue updated this close to the newest change is read again
 ISSUES_PER_PAGE = 100  # REST: issues per list request
+BEGINNING = datetime(2000, 1, 1)  # REST: "since" for a Redmine without issues yet
 NOBODY = 0  # the helpdesk id of a Redmine user without a helpdesk account: never told
 USER_FIELDS = frozenset({"assigned_to_id", "author_id"})  # details whose values are user ids
 
@@ -220,7 +221,7 @@ def database_changes(
     zone = redmine_timezone(current_app.config)
     now = time.time()
     with engine.connect() as connection:
-        if state is None or not state.journal:  # not started, or a REST cursor that saw none
+        if state is None or (not state.journal and state.since):  # or a REST one that saw none
             newest = connection.execute(NEWEST).first()
             start = Cursor()
             if newest is not None:
@@ -401,8 +402,8 @@ def rest_start(client: Client, journal: int = 0) -> Cursor:
     """Where "now" is for the REST way: Redmine's newest updated_on, with the journals of the
     issues updated within the overlap before it counted as seen."""
     newest = client.get("/issues.json", {"status_id": "*", "sort": "updated_on:desc", "limit": 1})
-    if not newest.get("issues"):
-        return Cursor(journal, {}, datetime.now(UTC).replace(tzinfo=None), {}, {})
+    if not newest.get("issues"):  # every issue to come is new
+        return Cursor(journal, {}, BEGINNING, {}, {})
     since = parse_time(newest["issues"][0]["updated_on"])
     window_start = since - timedelta(seconds=OVERLAP_SECONDS)
     seen: dict[int, float] = {}
