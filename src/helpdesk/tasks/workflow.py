@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from flask_babel import gettext as _
+
+from helpdesk.tasks.backends.base import InvalidTransition, StatusInfo
+from helpdesk.tasks.labels import label
+
 
 def allowed_moves(
     is_admin: bool,
@@ -24,3 +29,17 @@ def allowed_moves(
         return others
     listed = {new for old, new in rules if old == from_status_id}
     return [status_id for status_id in others if status_id in listed]
+
+
+def refusal(old: StatusInfo, new: StatusInfo, choices: Sequence[StatusInfo]) -> InvalidTransition:
+    """The error for a status the workflow does not allow, naming the ones it does (every backend
+    refuses in these words)."""
+    return InvalidTransition(
+        _(
+            "You may not move this task from %(old)s to %(new)s. Allowed: %(allowed)s.",
+            old=label(old.name),
+            new=label(new.name),
+            allowed=", ".join(label(s.name) for s in choices) or "—",
+        ),
+        allowed_statuses=[{"id": s.id, "name": s.name} for s in choices],
+    )

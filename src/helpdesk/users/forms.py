@@ -28,7 +28,7 @@ except ImportError:  # WTForms < 3.3 takes (value, label) tuples, deprecated fro
     SelectChoice = None
 
 USERNAME_RULES = [
-    Length(min=3, max=20),
+    Length(min=3, max=60),  # the longest Redmine login
     Regexp(r"^[A-Za-z0-9_.-]+$", message=_l("Use letters, digits, dot, dash or underscore only.")),
 ]
 

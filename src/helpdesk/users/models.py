@@ -7,9 +7,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, DateTime, Index, String, text
+from sqlalchemy import Boolean, DateTime, Index, Integer, String, text
 from sqlalchemy import true as sa_true
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from helpdesk.core.concurrency import off_the_hub
 from helpdesk.core.crypto import EncryptedText
@@ -53,7 +53,7 @@ class User(Model, UserMixin):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    username: Mapped[str] = mapped_column(String(20), unique=True)
+    username: Mapped[str] = mapped_column(String(60), unique=True)  # a Redmine login fits
     email: Mapped[str] = mapped_column(String(120), unique=True)
     password: Mapped[str] = mapped_column(String(60))
 
@@ -82,12 +82,21 @@ class User(Model, UserMixin):
     last_notification_check: Mapped[datetime | None] = mapped_column(DateTime)
 
     redmine_username: Mapped[str | None] = mapped_column(String(255))
+    # the Redmine user redmine_username (or username) named when first resolved (redmine identity)
+    redmine_user_id: Mapped[int | None] = mapped_column(Integer, index=True, unique=True)
     redmine_api_key: Mapped[str | None] = mapped_column(EncryptedText)
 
     session_token: Mapped[str] = mapped_column(String(32), default=new_session_token)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     posts: Mapped[list[Post]] = relationship(back_populates="author", cascade="all, delete-orphan")
+
+    @validates("redmine_username")
+    def _relink(self, _key: str, value: str | None) -> str | None:
+        """A new Redmine login names another Redmine user: resolve it again on next use."""
+        if value != self.redmine_username:
+            self.redmine_user_id = None
+        return value
 
     def set_password(self, raw: str) -> None:
         """Store a bcrypt hash and end every other session of this user."""

@@ -52,9 +52,13 @@ def unavailable(status_code: int) -> BackendUnavailable:
     return error
 
 
-def not_linked() -> TaskForbidden:
-    """The answer for a helpdesk user Redmine does not know (412 to a switch-user login)."""
-    return TaskForbidden(
+class NotLinked(TaskForbidden):
+    """The helpdesk user is no Redmine user (Redmine answered 412 to the switch-user login)."""
+
+
+def not_linked() -> NotLinked:
+    """The answer for a helpdesk user Redmine does not know."""
+    return NotLinked(
         _("Your account is not linked to a Redmine user. Ask an administrator to link it.")
     )
 

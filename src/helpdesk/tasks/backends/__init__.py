@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from flask import Flask, current_app
 
 from helpdesk.tasks.backends.base import TaskBackend
 from helpdesk.tasks.backends.local import LocalBackend
+from helpdesk.tasks.backends.redmine import RedmineBackend
 
-BACKENDS: dict[str, type] = {"local": LocalBackend}
+BACKENDS: dict[str, Callable[[Flask], Any]] = {  # each makes the app's TaskBackend
+    "local": lambda _app: LocalBackend(),
+    "redmine": RedmineBackend.from_app,
+}
 
 
 def init_backend(app: Flask) -> None:
@@ -15,7 +22,7 @@ def init_backend(app: Flask) -> None:
     name = app.config["TASK_BACKEND"]
     if name not in BACKENDS:
         raise RuntimeError(f"TASK_BACKEND must be one of {sorted(BACKENDS)}, not {name!r}")
-    app.extensions["task_backend"] = BACKENDS[name]()
+    app.extensions["task_backend"] = BACKENDS[name](app)
 
 
 def get_backend() -> TaskBackend:

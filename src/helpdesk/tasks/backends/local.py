@@ -35,7 +35,6 @@ from helpdesk.tasks.backends.base import (
     ChangeBatch,
     CustomFieldInfo,
     CustomValueInfo,
-    InvalidTransition,
     JournalDetailInfo,
     JournalInfo,
     MemberInfo,
@@ -57,7 +56,6 @@ from helpdesk.tasks.backends.base import (
     TaskValidationError,
 )
 from helpdesk.tasks.backends.lookups import LookupCache, Lookups
-from helpdesk.tasks.labels import label
 from helpdesk.tasks.models import (
     CustomField,
     CustomValue,
@@ -73,7 +71,7 @@ from helpdesk.tasks.models import (
     Watcher,
     WorkflowTransition,
 )
-from helpdesk.tasks.workflow import allowed_moves
+from helpdesk.tasks.workflow import allowed_moves, refusal
 from helpdesk.users.models import User
 
 Detail = tuple[str, str | None, str | None]  # a journal detail: (field, old value, new value)
@@ -729,28 +727,13 @@ class LocalBackend:
             return StatusChange(info, old_status, old_status, journal_id, changed=False)
         allowed = self._allowed_status_ids(actor, row)
         if new_status.id not in allowed:
-            raise self._refusal(old_status, new_status, allowed)
+            raise refusal(old_status, new_status, [s for s in self.statuses() if s.id in allowed])
         task.status_id = new_status.id
         if new_status.is_closed and not old_status.is_closed:
             task.closed_on = now
         details = [("status_id", str(old_status.id), str(new_status.id))]
         journal_id = self._record(actor, task, now, comment or "", details)
         return StatusChange(self._info(task, row), old_status, new_status, journal_id, changed=True)
-
-    def _refusal(
-        self, old_status: StatusInfo, new_status: StatusInfo, allowed: list[int]
-    ) -> InvalidTransition:
-        """The error for a status the workflow does not allow, naming the ones it does."""
-        choices = [s for s in self.statuses() if s.id in allowed]
-        return InvalidTransition(
-            _(
-                "You may not move this task from %(old)s to %(new)s. Allowed: %(allowed)s.",
-                old=label(old_status.name),
-                new=label(new_status.name),
-                allowed=", ".join(label(s.name) for s in choices) or "—",
-            ),
-            allowed_statuses=[{"id": s.id, "name": s.name} for s in choices],
-        )
 
     def _record(
         self, actor: Actor, task: Task, now: datetime, notes: str, details: Sequence[Detail] = ()
