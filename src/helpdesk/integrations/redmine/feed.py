@@ -24,6 +24,7 @@ from flask import current_app
 from sqlalchemy import Engine, String, bindparam, cast, column, func, or_, select, table
 from sqlalchemy.exc import SQLAlchemyError
 
+from helpdesk.integrations.redmine.client import RedmineClient
 from helpdesk.integrations.redmine.database import redmine_database, redmine_timezone, to_utc
 from helpdesk.tasks.backends.base import (
     BackendUnavailable,
@@ -47,21 +48,18 @@ NOBODY = 0  # the helpdesk id of a Redmine user without a helpdesk account: neve
 USER_FIELDS = frozenset({"assigned_to_id", "author_id"})  # details whose values are user ids
 
 
-class Client(Protocol):
-    """What the feed needs of the REST client (integrations/redmine/client.py)."""
-
-    def get(
-        self, path: str, params: dict[str, Any] | None = None, *, as_login: str | None = None
-    ) -> dict[str, Any]:
-        """A GET of Redmine's API as the administrator (or as_login)."""
-        ...
-
-
 class RedmineFeedSource(Protocol):
     """What the feed needs of the backend: its REST client and its id translation."""
 
-    client: Client
-    user_ids: UserIds
+    @property
+    def client(self) -> RedmineClient:
+        """Redmine's API, as the administrator."""
+        ...
+
+    @property
+    def user_ids(self) -> UserIds:
+        """Redmine's user ids to the helpdesk's."""
+        ...
 
 
 @dataclass
@@ -335,7 +333,7 @@ class Translator:
 
 
 def rest_changes(
-    client: Client, user_ids: UserIds, state: Cursor | None, limit: int
+    client: RedmineClient, user_ids: UserIds, state: Cursor | None, limit: int
 ) -> ChangeBatch:
     """The REST way: the issues updated since the cursor's time (less the overlap), oldest
     first, then the journals not seen yet of each one that changed since it was last read."""
@@ -377,7 +375,7 @@ def rest_changes(
     )
 
 
-def updated_issues(client: Client, window_start: datetime) -> Iterator[dict[str, Any]]:
+def updated_issues(client: RedmineClient, window_start: datetime) -> Iterator[dict[str, Any]]:
     """The issues updated since a time, open and closed, oldest change first, page by page."""
     offset = 0
     while True:
@@ -398,7 +396,7 @@ def updated_issues(client: Client, window_start: datetime) -> Iterator[dict[str,
             return
 
 
-def rest_start(client: Client, journal: int = 0) -> Cursor:
+def rest_start(client: RedmineClient, journal: int = 0) -> Cursor:
     """Where "now" is for the REST way: Redmine's newest updated_on, with the journals of the
     issues updated within the overlap before it counted as seen."""
     newest = client.get("/issues.json", {"status_id": "*", "sort": "updated_on:desc", "limit": 1})
@@ -418,7 +416,7 @@ def rest_start(client: Client, journal: int = 0) -> Cursor:
     return Cursor(journal, {}, since, seen, read)
 
 
-def issue_with_journals(client: Client, issue_id: int) -> dict[str, Any] | None:
+def issue_with_journals(client: RedmineClient, issue_id: int) -> dict[str, Any] | None:
     """One issue with its journals and watchers; None if it was deleted meanwhile."""
     try:
         answer = client.get(f"/issues/{issue_id}.json", {"include": "journals,watchers"})

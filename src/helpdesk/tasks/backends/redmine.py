@@ -15,6 +15,7 @@ from flask import Flask, g
 from flask_babel import gettext as _
 
 from helpdesk.extensions import cache
+from helpdesk.integrations.redmine import database, feed
 from helpdesk.integrations.redmine.client import NotLinked, RedmineClient
 from helpdesk.integrations.redmine.identity import RedmineUserIds
 from helpdesk.tasks.backends.base import (
@@ -95,6 +96,7 @@ class RedmineBackend:
     def from_app(cls, app: Flask) -> RedmineBackend:
         """The backend for an app's REDMINE_URL, REDMINE_API_KEY and REDMINE_TIMEOUT."""
         config = app.config
+        database.init_app(app)  # the change feed's database reader, checked at start-up
         return cls(
             RedmineClient(
                 config["REDMINE_URL"], config["REDMINE_API_KEY"], float(config["REDMINE_TIMEOUT"])
@@ -609,6 +611,4 @@ class RedmineBackend:
 
     def changes_since(self, cursor: str | None, limit: int = 100) -> ChangeBatch:
         """Journal entries after the cursor: Redmine's change feed."""
-        # The feed is written on branch redmine-feed (integrations.redmine.feed.changes_since);
-        # until it is merged this backend cannot announce changes made inside Redmine.
-        raise NotImplementedError("the Redmine change feed comes with branch redmine-feed")
+        return feed.changes_since(self, cursor, limit)
