@@ -62,7 +62,7 @@ class RedmineUserIds:
         if not user_ids:
             return {}
         rows = db.session.execute(select(User.id, login_column()).where(User.id.in_(user_ids)))
-        return {user_id: login for user_id, login in rows}
+        return dict(rows.all())
 
     def find_login(self, login: str) -> int | None:
         """The Redmine id of a login (any status: a locked user is still that user)."""
