@@ -18,13 +18,12 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from flask import current_app
 from sqlalchemy import Engine, String, bindparam, cast, column, func, or_, select, table
 from sqlalchemy.exc import SQLAlchemyError
 
-from helpdesk.integrations.redmine.client import RedmineClient
 from helpdesk.integrations.redmine.database import redmine_database, redmine_timezone, to_utc
 from helpdesk.tasks.backends.base import (
     BackendUnavailable,
@@ -37,6 +36,9 @@ from helpdesk.tasks.backends.base import (
     TaskNotFound,
     UserIds,
 )
+
+if TYPE_CHECKING:  # the client imports the backends, which import this module
+    from helpdesk.integrations.redmine.client import RedmineClient
 
 GAP_SECONDS = 600  # how long a skipped journal id may still commit and be delivered
 MAX_GAPS = 1000  # skipped ids kept at most (the newest)
