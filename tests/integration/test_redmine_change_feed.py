@@ -202,28 +202,42 @@ def journal_ids(redmine_server: Any, issue_id: int) -> list[int]:
     return [row[0] for row in rows]
 
 
-def test_a_third_users_changes_reach_the_watcher_once_closures_included(
+def test_a_third_users_changes_reach_the_watcher_once_reassignment_and_closure_included(
     app: Flask, scene: Scene, login: Any, redmine_server: Any
 ) -> None:
     assert run_feed(app) == "ran"  # the feed starts from now
     dave = page_of(app, login, scene.helpdesk["dave"])
     scene.put("carol", scene.issue_id, status_id=IN_PROGRESS, notes="Looking at it")
     scene.put("carol", scene.issue_id, notes="The cable was loose")
+    scene.put("carol", scene.issue_id, assigned_to_id=scene.redmine_ids["dave"])
     scene.put("carol", scene.issue_id, status_id=CLOSED)
-    moved, commented, closed = journal_ids(redmine_server, scene.issue_id)
+    moved, commented, reassigned, closed = journal_ids(redmine_server, scene.issue_id)
 
     assert run_feed(app) == "ran"
-    everyone = ["alice", "bob", "dave"]  # author, assignee, watcher; carol is nobody here
+    # the task's people as it is now: author bob, assignee and watcher dave (alice no longer);
+    # carol, who has no account here, is nobody
     assert rows_by_event(scene) == {
-        f"redmine-journal:{moved}": everyone,
-        f"redmine-journal:{commented}": everyone,
-        f"redmine-journal:{closed}": everyone,
+        f"redmine-journal:{moved}": ["bob", "dave"],
+        f"redmine-journal:{commented}": ["bob", "dave"],
+        f"redmine-journal:{reassigned}": ["dave"],
+        f"redmine-journal:{closed}": ["bob", "dave"],
     }
-    assert heard(dave) == {"new_notification": 3, "task_status_changed": 2}
+    assert heard(dave) == {"new_notification": 4, "task_status_changed": 2}
+    fresh()
+    kinds = (
+        db.session.execute(
+            select(Notifications.type).where(
+                Notifications.event_key == f"redmine-journal:{reassigned}"
+            )
+        )
+        .scalars()
+        .all()
+    )
+    assert kinds == ["assigned"]
 
     assert run_feed(app) == "ran"
     assert heard(dave) == {}
-    assert len(rows_by_event(scene)) == 3
+    assert len(rows_by_event(scene)) == 4
 
 
 def test_a_bulk_edit_inside_redmine_reaches_the_watcher(

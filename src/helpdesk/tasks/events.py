@@ -41,6 +41,16 @@ class TaskCommented:
     actor_id: int
 
 
+@dataclass(frozen=True, slots=True)
+class TaskReassigned:
+    """A task got another assignee in its history (seen by the feed, made elsewhere)."""
+
+    task: TaskFacts
+    journal_id: int
+    assignee_id: int
+    actor_id: int
+
+
 def journal_key(journal_id: int) -> str:
     """What makes a change recorded in a journal unique, wherever it is announced from; another
     backend's journals have keys of their own (redmine-journal:<id>), so switching backends

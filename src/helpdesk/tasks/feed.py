@@ -13,7 +13,7 @@ from helpdesk.core.models import SiteSetting, utcnow
 from helpdesk.extensions import db
 from helpdesk.tasks.backends import get_backend
 from helpdesk.tasks.backends.base import Change, StatusInfo, TaskBackend, TaskError
-from helpdesk.tasks.events import TaskCommented, TaskStatusChanged, journal_key
+from helpdesk.tasks.events import TaskCommented, TaskReassigned, TaskStatusChanged, journal_key
 
 log = logging.getLogger(__name__)
 
@@ -122,9 +122,10 @@ def announce_changes(backend: TaskBackend) -> int:
 
 def event_for(
     change: Change, statuses: dict[int, StatusInfo]
-) -> TaskStatusChanged | TaskCommented | None:
+) -> TaskStatusChanged | TaskCommented | TaskReassigned | None:
     """The event a change made here publishes for such a journal: a status move (with its
-    notes as the comment), else a comment; other edits are not announced."""
+    notes as the comment), else a comment, else a new assignee (who is told); other edits are
+    not announced."""
     journal = change.journal
     for detail in journal.details:
         if detail.prop_key == "status_id":
@@ -140,6 +141,9 @@ def event_for(
             )
     if journal.notes:
         return TaskCommented(task=change.task, journal=journal, actor_id=journal.user.id)
+    for detail in journal.details:
+        if detail.prop_key == "assigned_to_id" and detail.new_value and detail.new_value.isdigit():
+            return TaskReassigned(change.task, journal.id, int(detail.new_value), journal.user.id)
     return None
 
 
