@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from helpdesk.core.events import claim, commit, publish, rollback
@@ -37,7 +37,7 @@ def follow_changes() -> int:
     changed meanwhile when it answers again. Returns how many changes were announced."""
     backend = get_backend()
     outage = feed_outage(backend.name)
-    if outage is not None and utcnow().isoformat() < outage["retry_at"]:
+    if outage is not None and utcnow() < datetime.fromisoformat(outage["retry_at"]):
         return 0
     try:
         announced = announce_changes(backend)
