@@ -5,10 +5,8 @@ is waited out and what changed during it is delivered afterwards."""
 
 from __future__ import annotations
 
-import itertools
 import json
 import logging
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -19,6 +17,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import make_url, select
 from test_realtime import received, socket_for
+from test_redmine_feed_source import NUMBERS, add_member
 
 from conftest import RequestScopedClient, wait_for_connections_back
 from helpdesk import create_app
@@ -34,9 +33,7 @@ from helpers import fresh
 pytestmark = pytest.mark.redmine
 
 FEED = next(job for job in JOBS if job.name == "follow_changes")
-DEVELOPER = 4
 NEW, IN_PROGRESS, RESOLVED, CLOSED = 1, 2, 3, 5
-NUMBERS = itertools.count(int(time.time()) % 100000 * 10 + 5)
 
 
 def redmine_settings(server: Any, way: str) -> dict[str, Any]:
@@ -134,23 +131,8 @@ def scene(app: Flask, redmine_server: Any, make_user: Any) -> Iterator[Scene]:
     )["project"]["id"]
     for name in ("alice", "bob", "carol", "dave"):
         login = f"{name}{number}"
-        user = client.post(
-            "/users.json",
-            {
-                "user": {
-                    "login": login,
-                    "firstname": name.title(),
-                    "lastname": "Live",
-                    "mail": f"{login}@example.com",
-                    "password": "correct-horse-42",
-                }
-            },
-        )["user"]
-        built.logins[name], built.redmine_ids[name] = login, user["id"]
-        client.post(
-            f"/projects/{built.project_id}/memberships.json",
-            {"membership": {"user_id": user["id"], "role_ids": [DEVELOPER]}},
-        )
+        built.logins[name] = login
+        built.redmine_ids[name] = add_member(client, built.project_id, login, name.title())
         if name != "carol":
             built.helpdesk[name] = make_user(login, is_redmine_user=True)
     built.issue_id = built.add_issue(f"Scanner {number} is offline")

@@ -83,25 +83,8 @@ def scene(client: RedmineClient) -> Scene:
     )["project"]
     built = Scene(client, project["id"])
     for name in ("alice", "bob", "carol", "dave", "erin"):
-        login = f"{name}{number}"
-        user = client.post(
-            "/users.json",
-            {
-                "user": {
-                    "login": login,
-                    "firstname": name.title(),
-                    "lastname": "Feed",
-                    "mail": f"{login}@example.com",
-                    "password": "correct-horse-42",
-                }
-            },
-        )["user"]
-        built.people[name] = user["id"]
-        built.logins[name] = login
-        client.post(
-            f"/projects/{project['id']}/memberships.json",
-            {"membership": {"user_id": user["id"], "role_ids": [DEVELOPER]}},
-        )
+        built.logins[name] = f"{name}{number}"
+        built.people[name] = add_member(client, project["id"], built.logins[name], name.title())
     built.issue_id = client.post(
         "/issues.json",
         {
@@ -115,6 +98,27 @@ def scene(client: RedmineClient) -> Scene:
     )["issue"]["id"]
     client.post(f"/issues/{built.issue_id}/watchers.json", {"user_id": built.people["dave"]})
     return built
+
+
+def add_member(client: RedmineClient, project_id: int, login: str, first_name: str) -> int:
+    """A new Redmine user, a developer in the project; their Redmine id."""
+    user = client.post(
+        "/users.json",
+        {
+            "user": {
+                "login": login,
+                "firstname": first_name,
+                "lastname": "Feed",
+                "mail": f"{login}@example.com",
+                "password": "correct-horse-42",
+            }
+        },
+    )["user"]
+    client.post(
+        f"/projects/{project_id}/memberships.json",
+        {"membership": {"user_id": user["id"], "role_ids": [DEVELOPER]}},
+    )
+    return int(user["id"])
 
 
 def source_for(scene: Scene) -> Source:
