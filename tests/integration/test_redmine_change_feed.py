@@ -306,6 +306,18 @@ def expire_backoff() -> None:
 READER = "helpdesk_feed_reader"  # a MariaDB account for the feed alone, to lock out
 
 
+@pytest.fixture
+def own_reader(app: Flask, redmine_server: Any, way: str) -> Iterator[None]:
+    """The database way reads through an account of the feed's own, removed afterwards."""
+    if way != "database":
+        yield
+        return
+    use_own_reader(app, redmine_server)
+    yield
+    dispose_database(app)
+    redmine_server.sql(f"DROP USER IF EXISTS '{READER}'@'%'")
+
+
 def use_own_reader(app: Flask, redmine_server: Any) -> None:
     """Read Redmine's database through an account of the feed's own (SELECT only)."""
     url = make_url(redmine_server.db_url)
@@ -338,6 +350,7 @@ def test_an_outage_is_waited_out_and_what_changed_meanwhile_is_delivered(
     client: Any,
     redmine_server: Any,
     way: str,
+    own_reader: None,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Redmine's web server (REST way) or its database access (database way) goes away: each
@@ -346,8 +359,6 @@ def test_an_outage_is_waited_out_and_what_changed_meanwhile_is_delivered(
     admin = scene.helpdesk["alice"]
     admin.is_admin = True
     db.session.commit()
-    if way == "database":
-        use_own_reader(app, redmine_server)
     assert run_feed(app) == "ran"
     with caplog.at_level(logging.WARNING, logger="helpdesk.tasks.feed"):
         if way == "rest":
