@@ -353,14 +353,14 @@ def rest_changes(
             continue  # read since its last change, and no later commit can carry that second
         read[summary["id"]] = updated
         since = max(since, parse_time(summary["updated_on"]))
-        issue = issue_with_journals(client, summary["id"])
-        for journal in (issue or {}).get("journals", []):
+        issue = issue_with_journals(client, summary["id"]) or {"journals": []}
+        for journal in issue.get("journals", []):
             created = parse_time(journal["created_on"])
             if journal["id"] in seen or created < window_start:
                 continue
             seen[journal["id"]] = epoch(created)
             newest = max(newest, journal["id"])
-            changes.append(rest_change(issue or {}, journal, translate))
+            changes.append(rest_change(issue, journal, translate))
         if len(changes) >= limit:
             break
     changes.sort(key=lambda change: change.journal.id)
