@@ -164,6 +164,9 @@ class Config:
     REDMINE_DB_NAME = ""
     REDMINE_DB_USER = ""
     REDMINE_DB_PASSWORD = ""
+    REDMINE_DB_URL = ""  # any SQLAlchemy URL of Redmine's database; wins over REDMINE_DB_*
+    REDMINE_TIMEZONE = "UTC"  # the zone Redmine's process writes created_on/updated_on in
+    REDMINE_POLL_SECONDS = 2  # seconds between reads of Redmine's changes (TASK_BACKEND=redmine)
 
     ERP_ORACLE_HOST = ""
     ERP_ORACLE_PORT = 1521

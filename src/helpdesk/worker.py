@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -36,6 +36,12 @@ class Job:
     interval_key: str = ""
     lease_seconds: int = 300
     daily_at_key: str = ""
+    backend_interval_keys: tuple[tuple[str, str], ...] = ()  # (TASK_BACKEND, its interval key)
+
+    def interval(self, config: Mapping[str, Any]) -> float:
+        """Seconds between runs: the configured backend's own setting if it has one."""
+        key = dict(self.backend_interval_keys).get(config["TASK_BACKEND"], self.interval_key)
+        return float(config[key])
 
     def function(self) -> Callable[[], Any]:
         """The callable the target names."""
@@ -46,7 +52,12 @@ class Job:
 JOBS: tuple[Job, ...] = (
     Job("send_due_mail", "helpdesk.notifications.mail:send_due_mail", "MAIL_QUEUE_INTERVAL"),
     Job("expire_presence", "helpdesk.users.presence:expire_presence", "PRESENCE_INTERVAL"),
-    Job("follow_changes", "helpdesk.tasks.feed:follow_changes", "CHANGE_FEED_INTERVAL"),
+    Job(
+        "follow_changes",
+        "helpdesk.tasks.feed:follow_changes",
+        "CHANGE_FEED_INTERVAL",
+        backend_interval_keys=(("redmine", "REDMINE_POLL_SECONDS"),),
+    ),
     Job("check_services", "helpdesk.health.service:record_checks", "HEALTH_CHECK_INTERVAL"),
     Job(
         "sync_erp_profiles",
@@ -89,7 +100,7 @@ def build_scheduler(app: Flask, scheduler_class: type[BaseScheduler]) -> BaseSch
         else:
             trigger = {
                 "trigger": "interval",
-                "seconds": app.config[job.interval_key],
+                "seconds": job.interval(app.config),
                 "next_run_time": datetime.now(UTC),
             }
         scheduler.add_job(run_job, args=(app, job), id=job.name, **trigger)

@@ -22,6 +22,8 @@ from helpdesk.core.errors import APIException, wants_json_response
 from helpdesk.core.models import escape_like
 from helpdesk.core.urls import page_number
 from helpdesk.extensions import db
+from helpdesk.tasks.backends import get_backend
+from helpdesk.tasks.feed import feed_outage
 from helpdesk.users import service
 from helpdesk.users.forms import PermissionsForm
 from helpdesk.users.models import PERMISSION_FLAGS, User
@@ -55,6 +57,7 @@ def users() -> str:
         search=search,
         flags=PERMISSION_FLAGS,
         form=PermissionsForm(formdata=None),
+        feed_outage=feed_outage(get_backend().name),
     )
 
 

@@ -17,18 +17,25 @@ def register_notifications(app: Flask) -> None:
     from helpdesk.notifications.realtime import register_realtime
     from helpdesk.notifications.views import bp
     from helpdesk.tasks.api import count_notified_with
-    from helpdesk.tasks.events import TaskCommented, TaskCreated, TaskStatusChanged
+    from helpdesk.tasks.events import (
+        TaskCommented,
+        TaskCreated,
+        TaskReassigned,
+        TaskStatusChanged,
+    )
 
     record(app, TaskStatusChanged, service.record_status_change)
     record(app, TaskCommented, service.record_comment)
     record(app, TaskCreated, service.record_assignment)
-    for event_type in (TaskStatusChanged, TaskCommented, TaskCreated):
+    record(app, TaskReassigned, service.record_reassignment)
+    for event_type in (TaskStatusChanged, TaskCommented, TaskCreated, TaskReassigned):
         record(app, event_type, mail.enqueue)  # after the rows it mails
     count_notified_with(app, service.notified_by_journal)  # the status change's answer
     add_scrape_source(app, mail.outbox_metrics)
     subscribe(app, TaskStatusChanged, delivery.on_status_changed)
     subscribe(app, TaskCommented, delivery.on_commented)
     subscribe(app, TaskCreated, delivery.on_created)
+    subscribe(app, TaskReassigned, delivery.on_created)
     if not event.contains(db.session, "after_soft_rollback", service.forget_recorded):
         event.listen(db.session, "after_soft_rollback", service.forget_recorded)
     register_realtime(app)

@@ -15,7 +15,7 @@ from helpdesk.notifications.models import Notifications, PushSubscription, Unrea
 from helpdesk.notifications.preferences import gets_push
 from helpdesk.notifications.schemas import notification_doc
 from helpdesk.notifications.webpush import BrowserPushService
-from helpdesk.tasks.events import TaskCommented, TaskCreated, TaskStatusChanged
+from helpdesk.tasks.events import TaskCommented, TaskCreated, TaskReassigned, TaskStatusChanged
 from helpdesk.users.models import User
 
 log = logging.getLogger(__name__)
@@ -106,6 +106,6 @@ def on_commented(event: TaskCommented) -> None:
     send_recorded(service.event_key(event))
 
 
-def on_created(event: TaskCreated) -> None:
-    """Send the assignment notification."""
+def on_created(event: TaskCreated | TaskReassigned) -> None:
+    """Send the assignment notification (of a new task, or of a task given to someone)."""
     send_recorded(service.event_key(event))

@@ -21,7 +21,13 @@ from helpdesk.extensions import db
 from helpdesk.notifications.models import Notifications, PushSubscription, UnreadCount
 from helpdesk.tasks.backends import get_backend
 from helpdesk.tasks.backends.base import Change, TaskFacts, TaskInfo
-from helpdesk.tasks.events import TaskCommented, TaskCreated, TaskStatusChanged, journal_key
+from helpdesk.tasks.events import (
+    TaskCommented,
+    TaskCreated,
+    TaskReassigned,
+    TaskStatusChanged,
+    journal_key,
+)
 from helpdesk.tasks.labels import label
 from helpdesk.users.models import User
 
@@ -258,12 +264,28 @@ def record_assignment(event: TaskCreated) -> None:
     _insert_once(_rows([task.assigned_to.id], event_key(event), task, "assigned", texts))
 
 
-def event_key(event: TaskStatusChanged | TaskCommented | TaskCreated) -> str:
+def record_reassignment(event: TaskReassigned) -> None:
+    """Tell the new assignee of a task, unless they assigned it to themselves or may not see it."""
+    if event.assignee_id == event.actor_id:
+        return
+    task = event.task
+    if not get_backend().visible_to(task.id, [event.assignee_id]):
+        return
+
+    def texts() -> tuple[str, str, dict[str, Any]]:
+        return assigned_title(task.id), task.subject, {"task_subject": task.subject}
+
+    _insert_once(_rows([event.assignee_id], event_key(event), task, "assigned", texts))
+
+
+def event_key(event: TaskStatusChanged | TaskCommented | TaskCreated | TaskReassigned) -> str:
     """What makes a change unique: its journal (replays of a feed repeat it), or the new task."""
     if isinstance(event, TaskCreated):
         return f"task:{event.task.id}:assigned"
     if isinstance(event, TaskCommented):
         return journal_key(event.journal.id)
+    if isinstance(event, TaskReassigned):
+        return journal_key(event.journal_id)
     if event.journal_id is not None:
         return journal_key(event.journal_id)
     return f"task:{event.task.id}:status:{event.occurred_at.isoformat()}"

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from flask import current_app
+
 from helpdesk.tasks.backends.base import JournalInfo, StatusInfo, TaskFacts, TaskInfo
 
 
@@ -39,6 +41,20 @@ class TaskCommented:
     actor_id: int
 
 
+@dataclass(frozen=True, slots=True)
+class TaskReassigned:
+    """A task got another assignee in its history (seen by the feed, made elsewhere)."""
+
+    task: TaskFacts
+    journal_id: int
+    assignee_id: int
+    actor_id: int
+
+
 def journal_key(journal_id: int) -> str:
-    """What makes a change recorded in a journal unique, wherever it is announced from."""
-    return f"journal:{journal_id}"
+    """What makes a change recorded in a journal unique, wherever it is announced from; another
+    backend's journals have keys of their own (redmine-journal:<id>), so switching backends
+    never takes one backend's journal for an announced one of the other."""
+    backend = current_app.config["TASK_BACKEND"]
+    prefix = "" if backend == "local" else f"{backend}-"
+    return f"{prefix}journal:{journal_id}"

@@ -16,6 +16,7 @@ from flask_babel import gettext as _
 
 from helpdesk.config import ConfigurationError
 from helpdesk.extensions import cache
+from helpdesk.integrations.redmine import database, feed
 from helpdesk.integrations.redmine.client import NotLinked, RedmineClient
 from helpdesk.integrations.redmine.identity import RedmineUserIds
 from helpdesk.tasks.backends.base import (
@@ -120,6 +121,7 @@ class RedmineBackend:
         """The backend for an app's REDMINE_URL, REDMINE_API_KEY and REDMINE_TIMEOUT, checked
         before the app serves anything (check_redmine)."""
         config = app.config
+        database.init_app(app)  # the change feed's database reader, checked at start-up
         if not (config["REDMINE_URL"] and config["REDMINE_API_KEY"]):
             raise ConfigurationError(
                 "TASK_BACKEND=redmine needs REDMINE_URL (the Redmine's address) and "
@@ -667,6 +669,4 @@ class RedmineBackend:
 
     def changes_since(self, cursor: str | None, limit: int = 100) -> ChangeBatch:
         """Journal entries after the cursor: Redmine's change feed."""
-        # The feed is written on branch redmine-feed (integrations.redmine.feed.changes_since);
-        # until it is merged this backend cannot announce changes made inside Redmine.
-        raise NotImplementedError("the Redmine change feed comes with branch redmine-feed")
+        return feed.changes_since(self, cursor, limit)
