@@ -144,7 +144,11 @@ def bind_ldap(config: Mapping[str, Any], seconds: float) -> None:
         if not connection.bind():
             raise RuntimeError(f"bind refused: {connection.result.get('description')}")
     finally:
-        connection.unbind()
+        try:
+            connection.unbind()
+        finally:  # after a receive timeout ldap3 leaves its socket open: close it ourselves
+            if connection.socket is not None:
+                connection.socket.close()
 
 
 def greet_smtp(config: Mapping[str, Any], seconds: float) -> None:
