@@ -179,6 +179,7 @@ class Config:
     ERP_PROFILE_SQL = ""  # reads :username's profile; empty: the default
     ERP_TIMEOUT = 5  # seconds, for connecting and for each statement
     ERP_SYNC_HOUR = 3  # the hour (SCHEDULER_TIMEZONE) of the nightly profile sync
+    ERP_TASK_ACCESS = True  # accounts that sign in through the ERP may use tasks
 
     MAIL_SERVER = ""
     MAIL_PORT = 587

@@ -32,18 +32,22 @@ from sqlalchemy import (
     Table,
     create_engine,
     make_url,
+    select,
     text,
 )
 from sqlalchemy.dialects import oracle
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 
-from conftest import require_service
+from conftest import PASSWORD, require_service
+from helpdesk.auth import build_providers
+from helpdesk.extensions import db
 from helpdesk.health.checks import ConnectionMonitor
 from helpdesk.integrations import erp
 from helpdesk.integrations.erp import ERPOracleConnector, ERPUnavailable, sync_profiles
+from helpdesk.users.models import User
 from helpdesk.worker import JOBS, run_job
-from helpers import fetch_user, free_port
+from helpers import fetch_user, free_port, json_sign_in
 
 POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 JOHN_PASSWORD = "erp-password-1"
@@ -365,3 +369,82 @@ def test_the_profile_page_shows_the_manager_and_hire_date(
     assert "Reports to" in page
     assert "Jane Smith" in page
     assert "15.01.2020" in page
+
+
+# -- signing in through the ERP ----------------------------------------------------------------
+
+
+def sign_in_chain(app: Flask, **settings: Any) -> None:
+    """Rebuild the app's sign-in chain with the ERP after local passwords, as AUTH_PROVIDERS
+    would at start-up (the ERP's settings are the test's)."""
+    app.extensions["auth_providers"] = build_providers(
+        {**app.config, "AUTH_PROVIDERS": ("local", "erp"), **settings}
+    )
+
+
+def user_named(username: str) -> User | None:
+    """The user of that name as the database has it now."""
+    db.session.rollback()
+    return db.session.scalar(select(User).where(User.username == username))
+
+
+def sign_in(app: Flask, username: str, password: str) -> Any:
+    """A JSON sign-in from a fresh client."""
+    return json_sign_in(app.test_client(), username, password)
+
+
+def test_an_erp_employee_signs_in_with_the_erps_profile(app: Flask, erp_url: str) -> None:
+    sign_in_chain(app)
+    assert sign_in(app, "john.doe", "wrong").status_code == 401
+    assert sign_in(app, "gone.away", JOHN_PASSWORD).status_code == 401  # left the company
+    assert user_named("john.doe") is None
+
+    assert sign_in(app, "john.doe", JOHN_PASSWORD).status_code == 200
+
+    user = user_named("john.doe")
+    assert user is not None
+    assert (user.auth_source, user.email, user.full_name) == (
+        "erp",
+        "john.doe@company.com",
+        "John Doe",
+    )
+    assert (user.department, user.position, user.manager) == (
+        "IT Department",
+        "Senior Developer",
+        "Jane Smith",
+    )
+    assert user.hire_date == date(2020, 1, 15)
+    assert user.is_redmine_user  # ERP_TASK_ACCESS
+    assert not user.password  # the ERP keeps the password; the local chain cannot match it
+
+
+def test_the_erps_profile_is_copied_again_at_each_sign_in(app: Flask, erp_url: str) -> None:
+    sign_in_chain(app, ERP_TASK_ACCESS=False)
+    assert sign_in(app, "john.doe", JOHN_PASSWORD).status_code == 200
+    engine = create_engine(erp_url, poolclass=NullPool)
+    with engine.begin() as connection:
+        connection.execute(
+            text("UPDATE hr_employees SET office = 'Kazan' WHERE login = 'john.doe'")
+        )
+    engine.dispose()
+
+    assert sign_in(app, "john.doe", JOHN_PASSWORD).status_code == 200
+
+    user = user_named("john.doe")
+    assert user is not None
+    assert user.office == "Kazan"
+    assert not user.is_redmine_user
+
+
+def test_an_erp_that_cannot_be_reached_is_not_a_wrong_password(app: Flask, make_user: Any) -> None:
+    make_user("admin", is_admin=True)
+    closed = free_port()
+    sign_in_chain(
+        app, ERP_DATABASE_URL=f"postgresql+psycopg://erp@127.0.0.1:{closed}/erp", ERP_TIMEOUT=1
+    )
+
+    answer = sign_in(app, "john.doe", JOHN_PASSWORD)
+
+    assert answer.status_code == 503
+    assert answer.get_json()["message"] == "The directory is unavailable, try again later."
+    assert sign_in(app, "admin", PASSWORD).status_code == 200  # local admins still can

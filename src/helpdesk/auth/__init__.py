@@ -1,5 +1,5 @@
 """Sign-in providers behind one chain: AUTH_PROVIDERS names them in the order a newcomer is
-tried (local, ldap, redmine; erp later)."""
+tried (local, ldap, erp, redmine)."""
 
 from __future__ import annotations
 
@@ -40,12 +40,26 @@ def _redmine(config: Mapping[str, Any]) -> AuthProvider:
     return RedmineProvider(client)
 
 
+def _erp(config: Mapping[str, Any]) -> AuthProvider:
+    """The company's ERP, over its database (integrations/erp.py)."""
+    from helpdesk.auth.erp import ErpProvider
+    from helpdesk.integrations.erp import ERPOracleConnector
+
+    connector = ERPOracleConnector(config=config)
+    if not connector.configured:
+        raise RuntimeError(
+            "AUTH_PROVIDERS includes erp, so ERP_DATABASE_URL or ERP_ORACLE_HOST and "
+            "ERP_ORACLE_SERVICE_NAME must be set"
+        )
+    return ErpProvider(connector, bool(config.get("ERP_TASK_ACCESS", True)))
+
+
 PROVIDERS: dict[str, Callable[[Mapping[str, Any]], AuthProvider]] = {
     "local": _local,
     "ldap": _ldap,
+    "erp": _erp,
     "redmine": _redmine,
 }
-NOT_YET = {"erp": "the ERP connector is a later task"}
 
 
 def build_providers(config: Mapping[str, Any]) -> dict[str, AuthProvider]:
@@ -57,8 +71,6 @@ def build_providers(config: Mapping[str, Any]) -> dict[str, AuthProvider]:
         raise RuntimeError("AUTH_PROVIDERS is empty: nobody could sign in (default: local)")
     chain: dict[str, AuthProvider] = {}
     for name in names:
-        if name in NOT_YET:
-            raise RuntimeError(f"AUTH_PROVIDERS names {name!r}, not available yet: {NOT_YET[name]}")
         if name not in PROVIDERS:
             raise RuntimeError(
                 f"AUTH_PROVIDERS names unknown provider {name!r}; known: {', '.join(PROVIDERS)}"

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Protocol
 
 log = logging.getLogger(__name__)
@@ -17,7 +19,7 @@ class Profile:
 
     username: str
     email: str | None = None
-    fields: dict[str, str | None] = field(default_factory=dict)  # full_name, department, …
+    fields: Mapping[str, str | date | None] = field(default_factory=dict)  # full_name, hire_date, …
     flags: dict[str, bool] = field(default_factory=dict)  # only the flags this source decides
     redmine_username: str | None = None
 

@@ -126,7 +126,7 @@ def _taken(source: str, profile: Profile) -> SignInError:
 def _apply(user: User, profile: Profile) -> None:
     """Copy the directory's view of the user onto the local account (names, e-mail, flags)."""
     for name, value in profile.fields.items():
-        setattr(user, name, _fit(name, value))
+        setattr(user, name, _fit(name, value) if isinstance(value, str) or value is None else value)
     if profile.email and profile.email != user.email:
         if email_taken(profile.email, exclude_id=user.id):
             log.warning("kept %s's e-mail: %s is another user's", user.username, profile.email)
