@@ -255,9 +255,23 @@ def test_oracle_stopped_slow_and_the_same_probe_on_another_database(tmp_path: Pa
     assert_up(erp.check_oracle_connection())
 
 
+def test_ldap_up_then_stopped(ldap_server: Any) -> None:
+    """A real slapd: healthy while it answers the service account's bind, unhealthy once it is
+    stopped, and a wrong service password is a failure too, not "healthy"."""
+    from ldap_server import ROOT_DN, ROOT_PASSWORD
+
+    settings = {"LDAP_URL": ldap_server.url, "LDAP_BIND_DN": ROOT_DN}
+    assert_up(monitor(**settings, LDAP_BIND_PASSWORD=ROOT_PASSWORD).check_ldap_connection())
+    assert_down(monitor(**settings, LDAP_BIND_PASSWORD="wrong").check_ldap_connection())
+    ldap_server.stop()
+    try:
+        assert_down(monitor(**settings, LDAP_BIND_PASSWORD=ROOT_PASSWORD).check_ldap_connection())
+    finally:
+        ldap_server.start()
+
+
 def test_ldap_stopped_slow() -> None:
-    """A directory that refuses and one that never answers (a real slapd answering is the sign-in
-    chain's fixture, tests/ldap_server.py on the auth branch)."""
+    """A directory that refuses and one that never answers."""
     closed = monitor(LDAP_URL=f"ldap://127.0.0.1:{free_port()}")
     assert_down(closed.check_ldap_connection())
     with silent_server() as port:

@@ -8,6 +8,7 @@ answers costs HEALTH_CHECK_TIMEOUT and no more; the probes of one report run sid
 
 from __future__ import annotations
 
+import math
 import smtplib
 import ssl
 import time
@@ -138,7 +139,7 @@ def bind_ldap(config: Mapping[str, Any], seconds: float) -> None:
         server,
         user=config.get("LDAP_BIND_DN") or None,
         password=config.get("LDAP_BIND_PASSWORD") or None,
-        receive_timeout=seconds,
+        receive_timeout=max(1, math.ceil(seconds)),  # ldap3 packs it as whole seconds
     )
     try:
         if not connection.bind():
