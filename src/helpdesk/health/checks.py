@@ -27,6 +27,7 @@ from sqlalchemy.pool import NullPool
 from helpdesk.core.concurrency import Background
 from helpdesk.integrations.databases import timeout_arguments
 from helpdesk.integrations.erp import erp_url
+from helpdesk.integrations.redmine import database as redmine_database
 
 Status = Literal["healthy", "unhealthy", "not_configured"]
 Overall = Literal["healthy", "degraded", "unhealthy"]
@@ -68,22 +69,6 @@ def redis_uses(config: Mapping[str, Any]) -> list[RedisUse]:
         if url.startswith(("redis://", "rediss://")):
             add(url, purpose, False)
     return [RedisUse(url, tuple(p), required) for url, (p, required) in uses.items()]
-
-
-def redmine_database_url(config: Mapping[str, Any]) -> URL | None:
-    """Redmine's database: REDMINE_DB_URL, else REDMINE_DB_HOST/_NAME (MySQL/MariaDB)."""
-    if config.get("REDMINE_DB_URL"):
-        return make_url(config["REDMINE_DB_URL"])
-    if not (config.get("REDMINE_DB_HOST") and config.get("REDMINE_DB_NAME")):
-        return None
-    return URL.create(
-        "mysql+pymysql",
-        username=config.get("REDMINE_DB_USER") or None,
-        password=config.get("REDMINE_DB_PASSWORD") or None,
-        host=config["REDMINE_DB_HOST"],
-        port=int(config.get("REDMINE_DB_PORT") or 3306),
-        database=config["REDMINE_DB_NAME"],
-    )
 
 
 def short_lived_engine(url: URL, seconds: float) -> Engine:
@@ -302,7 +287,7 @@ class ConnectionMonitor:
             url = config.get("REDMINE_URL")
             return (lambda: get_page(url, seconds)) if url else None
         if name == "redmine_database":
-            return self.database_probe(redmine_database_url(config))
+            return self.database_probe(redmine_database.database_url(config))
         if name == "oracle":
             return self.database_probe(erp_url(config))
         if name == "ldap":

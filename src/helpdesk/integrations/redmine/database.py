@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -41,7 +42,7 @@ _ENGINES: dict[str, Engine] = {}  # get_connection's engines by URL, created on 
 _ENGINES_LOCK = threading.Lock()
 
 
-def database_url(config: dict[str, Any]) -> URL | None:
+def database_url(config: Mapping[str, Any]) -> URL | None:
     """The Redmine database the settings name: REDMINE_DB_URL, else REDMINE_DB_HOST/_NAME with
     _PORT, _USER and _PASSWORD (MySQL/MariaDB); None when neither is set."""
     if config.get("REDMINE_DB_URL"):
