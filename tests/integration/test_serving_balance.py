@@ -5,6 +5,7 @@ first process to wake could take them all and keep them (keep-alive)."""
 from __future__ import annotations
 
 import os
+import re
 import socket
 import time
 import uuid
@@ -78,7 +79,15 @@ def keep_alive_client(port: int) -> socket.socket:
     """A client that made one request and keeps its connection open, as a browser or wrk does."""
     client = socket.create_connection(("127.0.0.1", port), timeout=10)
     client.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
-    assert client.recv(65536).startswith(b"HTTP/1.1 200")
+    answer = client.recv(65536)
+    while b"\r\n\r\n" not in answer:
+        answer += client.recv(65536)
+    head, body = answer.split(b"\r\n\r\n", 1)
+    assert head.startswith(b"HTTP/1.1 200")
+    length = re.search(rb"(?im)^content-length: *(\d+)", head)
+    assert length is not None
+    while len(body) < int(length.group(1)):  # the body may come in a segment of its own
+        body += client.recv(65536)
     return client
 
 
