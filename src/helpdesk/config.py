@@ -143,7 +143,7 @@ class Config:
     VAPID_PRIVATE_KEY = ""
     VAPID_CLAIM_EMAIL = ""
 
-    AUTH_PROVIDERS = ("local",)  # the order a newcomer is tried: local, ldap, redmine
+    AUTH_PROVIDERS = ("local",)  # the order a newcomer is tried: local, ldap, erp, redmine
     LDAP_URL = ""  # ldap://host or ldaps://host:636
     LDAP_START_TLS = False  # StartTLS on an ldap:// connection
     LDAP_CA_FILE = ""  # CA bundle for ldaps/StartTLS with a private CA; empty: the system's
