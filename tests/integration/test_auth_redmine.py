@@ -102,8 +102,14 @@ def test_wrong_password_and_unknown_login_are_plain_misses(client, redmine):
         assert response.status_code == 401
         assert response.get_json() == {"success": False, "message": WRONG}
     assert user_named(login) is None
-    # requests sends basic auth as Latin-1: a password beyond it is a miss, never a 500
     assert json_sign_in(client, login, "пароль-кириллицей").status_code == 401
+
+
+def test_a_cyrillic_redmine_password_signs_in(client, redmine):
+    """Credentials go to Redmine as UTF-8, so a password in Russian works."""
+    login, _id = redmine_user(redmine, password="пароль-кириллицей-1")
+    assert json_sign_in(client, login, "пароль-кириллицей-2").status_code == 401
+    assert json_sign_in(client, login, "пароль-кириллицей-1").status_code == 200
 
 
 def test_a_redmine_user_is_checked_by_redmine_only(app, client, redmine):

@@ -33,8 +33,6 @@ class RedmineProvider:
             user = self.client.current_user(username, password)
             if user is not None and not user.get("mail") and user.get("id"):
                 user = self._with_mail(user)
-        except UnicodeEncodeError:  # basic auth over requests carries Latin-1 text only
-            return None
         except TaskError as error:  # down, an error page, or the REST API switched off
             self.outage.failed(f"{type(error).__name__}: {error}")
             raise ProviderUnavailable(self.unavailable_message()) from error

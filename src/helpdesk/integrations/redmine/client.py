@@ -12,6 +12,7 @@ from typing import Any
 import requests
 from flask_babel import gettext as _
 from requests.adapters import HTTPAdapter
+from requests.auth import AuthBase, HTTPBasicAuth
 from urllib3.util.retry import Retry
 
 from helpdesk.tasks.backends.base import (
@@ -160,7 +161,7 @@ class RedmineClient:
         params: dict[str, Any] | None = None,
         json: Any = None,
         headers: dict[str, str] | None = None,
-        auth: tuple[str, str] | None = None,
+        auth: AuthBase | None = None,
     ) -> requests.Response:
         """One call with the timeouts; transport failures become BackendUnavailable (503)."""
         session = self.reads if method == "GET" else self.writes
@@ -246,7 +247,10 @@ class RedmineClient:
         """The Redmine user a login and password belong to (GET /users/current.json with basic
         auth), or None when Redmine refuses them; BackendUnavailable when it cannot answer."""
         path = "/users/current.json"
-        response = self.request("GET", path, auth=(login, password))
+        # UTF-8, as browsers send it and Redmine reads it (requests' default for text is Latin-1,
+        # which cannot carry a Cyrillic password)
+        credentials = HTTPBasicAuth(login.encode("utf-8"), password.encode("utf-8"))
+        response = self.request("GET", path, auth=credentials)
         if response.status_code == 401:
             return None
         body = self.decoded(self.checked(response, "GET", path))
