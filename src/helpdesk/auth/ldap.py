@@ -178,7 +178,7 @@ class LdapProvider:
                 raise _unavailable(connection, "StartTLS refused")
             yield connection
         finally:
-            _close(connection)
+            close_connection(connection)
 
     def _authenticate(self, username: str, password: str) -> Profile | None:
         """Search as the service account, bind as the user, read the groups."""
@@ -261,7 +261,7 @@ def _unavailable(connection: ldap3.Connection, what: str) -> LDAPException:
     return LDAPException(f"{what} ({result.get('description')}: {result.get('message')})")
 
 
-def _close(connection: ldap3.Connection) -> None:
+def close_connection(connection: ldap3.Connection) -> None:
     """Unbind if still open, and close the socket a failed open or StartTLS leaves behind."""
     try:
         if not connection.closed:

@@ -119,6 +119,8 @@ def bind_ldap(config: Mapping[str, Any], seconds: float) -> None:
     accepts connections but does not answer fails here, not only one that refuses them."""
     import ldap3
 
+    from helpdesk.auth.ldap import close_connection
+
     server = ldap3.Server(config["LDAP_URL"], connect_timeout=seconds, get_info=ldap3.NONE)
     connection = ldap3.Connection(
         server,
@@ -130,11 +132,7 @@ def bind_ldap(config: Mapping[str, Any], seconds: float) -> None:
         if not connection.bind():
             raise RuntimeError(f"bind refused: {connection.result.get('description')}")
     finally:
-        try:
-            connection.unbind()
-        finally:  # after a receive timeout ldap3 leaves its socket open: close it ourselves
-            if connection.socket is not None:
-                connection.socket.close()
+        close_connection(connection)
 
 
 def greet_smtp(config: Mapping[str, Any], seconds: float) -> None:
