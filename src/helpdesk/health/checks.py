@@ -28,6 +28,7 @@ from helpdesk.core.concurrency import Background
 from helpdesk.integrations.databases import timeout_arguments
 from helpdesk.integrations.erp import erp_url
 from helpdesk.integrations.redmine import database as redmine_database
+from helpdesk.notifications.mail_sender import close_smtp
 
 Status = Literal["healthy", "unhealthy", "not_configured"]
 Overall = Literal["healthy", "degraded", "unhealthy"]
@@ -150,10 +151,7 @@ def greet_smtp(config: Mapping[str, Any], seconds: float) -> None:
         if code != 250:
             raise RuntimeError(f"NOOP answered {code}")
     finally:
-        try:
-            smtp.quit()
-        except (OSError, smtplib.SMTPException):
-            smtp.close()
+        close_smtp(smtp)
 
 
 def url_passwords(config: Mapping[str, Any]) -> list[str]:

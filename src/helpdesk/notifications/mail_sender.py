@@ -168,7 +168,7 @@ class EmailSender:
                 raise as_mail_error(error) from None
             yield smtp
         finally:
-            _close(smtp)
+            close_smtp(smtp)
 
     def deliver(self, smtp: smtplib.SMTP, message: EmailMessage) -> None:
         """Send one message over an open session; raises MailError."""
@@ -220,7 +220,7 @@ class EmailSender:
         return {"success": len(addresses) - len(failed), "failure": len(failed), "failed": failed}
 
 
-def _close(smtp: smtplib.SMTP) -> None:
+def close_smtp(smtp: smtplib.SMTP) -> None:
     """End the session politely, or just drop it if the server is gone."""
     try:
         smtp.quit()
