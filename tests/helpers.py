@@ -7,6 +7,7 @@ integration/task_api_support.py.
 from __future__ import annotations
 
 import io
+import os
 import socket
 import subprocess
 import time
@@ -17,9 +18,11 @@ from typing import Any
 import requests
 from flask.testing import FlaskClient
 from PIL import Image
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, create_engine, func, make_url, select, text
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.pool import NullPool
 
-from conftest import BROWSER, DEMO_PASSWORD, HELPDESK
+from conftest import BROWSER, DEMO_PASSWORD, HELPDESK, require_service
 from helpdesk.extensions import db
 from helpdesk.users.models import User
 
@@ -205,3 +208,29 @@ def drop_on_the_server(pid: int) -> None:
     """End a connection from the server's side, as a restart or an idle timeout would."""
     with db.engine.connect() as connection:
         assert connection.scalar(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+
+
+@contextmanager
+def scratch_postgres(prefix: str) -> Iterator[str]:
+    """A PostgreSQL database of its own on the tests' server (TEST_DATABASE_URL's, else the
+    local one) for a system other than the helpdesk's (an ERP, Redmine's), dropped afterwards."""
+    server = make_url(
+        os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+    )
+    admin = create_engine(
+        server.set(database="postgres"), isolation_level="AUTOCOMMIT", poolclass=NullPool
+    )
+    name = f"{prefix}_{os.getpid()}"
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    except OperationalError as error:
+        admin.dispose()
+        require_service("PostgreSQL", str(error).splitlines()[0])
+    try:
+        yield server.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

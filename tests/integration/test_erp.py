@@ -8,7 +8,6 @@ Oracle dialect, and python-oracledb itself meets a closed port and a server that
 from __future__ import annotations
 
 import logging
-import os
 import re
 import socket
 import time
@@ -31,15 +30,13 @@ from sqlalchemy import (
     String,
     Table,
     create_engine,
-    make_url,
     select,
     text,
 )
 from sqlalchemy.dialects import oracle
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 
-from conftest import PASSWORD, require_service
+from conftest import PASSWORD
 from helpdesk.auth import build_providers
 from helpdesk.extensions import db
 from helpdesk.health.checks import ConnectionMonitor
@@ -47,9 +44,8 @@ from helpdesk.integrations import erp
 from helpdesk.integrations.erp import ERPOracleConnector, ERPUnavailable, sync_profiles
 from helpdesk.users.models import User
 from helpdesk.worker import JOBS, run_job
-from helpers import fetch_user, free_port, json_sign_in
+from helpers import fetch_user, free_port, json_sign_in, scratch_postgres
 
-POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 JOHN_PASSWORD = "erp-password-1"
 
 schema = MetaData()
@@ -132,24 +128,11 @@ def sqlite_erp(folder: Path) -> Iterator[str]:
 
 @contextmanager
 def postgres_erp() -> Iterator[str]:
-    admin = create_engine(POSTGRES, isolation_level="AUTOCOMMIT", poolclass=NullPool)
-    name = f"erp_test_{os.getpid()}"
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-    except OperationalError as error:
-        require_service("PostgreSQL", str(error).splitlines()[0])
-    url = make_url(POSTGRES).set(database=name).render_as_string(False)
-    engine = create_engine(url, poolclass=NullPool)
-    load_erp(engine)
-    engine.dispose()
-    try:
+    with scratch_postgres("erp_test") as url:
+        engine = create_engine(url, poolclass=NullPool)
+        load_erp(engine)
+        engine.dispose()
         yield url
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
