@@ -312,6 +312,15 @@ class BackendUnavailable(TaskError):
     status_code = 502
 
 
+def as_id(text: str) -> int | None:
+    """An id written in ASCII digits that fits the id columns, else None: then the text is a
+    name (a query may name a project by id or by name)."""
+    text = text.strip()
+    if text.isascii() and text.isdigit() and len(text) <= 9:
+        return int(text)
+    return None
+
+
 class UserIds(Protocol):
     """Translates between helpdesk user ids and a backend's own user ids; a backend calls it
     wherever an id crosses its edge (the actor, an assignee, a recipient) and nowhere else."""

@@ -54,6 +54,7 @@ from helpdesk.tasks.backends.base import (
     TaskQuery,
     TaskSummary,
     TaskValidationError,
+    as_id,
     status_filter,
 )
 from helpdesk.tasks.backends.lookups import LookupCache, Lookups
@@ -117,14 +118,6 @@ SUMMARY_COLUMNS = (
     Task.updated_on,
     Task.done_ratio,
 )
-
-
-def as_id(text: str) -> int | None:
-    """An id written in ASCII digits that fits the id columns, else None (then it is a name)."""
-    text = text.strip()
-    if text.isascii() and text.isdigit() and len(text) <= 9:
-        return int(text)
-    return None
 
 
 @dataclass(frozen=True, slots=True)

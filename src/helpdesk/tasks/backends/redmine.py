@@ -43,8 +43,8 @@ from helpdesk.tasks.backends.base import (
     TaskQuery,
     TaskSummary,
     TaskValidationError,
+    as_id,
 )
-from helpdesk.tasks.backends.local import as_id
 from helpdesk.tasks.workflow import refusal
 
 LOOKUP_SECONDS = 60  # statuses, priorities, trackers, custom fields, projects' members
