@@ -9,6 +9,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,7 +22,11 @@ from conftest import PASSWORD, RequestScopedClient, require_service
 from helpdesk import create_app
 from helpdesk.extensions import db, socketio
 from helpdesk.notifications.bus import RESYNC_EVENT, BusWatch, check_bus
-from helpdesk.notifications.realtime import NAMESPACE
+from helpdesk.notifications.realtime import (
+    NAMESPACE,
+    message_queue,
+    send_notification_to_user,
+)
 from helpdesk.users.models import User
 
 PORTS = range(6390, 6400)  # this suite's own Redis servers, never the shared one on 6379
@@ -166,6 +171,31 @@ def test_a_redis_that_stops_answering_costs_a_request_about_a_second(
     assert time.monotonic() - started < 3 * redis_app.config["REDIS_TIMEOUT"] + 1
     own_redis.thaw()
     assert alice.get("/tasks/api/notifications").status_code == 200
+
+
+def test_a_publish_to_a_message_queue_that_stops_answering_gives_up_in_seconds(
+    app: Flask, own_redis: OwnRedis
+) -> None:
+    # the queue's managers alone, on an app of their own: the shared Socket.IO server stays as
+    # the other tests configured it (its test client refuses a queue)
+    queued = Flask(__name__)
+    queued.config.update(
+        SOCKETIO_MESSAGE_QUEUE=own_redis.url, SOCKETIO_CHANNEL="outage-test", REDIS_TIMEOUT=0.5
+    )
+    message_queue(queued)
+    with queued.app_context():
+        send_notification_to_user(1, {"message": "queue up"})  # connected while it answers
+    own_redis.freeze()
+    finished = threading.Event()
+
+    def notify() -> None:
+        with queued.app_context():
+            send_notification_to_user(1, {"message": "queue frozen"})
+        finished.set()
+
+    threading.Thread(target=notify, daemon=True).start()
+    # two attempts of REDIS_TIMEOUT each, then the event is dropped with a log line
+    assert finished.wait(4 * queued.config["REDIS_TIMEOUT"] + 2)
 
 
 def test_pages_are_told_to_resync_when_the_message_queue_is_back(

@@ -31,7 +31,21 @@ def user_room(user_id: int) -> str:
 
 def send_notification_to_user(user_id: int, notification_data: dict[str, Any]) -> None:
     """Push one notification to every open page of a user, in any process."""
-    socketio.emit("new_notification", notification_data, to=user_room(user_id), namespace=NAMESPACE)
+    publish("new_notification", notification_data, to=user_room(user_id))
+
+
+PUBLISHER = "helpdesk_socketio_publisher"
+
+
+def publish(event: str, data: dict[str, Any], to: str | list[str]) -> None:
+    """Emit to rooms of the namespace in every process; through the Redis queue, with a read
+    timeout, so a Redis that accepts connections but never answers costs a request seconds
+    (the event is then lost and logged), not a hang."""
+    publisher = current_app.extensions.get(PUBLISHER)
+    if publisher is None:
+        socketio.emit(event, data, to=to, namespace=NAMESPACE)
+    else:
+        publisher.emit(event, data, to=to, namespace=NAMESPACE)
 
 
 def project_room(project_id: int) -> str:
@@ -80,7 +94,7 @@ def _emit_task_move(
         "timestamp": datetime.now(UTC).isoformat(),
         **extra,
     }
-    socketio.emit("task_status_changed", payload, to=rooms, namespace=NAMESPACE)
+    publish("task_status_changed", payload, to=rooms)
 
 
 def _requested_user_id(data: Any) -> Any:
@@ -176,18 +190,22 @@ def async_mode() -> str:
 
 def message_queue(app: Flask) -> dict[str, Any]:
     """The queue's settings for Flask-SocketIO; a Redis queue connects with REDIS_TIMEOUT and
-    checks an idle connection before use, so a dead Redis is found quickly."""
+    checks an idle connection before use, so a dead Redis is found quickly. Its listener must
+    block on an idle channel, so it has no read timeout: events are published by a second,
+    write-only manager that has one (the publisher, kept in app.extensions)."""
     url = app.config["SOCKETIO_MESSAGE_QUEUE"] or None
     channel = app.config["SOCKETIO_CHANNEL"]
     if not url or not url.startswith(("redis://", "rediss://")):
         return {"message_queue": url, "channel": channel}
-    options = {
-        "socket_connect_timeout": float(app.config["REDIS_TIMEOUT"]),
-        "socket_keepalive": True,
-        "health_check_interval": 10,
-    }
-    manager = python_socketio.RedisManager(url, channel=channel, redis_options=options)
-    return {"client_manager": manager, "message_queue": url}
+    timeout = float(app.config["REDIS_TIMEOUT"])
+    options = {"socket_connect_timeout": timeout, "socket_keepalive": True}
+    listener = python_socketio.RedisManager(
+        url, channel=channel, redis_options={**options, "health_check_interval": 10}
+    )
+    app.extensions[PUBLISHER] = python_socketio.RedisManager(
+        url, channel=channel, write_only=True, redis_options={**options, "socket_timeout": timeout}
+    )
+    return {"client_manager": listener, "message_queue": url}
 
 
 def register_realtime(app: Flask) -> None:
