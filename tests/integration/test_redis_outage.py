@@ -4,11 +4,6 @@ without a restart when Redis is back; pages are told to re-sync when the message
 
 from __future__ import annotations
 
-import os
-import shutil
-import signal
-import socket
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -18,7 +13,7 @@ import pytest
 import redis
 from flask import Flask
 
-from conftest import PASSWORD, RequestScopedClient, require_service
+from conftest import PASSWORD, RequestScopedClient
 from helpdesk import create_app
 from helpdesk.extensions import db, socketio
 from helpdesk.notifications.bus import RESYNC_EVENT, BusWatch, check_bus
@@ -28,76 +23,7 @@ from helpdesk.notifications.realtime import (
     send_notification_to_user,
 )
 from helpdesk.users.models import User
-
-PORTS = range(6390, 6400)  # this suite's own Redis servers, never the shared one on 6379
-
-
-class OwnRedis:
-    """A redis-server this test starts, stops and starts again on the same port."""
-
-    def __init__(self, folder: Path) -> None:
-        """Pick a free port of PORTS."""
-        binary = shutil.which("redis-server")
-        if binary is None:
-            require_service("redis-server", "the redis-server program is not installed")
-        self.binary = str(binary)
-        self.folder = folder
-        self.port = next(port for port in PORTS if self._free(port))
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @staticmethod
-    def _free(port: int) -> bool:
-        """Whether nothing listens on port."""
-        with socket.socket() as probe:
-            return probe.connect_ex(("127.0.0.1", port)) != 0
-
-    def start(self) -> None:
-        """Start it and wait until it answers."""
-        self.process = subprocess.Popen(
-            [
-                self.binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.folder),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        client = redis.Redis.from_url(self.url, socket_connect_timeout=0.5)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                return
-            except redis.RedisError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-
-    def stop(self) -> None:
-        """Stop it (its data goes with it)."""
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(10)
-            self.process = None
-
-    def freeze(self) -> None:
-        """Keep it running but answering nothing, as a hung server does."""
-        assert self.process is not None
-        os.kill(self.process.pid, signal.SIGSTOP)
-
-    def thaw(self) -> None:
-        """Let a frozen server answer again."""
-        assert self.process is not None
-        os.kill(self.process.pid, signal.SIGCONT)
+from redis_server import OwnRedis
 
 
 @pytest.fixture
@@ -219,4 +145,23 @@ def test_pages_are_told_to_resync_when_the_message_queue_is_back(
     assert check_bus(watch, NAMESPACE) is False  # once
     assert [event["name"] for event in page.get_received(NAMESPACE)] == [RESYNC_EVENT]
     page.disconnect(NAMESPACE)
+    watch.client.close()
+
+
+def test_the_resync_waits_until_this_process_hears_the_queue_again(own_redis: OwnRedis) -> None:
+    watch = BusWatch(own_redis.url, timeout=0.5, listener_name="helpdesk-listener-test")
+    own_redis.stop()
+    assert watch.recovered() is False
+    own_redis.start()
+    # Redis answers, but the listener (retrying on its own schedule) has not subscribed yet:
+    # events published now would still miss this process's pages
+    assert watch.recovered() is False
+    assert watch.recovered() is False
+    listener = redis.Redis.from_url(own_redis.url, client_name="helpdesk-listener-test")
+    subscription = listener.pubsub()
+    subscription.subscribe("socketio")
+    assert watch.recovered() is True
+    assert watch.recovered() is False  # once
+    subscription.close()
+    listener.close()
     watch.client.close()

@@ -1,11 +1,13 @@
 """The Socket.IO message queue's health: while it is away, events published by one process miss
-the sockets of the others, so when it comes back every page is told to re-sync (the pages then
-catch up from the API, as after a reconnect)."""
+the sockets of the others, so when it comes back, and this process's listener hears the queue
+again, every page is told to re-sync (the pages then catch up from the API, as after a
+reconnect)."""
 
 from __future__ import annotations
 
 import logging
 import threading
+from typing import cast
 
 import redis
 from flask import Flask
@@ -15,39 +17,62 @@ from helpdesk.extensions import socketio
 log = logging.getLogger(__name__)
 
 CHECK_SECONDS = 2.0
+LISTENER_NAME = "helpdesk_socketio_listener"  # app.extensions key of its connection name
 RESYNC_EVENT = "resync"
 
 
 class BusWatch:
     """Pings the queue's Redis and notices the moment it answers again after failing."""
 
-    def __init__(self, url: str, timeout: float) -> None:
-        """A client with short timeouts: a Redis that stops answering is seen as down."""
+    def __init__(self, url: str, timeout: float, listener_name: str | None = None) -> None:
+        """A client with short timeouts: a Redis that stops answering is seen as down. The
+        listener's connection name tells when this process hears the queue again."""
         self.client = redis.Redis.from_url(
             url, socket_timeout=timeout, socket_connect_timeout=timeout
         )
+        self.listener_name = listener_name
         self.down = False
 
+    def listening(self) -> bool:
+        """Whether this process's listener is subscribed: after an outage it retries on its
+        own schedule (backing off up to a minute), and events published before it is back miss
+        this process's pages."""
+        if self.listener_name is None:
+            return True
+        try:
+            # the synchronous client answers a list (its type also allows the async client's)
+            clients = cast(list[dict[str, str]], self.client.client_list())
+        except redis.ResponseError:  # CLIENT LIST not allowed here: no way to tell
+            return True
+        return any(
+            client.get("name") == self.listener_name and int(client.get("sub", 0)) > 0
+            for client in clients
+        )
+
     def recovered(self) -> bool:
-        """True once, at the first answer after one or more failed pings."""
+        """True once, when the queue answers and is heard again after one or more failed
+        pings."""
         try:
             self.client.ping()
+            heard = not self.down or self.listening()
         except redis.RedisError as error:
             if not self.down:
                 log.warning("the Socket.IO message queue is unreachable: %s", error)
             self.down = True
             return False
-        was_down, self.down = self.down, False
-        if was_down:
-            log.warning("the Socket.IO message queue is back; pages are told to re-sync")
-        return was_down
+        if not self.down or not heard:
+            return False
+        self.down = False
+        log.warning("the Socket.IO message queue is back; pages are told to re-sync")
+        return True
 
 
 def check_bus(watch: BusWatch, namespace: str) -> bool:
-    """One check: on recovery, tell every page to re-sync; whether it did."""
+    """One check: on recovery, tell this process's pages to re-sync (each process watches for
+    its own, so the word needs no queue); whether it did."""
     if not watch.recovered():
         return False
-    socketio.emit(RESYNC_EVENT, {}, namespace=namespace)
+    socketio.emit(RESYNC_EVENT, {}, namespace=namespace, ignore_queue=True)
     return True
 
 
@@ -67,7 +92,7 @@ class Watcher:
             if self.started or not url.startswith(("redis://", "rediss://")):
                 return
             self.started = True
-        watch = BusWatch(url, float(app.config["REDIS_TIMEOUT"]))
+        watch = BusWatch(url, float(app.config["REDIS_TIMEOUT"]), app.extensions.get(LISTENER_NAME))
         socketio.start_background_task(self.run, watch, namespace)
 
     def run(self, watch: BusWatch, namespace: str) -> None:

@@ -4,6 +4,7 @@ a room per project (its members' boards)."""
 from __future__ import annotations
 
 import logging
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,7 +16,7 @@ from flask_socketio import emit, join_room, leave_room
 from helpdesk.core.concurrency import gevent_patched
 from helpdesk.core.metrics import SOCKETS
 from helpdesk.extensions import socketio
-from helpdesk.notifications.bus import watcher
+from helpdesk.notifications.bus import LISTENER_NAME, watcher
 from helpdesk.tasks.backends import get_backend
 from helpdesk.users.presence import presence
 
@@ -199,8 +200,11 @@ def message_queue(app: Flask) -> dict[str, Any]:
         return {"message_queue": url, "channel": channel}
     timeout = float(app.config["REDIS_TIMEOUT"])
     options = {"socket_connect_timeout": timeout, "socket_keepalive": True}
+    name = app.extensions[LISTENER_NAME] = f"helpdesk-listener-{uuid.uuid4().hex}"
     listener = python_socketio.RedisManager(
-        url, channel=channel, redis_options={**options, "health_check_interval": 10}
+        url,
+        channel=channel,
+        redis_options={**options, "health_check_interval": 10, "client_name": name},
     )
     app.extensions[PUBLISHER] = python_socketio.RedisManager(
         url, channel=channel, write_only=True, redis_options={**options, "socket_timeout": timeout}
