@@ -112,6 +112,8 @@ class Config:
     LOGIN_RATE_LIMIT = "10 per minute;50 per hour"
     REGISTRATION = "approval"  # open | approval (an admin gives task access) | closed
     REGISTRATION_RATE_LIMIT = "5 per minute;20 per hour"  # registration attempts per address
+    PASSWORD_RESET_RATE_LIMIT = "5 per minute;20 per hour"  # noqa: S105 (link requests per address)
+    PASSWORD_RESET_HOURS = 2.0  # how long a password reset link works (once)
     LOGIN_ACCOUNT_RATE_LIMIT = "20 per 5 minutes"
     LOGIN_ADDRESS_RATE_LIMIT = "100 per minute;1000 per hour"
 

@@ -54,14 +54,16 @@ def signed_in_page(
     return sign_in(context.new_page(), url, username, errors)
 
 
-def sign_in(page: Any, url: str, username: str, errors: list[str]) -> Any:
+def sign_in(
+    page: Any, url: str, username: str, errors: list[str], password: str = DEMO_PASSWORD
+) -> Any:
     """Log a page in through the login form, collecting its console errors."""
     page.on(
         "console", lambda message: errors.append(message.text) if message.type == "error" else None
     )
     page.goto(f"{url}/users/login")
     page.fill("#username", username)
-    page.fill("#password", DEMO_PASSWORD)
+    page.fill("#password", password)
     page.click("main button[type=submit]")
     page.wait_for_url(f"{url}/tasks/my-tasks")
     return page

@@ -1,4 +1,5 @@
-"""Admin pages: list users, set their permission flags, read the request metrics."""
+"""Admin pages: list, add, lock, delete users and reset passwords, set their permission flags,
+read the request metrics."""
 
 from __future__ import annotations
 
@@ -10,13 +11,17 @@ from flask import (
     redirect,
     render_template,
     request,
+    session,
     url_for,
 )
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import func, or_, select
 from werkzeug.wrappers import Response
 
+from helpdesk.admin import service as accounts
+from helpdesk.auth.chain import providers
 from helpdesk.core.decorators import admin_required
 from helpdesk.core.errors import APIException, wants_json_response
 from helpdesk.core.models import escape_like
@@ -24,14 +29,16 @@ from helpdesk.core.urls import page_number
 from helpdesk.extensions import db
 from helpdesk.tasks.backends import get_backend
 from helpdesk.tasks.feed import feed_outage
-from helpdesk.users import service
-from helpdesk.users.forms import PermissionsForm
+from helpdesk.users import password_reset, service
+from helpdesk.users.forms import NewUserForm, PermissionsForm
 from helpdesk.users.models import PERMISSION_FLAGS, User
 from helpdesk.users.views import form_errors
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 USERS_PER_PAGE = 50
+HANDOVER_KEY = "admin_temporary_password"  # in the session: a new password, until shown once
+SOURCE_LABELS = {"local": _l("Local password"), "ldap": "LDAP", "redmine": "Redmine", "erp": "ERP"}
 
 
 @bp.get("/users")
@@ -58,6 +65,169 @@ def users() -> str:
         flags=PERMISSION_FLAGS,
         form=PermissionsForm(formdata=None),
         feed_outage=feed_outage(get_backend().name),
+        sources=SOURCE_LABELS,
+        handover=session.pop(HANDOVER_KEY, None),
+    )
+
+
+def _render_new_user(form: NewUserForm) -> str:
+    """The add-user page."""
+    labels = PermissionsForm(formdata=None)
+    return render_template(
+        "admin/user_new.html",
+        form=form,
+        links=password_reset.available(),
+        flags=PERMISSION_FLAGS,
+        flag_labels={flag: labels[flag].label.text for flag in PERMISSION_FLAGS},
+    )
+
+
+def new_user_form() -> NewUserForm:
+    """The add-user form, offering the configured sign-in sources."""
+    form = NewUserForm()
+    form.auth_source.choices = [(name, SOURCE_LABELS.get(name, name)) for name in providers()]
+    if form.auth_source.data is None:
+        form.auth_source.data = "local"
+    return form
+
+
+@bp.get("/users/new")
+@admin_required
+def new_user() -> str:
+    """The add-user form."""
+    return _render_new_user(new_user_form())
+
+
+@bp.post("/users")
+@admin_required
+def create_user() -> Response | tuple[str, int]:
+    """Add an account: a local one gets a temporary password shown once (or, when asked and
+    e-mail is set up, a link to choose one); others sign in with their source."""
+    form = new_user_form()
+    if not form.validate():
+        if wants_json_response():
+            return form_errors(form)
+        return render_template(
+            "admin/user_new.html", form=form, links=password_reset.available()
+        ), 422
+    flags = _sent_flags()
+    user, password = accounts.create_account(
+        form.username.data,
+        form.email.data,
+        form.auth_source.data,
+        flags,
+        full_name=form.full_name.data,
+        department=form.department.data,
+        position=form.position.data,
+    )
+    db.session.commit()
+    return _handed_over(
+        user,
+        password,
+        bool(form.send_link.data),
+        _("Account %(name)s created.", name=user.username),
+    )
+
+
+def _sent_flags() -> dict[str, bool]:
+    """The permission flags of a new account: checkboxes of the page, or true/false members of
+    a JSON body (as when flags are changed)."""
+    sent = request.get_json(silent=True) if request.is_json else None
+    if not isinstance(sent, dict):
+        return {flag: request.form.get(flag) == "y" for flag in PERMISSION_FLAGS}
+    _require_boolean_flags(sent)
+    return {flag: sent[flag] for flag in PERMISSION_FLAGS if flag in sent}
+
+
+def _handed_over(user: User, password: str | None, send_link: bool, message: str) -> Response:
+    """After a new password: e-mail a link (when asked and possible) or show the temporary
+    password once; a JSON client gets it in the answer."""
+    data = user.to_dict()
+    if password is not None and send_link and password_reset.available():
+        password_reset.send_link(user)
+        message += " " + _(
+            "A link to choose a password was e-mailed to %(email)s.", email=user.email
+        )
+        password = None
+    if wants_json_response():
+        body = {"success": True, "message": message, "data": data}
+        if password is not None:
+            body["temporary_password"] = password
+        return jsonify(body)
+    flash(message, "success")
+    if password is not None:
+        session[HANDOVER_KEY] = {"username": user.username, "password": password}
+    return redirect(url_for("admin.users", q=user.username), 303)
+
+
+def _account(user_id: int) -> User:
+    """The user named in the URL, or 404."""
+    return db.get_or_404(User, user_id)
+
+
+def _done(message: str, user: User | None = None) -> Response:
+    """The answer to an account action: JSON, or back to the list with a message."""
+    if wants_json_response():
+        return jsonify(
+            {"success": True, "message": message, "data": user.to_dict() if user else None}
+        )
+    flash(message, "success")
+    return redirect(url_for("admin.users", q=request.args.get("q") or None), 303)
+
+
+@bp.post("/users/<int:user_id>/lock")
+@admin_required
+def lock_user(user_id: int) -> Response:
+    """Lock an account: it keeps its history, signs in no more, and is signed out now."""
+    user = _account(user_id)
+    accounts.lock(user, current_user)
+    db.session.commit()
+    return _done(_("%(name)s is locked and signed out everywhere.", name=user.username), user)
+
+
+@bp.post("/users/<int:user_id>/unlock")
+@admin_required
+def unlock_user(user_id: int) -> Response:
+    """Let a locked account sign in again."""
+    user = _account(user_id)
+    accounts.unlock(user)
+    db.session.commit()
+    return _done(_("%(name)s can sign in again.", name=user.username), user)
+
+
+@bp.post("/users/<int:user_id>/delete")
+@admin_required
+def delete_user(user_id: int) -> Response:
+    """Delete an account that took part in no task (else: lock it)."""
+    user = _account(user_id)
+    name = user.username
+    accounts.delete(user, current_user)
+    db.session.commit()
+    return _done(_("%(name)s was deleted.", name=name))
+
+
+@bp.post("/users/<int:user_id>/password")
+@admin_required
+def reset_password(user_id: int) -> Response:
+    """Give a local account a new temporary password (shown once) or e-mail it a link."""
+    user = _account(user_id)
+    sent = request.get_json(silent=True) if request.is_json else None
+    send_link = request.form.get("send_link") == "y" or (sent or {}).get("send_link") is True
+    if send_link and not password_reset.available():
+        raise APIException(_("Password reset by e-mail is not set up here."), 409)
+    if send_link:
+        if not password_reset.resettable(user):
+            raise APIException(
+                _("%(name)s does not sign in with a password kept here.", name=user.username), 409
+            )
+        password_reset.send_link(user)
+        return _done(
+            _("A link to choose a password was e-mailed to %(email)s.", email=user.email), user
+        )
+    password = accounts.reset_password(user)
+    db.session.commit()
+    return _handed_over(
+        user, password, False, _("The password of %(name)s was reset.", name=user.username)
     )
 
 

@@ -47,7 +47,15 @@ def finish_request(response: Response) -> Response:
 def log_request(request_id: str, status: int, elapsed: float) -> None:
     """The request's log line."""
     user = loaded_user_id() or "-"
-    log.info(LINE, request_id, request.method, request.path, status, elapsed * 1000, user)
+    log.info(LINE, request_id, request.method, logged_path(), status, elapsed * 1000, user)
+
+
+def logged_path() -> str:
+    """The request's path, but a secret in it (a password reset link's token) is not written:
+    such a route's pattern is logged instead."""
+    if request.url_rule is not None and "token" in (request.view_args or {}):
+        return request.url_rule.rule
+    return request.path
 
 
 LINE = "[%s] %s %s %s %.1fms user=%s"

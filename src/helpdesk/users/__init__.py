@@ -17,15 +17,17 @@ MAX_ID_DIGITS = 18  # fits a 64-bit id column
 
 def load_user(session_id: str) -> object | None:
     """Resolve Flask-Login's "id:token" with one read by primary key in the request's session,
-    so a revoked right or a new password counts from the next request in every process; a stale
-    token (password changed) means logged out."""
+    so a revoked right, a new password or a lock counts from the next request in every process;
+    a stale token (password changed) or a locked account means logged out."""
     from helpdesk.users.models import User
 
     user_id, _, token = session_id.partition(":")
     if not (user_id.isascii() and user_id.isdigit() and len(user_id) <= MAX_ID_DIGITS):
         return None
     user = db.session.get(User, int(user_id))
-    return user if user is not None and _token_matches(user, token) else None
+    if user is None or not user.is_active or not _token_matches(user, token):
+        return None
+    return user
 
 
 def _token_matches(user: Any, token: str) -> bool:

@@ -51,7 +51,10 @@ PHONE_RULES = [
 def strong_password(form: BaseForm, field: Any) -> None:
     """Reject passwords that are short, too long for bcrypt, numeric only or common."""
     username_field = getattr(form, "username", None)
-    username = username_field.data if username_field else current_user.username
+    if username_field is not None:
+        username = username_field.data
+    else:  # a form about an account other than (or without) the signed-in user's names it
+        username = getattr(form, "account_username", None) or current_user.username
     problem = service.password_problem(field.data or "", username)
     if problem:
         raise ValidationError(problem)
@@ -153,3 +156,40 @@ class PermissionsForm(BaseForm):
     can_access_quality_control = BooleanField(_l("Quality control"))
     can_access_contact_center_moscow = BooleanField(_l("Contact center (Moscow)"))
     can_post_announcements = BooleanField(_l("Announcements"))
+
+
+class ForgotPasswordForm(BaseForm):
+    """Ask for a password reset link by username or e-mail."""
+
+    login = StringField(_l("Username or e-mail"), validators=[InputRequired(), Length(max=120)])
+
+
+class ResetPasswordForm(BaseForm):
+    """Choose a new password through a reset link."""
+
+    new_password = PasswordField(_l("New password"), validators=[InputRequired(), strong_password])
+    confirm_password = PasswordField(
+        _l("Confirm new password"),
+        validators=[
+            InputRequired(),
+            EqualTo("new_password", message=_l("Passwords do not match.")),
+        ],
+    )
+
+    def __init__(self, user: Any, **kwargs: Any):
+        """The user whose name the strength check compares against."""
+        super().__init__(**kwargs)
+        self.account_username = user.username
+
+
+class NewUserForm(BaseForm):
+    """An administrator adds an account; where it signs in decides whether it has a password
+    here (the choices are the configured AUTH_PROVIDERS, set by the view)."""
+
+    username = StringField(_l("Username"), validators=[InputRequired(), *USERNAME_RULES])
+    email = StringField(_l("E-mail"), validators=[InputRequired(), Length(max=120), Email()])
+    full_name = StringField(_l("Full name"), validators=[Optional(), Length(max=255)])
+    department = StringField(_l("Department"), validators=[Optional(), Length(max=120)])
+    position = StringField(_l("Position"), validators=[Optional(), Length(max=120)])
+    auth_source = SelectField(_l("Signs in with"), validate_choice=True)
+    send_link = BooleanField(_l("E-mail a link to choose a password (instead of a temporary one)"))

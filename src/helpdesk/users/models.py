@@ -104,6 +104,8 @@ class User(Model, UserMixin):
     redmine_user_id: Mapped[int | None] = mapped_column(Integer, index=True, unique=True)
     redmine_api_key: Mapped[str | None] = mapped_column(EncryptedText)
 
+    # locked by an administrator: the account keeps its history and signs in no more
+    locked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
     session_token: Mapped[str] = mapped_column(String(32), default=new_session_token)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
@@ -131,6 +133,11 @@ class User(Model, UserMixin):
     def get_id(self) -> str:
         """Flask-Login's session id: id and token, so a new token invalidates old sessions."""
         return f"{self.id}:{self.session_token}"
+
+    @property
+    def is_active(self) -> bool:
+        """Flask-Login refuses to sign in a locked account."""
+        return not self.locked
 
     def get_active_tasks(self) -> list[Any]:
         """The seed's helper: the user's open assigned tasks, as the tasks service lists them
@@ -175,6 +182,8 @@ class User(Model, UserMixin):
             "notifications_widget_enabled": self.notifications_widget_enabled,
             "redmine_username": self.redmine_username,
             "has_redmine_api_key": bool(self.redmine_api_key),
+            "auth_source": self.auth_source,
+            "locked": self.locked,
         }
 
     def __repr__(self) -> str:

@@ -114,14 +114,19 @@ def account_exists(username: str, email: str, password: str) -> bool:
     return taken
 
 
-def create_user(username: str, email: str, password: str, **profile: Any) -> User:
-    """Add a local user with a hashed password."""
-    user = User(username=username.strip(), email=email.strip().lower())
+def create_user(
+    username: str, email: str, password: str | None, auth_source: str = "local", **profile: Any
+) -> User:
+    """Add a user: with a hashed password, or none for one whose source checks it."""
+    user = User(username=username.strip(), email=email.strip().lower(), auth_source=auth_source)
     for name in PROFILE_FIELDS:
         setattr(user, name, _clean(profile.get(name)))
     for flag in PERMISSION_FLAGS:
         setattr(user, flag, bool(profile.get(flag, False)))
-    user.set_password(password)
+    if password is None:
+        user.password = ""
+    else:
+        user.set_password(password)
     db.session.add(user)
     db.session.flush()
     return user

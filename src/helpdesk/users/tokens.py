@@ -80,7 +80,7 @@ def user_for_bearer(header: str | None) -> User | None:
     token = db.session.scalar(
         select(ApiToken).where(ApiToken.token_hash == _digest(plain), ApiToken.revoked_at.is_(None))
     )
-    if token is None:
+    if token is None or not token.user.is_active:  # a locked account's tokens open nothing
         return None
     now = utcnow()
     if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:

@@ -33,8 +33,15 @@ from helpdesk.core.security import is_cross_origin
 from helpdesk.core.urls import page_number, safe_next_url
 from helpdesk.extensions import db
 from helpdesk.posts.models import Post
-from helpdesk.users import service, throttle
-from helpdesk.users.forms import AccountForm, LoginForm, PasswordChangeForm, RegistrationForm
+from helpdesk.users import password_reset, service, throttle
+from helpdesk.users.forms import (
+    AccountForm,
+    ForgotPasswordForm,
+    LoginForm,
+    PasswordChangeForm,
+    RegistrationForm,
+    ResetPasswordForm,
+)
 from helpdesk.users.models import User
 
 bp = Blueprint("users", __name__, url_prefix="/users")
@@ -102,6 +109,9 @@ def login() -> Response | str | tuple[str, int]:
             message, status = _("Invalid username or password."), 401
         except SignInError as error:  # e.g. the user's directory is down: not "wrong password"
             user, message, status = None, error.message, error.status
+        if user is not None and not user.is_active:  # told only to who knows the password
+            db.session.rollback()
+            user, message, status = None, _("This account is locked: ask an administrator."), 403
         if user is None:
             if wants_json:
                 return jsonify({"success": False, "message": message}), status  # type: ignore[return-value]
@@ -119,7 +129,12 @@ def login() -> Response | str | tuple[str, int]:
 def _render_login(form: LoginForm) -> str:
     """The login page, with the demo password hint while demo data is loaded."""
     demo_password = SiteSetting.get("demo_password")
-    return render_template("users/login.html", form=form, demo_password=demo_password)
+    return render_template(
+        "users/login.html",
+        form=form,
+        demo_password=demo_password,
+        password_reset_available=password_reset.available(),
+    )
 
 
 def registration_rate_limit() -> str:
@@ -288,3 +303,65 @@ def change_password() -> Response | str | tuple[str, int]:
         flash(message, "success")
         return redirect(url_for("users.account"))
     return _render("password", form)
+
+
+def password_reset_rate_limit() -> str:
+    """The configured limit on reset link requests per client address."""
+    return current_app.config["PASSWORD_RESET_RATE_LIMIT"]
+
+
+@bp.route("/password/forgot", methods=["GET", "POST"])
+@rate_limit(password_reset_rate_limit, methods=["POST"])
+def forgot_password() -> Response | str | tuple[str, int]:
+    """Ask for a reset link; the answer is the same whether or not the account exists."""
+    wants_json = wants_json_response()
+    if not password_reset.available():
+        message = _("Password reset by e-mail is not set up here: ask an administrator.")
+        if wants_json:
+            return jsonify({"success": False, "message": message}), 404  # type: ignore[return-value]
+        flash(message, "info")
+        return redirect(url_for("users.login"))
+    form = ForgotPasswordForm()
+    if request.method == "POST":
+        if not form.validate():
+            return form_errors(form) if wants_json else (_render("forgot_password", form), 422)
+        user = service.find_by_login(form.login.data)
+        if password_reset.resettable(user):
+            assert user is not None
+            password_reset.send_link(user)
+        db.session.rollback()
+        message = _(
+            "If an account with a password kept here matches, a link to choose a new password "
+            "is on its way to its e-mail address."
+        )
+        if wants_json:
+            return jsonify({"success": True, "message": message})
+        flash(message, "info")
+        return redirect(url_for("users.login"))
+    return _render("forgot_password", form)
+
+
+@bp.route("/password/reset/<token>", methods=["GET", "POST"])
+@rate_limit(password_reset_rate_limit, methods=["POST"])
+def reset_password(token: str) -> Response | str | tuple[str, int]:
+    """Choose a new password through a link from the e-mail; it works once."""
+    wants_json = wants_json_response()
+    user = password_reset.user_for_token(token)
+    if user is None:
+        message = _("This link has expired or was already used. Ask for a new one.")
+        if wants_json:
+            return jsonify({"success": False, "message": message}), 404  # type: ignore[return-value]
+        flash(message, "warning")
+        return redirect(url_for("users.forgot_password"))
+    form = ResetPasswordForm(user)
+    if request.method == "POST":
+        if not form.validate():
+            return form_errors(form) if wants_json else (_render("reset_password", form), 422)
+        service.change_password(user, form.new_password.data)
+        db.session.commit()
+        message = _("Your password has been changed. Log in with it.")
+        if wants_json:
+            return jsonify({"success": True, "message": message})
+        flash(message, "success")
+        return redirect(url_for("users.login"))
+    return _render("reset_password", form)
