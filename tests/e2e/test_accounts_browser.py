@@ -1,6 +1,7 @@
 """In a real browser: an administrator adds an account and hands over its temporary password,
-locks it (the person is refused at sign-in), and someone who forgot their password gets a link
-by e-mail (a real SMTP server) and chooses a new one."""
+locks it (the person is refused at sign-in), adds a project with a member and ticks a role's
+workflow; someone who forgot their password gets a link by e-mail (a real SMTP server) and
+chooses a new one."""
 
 from __future__ import annotations
 
@@ -74,6 +75,22 @@ def test_an_admin_adds_then_locks_an_account_and_a_user_resets_a_forgotten_passw
             newcomer.fill("#password", shown)
             newcomer.click("main button[type=submit]")
             assert "locked" in newcomer.inner_text("main")
+
+            # a project with the new account as a member, and a role's workflow ticked
+            admin.goto(f"{url}/admin/projects")
+            admin.fill("#name", "Field Service")
+            admin.fill("#identifier", "field-service")
+            admin.click("main form button[type=submit]")
+            admin.wait_for_selector("h1:has-text('Field Service')")
+            admin.fill("#add-member #username", "bob")
+            admin.select_option("#add-member #role_id", label="Developer")
+            admin.click("#add-member button[type=submit]")
+            admin.wait_for_selector("#members tr[data-user='bob']")
+            admin.goto(f"{url}/admin/roles")
+            admin.locator("#roles li", has_text="Reporter").get_by_role("link").click()
+            admin.get_by_label("New → Closed").check()
+            admin.click("main form button[type=submit]")
+            assert admin.get_by_label("New → Closed").is_checked()
 
             forgetful = fresh_page(browser)
             forgetful.goto(f"{url}/users/login")
