@@ -1,5 +1,6 @@
-// The Kanban board: columns load page by page from the task API; a drop asks the server to
-// change the status, and a refused move snaps back with the server's message.
+// The Kanban board: columns load page by page from the task API; a drop, or a choice in a card's
+// "Move to" menu (the keyboard's way), asks the server to change the status, and a refused move
+// snaps back with the server's message.
 (function () {
   "use strict";
 
@@ -58,8 +59,41 @@
       if (overdue) { node.classList.add("border-danger"); }
     }
     node.appendChild(body);
+    node.appendChild(moveMenu(task));
     return node;
   }
+
+  // A native select: reachable by Tab, read by screen readers, changed with the arrow keys.
+  function moveMenu(task) {
+    var holder = el("div", "kanban-move px-2 pb-2");
+    var menu = el("select", "form-select form-select-sm");
+    menu.setAttribute("aria-label", board.dataset.msgMove.replace("%(id)s", String(task.id)));
+    var prompt = el("option", "", board.dataset.msgMoveTo);
+    prompt.value = "";
+    menu.appendChild(prompt);
+    columns.forEach(function (column) {
+      var option = el("option", "", column.querySelector("header span").firstChild.textContent.trim());
+      option.value = column.dataset.statusId;
+      menu.appendChild(option);
+    });
+    menu.addEventListener("change", function () {
+      var target = board.querySelector('.kanban-cards[data-status-id="' + menu.value + '"]');
+      var item = menu.closest(".kanban-card");
+      var from = item.parentElement;
+      menu.value = "";
+      if (!target || target === from) { return; }
+      var oldIndex = Array.prototype.indexOf.call(from.children, item);
+      target.insertBefore(item, target.firstChild);
+      moveStatus({ item: item, from: from, to: target, oldIndex: oldIndex });
+      menu.focus();
+    });
+    holder.appendChild(menu);
+    return holder;
+  }
+
+  // Moves are told to screen readers too, not only shown.
+  var announcer = document.getElementById("kanban-announcer");
+  function announce(message) { if (announcer) { announcer.textContent = message; } }
 
   function query(column, page) {
     var params = new URLSearchParams(new FormData(filters));
@@ -128,7 +162,11 @@
         adjustCount(fromColumn, 1);
         adjustCount(toColumn, -1);
         toast(result.body.message || board.dataset.msgFailed);
+        announce(result.body.message || board.dataset.msgFailed);
+        return;
       }
+      announce(board.dataset.msgMoved.replace("%(id)s", item.dataset.taskId)
+        .replace("%(status)s", toColumn.querySelector("header span").firstChild.textContent.trim()));
     }).catch(function () {
       item.classList.remove("opacity-50");
       evt.from.insertBefore(item, evt.from.children[evt.oldIndex] || null);
