@@ -314,21 +314,21 @@ def test_a_journal_committed_long_after_it_was_written_is_read_once_over_rest(
     """Without the database: a journal written five minutes ago whose transaction commits only
     now, after later journals were read (its issue's updated_on is as old as it is, far outside
     any fixed overlap), is found by the journal id the feed skipped over and read once."""
-    redmine_server.sql(  # Redmine's history so far happened an hour ago
-        "UPDATE journals SET created_on = created_on - INTERVAL 1 HOUR"
-    )
-    redmine_server.sql(
-        "UPDATE issues SET created_on = created_on - INTERVAL 1 HOUR, "
-        "updated_on = updated_on - INTERVAL 1 HOUR"
-    )
+    carol = scene.logins["carol"]
+    path = f"/issues/{scene.issue_id}.json"
+    scene.client.put(path, {"issue": {"notes": "an hour ago"}}, as_login=carol)
     other = scene.client.post(
         "/issues.json",
         {"issue": {"project_id": scene.project_id, "subject": "Toner low"}},
         shape=IssueAnswer,
         as_login=scene.logins["bob"],
     )["issue"]["id"]
+    redmine_server.sql(  # Redmine's history so far happened an hour ago
+        "UPDATE journals SET created_on = created_on - INTERVAL 1 HOUR"
+    )
     redmine_server.sql(
-        "UPDATE issues SET updated_on = UTC_TIMESTAMP() - INTERVAL 1 HOUR WHERE id = :id", id=other
+        "UPDATE issues SET created_on = created_on - INTERVAL 1 HOUR, "
+        "updated_on = updated_on - INTERVAL 1 HOUR"
     )
     app = create_app("testing", REDMINE_URL=redmine_server.url)  # no REDMINE_DB_URL: REST
     with app.app_context():
@@ -341,22 +341,14 @@ def test_a_journal_committed_long_after_it_was_written_is_read_once_over_rest(
             "INSERT INTO journals (id, journalized_id, journalized_type, user_id, notes, "
             "created_on, private_notes) VALUES (:id, :issue, 'Issue', :user, :notes, :at, 0)"
         )
-        carol = scene.people["carol"]
-        redmine_server.sql(
-            insert, id=late + 1, issue=scene.issue_id, user=carol, notes="next", at=written
-        )
-        scene.client.put(  # and one written now, through Redmine itself
-            f"/issues/{scene.issue_id}.json",
-            {"issue": {"notes": "written now"}},
-            as_login=scene.logins["carol"],
-        )
+        values = {"user": scene.people["carol"], "at": written}
+        redmine_server.sql(insert, id=late + 1, issue=scene.issue_id, notes="next", **values)
+        scene.client.put(path, {"issue": {"notes": "written now"}}, as_login=carol)
         first, after_first = read_all(source, start)
         assert [c.journal.notes for c in mine(first, scene)] == ["next", "written now"]
         assert late in Cursor.parse(after_first).gaps
 
-        redmine_server.sql(
-            insert, id=late, issue=other, user=carol, notes="committed late", at=written
-        )
+        redmine_server.sql(insert, id=late, issue=other, notes="committed late", **values)
         redmine_server.sql(
             "UPDATE issues SET updated_on = :at WHERE id = :id", at=written, id=other
         )

@@ -395,9 +395,10 @@ def rest_changes(
     newest = max([state.journal, *found])
     for journal_id in found:
         gaps.pop(journal_id, None)
-    if state.journal:  # ids skipped over may still commit (without a first id, none are known)
-        missing = set(range(max(state.journal + 1, newest - MAX_GAPS), newest)) - set(found)
-        gaps.update(dict.fromkeys(missing, now + GAP_SECONDS))
+    # ids skipped over may still commit (with no journal known before, from the first one read)
+    lowest = state.journal + 1 if state.journal else min(found, default=newest)
+    missing = set(range(max(lowest, newest - MAX_GAPS), newest)) - set(found)
+    gaps.update(dict.fromkeys(missing, now + GAP_SECONDS))
     gaps = dict(sorted(gaps.items())[-MAX_GAPS:])
     seen.update(found)
     floor = floor_of(newest, gaps)
