@@ -239,5 +239,5 @@ def parse(shape: type[T], body: bytes) -> T:
         places = sorted(
             {".".join(str(part) for part in e["loc"]) or "(body)" for e in error.errors()}
         )
-        raise ValueError(f"not a {shape.__name__}: {', '.join(places[:5])}") from None
+        raise ValueError(f"does not fit {shape.__name__} at {', '.join(places[:5])}") from None
     return parsed
