@@ -290,6 +290,51 @@ def demo_site(demo_template: Path, tmp_path: Path) -> dict[str, str]:
     return demo_copy(demo_template, tmp_path)
 
 
+# The task tests that run on the local backend only, and why; tests/contract runs the task API
+# and the backend interface on every backend (the worlds of contract_world.py). Marked
+# `local_backend`, so `pytest -m local_backend` lists them.
+ROWS = (
+    "build their tasks, journals, workflows and memberships as rows of the helpdesk's own tables "
+    "and check those rows; tests/contract/test_api_contract.py asks the same API of every backend"
+)
+EVENTS = (
+    "hear of changes from the local backend's events; on Redmine the same events come from its "
+    "change feed (test_redmine_change_feed.py, e2e/test_redmine_browser.py)"
+)
+LOCAL_ONLY = {
+    "integration/test_tasks_api.py": ROWS,
+    "integration/test_tasks_pages.py": ROWS,
+    "integration/test_task_history.py": ROWS,
+    "integration/test_tasks_sql_counts.py": "counts the local store's SQL statements",
+    "integration/test_seed_client.py": ROWS,
+    "integration/test_api_tokens.py": ROWS,
+    "integration/test_fuzz_routes.py": ROWS,
+    "integration/test_hardening.py": ROWS,
+    "integration/test_transaction_endings.py": "the local store's writes in the request's commit",
+    "integration/test_cache.py": "the local store's lookups in the cache",
+    "integration/test_change_feed.py": "the local backend's own change feed",
+    "integration/test_notifications.py": EVENTS,
+    "integration/test_notification_preferences.py": EVENTS,
+    "integration/test_all_channels.py": EVENTS,
+    "integration/test_email.py": EVENTS,
+    "integration/test_webpush.py": EVENTS,
+    "integration/test_realtime.py": EVENTS,
+    "integration/test_realtime_processes.py": EVENTS,
+    "e2e/test_live_board.py": "serve the local demo data (e2e/test_redmine_browser.py: Redmine)",
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the tests of LOCAL_ONLY `local_backend`; a listed file that is gone is an error."""
+    tests = Path(__file__).parent
+    missing = [name for name in LOCAL_ONLY if not (tests / name).exists()]
+    if missing:
+        raise pytest.UsageError(f"LOCAL_ONLY in tests/conftest.py names missing files: {missing}")
+    for item in items:
+        if item.path.relative_to(tests).as_posix() in LOCAL_ONLY:
+            item.add_marker(pytest.mark.local_backend)
+
+
 @pytest.fixture(
     params=[
         pytest.param(name, marks=[pytest.mark.redmine] if name == "redmine" else [])

@@ -13,6 +13,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from helpdesk.extensions import db
+from helpdesk.integrations.redmine.answers import ProjectAnswer, UserAnswer
 from helpdesk.tasks.backends import get_backend
 from helpdesk.tasks.backends.base import Actor, NewTask, TaskBackend, TaskInfo
 from helpdesk.tasks.backends.redmine import RedmineBackend
@@ -158,6 +159,7 @@ def redmine_world(make_user: Callable[..., Any], request: pytest.FixtureRequest)
                     "admin": name == "admin",
                 }
             },
+            shape=UserAnswer,
         )
         redmine_ids[name] = created["user"]["id"]
         user = make_user(name, is_redmine_user=True, **fields)
@@ -173,7 +175,9 @@ def redmine_world(make_user: Callable[..., Any], request: pytest.FixtureRequest)
             "tracker_ids": [1, 2, 3],
             "issue_custom_field_ids": [customer],
         }
-        projects[key] = client.post("/projects.json", {"project": body})["project"]["id"]
+        projects[key] = client.post("/projects.json", {"project": body}, shape=ProjectAnswer)[
+            "project"
+        ]["id"]
     for name, project, role in [
         ("alice", "P1", "Developer"),
         ("alice", "P2", "Developer"),

@@ -64,6 +64,12 @@ def demo(if_empty: bool) -> None:
     from helpdesk.demo import load_demo_data
     from helpdesk.users.models import User
 
+    if current_app.config["TASK_BACKEND"] == "redmine":  # they would act as Redmine's own admin
+        click.echo(
+            "TASK_BACKEND=redmine: no demo users, people sign in with their Redmine accounts "
+            "(AUTH_PROVIDERS=local,redmine); `helpdesk create-admin` adds a local administrator."
+        )
+        return
     if if_empty and db.session.scalar(select(func.count(User.id))):
         click.echo("Users exist already; demo data not loaded.")
         return

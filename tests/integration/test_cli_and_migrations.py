@@ -99,6 +99,16 @@ def test_demo_password_from_environment(
     assert service.authenticate("alice", "demo") is None
 
 
+def test_demo_makes_no_users_in_front_of_redmine(app: Flask, run: Callable[..., Result]) -> None:
+    """On Redmine a demo admin with a known password would act there as Redmine's admin: people
+    sign in with their Redmine accounts instead (`make run` goes on)."""
+    app.config["TASK_BACKEND"] = "redmine"
+    result = run("demo", "--if-empty")
+    assert result.exit_code == 0, result.output
+    assert "sign in with their Redmine accounts" in result.output
+    assert usernames() == []
+
+
 def test_demo_is_idempotent(run: Callable[..., Result]) -> None:
     """Running demo again adds nothing and leaves passwords as they were."""
     assert run("demo").exit_code == 0

@@ -19,6 +19,12 @@ from contract_world import World, redmine_world
 from helpdesk import create_app
 from helpdesk.config import ConfigurationError
 from helpdesk.extensions import db
+from helpdesk.integrations.redmine.answers import (
+    CustomFieldsAnswer,
+    IssueAnswer,
+    IssuesPage,
+    UserAnswer,
+)
 from helpdesk.integrations.redmine.client import NotLinked, RedmineClient
 from helpdesk.integrations.redmine.connector import (
     RedmineAuthError,
@@ -249,7 +255,7 @@ def test_a_redmine_that_never_answers_is_503_within_the_timeout(silent_server: s
     assert time.monotonic() - started < 2  # a write is never retried
     started = time.monotonic()
     with pytest.raises(BackendUnavailable) as error:
-        client.get("/issues/1.json")
+        client.get("/issues/1.json", shape=IssueAnswer)
     assert error.value.status_code == 503
     assert time.monotonic() - started < 5  # a read is retried once, each try bounded
 
@@ -286,7 +292,7 @@ def test_a_malformed_answer_or_a_5xx_is_502(html_server: str) -> None:
     client = RedmineClient(html_server, "key", timeout=2)
     for _attempt in range(2):
         with pytest.raises(BackendUnavailable) as error:
-            client.post("/issues.json", {"issue": {}})
+            client.post("/issues.json", {"issue": {}}, shape=IssueAnswer)
         assert error.value.status_code == 502
         assert "Redmine is unavailable" in str(error.value)
 
@@ -404,14 +410,22 @@ def test_each_redmine_refusal_maps_to_its_error(world: World, redmine_server: Re
     linked, 422 carries Redmine's sentences by field."""
     admin = RedmineClient(redmine_server.url, redmine_server.api_key, timeout=10)
     with pytest.raises(TaskForbidden):  # 401: a key Redmine does not know
-        RedmineClient(redmine_server.url, "0" * 40, timeout=10).get("/users/current.json")
+        RedmineClient(redmine_server.url, "0" * 40, timeout=10).get(
+            "/users/current.json", shape=UserAnswer
+        )
     with pytest.raises(TaskForbidden):  # 403: only administrators list custom fields
-        admin.get("/custom_fields.json", as_login=world.actors["alice"].login)
+        admin.get(
+            "/custom_fields.json", shape=CustomFieldsAnswer, as_login=world.actors["alice"].login
+        )
     with pytest.raises(TaskNotFound):
-        admin.get("/issues/987654.json")
+        admin.get("/issues/987654.json", shape=IssueAnswer)
     with pytest.raises(NotLinked):
-        admin.get("/issues.json", as_login="nobody_at_all")
+        admin.get("/issues.json", shape=IssuesPage, as_login="nobody_at_all")
     with pytest.raises(TaskValidationError) as invalid:
-        admin.post("/issues.json", {"issue": {"project_id": world.projects["P1"], "subject": ""}})
+        admin.post(
+            "/issues.json",
+            {"issue": {"project_id": world.projects["P1"], "subject": ""}},
+            shape=IssueAnswer,
+        )
     assert invalid.value.status_code == 422
     assert invalid.value.payload["errors"]["subject"] == ["Subject cannot be blank"]

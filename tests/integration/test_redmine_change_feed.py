@@ -23,6 +23,7 @@ from conftest import RequestScopedClient, wait_for_connections_back
 from helpdesk import create_app
 from helpdesk.core.models import SiteSetting, utcnow
 from helpdesk.extensions import db
+from helpdesk.integrations.redmine.answers import IssueAnswer, ProjectAnswer
 from helpdesk.integrations.redmine.client import RedmineClient
 from helpdesk.integrations.redmine.database import dispose_database
 from helpdesk.notifications.models import Notifications
@@ -113,6 +114,7 @@ class Scene:
                         "assigned_to_id": self.redmine_ids["alice"],
                     }
                 },
+                shape=IssueAnswer,
                 as_login=self.logins["bob"],
             )["issue"]["id"]
         )
@@ -127,7 +129,9 @@ def scene(app: Flask, redmine_server: Any, make_user: Any) -> Iterator[Scene]:
     number = next(NUMBERS)
     built = Scene(client)
     built.project_id = client.post(
-        "/projects.json", {"project": {"name": f"Live {number}", "identifier": f"live-{number}"}}
+        "/projects.json",
+        {"project": {"name": f"Live {number}", "identifier": f"live-{number}"}},
+        shape=ProjectAnswer,
     )["project"]["id"]
     for name in ("alice", "bob", "carol", "dave"):
         login = f"{name}{number}"

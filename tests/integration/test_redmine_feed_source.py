@@ -7,12 +7,14 @@ import itertools
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from flask import Flask
 
 from helpdesk import create_app
+from helpdesk.integrations.redmine.answers import IssueAnswer, ProjectAnswer, UserAnswer
 from helpdesk.integrations.redmine.client import RedmineClient
 from helpdesk.integrations.redmine.database import dispose_database
 from helpdesk.integrations.redmine.feed import Cursor, changes_since
@@ -80,6 +82,7 @@ def scene(client: RedmineClient) -> Scene:
     project = client.post(
         "/projects.json",
         {"project": {"name": f"Feed {number}", "identifier": f"feed-{number}"}},
+        shape=ProjectAnswer,
     )["project"]
     built = Scene(client, project["id"])
     for name in ("alice", "bob", "carol", "dave", "erin"):
@@ -94,6 +97,7 @@ def scene(client: RedmineClient) -> Scene:
                 "assigned_to_id": built.people["alice"],
             }
         },
+        shape=IssueAnswer,
         as_login=built.logins["bob"],
     )["issue"]["id"]
     client.post(f"/issues/{built.issue_id}/watchers.json", {"user_id": built.people["dave"]})
@@ -113,6 +117,7 @@ def add_member(client: RedmineClient, project_id: int, login: str, first_name: s
                 "password": "correct-horse-42",
             }
         },
+        shape=UserAnswer,
     )["user"]
     client.post(
         f"/projects/{project_id}/memberships.json",
@@ -201,6 +206,7 @@ def test_a_bulk_edit_made_inside_redmine_is_read(
     other = scene.client.post(
         "/issues.json",
         {"issue": {"project_id": scene.project_id, "subject": "Second"}},
+        shape=IssueAnswer,
         as_login=scene.logins["bob"],
     )["issue"]["id"]
     start = changes_since(source, None).cursor
@@ -300,3 +306,56 @@ def test_an_unreachable_database_is_an_outage_not_a_crash(redmine_server: Any) -
             changes_since(Source(RedmineClient(redmine_server.url, "x", 2), OffsetIds(set())), "1")
         assert time.monotonic() - began < 10
     dispose_database(app)
+
+
+def test_a_journal_committed_long_after_it_was_written_is_read_once_over_rest(
+    scene: Scene, redmine_server: Any
+) -> None:
+    """Without the database: a journal written five minutes ago whose transaction commits only
+    now, after later journals were read (its issue's updated_on is as old as it is, far outside
+    any fixed overlap), is found by the journal id the feed skipped over and read once."""
+    carol = scene.logins["carol"]
+    path = f"/issues/{scene.issue_id}.json"
+    scene.client.put(path, {"issue": {"notes": "an hour ago"}}, as_login=carol)
+    other = scene.client.post(
+        "/issues.json",
+        {"issue": {"project_id": scene.project_id, "subject": "Toner low"}},
+        shape=IssueAnswer,
+        as_login=scene.logins["bob"],
+    )["issue"]["id"]
+    redmine_server.sql(  # Redmine's history so far happened an hour ago
+        "UPDATE journals SET created_on = created_on - INTERVAL 1 HOUR"
+    )
+    redmine_server.sql(
+        "UPDATE issues SET created_on = created_on - INTERVAL 1 HOUR, "
+        "updated_on = updated_on - INTERVAL 1 HOUR"
+    )
+    app = create_app("testing", REDMINE_URL=redmine_server.url)  # no REDMINE_DB_URL: REST
+    with app.app_context():
+        source = source_for(scene)
+        start = changes_since(source, None).cursor
+        [(newest,)] = redmine_server.sql("SELECT MAX(id) FROM journals")
+        late = newest + 1  # its transaction has the id, and commits at the end
+        written = datetime.now(UTC).replace(tzinfo=None, microsecond=0) - timedelta(minutes=5)
+        insert = (
+            "INSERT INTO journals (id, journalized_id, journalized_type, user_id, notes, "
+            "created_on, private_notes) VALUES (:id, :issue, 'Issue', :user, :notes, :at, 0)"
+        )
+        values = {"user": scene.people["carol"], "at": written}
+        redmine_server.sql(insert, id=late + 1, issue=scene.issue_id, notes="next", **values)
+        scene.client.put(path, {"issue": {"notes": "written now"}}, as_login=carol)
+        first, after_first = read_all(source, start)
+        assert [c.journal.notes for c in mine(first, scene)] == ["next", "written now"]
+        assert late in Cursor.parse(after_first).gaps
+
+        redmine_server.sql(insert, id=late, issue=other, notes="committed late", **values)
+        redmine_server.sql(
+            "UPDATE issues SET updated_on = :at WHERE id = :id", at=written, id=other
+        )
+        second, after_second = read_all(source, after_first)
+        assert [(c.journal.id, c.task.id, c.journal.notes) for c in second] == [
+            (late, other, "committed late")
+        ]
+        assert Cursor.parse(after_second).gaps == {}
+        assert read_all(source, after_second)[0] == []  # once
+        assert read_all(source, after_first)[0] == second  # a restart from the stored cursor

@@ -15,6 +15,7 @@ def test_a_cursor_reads_back_what_it_wrote() -> None:
         since=datetime(2026, 12, 7, 15, 0, 1),
         seen={40: 1796649999.0},
         read={7: 1796650001.0},
+        anchor=datetime(2026, 12, 7, 14, 59, 30),
     )
     assert Cursor.parse(cursor.dump()) == cursor
     assert cursor.dump() == Cursor.parse(cursor.dump()).dump()  # stable: the job compares them

@@ -3,11 +3,10 @@ password goes to Redmine only and is never stored."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask_babel import gettext as _
 
 from helpdesk.auth.base import OutageLog, Profile, ProviderUnavailable
+from helpdesk.integrations.redmine.answers import User, UserAnswer
 from helpdesk.integrations.redmine.client import RedmineClient
 from helpdesk.tasks.backends.base import TaskError
 
@@ -31,17 +30,17 @@ class RedmineProvider:
             return None
         try:
             user = self.client.current_user(username, password)
-            if user is not None and not user.get("mail") and user.get("id"):
+            if user is not None and not user.get("mail"):
                 user = self._with_mail(user)
         except TaskError as error:  # down, an error page, or the REST API switched off
             self.outage.failed(f"{type(error).__name__}: {error}")
             raise ProviderUnavailable(self.unavailable_message()) from error
         self.outage.succeeded()
-        if user is None or not user.get("login"):
+        if user is None or not user["login"]:
             return None
-        login = str(user["login"])
-        name = " ".join(str(user.get(part) or "") for part in ("firstname", "lastname")).strip()
-        mail = str(user.get("mail") or "").strip().lower()
+        login = user["login"]
+        name = f"{user.get('firstname') or ''} {user.get('lastname') or ''}".strip()
+        mail = (user.get("mail") or "").strip().lower()
         return Profile(
             username=login,
             email=mail or None,
@@ -50,10 +49,10 @@ class RedmineProvider:
             redmine_username=login,
         )
 
-    def _with_mail(self, user: dict[str, Any]) -> dict[str, Any]:
+    def _with_mail(self, user: User) -> User:
         """The user as the admin key sees them: Redmine hides a user's own e-mail from
         /users/current.json when their preferences hide it."""
         if not self.client.api_key:
             return user
-        full = self.client.get(f"/users/{int(user['id'])}.json").get("user")
-        return {**user, "mail": full.get("mail")} if isinstance(full, dict) else user
+        full = self.client.get(f"/users/{user['id']}.json", shape=UserAnswer)["user"]
+        return {**user, "mail": full.get("mail")}

@@ -1,5 +1,6 @@
 """Redmine's REST API over one pooled requests Session: timeouts on every call, retries for
-reads only, acting as a user, and the one mapping of Redmine's answers to the backend's errors.
+reads only, acting as a user, each answer's shape checked (answers.py), and the one mapping of
+Redmine's answers to the backend's errors.
 
 Keys travel only in request headers; nothing here logs a header, a key or a password.
 """
@@ -7,7 +8,7 @@ Keys travel only in request headers; nothing here logs a header, a key or a pass
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, TypeVar, overload
 
 import requests
 from flask_babel import gettext as _
@@ -15,6 +16,7 @@ from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase, HTTPBasicAuth
 from urllib3.util.retry import Retry
 
+from helpdesk.integrations.redmine.answers import User, UserAnswer, parse
 from helpdesk.tasks.backends.base import (
     BackendUnavailable,
     TaskConflict,
@@ -25,6 +27,7 @@ from helpdesk.tasks.backends.base import (
 )
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 POOL_SIZE = 20  # connections kept per process (requests' default of 10 queues under gevent)
 
@@ -199,29 +202,29 @@ class RedmineClient:
             log.warning("Redmine %s %s answered %d", method, path, response.status_code)
         raise error_for(response)
 
-    @staticmethod
-    def decoded(response: requests.Response) -> dict[str, Any]:
-        """The JSON object of an answer; anything else is a malformed answer (502)."""
+    def parsed(self, response: requests.Response, shape: type[T], method: str, path: str) -> T:
+        """The answer's body as the shape it must have (answers.py); a body that is not JSON,
+        lacks a key or has a wrong type is a malformed answer: 502, logged without the body."""
         try:
-            body = response.json()
+            return parse(shape, response.content)
         except ValueError as error:
-            raise unavailable(502) from error
-        if not isinstance(body, dict):
-            raise unavailable(502)
-        return body
+            log.warning("Redmine %s %s answered a malformed body (%s)", method, path, error)
+            raise unavailable(502) from None
 
     def get(
         self,
         path: str,
         params: dict[str, Any] | None = None,
         *,
+        shape: type[T],
         as_login: str | None = None,
         api_key: str | None = None,
-    ) -> dict[str, Any]:
-        """GET a JSON object (path like "/issues/7.json"), retried on transport failures."""
+    ) -> T:
+        """GET an answer of the given shape (path like "/issues/7.json"), retried on transport
+        failures."""
         headers = self.headers(as_login, api_key)
         response = self.request("GET", path, params=params, headers=headers)
-        return self.decoded(self.checked(response, "GET", path))
+        return self.parsed(self.checked(response, "GET", path), shape, "GET", path)
 
     def put(
         self, path: str, json: Any, *, as_login: str | None = None, api_key: str | None = None
@@ -230,20 +233,46 @@ class RedmineClient:
         headers = self.headers(as_login, api_key)
         self.checked(self.request("PUT", path, json=json, headers=headers), "PUT", path)
 
+    @overload
     def post(
-        self, path: str, json: Any, *, as_login: str | None = None, api_key: str | None = None
-    ) -> dict[str, Any]:
-        """POST a JSON body and return the created object's JSON (empty for a 204); never
-        retried."""
+        self,
+        path: str,
+        json: Any,
+        *,
+        shape: type[T],
+        as_login: str | None = None,
+        api_key: str | None = None,
+    ) -> T: ...
+
+    @overload
+    def post(
+        self,
+        path: str,
+        json: Any,
+        *,
+        shape: None = None,
+        as_login: str | None = None,
+        api_key: str | None = None,
+    ) -> None: ...
+
+    def post(
+        self,
+        path: str,
+        json: Any,
+        *,
+        shape: type[T] | None = None,
+        as_login: str | None = None,
+        api_key: str | None = None,
+    ) -> T | None:
+        """POST a JSON body; the created object's answer in the given shape (None without one:
+        the answer is not read); never retried."""
         headers = self.headers(as_login, api_key)
         response = self.checked(
             self.request("POST", path, json=json, headers=headers), "POST", path
         )
-        if response.status_code == 204 or not response.content:
-            return {}
-        return self.decoded(response)
+        return None if shape is None else self.parsed(response, shape, "POST", path)
 
-    def current_user(self, login: str, password: str) -> dict[str, Any] | None:
+    def current_user(self, login: str, password: str) -> User | None:
         """The Redmine user a login and password belong to (GET /users/current.json with basic
         auth), or None when Redmine refuses them; BackendUnavailable when it cannot answer."""
         path = "/users/current.json"
@@ -253,8 +282,4 @@ class RedmineClient:
         response = self.request("GET", path, auth=credentials)
         if response.status_code == 401:
             return None
-        body = self.decoded(self.checked(response, "GET", path))
-        user = body.get("user")
-        if not isinstance(user, dict):
-            raise unavailable(502)
-        return user
+        return self.parsed(self.checked(response, "GET", path), UserAnswer, "GET", path)["user"]

@@ -5,10 +5,22 @@ With Redmine's database (integrations/redmine/database.py) one query per poll re
 after the last journal id seen, with their details and their issue's subject, project, author,
 assignee and watchers. Journal ids are handed out when a row is inserted, not when it commits, so
 an id skipped over may still arrive: such gaps are asked for again until GAP_SECONDS pass.
-Without the database the REST API is read: the issues updated since Redmine's last updated_on
-seen (open and closed ones), then each one's journals, with an overlap window for late commits
-and the journal ids already seen in it left out. The cursor, a small JSON document, keeps what
-either way needs, so a deployment may switch between them without losing its place.
+Without the database the REST API is read: the issues updated within a window (open and closed
+ones), then the journals of each one that changed since it was last read. Which journals are
+new is decided by id, never by time: those above the floor (the id at and below which all were
+delivered, just below the oldest id skipped over and still awaited) not delivered yet. The
+window is bounded by journal ids too: it starts OVERLAP_SECONDS (clock skew between Redmine's
+processes) before the anchor, the time of the newest journal at or below the floor, and never
+more than GAP_SECONDS before the newest change listed. A journal that commits late keeps the
+time it was written, in itself and in its issue's updated_on, and every journal at or below the
+floor was written before it: so its issue is in the window when it commits, and the journal is
+delivered once, if it commits within GAP_SECONDS (less a poll) of being written, as the
+database way promises. One case is left out: an issue whose updated_on has not changed since it
+was read is not read again once Redmine has listed a change SETTLE_SECONDS newer, so a second
+change of one issue within the same second that commits that much later is missed.
+
+The cursor, a small JSON document, keeps what either way needs, so a deployment may switch
+between them without losing its place.
 """
 
 from __future__ import annotations
@@ -24,6 +36,7 @@ from flask import current_app
 from sqlalchemy import Engine, String, bindparam, cast, column, func, or_, select, table
 from sqlalchemy.exc import SQLAlchemyError
 
+from helpdesk.integrations.redmine.answers import Issue, IssueAnswer, IssuesPage, Journal
 from helpdesk.integrations.redmine.database import redmine_database, redmine_timezone, to_utc
 from helpdesk.tasks.backends.base import (
     BackendUnavailable,
@@ -40,9 +53,9 @@ from helpdesk.tasks.backends.base import (
 if TYPE_CHECKING:  # the client imports the backends, which import this module
     from helpdesk.integrations.redmine.client import RedmineClient
 
-GAP_SECONDS = 600  # how long a skipped journal id may still commit and be delivered
+GAP_SECONDS = 600  # how long a skipped journal id may still commit and be delivered (both ways)
 MAX_GAPS = 1000  # skipped ids kept at most (the newest)
-OVERLAP_SECONDS = 60  # REST: how far back each poll looks again for late commits
+OVERLAP_SECONDS = 60  # REST: the window starts this long before the anchor (clock skew)
 SETTLE_SECONDS = 2  # REST: an issue updated this close to the newest change is read again
 ISSUES_PER_PAGE = 100  # REST: issues per list request
 BEGINNING = datetime(2000, 1, 1)  # REST: "since" for a Redmine without issues yet
@@ -67,15 +80,17 @@ class RedmineFeedSource(Protocol):
 @dataclass
 class Cursor:
     """How far the feed has read: the newest journal id (and the ids skipped below it, with
-    when to stop waiting for them); for REST, Redmine's newest updated_on seen and the journal
-    ids already seen within the overlap window (with their time) and when each issue in it was
-    last read (its updated_on then)."""
+    when to stop waiting for them); for REST also Redmine's newest updated_on listed (its
+    clock), the journals delivered above the floor (with their time), when each issue in the
+    window was last read (its updated_on then), and the anchor: the time of the newest journal
+    at or below the floor, which the window starts OVERLAP_SECONDS before."""
 
     journal: int = 0
     gaps: dict[int, float] = field(default_factory=dict)
     since: datetime | None = None
     seen: dict[int, float] = field(default_factory=dict)
     read: dict[int, float] = field(default_factory=dict)
+    anchor: datetime | None = None
 
     @classmethod
     def parse(cls, text: str) -> Cursor:
@@ -83,13 +98,14 @@ class Cursor:
         if text.strip().isdigit():
             return cls(journal=int(text))
         data = json.loads(text)
-        since = data.get("since")
+        since, anchor = data.get("since"), data.get("anchor")
         return cls(
             journal=int(data.get("journal", 0)),
             gaps={int(k): float(v) for k, v in data.get("gaps", {}).items()},
             since=datetime.fromisoformat(since) if since else None,
             seen={int(k): float(v) for k, v in data.get("seen", {}).items()},
             read={int(k): float(v) for k, v in data.get("read", {}).items()},
+            anchor=datetime.fromisoformat(anchor) if anchor else None,
         )
 
     def dump(self) -> str:
@@ -103,6 +119,8 @@ class Cursor:
             data["seen"] = {str(k): self.seen[k] for k in sorted(self.seen)}
         if self.read:
             data["read"] = {str(k): self.read[k] for k in sorted(self.read)}
+        if self.anchor is not None:
+            data["anchor"] = self.anchor.isoformat()
         return json.dumps(data, separators=(",", ":"))
 
 
@@ -337,47 +355,76 @@ class Translator:
 def rest_changes(
     client: RedmineClient, user_ids: UserIds, state: Cursor | None, limit: int
 ) -> ChangeBatch:
-    """The REST way: the issues updated since the cursor's time (less the overlap), oldest
-    first, then the journals not seen yet of each one that changed since it was last read."""
+    """The REST way: the issues updated since the window's start (OVERLAP_SECONDS before the
+    anchor), oldest change first, then the journals above the floor not delivered yet of each
+    one that changed since it was last read."""
     if state is None or state.since is None:  # None: a database cursor that saw no journal
         return ChangeBatch([], rest_start(client, state.journal if state else 0).dump())
-    window_start = state.since - timedelta(seconds=OVERLAP_SECONDS)
+    now = time.time()
+    gaps = {gap: until for gap, until in state.gaps.items() if until > now}
+    floor = floor_of(state.journal, gaps)
+    anchor = state.anchor or state.since  # a database cursor's since is its newest journal's
+    window_start = anchor - timedelta(seconds=OVERLAP_SECONDS)
     settled = epoch(state.since - timedelta(seconds=SETTLE_SECONDS))
     translate = Translator(user_ids)
-    seen, read = dict(state.seen), dict(state.read)
-    since, newest = state.since, state.journal
+    seen = {journal_id: at for journal_id, at in state.seen.items() if journal_id > floor}
+    read = dict(state.read)
+    since = state.since
+    found: dict[int, float] = {}
     changes: list[Change] = []
     for summary in updated_issues(client, window_start):
-        updated = epoch(parse_time(summary["updated_on"]))
+        updated = epoch(summary["updated_on"])
+        since = max(since, summary["updated_on"])
         if read.get(summary["id"]) == updated and updated < settled:
             continue  # read since its last change, and no later commit can carry that second
         read[summary["id"]] = updated
-        since = max(since, parse_time(summary["updated_on"]))
-        issue = issue_with_journals(client, summary["id"]) or {"journals": []}
+        issue = issue_with_journals(client, summary["id"])
+        if issue is None:  # deleted meanwhile
+            continue
         for journal in issue.get("journals", []):
-            created = parse_time(journal["created_on"])
-            if journal["id"] in seen or created < window_start:
-                continue
-            seen[journal["id"]] = epoch(created)
-            newest = max(newest, journal["id"])
+            created = journal["created_on"]
+            if journal["id"] <= floor or journal["id"] in seen or journal["id"] in found:
+                continue  # delivered already
+            if not state.journal and created < window_start:
+                continue  # no journal id known yet: what is older than the window came before
+            found[journal["id"]] = epoch(created)
             changes.append(rest_change(issue, journal, translate))
         if len(changes) >= limit:
             break
     changes.sort(key=lambda change: change.journal.id)
-    horizon = epoch(since - timedelta(seconds=OVERLAP_SECONDS))
+    newest = max([state.journal, *found])
+    for journal_id in found:
+        gaps.pop(journal_id, None)
+    # ids skipped over may still commit (with no journal known before, from the first one read)
+    lowest = state.journal + 1 if state.journal else min(found, default=newest)
+    missing = set(range(max(lowest, newest - MAX_GAPS), newest)) - set(found)
+    gaps.update(dict.fromkeys(missing, now + GAP_SECONDS))
+    gaps = dict(sorted(gaps.items())[-MAX_GAPS:])
+    seen.update(found)
+    floor = floor_of(newest, gaps)
+    below = [from_epoch(at) for journal_id, at in seen.items() if journal_id <= floor]
+    anchor = max([anchor, *below, since - timedelta(seconds=GAP_SECONDS)])
+    horizon = epoch(anchor - timedelta(seconds=OVERLAP_SECONDS))
     return ChangeBatch(
         changes,
         Cursor(
             newest,
-            {},
+            gaps,
             since,
-            {journal_id: at for journal_id, at in seen.items() if at >= horizon},
+            {journal_id: at for journal_id, at in seen.items() if journal_id > floor},
             {issue_id: at for issue_id, at in read.items() if at >= horizon},
+            anchor,
         ).dump(),
     )
 
 
-def updated_issues(client: RedmineClient, window_start: datetime) -> Iterator[dict[str, Any]]:
+def floor_of(newest: int, gaps: Mapping[int, float]) -> int:
+    """The journal id at and below which every journal is delivered (or given up on): just
+    below the oldest skipped id still awaited, else the newest."""
+    return min(gaps) - 1 if gaps else newest
+
+
+def updated_issues(client: RedmineClient, window_start: datetime) -> Iterator[Issue]:
     """The issues updated since a time, open and closed, oldest change first, page by page."""
     offset = 0
     while True:
@@ -390,56 +437,56 @@ def updated_issues(client: RedmineClient, window_start: datetime) -> Iterator[di
                 "limit": ISSUES_PER_PAGE,
                 "offset": offset,
             },
+            shape=IssuesPage,
         )
-        listed = page.get("issues", [])
+        listed = page["issues"]
         yield from listed
         offset += len(listed)
-        if not listed or offset >= int(page.get("total_count", 0)):
+        if not listed or offset >= page["total_count"]:
             return
 
 
 def rest_start(client: RedmineClient, journal: int = 0) -> Cursor:
-    """Where "now" is for the REST way: Redmine's newest updated_on, with the journals of the
-    issues updated within the overlap before it counted as seen."""
-    newest = client.get("/issues.json", {"status_id": "*", "sort": "updated_on:desc", "limit": 1})
-    if not newest.get("issues"):  # every issue to come is new
-        return Cursor(journal, {}, BEGINNING, {}, {})
-    since = parse_time(newest["issues"][0]["updated_on"])
-    window_start = since - timedelta(seconds=OVERLAP_SECONDS)
-    seen: dict[int, float] = {}
+    """Where "now" is for the REST way: Redmine's newest updated_on (the anchor), and the
+    newest journal id of the issues updated within the overlap before it (the floor)."""
+    newest = client.get(
+        "/issues.json",
+        {"status_id": "*", "sort": "updated_on:desc", "limit": 1},
+        shape=IssuesPage,
+    )
+    if not newest["issues"]:  # every issue to come is new
+        return Cursor(journal, {}, BEGINNING, {}, {}, BEGINNING)
+    since = newest["issues"][0]["updated_on"]
     read: dict[int, float] = {}
-    for summary in updated_issues(client, window_start):
-        read[summary["id"]] = epoch(parse_time(summary["updated_on"]))
-        for entry in (issue_with_journals(client, summary["id"]) or {}).get("journals", []):
+    for summary in updated_issues(client, since - timedelta(seconds=OVERLAP_SECONDS)):
+        read[summary["id"]] = epoch(summary["updated_on"])
+        issue = issue_with_journals(client, summary["id"])
+        for entry in issue.get("journals", []) if issue else ():
             journal = max(journal, entry["id"])
-            created = parse_time(entry["created_on"])
-            if created >= window_start:
-                seen[entry["id"]] = epoch(created)
-    return Cursor(journal, {}, since, seen, read)
+    return Cursor(journal, {}, since, {}, read, since)
 
 
-def issue_with_journals(client: RedmineClient, issue_id: int) -> dict[str, Any] | None:
+def issue_with_journals(client: RedmineClient, issue_id: int) -> Issue | None:
     """One issue with its journals and watchers; None if it was deleted meanwhile."""
     try:
-        answer = client.get(f"/issues/{issue_id}.json", {"include": "journals,watchers"})
+        answer = client.get(
+            f"/issues/{issue_id}.json", {"include": "journals,watchers"}, shape=IssueAnswer
+        )
     except TaskNotFound:
         return None
-    issue: dict[str, Any] = answer["issue"]
-    return issue
+    return answer["issue"]
 
 
-def rest_change(
-    issue: Mapping[str, Any], journal: Mapping[str, Any], translate: Translator
-) -> Change:
+def rest_change(issue: Issue, journal: Journal, translate: Translator) -> Change:
     """A journal of an issue as Redmine's API shows them, as a Change."""
-    user = journal.get("user") or {}
-    assignee = issue.get("assigned_to") or {}
+    user = journal.get("user")
+    assignee = issue.get("assigned_to")
     journal_info = JournalInfo(
         id=journal["id"],
         task_id=issue["id"],
-        user=Named(translate.id(user.get("id")), user.get("name", "")),
+        user=Named(translate.id(user["id"] if user else None), user["name"] if user else ""),
         notes="" if journal.get("private_notes") else (journal.get("notes") or ""),
-        created_on=parse_time(journal["created_on"]),
+        created_on=journal["created_on"],
         details=tuple(
             translate.detail(d["name"], d.get("old_value"), d.get("new_value"), d["property"])
             for d in journal.get("details", [])
@@ -447,23 +494,23 @@ def rest_change(
     )
     task = TaskFacts(
         issue["id"],
-        issue.get("subject", ""),
+        issue["subject"],
         issue["project"]["id"],
-        translate.id((issue.get("author") or {}).get("id")),
-        translate.known(assignee.get("id")),
+        translate.id(issue["author"]["id"]),
+        translate.known(assignee["id"] if assignee else None),
         translate.ids(w["id"] for w in issue.get("watchers", [])),
     )
     return Change(journal_info, task)
 
 
-def parse_time(value: str) -> datetime:
-    """A time from Redmine's API (ISO 8601 in UTC) as naive UTC."""
-    return datetime.fromisoformat(value).astimezone(UTC).replace(tzinfo=None)
-
-
 def epoch(value: datetime) -> float:
     """A naive UTC time as seconds since the epoch (how the cursor keeps times)."""
     return value.replace(tzinfo=UTC).timestamp()
+
+
+def from_epoch(value: float) -> datetime:
+    """Seconds since the epoch as a naive UTC time."""
+    return datetime.fromtimestamp(value, UTC).replace(tzinfo=None)
 
 
 def redmine_time(value: datetime) -> str:

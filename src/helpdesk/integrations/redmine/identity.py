@@ -16,6 +16,7 @@ from sqlalchemy.orm import aliased
 
 from helpdesk.core.database import may_write
 from helpdesk.extensions import cache, db
+from helpdesk.integrations.redmine.answers import Ref, UserAnswer, UsersPage
 from helpdesk.integrations.redmine.client import RedmineClient
 from helpdesk.tasks.backends.base import Named, TaskNotFound
 from helpdesk.users.models import User
@@ -66,10 +67,12 @@ class RedmineUserIds:
 
     def find_login(self, login: str) -> int | None:
         """The Redmine id of a login (any status: a locked user is still that user)."""
-        body = self.client.get("/users.json", {"name": login, "status": "", "limit": 100})
-        for user in body.get("users") or ():
-            if str(user.get("login", "")).lower() == login.lower():
-                return int(user["id"])
+        body = self.client.get(
+            "/users.json", {"name": login, "status": "", "limit": 100}, shape=UsersPage
+        )
+        for user in body["users"]:
+            if user["login"].lower() == login.lower():
+                return user["id"]
         return None
 
     def remember(self, user_id: int, redmine_id: int) -> None:
@@ -130,21 +133,21 @@ class RedmineUserIds:
         login: str | None = cache.get(key)
         if login is None:
             try:
-                body = self.client.get(f"/users/{redmine_id}.json")
+                body = self.client.get(f"/users/{redmine_id}.json", shape=UserAnswer)
             except TaskNotFound:  # a group, or a user deleted since
                 login = ""
             else:
-                login = str(body.get("user", {}).get("login") or "")
+                login = body["user"]["login"]
             cache.set(key, login, timeout=LOGIN_SECONDS)
         return login or None
 
-    def named(self, person: dict[str, Any] | None) -> Named | None:
+    def named(self, person: Ref | None) -> Named | None:
         """A Redmine {"id", "name"} as a helpdesk Named: the helpdesk id and name of a linked
         user, else id 0 and Redmine's name (call people() first for a whole page)."""
         if not person:
             return None
-        redmine_id = int(person["id"])
+        redmine_id = person["id"]
         user_id, name = self.people([redmine_id])[redmine_id]
         if user_id is None:
-            return Named(0, str(person.get("name") or ""))
+            return Named(0, person["name"])
         return Named(user_id, name or "")

@@ -8,7 +8,6 @@ for LOOKUP_SECONDS in the application's cache; a task is read once per request w
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime
 from typing import Any
 
 from flask import Flask, g
@@ -17,6 +16,27 @@ from flask_babel import gettext as _
 from helpdesk.config import ConfigurationError
 from helpdesk.extensions import cache
 from helpdesk.integrations.redmine import database, feed
+from helpdesk.integrations.redmine.answers import (
+    CustomField,
+    CustomFieldsAnswer,
+    Issue,
+    IssueAnswer,
+    IssuesPage,
+    Journal,
+    Membership,
+    MembershipsPage,
+    PrioritiesAnswer,
+    Priority,
+    Project,
+    ProjectAnswer,
+    ProjectsPage,
+    Ref,
+    RoleAnswer,
+    StatusesAnswer,
+    StatusRef,
+    TrackersAnswer,
+    UserAnswer,
+)
 from helpdesk.integrations.redmine.client import NotLinked, RedmineClient
 from helpdesk.integrations.redmine.identity import RedmineUserIds
 from helpdesk.tasks.backends.base import (
@@ -69,25 +89,13 @@ SORT_KEYS = frozenset(
 )
 
 
-def parse_time(value: str | None) -> datetime | None:
-    """Redmine's UTC timestamps ("2026-12-07T15:37:11Z") as naive UTC, like our columns."""
-    if not value:
-        return None
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).replace(tzinfo=None)
-
-
-def parse_date(value: str | None) -> date | None:
-    """A Redmine date, or None."""
-    return date.fromisoformat(value) if value else None
-
-
 def check_redmine(client: RedmineClient) -> None:
     """Stop start-up on a definite misconfiguration (a key Redmine refuses, its REST API
     switched off, a key that is not an administrator's: it could not act as each user); a
     Redmine that cannot be reached now is no misconfiguration: the client has logged it, each
     request answers 503 until Redmine is back, and nothing needs a restart."""
     try:
-        user = client.get("/users/current.json").get("user") or {}
+        user = client.get("/users/current.json", shape=UserAnswer)["user"]
     except TaskForbidden:
         raise ConfigurationError(
             f"The Redmine at {client.url} refuses REDMINE_API_KEY (a wrong key, or its REST API "
@@ -154,99 +162,107 @@ class RedmineBackend:
         held[key] = value
         return value
 
-    def all_pages(
-        self, path: str, key: str, params: dict[str, Any] | None = None, **who: Any
-    ) -> list[dict[str, Any]]:
-        """Every item of a paged Redmine list."""
-        items: list[dict[str, Any]] = []
+    def all_pages(self, path: str, shape: type[Any], key: str, **who: Any) -> list[Any]:
+        """Every item of a paged Redmine list (its answers of the shape, items under key)."""
+        items: list[Any] = []
         offset = 0
         while True:
-            body = self.client.get(
-                path, {**(params or {}), "offset": offset, "limit": PAGE_LIMIT}, **who
-            )
-            page = body.get(key) or []
+            params = {"offset": offset, "limit": PAGE_LIMIT}
+            body = self.client.get(path, params, shape=shape, **who)
+            page = body[key]
             items.extend(page)
             offset += len(page)
-            if not page or offset >= int(body.get("total_count", offset)):
+            if not page or offset >= body["total_count"]:
                 return items
 
     # -- lookups ---------------------------------------------------------------------------
 
     def statuses(self) -> list[StatusInfo]:
         """All statuses in Redmine's order."""
-        rows = self.cached(
-            "redmine:statuses", lambda: self.client.get("/issue_statuses.json")["issue_statuses"]
+        rows: list[StatusRef] = self.cached(
+            "redmine:statuses",
+            lambda: self.client.get("/issue_statuses.json", shape=StatusesAnswer)["issue_statuses"],
         )
         return [
-            StatusInfo(row["id"], row["name"], bool(row.get("is_closed")), position)
+            StatusInfo(row["id"], row["name"], row.get("is_closed", False), position)
             for position, row in enumerate(rows, 1)
         ]
 
     def priorities(self) -> list[PriorityInfo]:
         """The active priorities, least urgent first."""
-        rows = self.cached(
+        rows: list[Priority] = self.cached(
             "redmine:priorities",
-            lambda: self.client.get("/enumerations/issue_priorities.json")["issue_priorities"],
+            lambda: self.client.get("/enumerations/issue_priorities.json", shape=PrioritiesAnswer)[
+                "issue_priorities"
+            ],
         )
         return [
-            PriorityInfo(row["id"], row["name"], position, bool(row.get("is_default")))
+            PriorityInfo(row["id"], row["name"], position, row.get("is_default", False))
             for position, row in enumerate(rows, 1)
             if row.get("active", True)
         ]
 
     def trackers(self) -> list[Named]:
         """All trackers."""
-        rows = self.cached(
-            "redmine:trackers", lambda: self.client.get("/trackers.json")["trackers"]
+        rows: list[Ref] = self.cached(
+            "redmine:trackers",
+            lambda: self.client.get("/trackers.json", shape=TrackersAnswer)["trackers"],
         )
         return [Named(row["id"], row["name"]) for row in rows]
 
-    def issue_custom_fields(self) -> dict[int, dict[str, Any]]:
+    def issue_custom_fields(self) -> dict[int, CustomField]:
         """Every issue custom field's definition by id; only an administrator may read them
         (a seed connector acting with a user's own key gets none: no lengths, none required)."""
 
-        def load() -> list[dict[str, Any]]:
+        def load() -> list[CustomField]:
             try:
-                rows = self.client.get("/custom_fields.json")["custom_fields"]
+                rows = self.client.get("/custom_fields.json", shape=CustomFieldsAnswer)[
+                    "custom_fields"
+                ]
             except TaskForbidden:
                 return []
             return [row for row in rows if row.get("customized_type") == "issue"]
 
         return {row["id"]: row for row in self.cached("redmine:custom-fields", load)}
 
-    def memberships(self, project_id: int) -> list[dict[str, Any]]:
+    def memberships(self, project_id: int) -> list[Membership]:
         """A project's memberships, read by the administrator (who sees every project)."""
-        return self.cached(
+        rows: list[Membership] = self.cached(
             f"redmine:members:{project_id}",
-            lambda: self.all_pages(f"/projects/{project_id}/memberships.json", "memberships"),
+            lambda: self.all_pages(
+                f"/projects/{project_id}/memberships.json", MembershipsPage, "memberships"
+            ),
         )
+        return rows
 
     def status(self, status_id: int) -> StatusInfo | None:
         """A status by id."""
         return next((s for s in self.statuses() if s.id == status_id), None)
 
-    def priority_info(self, row: dict[str, Any]) -> PriorityInfo:
+    def priority_info(self, row: Ref) -> PriorityInfo:
         """The priority of an issue (an inactive one keeps its name, last in order)."""
         found = next((p for p in self.priorities() if p.id == row["id"]), None)
         return found or PriorityInfo(row["id"], row["name"], 0, False)
 
-    def status_info(self, row: dict[str, Any]) -> StatusInfo:
+    def status_info(self, row: StatusRef) -> StatusInfo:
         """The status of an issue."""
         found = self.status(row["id"])
-        return found or StatusInfo(row["id"], row["name"], bool(row.get("is_closed")), 0)
+        return found or StatusInfo(row["id"], row["name"], row.get("is_closed", False), 0)
 
     def projects(self, actor: Actor) -> list[ProjectInfo]:
         """The projects Redmine shows the actor, by name."""
-        rows = self.all_pages("/projects.json", "projects", **self.as_actor(actor))
+        rows: list[Project] = self.all_pages(
+            "/projects.json", ProjectsPage, "projects", **self.as_actor(actor)
+        )
         projects = [ProjectInfo(row["id"], row["identifier"], row["name"]) for row in rows]
         return sorted(projects, key=lambda p: p.name.lower())
 
-    def visible_project(self, actor: Actor, project_id: int, **params: Any) -> dict[str, Any]:
+    def visible_project(self, actor: Actor, project_id: int, **params: Any) -> Project:
         """A project as the actor sees it, or TaskNotFound (never telling hidden from missing)."""
         try:
-            return self.client.get(f"/projects/{project_id}.json", params, **self.as_actor(actor))[
-                "project"
-            ]
+            return self.client.get(
+                f"/projects/{project_id}.json", params, shape=ProjectAnswer, **self.as_actor(actor)
+            )["project"]
         except NotLinked:
             raise
         except (TaskNotFound, TaskForbidden):
@@ -255,14 +271,14 @@ class RedmineBackend:
     def members(self, actor: Actor, project_id: int) -> list[MemberInfo]:
         """The users with a role in a project the actor can see (groups left out), by name."""
         self.visible_project(actor, project_id)
-        rows = [row for row in self.memberships(project_id) if row.get("user")]
-        self.user_ids.people(row["user"]["id"] for row in rows)
+        rows = self.memberships(project_id)
+        users = [(row["user"], row["roles"]) for row in rows if "user" in row]
+        self.user_ids.people(person["id"] for person, _roles in users)
         members = []
-        for row in rows:
-            person = self.user_ids.named(row["user"])
-            assert person is not None
-            roles = row.get("roles") or [{"name": ""}]
-            members.append(MemberInfo(person.id, person.name, roles[0]["name"]))
+        for person, roles in users:
+            named = self.user_ids.named(person)
+            assert named is not None
+            members.append(MemberInfo(named.id, named.name, roles[0]["name"] if roles else ""))
         return sorted(members, key=lambda m: m.name.lower())
 
     def custom_fields(self, actor: Actor, project_id: int) -> list[CustomFieldInfo]:
@@ -270,29 +286,32 @@ class RedmineBackend:
         project = self.visible_project(actor, project_id, include="issue_custom_fields")
         definitions = self.issue_custom_fields()
         fields = []
-        for row in project.get("issue_custom_fields") or ():
-            definition = definitions.get(row["id"], {})
+        for row in project.get("issue_custom_fields", ()):
+            definition = definitions.get(row["id"])
             fields.append(
                 CustomFieldInfo(
                     row["id"],
                     row["name"],
-                    bool(definition.get("is_required")),
-                    int(definition.get("max_length") or 0),
+                    bool(definition and definition.get("is_required")),
+                    (definition and definition.get("max_length")) or 0,
                 )
             )
         return sorted(fields, key=lambda f: f.id)
 
     # -- reading tasks ---------------------------------------------------------------------
 
-    def issue(self, actor: Actor, task_id: int) -> dict[str, Any]:
+    def issue(self, actor: Actor, task_id: int) -> Issue:
         """A task as the actor sees it, with its history, watchers and allowed statuses: read
         once per request whatever asks (the task page asks three times)."""
-        memo: dict[tuple[str, int], dict[str, Any]] = g.setdefault(REQUEST_KEY, {})
+        memo: dict[tuple[str, int], Issue] = g.setdefault(REQUEST_KEY, {})
         key = (actor.redmine_api_key or actor.login, task_id)
         if key not in memo:
             try:
                 memo[key] = self.client.get(
-                    f"/issues/{task_id}.json", {"include": ISSUE_INCLUDES}, **self.as_actor(actor)
+                    f"/issues/{task_id}.json",
+                    {"include": ISSUE_INCLUDES},
+                    shape=IssueAnswer,
+                    **self.as_actor(actor),
                 )["issue"]
             except NotLinked:
                 raise
@@ -302,31 +321,27 @@ class RedmineBackend:
 
     def forget(self, task_id: int) -> None:
         """Drop a task read this request: it has just been changed."""
-        memo: dict[tuple[str, int], dict[str, Any]] = g.setdefault(REQUEST_KEY, {})
+        memo: dict[tuple[str, int], Issue] = g.setdefault(REQUEST_KEY, {})
         for key in [key for key in memo if key[1] == task_id]:
             del memo[key]
 
-    def watcher_ids(self, actor: Actor, issue: dict[str, Any]) -> tuple[int, ...]:
+    def watcher_ids(self, issue: Issue) -> tuple[int, ...]:
         """The task's watchers as helpdesk ids (read by the administrator when the actor's role
         may not see them: who hears of a change never depends on who made it)."""
         watchers = issue.get("watchers")
         if watchers is None:
-            watchers = self.client.get(f"/issues/{issue['id']}.json", {"include": "watchers"})[
-                "issue"
-            ].get("watchers", [])
+            watchers = self.client.get(
+                f"/issues/{issue['id']}.json", {"include": "watchers"}, shape=IssueAnswer
+            )["issue"].get("watchers", [])
         people = self.user_ids.people(row["id"] for row in watchers)
         return tuple(sorted(uid for row in watchers if (uid := people[row["id"]][0]) is not None))
 
-    def task_info(self, actor: Actor, issue: dict[str, Any]) -> TaskInfo:
+    def task_info(self, issue: Issue) -> TaskInfo:
         """Plain data for a Redmine issue, its people as helpdesk users."""
-        people = [issue.get("author"), issue.get("assigned_to")]
-        self.user_ids.people(int(p["id"]) for p in people if p)
-        author = self.user_ids.named(issue.get("author"))
+        assignee = issue.get("assigned_to")
+        self.user_ids.people([issue["author"]["id"], *([assignee["id"]] if assignee else [])])
+        author = self.user_ids.named(issue["author"])
         assert author is not None
-        created_on = parse_time(issue["created_on"])
-        updated_on = parse_time(issue["updated_on"])
-        assert created_on is not None
-        assert updated_on is not None
         return TaskInfo(
             id=issue["id"],
             subject=issue["subject"],
@@ -336,53 +351,51 @@ class RedmineBackend:
             status=self.status_info(issue["status"]),
             priority=self.priority_info(issue["priority"]),
             author=author,
-            assigned_to=self.user_ids.named(issue.get("assigned_to")),
-            start_date=parse_date(issue.get("start_date")),
-            due_date=parse_date(issue.get("due_date")),
+            assigned_to=self.user_ids.named(assignee),
+            start_date=issue.get("start_date"),
+            due_date=issue.get("due_date"),
             estimated_hours=issue.get("estimated_hours"),
-            done_ratio=int(issue.get("done_ratio") or 0),
-            created_on=created_on,
-            updated_on=updated_on,
-            closed_on=parse_time(issue.get("closed_on")),
+            done_ratio=issue.get("done_ratio") or 0,
+            created_on=issue["created_on"],
+            updated_on=issue["updated_on"],
+            closed_on=issue.get("closed_on"),
             custom_fields=tuple(
-                CustomValueInfo(row["id"], row["name"], str(row.get("value") or ""))
-                for row in sorted(issue.get("custom_fields") or (), key=lambda r: r["id"])
+                CustomValueInfo(row["id"], row["name"], custom_text(row.get("value")))
+                for row in sorted(issue.get("custom_fields", ()), key=lambda r: r["id"])
                 if row.get("value") not in (None, "", [])
             ),
-            watcher_ids=self.watcher_ids(actor, issue),
+            watcher_ids=self.watcher_ids(issue),
         )
 
     def get_task(self, actor: Actor, task_id: int) -> TaskInfo:
         """One task Redmine lets the actor see, or TaskNotFound."""
-        return self.task_info(actor, self.issue(actor, task_id))
+        return self.task_info(self.issue(actor, task_id))
 
-    def journal_info(self, task_id: int, row: dict[str, Any]) -> JournalInfo:
+    def journal_info(self, task_id: int, row: Journal) -> JournalInfo:
         """One entry of a task's history (call people() first for a whole history)."""
         user = self.user_ids.named(row.get("user")) or Named(0, "")
-        created_on = parse_time(row["created_on"])
-        assert created_on is not None
         return JournalInfo(
             id=row["id"],
             task_id=task_id,
             user=user,
             notes=row.get("notes") or "",
-            created_on=created_on,
+            created_on=row["created_on"],
             details=tuple(
                 JournalDetailInfo(
                     detail["name"]
-                    if detail.get("property") == "attr"
-                    else f"{detail.get('property')}_{detail['name']}",
+                    if detail["property"] == "attr"
+                    else f"{detail['property']}_{detail['name']}",
                     detail.get("old_value"),
                     detail.get("new_value"),
                 )
-                for detail in row.get("details") or ()
+                for detail in row.get("details", ())
             ),
         )
 
     def journals(self, actor: Actor, task_id: int) -> list[JournalInfo]:
         """A visible task's history as Redmine shows it to the actor, oldest first."""
-        rows = self.issue(actor, task_id).get("journals") or []
-        self.user_ids.people(int(row["user"]["id"]) for row in rows if row.get("user"))
+        rows = self.issue(actor, task_id).get("journals", [])
+        self.user_ids.people(row["user"]["id"] for row in rows if "user" in row)
         return [self.journal_info(task_id, row) for row in sorted(rows, key=lambda r: r["id"])]
 
     def allowed_statuses(self, actor: Actor, task_id: int) -> list[StatusInfo]:
@@ -391,10 +404,13 @@ class RedmineBackend:
 
     def role_permissions(self, role_id: int) -> list[str]:
         """A role's permissions (the administrator reads them)."""
-        return self.cached(
+        permissions: list[str] = self.cached(
             f"redmine:role:{role_id}",
-            lambda: self.client.get(f"/roles/{role_id}.json")["role"].get("permissions") or [],
+            lambda: self.client.get(f"/roles/{role_id}.json", shape=RoleAnswer)["role"].get(
+                "permissions", []
+            ),
         )
+        return permissions
 
     def may_edit(self, actor: Actor, project_id: int) -> bool:
         """Whether the actor's roles in the project may edit tasks: Redmine lists the workflow's
@@ -405,16 +421,16 @@ class RedmineBackend:
         roles = [
             role["id"]
             for row in self.memberships(project_id)
-            if (row.get("user") or {}).get("id") == redmine_id
-            for role in row.get("roles") or ()
+            if "user" in row and row["user"]["id"] == redmine_id
+            for role in row["roles"]
         ]
         return not roles or any("edit_issues" in self.role_permissions(r) for r in roles)
 
-    def allowed(self, actor: Actor, issue: dict[str, Any]) -> list[StatusInfo]:
+    def allowed(self, actor: Actor, issue: Issue) -> list[StatusInfo]:
         """The allowed statuses of an issue read with include=allowed_statuses, less its own."""
         if not self.may_edit(actor, issue["project"]["id"]):
             return []
-        ids = {row["id"] for row in issue.get("allowed_statuses") or ()}
+        ids = {row["id"] for row in issue.get("allowed_statuses", ())}
         ids.discard(issue["status"]["id"])
         return [s for s in self.statuses() if s.id in ids]
 
@@ -460,10 +476,12 @@ class RedmineBackend:
 
     def project_by_name(self, value: str) -> int | None:
         """The id of a project named or identified by value (projects are few and cached)."""
-        rows = self.cached("redmine:projects", lambda: self.all_pages("/projects.json", "projects"))
+        rows: list[Project] = self.cached(
+            "redmine:projects", lambda: self.all_pages("/projects.json", ProjectsPage, "projects")
+        )
         for row in rows:
             if row["identifier"] == value or row["name"].lower() == value.lower():
-                return int(row["id"])
+                return row["id"]
         return None
 
     def list_tasks(self, actor: Actor, query: TaskQuery) -> TaskPage:
@@ -471,15 +489,11 @@ class RedmineBackend:
         params = self.list_params(query)
         if params is None:
             return TaskPage([], 0, query.page, query.per_page)
-        body = self.client.get("/issues.json", params, **self.as_actor(actor))
-        rows = body.get("issues") or []
-        self.user_ids.people(
-            int(row["assigned_to"]["id"]) for row in rows if row.get("assigned_to")
-        )
+        body = self.client.get("/issues.json", params, shape=IssuesPage, **self.as_actor(actor))
+        rows = body["issues"]
+        self.user_ids.people(row["assigned_to"]["id"] for row in rows if "assigned_to" in row)
         items = []
         for row in rows:
-            updated_on = parse_time(row["updated_on"])
-            assert updated_on is not None
             items.append(
                 TaskSummary(
                     id=row["id"],
@@ -489,12 +503,12 @@ class RedmineBackend:
                     status=self.status_info(row["status"]),
                     priority=self.priority_info(row["priority"]),
                     assigned_to=self.user_ids.named(row.get("assigned_to")),
-                    due_date=parse_date(row.get("due_date")),
-                    updated_on=updated_on,
-                    done_ratio=int(row.get("done_ratio") or 0),
+                    due_date=row.get("due_date"),
+                    updated_on=row["updated_on"],
+                    done_ratio=row.get("done_ratio") or 0,
                 )
             )
-        return TaskPage(items, int(body.get("total_count", len(items))), query.page, query.per_page)
+        return TaskPage(items, body["total_count"], query.page, query.per_page)
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -561,7 +575,9 @@ class RedmineBackend:
                 {"id": field_id, "value": value} for field_id, value in new.custom_fields.items()
             ]
         try:
-            created = self.client.post("/issues.json", {"issue": fields}, **self.as_actor(actor))
+            created = self.client.post(
+                "/issues.json", {"issue": fields}, shape=IssueAnswer, **self.as_actor(actor)
+            )
         except NotLinked:
             raise
         except (TaskForbidden, TaskNotFound):
@@ -571,7 +587,7 @@ class RedmineBackend:
             ) from None
         except TaskValidationError as error:
             raise TaskValidationError(error.message, errors=self.field_errors(error)) from None
-        task_id = int(created["issue"]["id"])
+        task_id = created["issue"]["id"]
         self.watch(actor, task_id)
         return self.get_task(actor, task_id)
 
@@ -626,9 +642,9 @@ class RedmineBackend:
                 raise
             raise TaskForbidden(_("You may not change this task.")) from None
         self.forget(task_id)
-        rows = self.issue(actor, task_id).get("journals") or []
+        rows = self.issue(actor, task_id).get("journals", [])
         redmine_id = self.user_ids.to_backend(actor.user_id)
-        mine = [row["id"] for row in rows if row.get("user", {}).get("id") == redmine_id]
+        mine = [row["id"] for row in rows if "user" in row and row["user"]["id"] == redmine_id]
         return max(mine) if mine else None
 
     def add_comment(self, actor: Actor, task_id: int, notes: str) -> JournalInfo:
@@ -649,7 +665,7 @@ class RedmineBackend:
         visible = set()
         for user_id, login in self.user_ids.logins(user_ids).items():
             try:
-                self.client.get(f"/issues/{task_id}.json", as_login=login)
+                self.client.get(f"/issues/{task_id}.json", shape=IssueAnswer, as_login=login)
             except (TaskNotFound, TaskForbidden):
                 continue
             visible.add(user_id)
@@ -658,10 +674,10 @@ class RedmineBackend:
     def member_ids(self, project_id: int) -> set[int]:
         """The helpdesk users with a role in the project (who see its board)."""
         try:
-            rows = [row for row in self.memberships(project_id) if row.get("user")]
+            rows = self.memberships(project_id)
         except TaskNotFound:
             return set()
-        redmine_ids = [int(row["user"]["id"]) for row in rows]
+        redmine_ids = [row["user"]["id"] for row in rows if "user" in row]
         people = self.user_ids.people(redmine_ids)
         return {uid for rid in redmine_ids if (uid := people[rid][0]) is not None}
 
@@ -670,3 +686,10 @@ class RedmineBackend:
     def changes_since(self, cursor: str | None, limit: int = 100) -> ChangeBatch:
         """Journal entries after the cursor: Redmine's change feed."""
         return feed.changes_since(self, cursor, limit)
+
+
+def custom_text(value: str | list[str] | None) -> str:
+    """A custom field's value as text: several values joined by commas, as Redmine shows them."""
+    if isinstance(value, list):
+        return ", ".join(value)
+    return value or ""
