@@ -17,7 +17,7 @@ import pytest
 from flask import Flask
 
 from conftest import HELPDESK, require_service
-from helpdesk.backups.service import BackupError, create_backup, restore_backup
+from helpdesk.backups.service import BackupError, create_backup, prune, restore_backup
 from helpdesk.extensions import db
 from helpers import (
     JSON,
@@ -170,3 +170,14 @@ def test_restore_refuses_what_is_not_a_backup_of_its_database_kind(
     with pytest.raises(BackupError, match=r"The database already has \d+ tables"):
         restore_backup(app, archive, force=False, timeout=60)
     assert not uploads.exists()
+
+
+def test_keep_removes_only_the_oldest_archives_the_command_wrote(tmp_path: Path) -> None:
+    names = [f"helpdesk-2026120{day}T023000Z.tar" for day in (1, 2, 3)]
+    for name in [*names, "notes.tar", "helpdesk-config.ini"]:
+        (tmp_path / name).write_text("x", encoding="utf-8")
+    assert prune(tmp_path, keep=2) == [tmp_path / names[0]]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [*names[1:], "notes.tar", "helpdesk-config.ini"]
+    )
+    assert prune(tmp_path, keep=5) == []

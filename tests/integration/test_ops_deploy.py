@@ -407,6 +407,7 @@ def test_a_page_through_nginx_hears_changes_made_on_either_process_and_survives_
         time.sleep(0.2)
     time.sleep(2.5)  # each worker has passed over the outbox twice more
     assert [mails_saying(site, comment) for comment in comments] == [1, 1, 1]
+    assert all(worker.poll() is None for worker in site.workers), "both workers ran throughout"
 
 
 def test_the_units_command_lines_stop_gracefully_and_pass_systemd_analyze(

@@ -103,7 +103,7 @@ def create_backup(app: Flask, destination: Path, timeout: float) -> Path:
 def prune(folder: Path, keep: int) -> list[Path]:
     """Remove all but the newest `keep` archives this command wrote into folder."""
     archives = sorted(folder.glob(f"{ARCHIVE_PREFIX}*{ARCHIVE_SUFFIX}"))
-    removed = archives[:-keep] if keep else archives
+    removed = archives[: max(len(archives) - keep, 0)]
     for path in removed:
         path.unlink()
     return removed
@@ -125,8 +125,11 @@ def restore_backup(app: Flask, source: Path, force: bool, timeout: float) -> Man
         refuse_unless_empty(uploads)
     uploads.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=uploads.parent, prefix=".helpdesk-restore-") as work:
-        with tarfile.open(source) as archive:
-            archive.extractall(work, filter="data")
+        try:
+            with tarfile.open(source) as archive:
+                archive.extractall(work, filter="data")  # no path leaves work, no device files
+        except tarfile.TarError as error:
+            raise BackupError(f"{source} cannot be unpacked: {error}") from None
         dump = Path(work) / DATABASE_FILES[manifest.database]
         if not dump.is_file():
             raise BackupError(f"{source} has no {dump.name}: it is not a complete backup.")
