@@ -85,20 +85,18 @@ def use_the_site(url: str) -> None:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def source(
-    request: pytest.FixtureRequest, demo_site: dict[str, str], tmp_path: Path
+    request: pytest.FixtureRequest, demo_site: dict[str, str]
 ) -> Iterator[tuple[str, dict[str, str]]]:
-    """A demo helpdesk of the kind (PostgreSQL: migrated and loaded by the commands)."""
+    """A demo helpdesk of the kind (PostgreSQL: a copy of the demo database)."""
     if request.param == "sqlite":
         yield "sqlite", demo_site
         return
     if shutil.which("pg_dump") is None:
         require_service("PostgreSQL's client tools", "pg_dump is not installed")
-    with scratch_postgres("operators_ops_backup_source") as url:
-        env = {**demo_site, "DATABASE_URL": url}
-        for command in (["db", "upgrade"], ["demo"]):
-            done = helpdesk(env, *command)
-            assert done.returncode == 0, done.stderr
-        yield "postgresql", env
+    demo_postgres = request.getfixturevalue("demo_postgres")
+    url = demo_postgres.copy("operators_ops_backup_source")
+    yield "postgresql", {**demo_site, "DATABASE_URL": url}
+    demo_postgres.drop(url)
 
 
 @pytest.mark.servers  # `helpdesk serve` processes, on SQLite and on a PostgreSQL of their own
