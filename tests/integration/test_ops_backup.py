@@ -27,6 +27,7 @@ from helpers import (
     own_id,
     scratch_postgres,
     signed_in,
+    user_named,
 )
 
 
@@ -129,11 +130,6 @@ def test_a_restored_backup_serves_the_same_tasks_notifications_and_files(
         assert "--force" in again.stderr
         assert "Traceback" not in again.stderr
 
-        forced = helpdesk(target, "restore", "--force", str(archive))
-        assert forced.returncode == 0, forced.stderr
-        aside = list(target_folder.glob("uploads.before-restore-*"))
-        assert len(aside) == 1, "the replaced uploads are kept aside"
-
         with helpdesk_serving(target) as (restored_url, _process):
             assert what_bob_sees(restored_url) == before
 
@@ -179,3 +175,26 @@ def test_keep_removes_only_the_oldest_archives_the_command_wrote(tmp_path: Path)
         [*names[1:], "notes.tar", "helpdesk-config.ini"]
     )
     assert prune(tmp_path, keep=5) == []
+
+
+def test_force_replaces_the_database_and_keeps_the_replaced_files_aside(
+    app: Flask, make_user: Any, tmp_path: Path
+) -> None:
+    if db.engine.dialect.name == "postgresql" and shutil.which("pg_dump") is None:
+        require_service("PostgreSQL's client tools", "pg_dump is not installed")
+    make_user("kept")
+    uploads = Path(app.config["UPLOAD_FOLDER"])
+    (uploads / "avatars").mkdir(parents=True)
+    (uploads / "avatars" / "kept.png").write_bytes(b"kept")
+    archive = create_backup(app, tmp_path / "site.tar", timeout=60)
+    make_user("after_the_backup")
+    (uploads / "avatars" / "later.png").write_bytes(b"later")
+
+    manifest = restore_backup(app, archive, force=True, timeout=60)
+
+    assert manifest.files == 1
+    assert user_named("kept") is not None
+    assert user_named("after_the_backup") is None
+    assert sorted(p.name for p in (uploads / "avatars").iterdir()) == ["kept.png"]
+    (aside,) = uploads.parent.glob(f"{uploads.name}.before-restore-*")
+    assert sorted(p.name for p in (aside / "avatars").iterdir()) == ["kept.png", "later.png"]
