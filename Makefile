@@ -8,7 +8,7 @@ export HELPDESK_INSTANCE_PATH ?= $(CURDIR)/instance
 TRANSLATIONS := src/helpdesk/translations
 PO_FILES := $(wildcard $(TRANSLATIONS)/*/LC_MESSAGES/messages.po)
 MO_FILES := $(PO_FILES:.po=.mo)
-CODE := $(wildcard src tests benchmarks)
+CODE := $(wildcard src tests benchmarks setup.py)
 
 .PHONY: install install-runtime run test test-postgres lint typecheck format translations \
 	extract-messages clean

@@ -335,6 +335,64 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.local_backend)
 
 
+POSTGRES_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+class DemoPostgres:
+    """A PostgreSQL database migrated and loaded with the demo data by the commands, once per
+    run; each test that wants one gets a copy (CREATE DATABASE … TEMPLATE, a file copy)."""
+
+    def __init__(self, folder: Path):
+        self.admin = create_engine(
+            POSTGRES_SERVER, isolation_level="AUTOCOMMIT", poolclass=NullPool
+        )
+        self.template = f"demo_template_{os.getpid()}"
+        self.counter = itertools.count()
+        try:
+            self.execute(f'DROP DATABASE IF EXISTS "{self.template}" WITH (FORCE)')
+            self.execute(f'CREATE DATABASE "{self.template}"')
+        except OperationalError as error:
+            require_service("PostgreSQL", str(error).splitlines()[0])
+        env = {**demo_environment(folder / "instance"), "DATABASE_URL": self.url(self.template)}
+        for command in (["db", "upgrade"], ["demo"]):
+            subprocess.run(
+                [HELPDESK, *command], env=env, check=True, capture_output=True, timeout=180
+            )
+
+    def execute(self, statement: str) -> None:
+        """Run one statement on the server's maintenance database."""
+        with self.admin.connect() as connection:
+            connection.execute(text(statement))
+
+    def url(self, database: str) -> str:
+        """The URL of a database on the server."""
+        return make_url(POSTGRES_SERVER).set(database=database).render_as_string(False)
+
+    def copy(self, prefix: str) -> str:
+        """A fresh copy of the demo database; its URL."""
+        name = f"{prefix}_{os.getpid()}_{next(self.counter)}"
+        self.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        self.execute(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')
+        return self.url(name)
+
+    def drop(self, url: str) -> None:
+        """Remove a copy."""
+        self.execute(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
+
+    def close(self) -> None:
+        """Remove the template at the end of the run."""
+        self.execute(f'DROP DATABASE IF EXISTS "{self.template}" WITH (FORCE)')
+        self.admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def demo_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoPostgres]:
+    """The demo data on PostgreSQL, for the tests of the production layout and of backups."""
+    databases = DemoPostgres(tmp_path_factory.mktemp("demo-postgres"))
+    yield databases
+    databases.close()
+
+
 @pytest.fixture(
     params=[
         pytest.param(name, marks=[pytest.mark.redmine] if name == "redmine" else [])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any, cast
 
 import click
@@ -177,3 +178,64 @@ def worker(once: bool) -> None:
         return
     click.echo("Helpdesk worker running its jobs; Ctrl+C stops it.")
     run_worker(app)
+
+
+@main.command()
+@click.argument("destination", type=click.Path(path_type=Path))
+@click.option(
+    "--keep",
+    type=click.IntRange(min=1),
+    help="With a folder as DESTINATION: keep only its newest KEEP backups.",
+)
+@click.option(
+    "--timeout",
+    default=3600,
+    show_default=True,
+    help="Seconds pg_dump may take before it is stopped.",
+)
+@with_appcontext
+def backup(destination: Path, keep: int | None, timeout: int) -> None:
+    """Write the database and the uploaded files to DESTINATION, a .tar file or a folder (then
+    named by the date)."""
+    from helpdesk.backups.service import BackupError, create_backup, prune
+
+    if keep and not destination.is_dir():
+        raise click.BadParameter("--keep needs a folder as DESTINATION", param_hint="--keep")
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    try:
+        written = create_backup(app, destination, timeout)
+    except BackupError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"Backup written to {written}.")
+    for removed in prune(destination, keep) if keep else []:
+        click.echo(f"Removed the older backup {removed}.")
+
+
+@main.command()
+@click.argument("source", type=click.Path(path_type=Path))
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace what the database holds; files in the upload folder are moved aside.",
+)
+@click.option(
+    "--timeout",
+    default=3600,
+    show_default=True,
+    help="Seconds pg_restore may take before it is stopped.",
+)
+@with_appcontext
+def restore(source: Path, force: bool, timeout: int) -> None:
+    """Restore a backup written by `helpdesk backup` into an empty database and upload folder."""
+    from helpdesk.backups.service import BackupError, restore_backup
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    try:
+        manifest = restore_backup(app, source, force, timeout)
+    except BackupError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(
+        f"Restored the backup of {manifest.created_at} ({manifest.files} uploaded files). "
+        "Run `helpdesk db upgrade` if this helpdesk is newer than the one that wrote it, "
+        "then restart its processes."
+    )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import signal
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -118,12 +119,20 @@ def start_embedded(app: Flask) -> BaseScheduler | None:
 
 
 def run_worker(app: Flask) -> None:
-    """Run the jobs in the foreground until interrupted."""
+    """Run the jobs in the foreground until interrupted or told to stop (SIGTERM: systemd's and
+    docker's stop), letting a job that is running finish first."""
     scheduler = build_scheduler(app, BlockingScheduler)
+    signal.signal(signal.SIGTERM, stop_worker)
     try:
         scheduler.start()
     except (KeyboardInterrupt, SystemExit):
+        scheduler.shutdown(wait=True)
         log.info("worker stopped")
+
+
+def stop_worker(_signum: int, _frame: object) -> None:
+    """SIGTERM ends the scheduler's loop as Ctrl+C does."""
+    raise SystemExit(0)
 
 
 def run_all_once(app: Flask) -> dict[str, Outcome]:
