@@ -25,12 +25,13 @@ from helpdesk.tasks.backends.base import (
     TaskValidationError,
 )
 from helpdesk.tasks.schemas import journal_doc
-from helpdesk.tasks.views import require_task_access
+from helpdesk.tasks.views import require_task_access, task_error_page
 
 NOTES_LENGTH = 65_535
 
 bp = Blueprint("task_files", __name__, url_prefix="/tasks")
 bp.before_request(require_task_access)
+bp.register_error_handler(TaskError, task_error_page)
 api = Blueprint("task_files_api", __name__, url_prefix="/tasks/api")
 api.before_request(redmine_user_required(lambda: None))
 api.register_error_handler(TaskError, handle_task_error)
