@@ -60,7 +60,7 @@ def test_task_description_and_comments(client, app, login, world: World):
     login(world.users["alice"])
     page = client.get(f"/tasks/{task_id}", headers=HTML).get_data(as_text=True)
     assert_safe(page, "task page")
-    assert page.count('<li>open &lt;script&gt;alert(1)&lt;/script&gt;</li>') == 2
+    assert page.count("<li>open &lt;script&gt;alert(1)&lt;/script&gt;</li>") == 2
     assert_formatted(page, "task page")
 
 
