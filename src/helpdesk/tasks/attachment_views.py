@@ -139,16 +139,14 @@ def read_up_to(chunks: Iterator[bytes], limit: int) -> tuple[bytes | None, Itera
 # -- the API ---------------------------------------------------------------------------------
 
 
-@api.get("/task/<int:task_id>/attachments")
-def list_files(task_id: int) -> Response:
-    """A task's files, oldest first."""
-    return envelope([attachment_doc(a) for a in attachments.task_files(current_user, task_id)])
-
-
-@api.post("/task/<int:task_id>/attachments")
-def add_files(task_id: int) -> Response:
-    """Attach files (multipart/form-data: one or more `files`, optional `notes`); 201 with the
-    history entry and the files."""
+@api.route("/task/<int:task_id>/attachments", methods=["GET", "POST"])
+def task_attachments(task_id: int) -> Response:
+    """GET: a task's files, oldest first. POST: attach files (multipart/form-data: one or more
+    `files`, optional `notes`); 201 with the history entry and the files. One rule for both, so
+    an id beyond the database's integers is a 404 for either method."""
+    if request.method == "GET":
+        files_of = attachments.task_files(current_user, task_id)
+        return envelope([attachment_doc(a) for a in files_of])
     if request.mimetype != "multipart/form-data":
         raise APIException(_("Send the files as multipart/form-data."), 415)
     journal, added = attachments.add_files(

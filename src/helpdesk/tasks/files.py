@@ -178,11 +178,13 @@ def inline_type(info: AttachmentInfo, data: bytes | None = None) -> str | None:
 
 def download_type(info: AttachmentInfo) -> str:
     """The Content-Type of a file served as a download: its own, unless a browser would run it
-    (HTML, SVG, XML, script), then plain bytes."""
+    (HTML, SVG, XML, script) or it claims an image nobody verified (a file added in Redmine),
+    then plain bytes."""
     content_type = info.content_type.split(";")[0].strip().lower()
+    unverified_image = content_type in RASTER_TYPES.values() and not info.verified_image
     if not content_type or content_type in SCRIPTABLE_TYPES or "html" in content_type:
         return "application/octet-stream"
-    return content_type
+    return "application/octet-stream" if unverified_image else content_type
 
 
 # -- the local store's files -------------------------------------------------------------------
