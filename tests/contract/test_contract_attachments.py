@@ -30,7 +30,7 @@ def read(world: World, who: str, task_id: int, attachment_id: int) -> bytes:
     try:
         return b"".join(content.chunks)
     finally:
-        content.chunks.close()  # type: ignore[attr-defined]
+        content.chunks.close()
 
 
 def test_files_come_with_one_history_entry_and_read_back(world: World) -> None:

@@ -80,8 +80,10 @@ def test_upload_list_download_and_delete(client, login, world: World, stored: Pa
     assert image.headers["Content-Disposition"].startswith("inline;")
     assert image.headers["X-Content-Type-Options"] == "nosniff"
     assert "sandbox" in image.headers["Content-Security-Policy"]
-    forced = client.get(listed[0]["url"] + "?download=1")
-    assert forced.headers["Content-Disposition"].startswith("attachment;")
+    with client.head(listed[0]["url"]) as head:  # unread, the file is closed with the response
+        assert head.status_code == 200
+    with client.get(listed[0]["url"] + "?download=1") as forced:
+        assert forced.headers["Content-Disposition"].startswith("attachment;")
     text = client.get(listed[1]["url"])
     assert text.data == b"log line 1\nline 2\n"
     assert text.headers["Content-Disposition"] == (
@@ -222,6 +224,7 @@ def test_html_and_svg_are_served_as_downloads_of_bytes(client, login, world: Wor
     assert body.status_code == 201, body.get_data(as_text=True)
     for item in body.get_json()["data"]["attachments"]:
         served = client.get(item["url"])
+        assert served.data in (svg, html)
         assert served.mimetype == "application/octet-stream", item
         assert served.headers["Content-Disposition"].startswith("attachment;")
         assert served.headers["X-Content-Type-Options"] == "nosniff"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
@@ -21,6 +20,7 @@ from helpdesk.tasks.api import handle_task_error
 from helpdesk.tasks.backends.base import (
     AttachmentContent,
     AttachmentInfo,
+    StreamedBytes,
     TaskError,
     TaskValidationError,
 )
@@ -123,7 +123,7 @@ def file_response(content: AttachmentContent, inline_wanted: bool) -> Response:
     return response
 
 
-def read_up_to(chunks: Iterator[bytes], limit: int) -> tuple[bytes | None, Iterator[bytes]]:
+def read_up_to(chunks: StreamedBytes, limit: int) -> tuple[bytes | None, StreamedBytes]:
     """The whole file if it is at most limit bytes (None when longer), and the bytes to send."""
     held: list[bytes] = []
     size = 0
@@ -131,9 +131,9 @@ def read_up_to(chunks: Iterator[bytes], limit: int) -> tuple[bytes | None, Itera
         held.append(chunk)
         size += len(chunk)
         if size > limit:
-            return None, itertools.chain(held, chunks)
+            return None, StreamedBytes(itertools.chain(held, chunks), chunks.close)
     data = b"".join(held)
-    return data, iter([data])
+    return data, StreamedBytes(iter([data]), chunks.close)
 
 
 # -- the API ---------------------------------------------------------------------------------

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import secrets
 import unicodedata
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,13 @@ from werkzeug.datastructures import FileStorage
 from helpdesk.config import ConfigurationError
 from helpdesk.core.images import ImageRejected, verified_image_format
 from helpdesk.extensions import db
-from helpdesk.tasks.backends.base import AttachmentInfo, NewFile, TaskError, TaskValidationError
+from helpdesk.tasks.backends.base import (
+    AttachmentInfo,
+    NewFile,
+    StreamedBytes,
+    TaskError,
+    TaskValidationError,
+)
 
 FOLDER = "attachments"  # under UPLOAD_FOLDER; never one of the public image folders
 MAX_FILES = 20  # files in one upload
@@ -218,11 +223,11 @@ def remove_after_commit(stored_name: str) -> None:
     db.session.info.setdefault(DOOMED, []).append(str(stored_path(stored_name)))
 
 
-def read_chunks(stored_name: str) -> Iterator[bytes]:
-    """A stored file's bytes, a chunk at a time; the file closes when the iterator does."""
-    with stored_path(stored_name).open("rb") as handle:
-        while chunk := handle.read(CHUNK):
-            yield chunk
+def read_chunks(stored_name: str) -> StreamedBytes:
+    """A stored file's bytes, a chunk at a time: opened now (the response streams it after the
+    request's context has gone)."""
+    handle = stored_path(stored_name).open("rb")
+    return StreamedBytes(iter(lambda: handle.read(CHUNK), b""), handle.close)
 
 
 def unlink_all(paths: list[str]) -> None:

@@ -7,7 +7,7 @@ through its UserIds, the one place that knows both numberings.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Protocol
@@ -292,13 +292,34 @@ class AttachmentInfo:
     verified_image: bool = False
 
 
+class StreamedBytes:
+    """Bytes read a chunk at a time from something that must be let go (a file, a connection):
+    closed when the last chunk is read, or when the response that sends them is closed, even
+    unread."""
+
+    def __init__(self, chunks: Iterator[bytes], close: Callable[[], None]) -> None:
+        self.chunks = chunks
+        self.close = close
+
+    def __iter__(self) -> StreamedBytes:
+        """The chunks, once."""
+        return self
+
+    def __next__(self) -> bytes:
+        """The next chunk; at the end the source is closed."""
+        try:
+            return next(self.chunks)
+        except StopIteration:
+            self.close()
+            raise
+
+
 @dataclass(frozen=True, slots=True)
 class AttachmentContent:
-    """A file's bytes as they stream from the store (closing the iterator frees what holds
-    them: a file, a connection)."""
+    """A file and its bytes as they stream from the store."""
 
     info: AttachmentInfo
-    chunks: Iterator[bytes]
+    chunks: StreamedBytes
 
 
 ATTACHMENT_PROP = "attachment_"  # a journal detail's prop_key for a file: attachment_<id>

@@ -7,7 +7,7 @@ for LOOKUP_SECONDS in the application's cache; a task is read once per request w
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
@@ -38,6 +38,7 @@ from helpdesk.tasks.backends.base import (
     ProjectInfo,
     StatusChange,
     StatusInfo,
+    StreamedBytes,
     TaskConflict,
     TaskError,
     TaskForbidden,
@@ -762,14 +763,9 @@ class RedmineBackend:
             raise
         except (TaskNotFound, TaskForbidden):
             raise TaskNotFound(_("File #%(id)d was not found.", id=attachment_id)) from None
-
-        def chunks() -> Iterator[bytes]:
-            try:
-                yield from response.iter_content(64 * 1024)
-            finally:
-                response.close()
-
-        return AttachmentContent(info, chunks())
+        return AttachmentContent(
+            info, StreamedBytes(response.iter_content(64 * 1024), response.close)
+        )
 
     def delete_attachment(
         self, actor: Actor, task_id: int, attachment_id: int
