@@ -277,3 +277,29 @@ def test_the_size_limit_must_fit_in_a_request():
         check_attachment_size({"MAX_ATTACHMENT_SIZE": 101, "MAX_CONTENT_LENGTH": 100})
     with pytest.raises(ConfigurationError, match="positive"):
         check_attachment_size({"MAX_ATTACHMENT_SIZE": 0, "MAX_CONTENT_LENGTH": 100})
+
+
+def test_the_tasks_people_hear_of_files_as_of_a_comment(client, app, login, world: World):
+    from task_api_support import as_user
+
+    bob = as_user(app, login, world.users["bob"])  # alice is the assignee of "login"
+    response = post_files(bob, world.tasks["login"], (image_bytes("PNG"), "error.png"))
+    assert response.status_code == 201
+    login(world.users["alice"])
+    listed = client.get("/tasks/api/notifications", headers=JSON).get_json()["data"]
+    assert [(n["type"], n["message"]) for n in listed["notifications"]] == [
+        ("comment", "Bob Jones: error.png")
+    ]
+
+
+def test_the_start_stops_when_a_file_could_not_fit_in_a_request(tmp_path, monkeypatch):
+    from helpdesk import create_app
+
+    monkeypatch.setenv("HELPDESK_INSTANCE_PATH", str(tmp_path))
+    with pytest.raises(ConfigurationError, match="MAX_ATTACHMENT_SIZE"):
+        create_app(
+            "testing",
+            SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'x.db'}",
+            MAX_CONTENT_LENGTH=1024,
+            MAX_ATTACHMENT_SIZE=2048,
+        )
