@@ -216,6 +216,18 @@ def test_path_traversal_names_stay_inside_the_folder(client, login, world: World
     assert not (uploads.parent / "evil.txt").exists()
 
 
+def test_a_russian_name_is_offered_as_written_and_in_ascii(client, login, world: World):
+    login(world.users["alice"])
+    body = post_files(client, world.tasks["login"], (b"data", "отчёт за май.txt"))
+    url = body.get_json()["data"]["attachments"][0]["url"]
+    served = client.get(url)
+    assert served.data == b"data"
+    assert served.headers["Content-Disposition"] == (
+        'attachment; filename="file.txt"; '
+        "filename*=UTF-8''%D0%BE%D1%82%D1%87%D1%91%D1%82%20%D0%B7%D0%B0%20%D0%BC%D0%B0%D0%B9.txt"
+    )
+
+
 def test_html_and_svg_are_served_as_downloads_of_bytes(client, login, world: World):
     login(world.users["alice"])
     svg = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import unicodedata
 from typing import Any
 from urllib.parse import quote
 
@@ -112,7 +113,7 @@ def file_response(content: AttachmentContent, inline_wanted: bool) -> Response:
             data, chunks = read_up_to(chunks, int(current_app.config["MAX_ATTACHMENT_SIZE"]))
             inline = files.inline_type(info, data) if data is not None else None
     disposition = "inline" if inline else "attachment"
-    fallback = info.filename.encode("ascii", "ignore").decode().replace('"', "") or "file"
+    fallback = ascii_name(info.filename)
     response = Response(chunks, mimetype=inline or files.download_type(info))
     response.headers["Content-Disposition"] = (
         f"{disposition}; filename=\"{fallback}\"; filename*=UTF-8''{quote(info.filename)}"
@@ -121,6 +122,17 @@ def file_response(content: AttachmentContent, inline_wanted: bool) -> Response:
     response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
     response.headers["Cache-Control"] = "private, no-store"
     return response
+
+
+def ascii_name(filename: str) -> str:
+    """The name for clients that do not read filename* (RFC 6266): letters without their
+    accents, other characters dropped, "file" for a name that had only those."""
+    plain = unicodedata.normalize("NFKD", filename).encode("ascii", "ignore").decode()
+    plain = plain.replace('"', "").replace("\\", "")
+    stem, dot, suffix = plain.rpartition(".")
+    if not plain.strip(". ") or (dot and not stem.strip()):
+        return f"file.{suffix}" if dot and suffix else "file"
+    return plain
 
 
 def read_up_to(chunks: StreamedBytes, limit: int) -> tuple[bytes | None, StreamedBytes]:
