@@ -87,3 +87,25 @@ def test_textile_text_is_shown_as_typed(app, login, world: World):
     app.config["REDMINE_TEXT_FORMATTING"] = "textile"
     page = alice.get(f"/tasks/{task.id}", headers=HTML).get_data(as_text=True)
     assert '<p class="text-pre-line">*strong* and https://a.example</p>' in page
+
+
+def test_a_file_over_redmines_own_limit_is_refused_by_field(app, login, world: World, request):
+    server = request.getfixturevalue("redmine_server")
+    server.rails('Setting.attachment_max_size = "1"')  # kilobytes
+    try:
+        task = world.create("alice", "P1", "Small files only")
+        alice = sign_in(app, login, world, "alice")
+        response = alice.post(
+            f"/tasks/api/task/{task.id}/attachments",
+            data={"files": [(io.BytesIO(b"x" * 2048), "big.txt")]},
+            content_type="multipart/form-data",
+            headers=JSON,
+        )
+        assert response.status_code == 422, response.get_data(as_text=True)
+        body = response.get_json()
+        assert body["message"] == "Redmine refused big.txt."
+        assert body["errors"]["files"]
+        listed = alice.get(f"/tasks/api/task/{task.id}/attachments", headers=JSON).get_json()
+        assert listed["data"] == []
+    finally:
+        server.rails('Setting.attachment_max_size = "5120"')
