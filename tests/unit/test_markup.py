@@ -15,7 +15,7 @@ from helpdesk.core.markup import render_markdown
         ("- one\n- two", "<ul>\n<li>one</li>\n<li>two</li>\n</ul>\n"),
         ("3. three\n4. four", '<ol start="3">\n<li>three</li>\n<li>four</li>\n</ol>\n'),
         ("`a < b`", "<p><code>a &lt; b</code></p>\n"),
-        ("```sql\nselect 1;\n```", '<pre><code class="language-sql">select 1;\n</code></pre>\n'),
+        ("```sql\nselect 1;\n```", "<pre><code>select 1;\n</code></pre>\n"),
         ("first\nsecond", "<p>first<br>\nsecond</p>\n"),
         ("~~gone~~", "<p><s>gone</s></p>\n"),
         (
