@@ -94,6 +94,7 @@ class Config:
     WTF_CSRF_CHECK_DEFAULT = False  # the origin guard decides when a token is needed
 
     MAX_CONTENT_LENGTH = 16 * 1024 * 1024
+    MAX_ATTACHMENT_SIZE = 10 * 1024 * 1024  # bytes per attached file; at most MAX_CONTENT_LENGTH
     UPLOAD_FOLDER = ""  # empty: "uploads" in the instance folder
     AVATAR_SIZE = 256
     POST_IMAGE_SIZE = 1280
@@ -169,6 +170,7 @@ class Config:
     REDMINE_DB_URL = ""  # any SQLAlchemy URL of Redmine's database; wins over REDMINE_DB_*
     REDMINE_TIMEZONE = "UTC"  # the zone Redmine's process writes created_on/updated_on in
     REDMINE_POLL_SECONDS = 2  # seconds between reads of Redmine's changes (TASK_BACKEND=redmine)
+    REDMINE_TEXT_FORMATTING = "markdown"  # Redmine's text formatting: markdown | textile (plain)
 
     ERP_ORACLE_HOST = ""
     ERP_ORACLE_PORT = 1521

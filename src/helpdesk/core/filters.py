@@ -8,6 +8,8 @@ from zoneinfo import ZoneInfo
 from flask import Flask, current_app, has_app_context, has_request_context
 from flask_babel import format_datetime, get_timezone
 
+from helpdesk.core.markup import render_markdown
+
 DEFAULT_TIMEZONE = "Europe/Moscow"
 
 STATUS_COLORS = {
@@ -99,3 +101,4 @@ def register_filters(app: Flask) -> None:
     for helper in helpers:
         app.add_template_filter(helper)
         app.add_template_global(helper)
+    app.add_template_filter(render_markdown, "markdown")  # the one way user text becomes HTML

@@ -98,6 +98,18 @@ def _reencode(image: Image.Image, max_side: int) -> tuple[bytes, str]:
     return out.getvalue(), ".jpg"
 
 
+def verified_image_format(data: bytes) -> str:
+    """The format (JPEG, PNG, GIF, WEBP) of bytes Pillow has verified and decoded, its pixel
+    count checked from the header first; ImageRejected otherwise. The bytes are kept as they
+    are (an attachment is the sender's file, not a re-encoding)."""
+    with decoding.slot():
+        image = _open_verified(data)
+    try:
+        return str(image.format)
+    finally:
+        image.close()
+
+
 def image_folder(kind: str) -> Path:
     """Where images of one kind are kept (avatars, posts)."""
     if kind not in IMAGE_FOLDERS:

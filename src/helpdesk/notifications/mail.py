@@ -29,6 +29,7 @@ from helpdesk.notifications.mail_sender import EmailSender, MailError
 from helpdesk.notifications.models import MailOutbox, Notifications
 from helpdesk.notifications.preferences import gets_email
 from helpdesk.notifications.webpush import task_url
+from helpdesk.tasks.backends import get_backend
 from helpdesk.tasks.events import TaskCommented, TaskCreated, TaskReassigned, TaskStatusChanged
 from helpdesk.users.models import User
 
@@ -94,6 +95,7 @@ def _context(item: Notifications, base_url: str) -> dict[str, Any]:
         "task_id": item.issue_id,
         "task_subject": data.get("task_subject") or item.old_subj or "",
         "comment": data.get("comment") or "",
+        "plain_text": get_backend().text_format() == "plain",  # how the HTML part shows it
         "task_url": f"{base_url}{task_url(item.issue_id)}" if base_url else "",
     }
 

@@ -201,3 +201,24 @@ class Watcher(Model):
     user_id: Mapped[int] = mapped_column(
         ForeignKey("user.id", ondelete="CASCADE"), primary_key=True
     )
+
+
+class Attachment(Model):
+    """A file on a task, added on its own or with a comment (journal_id); the bytes live under
+    UPLOAD_FOLDER/attachments by a random stored_name, never the name the uploader gave."""
+
+    __tablename__ = "attachments"
+    __table_args__ = (Index("ix_attachments_task_id", "task_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"))
+    journal_id: Mapped[int | None] = mapped_column(
+        ForeignKey("journals.id", ondelete="SET NULL"), index=True
+    )
+    author_id: Mapped[int] = mapped_column(ForeignKey("user.id"))
+    filename: Mapped[str] = mapped_column(String(255))
+    stored_name: Mapped[str] = mapped_column(String(64), unique=True)
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(Integer)
+    is_image: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_on: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

@@ -92,6 +92,8 @@ def task_page(task_id: int) -> str | tuple[str, int]:
         journals=backend.journals(actor, task_id),
         allowed=backend.allowed_statuses(actor, task_id),
         statuses={s.id: s.name for s in backend.statuses()},
+        attachments=backend.attachments(actor, task_id),
+        plain_text=backend.text_format() == "plain",
     )
 
 

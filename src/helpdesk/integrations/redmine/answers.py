@@ -68,9 +68,33 @@ class CustomValue(TypedDict):
     value: NotRequired[str | list[str] | None]
 
 
+class Attachment(TypedDict):
+    """A file of an issue (include=attachments); its type is Redmine's word, verified before an
+    image is shown inline."""
+
+    id: int
+    filename: NotRequired[str]
+    filesize: NotRequired[int]
+    content_type: NotRequired[str | None]
+    author: NotRequired[Ref]
+    created_on: Time
+
+
+class Upload(TypedDict):
+    """The token of a file sent to /uploads.json."""
+
+    token: str
+
+
+class UploadAnswer(TypedDict):
+    """POST /uploads.json."""
+
+    upload: Upload
+
+
 class Issue(TypedDict):
-    """An issue as a list row or on its own (journals, watchers and allowed statuses when
-    included)."""
+    """An issue as a list row or on its own (journals, watchers, allowed statuses and files
+    when included)."""
 
     id: int
     project: Ref
@@ -92,6 +116,7 @@ class Issue(TypedDict):
     journals: NotRequired[list[Journal]]
     watchers: NotRequired[list[Ref]]
     allowed_statuses: NotRequired[list[StatusRef]]
+    attachments: NotRequired[list[Attachment]]
 
 
 class IssueAnswer(TypedDict):

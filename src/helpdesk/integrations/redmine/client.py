@@ -16,7 +16,7 @@ from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase, HTTPBasicAuth
 from urllib3.util.retry import Retry
 
-from helpdesk.integrations.redmine.answers import User, UserAnswer, parse
+from helpdesk.integrations.redmine.answers import UploadAnswer, User, UserAnswer, parse
 from helpdesk.tasks.backends.base import (
     BackendUnavailable,
     TaskConflict,
@@ -165,6 +165,8 @@ class RedmineClient:
         json: Any = None,
         headers: dict[str, str] | None = None,
         auth: AuthBase | None = None,
+        data: bytes | None = None,
+        stream: bool = False,
     ) -> requests.Response:
         """One call with the timeouts; transport failures become BackendUnavailable (503)."""
         session = self.reads if method == "GET" else self.writes
@@ -174,10 +176,12 @@ class RedmineClient:
                 self.url + path,
                 params=params,
                 json=json,
+                data=data,
                 headers=headers,
                 auth=auth,
                 timeout=(self.timeout, self.timeout),
                 allow_redirects=False,
+                stream=stream,
             )
         except requests.RequestException as error:
             if not self.down:
@@ -271,6 +275,40 @@ class RedmineClient:
             self.request("POST", path, json=json, headers=headers), "POST", path
         )
         return None if shape is None else self.parsed(response, shape, "POST", path)
+
+    def upload(
+        self,
+        data: bytes,
+        filename: str,
+        *,
+        as_login: str | None = None,
+        api_key: str | None = None,
+    ) -> str:
+        """POST a file's bytes to /uploads.json; the token that attaches it to an issue (an
+        unused upload is Redmine's to prune); never retried."""
+        path = "/uploads.json"
+        headers = {**self.headers(as_login, api_key), "Content-Type": "application/octet-stream"}
+        response = self.request(
+            "POST", path, params={"filename": filename}, data=data, headers=headers
+        )
+        answer = self.parsed(self.checked(response, "POST", path), UploadAnswer, "POST", path)
+        return answer["upload"]["token"]
+
+    def delete(self, path: str, *, as_login: str | None = None, api_key: str | None = None) -> None:
+        """DELETE a resource (Redmine answers 204); never retried."""
+        headers = self.headers(as_login, api_key)
+        self.checked(self.request("DELETE", path, headers=headers), "DELETE", path)
+
+    def download(
+        self, path: str, *, as_login: str | None = None, api_key: str | None = None
+    ) -> requests.Response:
+        """GET a file as a stream (the caller closes the response): Redmine checks who may
+        read it."""
+        headers = self.headers(as_login, api_key)
+        response = self.request("GET", path, headers=headers, stream=True)
+        if not 200 <= response.status_code < 300:
+            response.content  # noqa: B018 -- read the short error body: the connection goes back
+        return self.checked(response, "GET", path)
 
     def current_user(self, login: str, password: str) -> User | None:
         """The Redmine user a login and password belong to (GET /users/current.json with basic

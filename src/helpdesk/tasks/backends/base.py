@@ -7,7 +7,7 @@ through its UserIds, the one place that knows both numberings.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Protocol
@@ -263,6 +263,68 @@ class ChangeBatch:
     cursor: str
 
 
+@dataclass(frozen=True, slots=True)
+class NewFile:
+    """A file to attach, already checked by the helpdesk (tasks/files.py inspect): a sanitised
+    name, the content type sniffed from its bytes, whether Pillow verified it as a raster
+    image."""
+
+    filename: str
+    content_type: str
+    data: bytes
+    is_image: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AttachmentInfo:
+    """A file on a task; journal_id: the history entry (a comment) it came with; author carries
+    a helpdesk user id. verified_image: the helpdesk itself verified the bytes as a raster image
+    (a file added in Redmine claims its type, and is verified when served)."""
+
+    id: int
+    task_id: int
+    filename: str
+    size: int
+    content_type: str
+    author: Named
+    created_on: datetime
+    journal_id: int | None = None
+    verified_image: bool = False
+
+
+class StreamedBytes:
+    """Bytes read a chunk at a time from something that must be let go (a file, a connection):
+    closed when the last chunk is read, or when the response that sends them is closed, even
+    unread."""
+
+    def __init__(self, chunks: Iterator[bytes], close: Callable[[], None]) -> None:
+        self.chunks = chunks
+        self.close = close
+
+    def __iter__(self) -> StreamedBytes:
+        """The chunks, once."""
+        return self
+
+    def __next__(self) -> bytes:
+        """The next chunk; at the end the source is closed."""
+        try:
+            return next(self.chunks)
+        except StopIteration:
+            self.close()
+            raise
+
+
+@dataclass(frozen=True, slots=True)
+class AttachmentContent:
+    """A file and its bytes as they stream from the store."""
+
+    info: AttachmentInfo
+    chunks: StreamedBytes
+
+
+ATTACHMENT_PROP = "attachment_"  # a journal detail's prop_key for a file: attachment_<id>
+
+
 class TaskError(Exception):
     """Base of the errors a backend raises; the API turns each into a clear 4xx/5xx."""
 
@@ -433,4 +495,37 @@ class TaskBackend(Protocol):
     def changes_since(self, cursor: str | None, limit: int = 100) -> ChangeBatch:
         """Journal entries after the cursor (None: start from now), oldest first, with those
         the helpdesk made itself: the change feed (tasks/feed.py) announces each once."""
+        ...
+
+    def attachments(self, actor: Actor, task_id: int) -> list[AttachmentInfo]:
+        """The files of a visible task, oldest first."""
+        ...
+
+    def add_attachments(
+        self, actor: Actor, task_id: int, files: list[NewFile], notes: str = ""
+    ) -> JournalInfo:
+        """Attach files to a task the actor may comment on, with optional notes, as one history
+        entry whose details name each file (prop_key attachment_<id>, new value its name)."""
+        ...
+
+    def attachment(self, actor: Actor, task_id: int, attachment_id: int) -> AttachmentInfo:
+        """A file of a task the actor can see, or TaskNotFound (never telling which)."""
+        ...
+
+    def attachment_content(
+        self, actor: Actor, task_id: int, attachment_id: int
+    ) -> AttachmentContent:
+        """A visible file and its bytes, streamed."""
+        ...
+
+    def delete_attachment(
+        self, actor: Actor, task_id: int, attachment_id: int
+    ) -> JournalInfo | None:
+        """Remove a file (its author or an administrator; Redmine: whom its roles allow), with a
+        history entry naming it (old value its name) when the store keeps one."""
+        ...
+
+    def text_format(self) -> str:
+        """How the texts of this store are written: "markdown", or "plain" (a Redmine that
+        formats with Textile: shown as typed, never guessed at)."""
         ...

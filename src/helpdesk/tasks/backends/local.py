@@ -29,8 +29,12 @@ from sqlalchemy.orm.exc import StaleDataError
 from helpdesk.core.json_rows import json_rows
 from helpdesk.core.models import escape_like, utcnow
 from helpdesk.extensions import db
+from helpdesk.tasks import files
 from helpdesk.tasks.backends.base import (
+    ATTACHMENT_PROP,
     Actor,
+    AttachmentContent,
+    AttachmentInfo,
     Change,
     ChangeBatch,
     CustomFieldInfo,
@@ -39,6 +43,7 @@ from helpdesk.tasks.backends.base import (
     JournalInfo,
     MemberInfo,
     Named,
+    NewFile,
     NewTask,
     PriorityInfo,
     ProjectInfo,
@@ -59,6 +64,7 @@ from helpdesk.tasks.backends.base import (
 )
 from helpdesk.tasks.backends.lookups import LookupCache, Lookups
 from helpdesk.tasks.models import (
+    Attachment,
     CustomField,
     CustomValue,
     Journal,
@@ -836,3 +842,107 @@ class LocalBackend:
             )
             changes.append(Change(journal, facts))
         return ChangeBatch(changes, str(journals[-1].id))
+
+    # -- attachments ----------------------------------------------------------------------
+
+    def _attachment_infos(self, statement: Select[Any]) -> list[AttachmentInfo]:
+        """Attachments with their authors' names, in id order."""
+        rows = db.session.execute(
+            statement.add_columns(_user_name(User))
+            .join(User, User.id == Attachment.author_id)
+            .order_by(Attachment.id)
+        ).all()
+        return [
+            AttachmentInfo(
+                id=attachment.id,
+                task_id=attachment.task_id,
+                filename=attachment.filename,
+                size=attachment.size,
+                content_type=attachment.content_type,
+                author=Named(attachment.author_id, name),
+                created_on=attachment.created_on,
+                journal_id=attachment.journal_id,
+                verified_image=attachment.is_image,
+            )
+            for attachment, name in rows
+        ]
+
+    def _visible_attachment(self, actor: Actor, task_id: int, attachment_id: int) -> Attachment:
+        """An attachment of a task the actor can see, or TaskNotFound (the same answer for one
+        that does not exist or is another task's, so ids cannot be probed)."""
+        attachment = db.session.get(Attachment, attachment_id)
+        try:
+            if attachment is None or attachment.task_id != task_id:
+                raise TaskNotFound("")
+            self._task(actor, task_id)
+        except TaskNotFound:
+            raise TaskNotFound(_("File #%(id)d was not found.", id=attachment_id)) from None
+        return attachment
+
+    def attachments(self, actor: Actor, task_id: int) -> list[AttachmentInfo]:
+        """A visible task's files, oldest first."""
+        self._task(actor, task_id)
+        return self._attachment_infos(select(Attachment).where(Attachment.task_id == task_id))
+
+    def add_attachments(
+        self, actor: Actor, task_id: int, new: list[NewFile], notes: str = ""
+    ) -> JournalInfo:
+        """Store the files (removed again if the transaction does not commit) and record them,
+        with the notes, in one journal of a task of the actor's project."""
+        row = self._task(actor, task_id, change_statement())
+        self._require_member(actor, row.role_id)
+        now = utcnow()
+        added = [
+            Attachment(
+                task_id=task_id,
+                author_id=actor.user_id,
+                filename=item.filename,
+                stored_name=files.store(item.data),
+                content_type=item.content_type,
+                size=len(item.data),
+                is_image=item.is_image,
+                created_on=now,
+            )
+            for item in new
+        ]
+        db.session.add_all(added)
+        db.session.flush()
+        details = [(f"{ATTACHMENT_PROP}{item.id}", None, item.filename) for item in added]
+        journal_id = self._record(actor, row[0], now, notes, details)
+        for item in added:
+            item.journal_id = journal_id
+        db.session.flush()
+        return self._journal_infos(select(Journal).where(Journal.id == journal_id))[0]
+
+    def attachment(self, actor: Actor, task_id: int, attachment_id: int) -> AttachmentInfo:
+        """A file of a visible task."""
+        self._visible_attachment(actor, task_id, attachment_id)
+        return self._attachment_infos(select(Attachment).where(Attachment.id == attachment_id))[0]
+
+    def attachment_content(
+        self, actor: Actor, task_id: int, attachment_id: int
+    ) -> AttachmentContent:
+        """A file of a visible task and its bytes from the attachments folder."""
+        stored_name = self._visible_attachment(actor, task_id, attachment_id).stored_name
+        info = self._attachment_infos(select(Attachment).where(Attachment.id == attachment_id))[0]
+        return AttachmentContent(info, files.read_chunks(stored_name))
+
+    def delete_attachment(
+        self, actor: Actor, task_id: int, attachment_id: int
+    ) -> JournalInfo | None:
+        """Remove a file (its author or an administrator), journaled; the stored bytes go once
+        the deletion has committed."""
+        attachment = self._visible_attachment(actor, task_id, attachment_id)
+        if not (actor.is_admin or attachment.author_id == actor.user_id):
+            raise TaskForbidden(_("Only the file's author or an administrator may delete it."))
+        row = self._task(actor, attachment.task_id, change_statement())
+        details = [(f"{ATTACHMENT_PROP}{attachment.id}", attachment.filename, None)]
+        journal_id = self._record(actor, row[0], utcnow(), "", details)
+        files.remove_after_commit(attachment.stored_name)
+        db.session.delete(attachment)
+        db.session.flush()
+        return self._journal_infos(select(Journal).where(Journal.id == journal_id))[0]
+
+    def text_format(self) -> str:
+        """Texts written here are Markdown."""
+        return "markdown"

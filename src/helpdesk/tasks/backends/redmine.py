@@ -10,13 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, g
+from flask import Flask, current_app, g
 from flask_babel import gettext as _
 
 from helpdesk.config import ConfigurationError
 from helpdesk.extensions import cache
 from helpdesk.integrations.redmine import database, feed
 from helpdesk.integrations.redmine.answers import (
+    Attachment,
     CustomField,
     CustomFieldsAnswer,
     Issue,
@@ -40,7 +41,10 @@ from helpdesk.integrations.redmine.answers import (
 from helpdesk.integrations.redmine.client import NotLinked, RedmineClient
 from helpdesk.integrations.redmine.identity import RedmineUserIds
 from helpdesk.tasks.backends.base import (
+    ATTACHMENT_PROP,
     Actor,
+    AttachmentContent,
+    AttachmentInfo,
     BackendUnavailable,
     ChangeBatch,
     CustomFieldInfo,
@@ -49,11 +53,13 @@ from helpdesk.tasks.backends.base import (
     JournalInfo,
     MemberInfo,
     Named,
+    NewFile,
     NewTask,
     PriorityInfo,
     ProjectInfo,
     StatusChange,
     StatusInfo,
+    StreamedBytes,
     TaskConflict,
     TaskError,
     TaskForbidden,
@@ -67,9 +73,10 @@ from helpdesk.tasks.backends.base import (
 )
 from helpdesk.tasks.workflow import refusal
 
+TEXT_FORMATTINGS = {"markdown": "markdown", "common_mark": "markdown", "textile": "plain"}
 LOOKUP_SECONDS = 60  # statuses, priorities, trackers, custom fields, projects' members
 PAGE_LIMIT = 100  # Redmine's largest page
-ISSUE_INCLUDES = "journals,watchers,allowed_statuses"
+ISSUE_INCLUDES = "journals,watchers,allowed_statuses,attachments"
 REQUEST_KEY = "redmine_issues"  # in flask.g: (login, task id) -> the issue as read this request
 LOOKUPS_KEY = "redmine_lookups"  # in flask.g: the cached lookups this request has read
 SORT_KEYS = frozenset(
@@ -134,6 +141,11 @@ class RedmineBackend:
             raise ConfigurationError(
                 "TASK_BACKEND=redmine needs REDMINE_URL (the Redmine's address) and "
                 "REDMINE_API_KEY (an administrator's API key)."
+            )
+        if str(config["REDMINE_TEXT_FORMATTING"]).lower() not in TEXT_FORMATTINGS:
+            raise ConfigurationError(
+                "REDMINE_TEXT_FORMATTING must be markdown or textile (Redmine's Administration > "
+                "Settings > General > Text formatting)."
             )
         client = RedmineClient(
             config["REDMINE_URL"], config["REDMINE_API_KEY"], float(config["REDMINE_TIMEOUT"])
@@ -686,6 +698,113 @@ class RedmineBackend:
     def changes_since(self, cursor: str | None, limit: int = 100) -> ChangeBatch:
         """Journal entries after the cursor: Redmine's change feed."""
         return feed.changes_since(self, cursor, limit)
+
+    # -- attachments -----------------------------------------------------------------------
+
+    def attachment_info(
+        self, task_id: int, row: Attachment, journal_of: dict[int, int]
+    ) -> AttachmentInfo:
+        """A Redmine attachment (call people() first for many); its type is Redmine's, to be
+        verified before an image is shown inline."""
+        return AttachmentInfo(
+            id=row["id"],
+            task_id=task_id,
+            filename=row.get("filename") or "file",
+            size=row.get("filesize") or 0,
+            content_type=row.get("content_type") or "application/octet-stream",
+            author=self.user_ids.named(row.get("author")) or Named(0, ""),
+            created_on=row["created_on"],
+            journal_id=journal_of.get(row["id"]),
+        )
+
+    def attachments(self, actor: Actor, task_id: int) -> list[AttachmentInfo]:
+        """A visible task's files (read with the task, include=attachments), oldest first, each
+        with the history entry that added it."""
+        issue = self.issue(actor, task_id)
+        rows = issue.get("attachments") or []
+        journal_of = {
+            int(detail["name"]): int(journal["id"])
+            for journal in issue.get("journals") or ()
+            for detail in journal.get("details") or ()
+            if detail.get("property") == "attachment" and detail.get("new_value") is not None
+        }
+        self.user_ids.people(int(row["author"]["id"]) for row in rows if row.get("author"))
+        infos = [self.attachment_info(task_id, row, journal_of) for row in rows]
+        return sorted(infos, key=lambda info: info.id)
+
+    def add_attachments(
+        self, actor: Actor, task_id: int, files: list[NewFile], notes: str = ""
+    ) -> JournalInfo:
+        """Upload each file as the actor (POST /uploads.json), then attach them all, with the
+        notes, in one update of the issue: one history entry."""
+        self.issue(actor, task_id)
+        who = self.as_actor(actor)
+        uploads = []
+        for item in files:
+            try:
+                token = self.client.upload(item.data, item.filename, **who)
+            except TaskValidationError as error:  # too large for Redmine's own limit
+                messages = [m for ms in (error.payload.get("errors") or {}).values() for m in ms]
+                raise TaskValidationError(
+                    _("Redmine refused %(name)s.", name=item.filename),
+                    errors={"files": messages or [error.message]},
+                ) from None
+            uploads.append(
+                {"token": token, "filename": item.filename, "content_type": item.content_type}
+            )
+        journal_id = self.write(actor, task_id, {"notes": notes, "uploads": uploads})
+        found = [j for j in self.journals(actor, task_id) if j.id == journal_id]
+        if not found or not any(d.prop_key.startswith(ATTACHMENT_PROP) for d in found[0].details):
+            raise TaskForbidden(_("You may not add files to this task."))
+        return found[0]
+
+    def attachment(self, actor: Actor, task_id: int, attachment_id: int) -> AttachmentInfo:
+        """A file of a task Redmine shows the actor, or TaskNotFound."""
+        for info in self.attachments(actor, task_id):
+            if info.id == attachment_id:
+                return info
+        raise TaskNotFound(_("File #%(id)d was not found.", id=attachment_id))
+
+    def attachment_content(
+        self, actor: Actor, task_id: int, attachment_id: int
+    ) -> AttachmentContent:
+        """A visible file, its bytes streamed from Redmine as the actor (Redmine checks again)."""
+        info = self.attachment(actor, task_id, attachment_id)
+        try:
+            response = self.client.download(
+                f"/attachments/download/{attachment_id}", **self.as_actor(actor)
+            )
+        except NotLinked:
+            raise
+        except (TaskNotFound, TaskForbidden):
+            raise TaskNotFound(_("File #%(id)d was not found.", id=attachment_id)) from None
+        return AttachmentContent(
+            info, StreamedBytes(response.iter_content(64 * 1024), response.close)
+        )
+
+    def delete_attachment(
+        self, actor: Actor, task_id: int, attachment_id: int
+    ) -> JournalInfo | None:
+        """Delete a file as the actor (Redmine decides who may: roles that edit issues, and
+        admins); Redmine journals it, and that entry is returned."""
+        info = self.attachment(actor, task_id, attachment_id)
+        try:
+            self.client.delete(f"/attachments/{attachment_id}.json", **self.as_actor(actor))
+        except NotLinked:
+            raise
+        except TaskForbidden:
+            raise TaskForbidden(_("You may not delete this file.")) from None
+        self.forget(info.task_id)
+        prop_key = f"{ATTACHMENT_PROP}{attachment_id}"
+        for journal in reversed(self.journals(actor, info.task_id)):
+            if any(d.prop_key == prop_key and d.new_value is None for d in journal.details):
+                return journal
+        return None
+
+    def text_format(self) -> str:
+        """Markdown, or plain text for a Redmine that formats with Textile
+        (REDMINE_TEXT_FORMATTING)."""
+        return TEXT_FORMATTINGS[str(current_app.config["REDMINE_TEXT_FORMATTING"]).lower()]
 
 
 def custom_text(value: str | list[str] | None) -> str:
