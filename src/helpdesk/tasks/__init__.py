@@ -7,6 +7,7 @@ def register_tasks(app: Flask) -> None:
     """Bind the configured task backend and add the task pages and API."""
     from helpdesk.tasks.api import bp as api_bp
     from helpdesk.tasks.backends import init_backend
+    from helpdesk.tasks.edit_api import bp as edit_api_bp
     from helpdesk.tasks.labels import label
     from helpdesk.tasks.views import bp as pages_bp
 
@@ -14,3 +15,4 @@ def register_tasks(app: Flask) -> None:
     app.add_template_filter(label)
     app.register_blueprint(pages_bp)
     app.register_blueprint(api_bp)
+    app.register_blueprint(edit_api_bp)

@@ -243,6 +243,11 @@ class RedmineClient:
             return {}
         return self.decoded(response)
 
+    def delete(self, path: str, *, as_login: str | None = None, api_key: str | None = None) -> None:
+        """DELETE a resource (Redmine answers 204); never retried."""
+        headers = self.headers(as_login, api_key)
+        self.checked(self.request("DELETE", path, headers=headers), "DELETE", path)
+
     def current_user(self, login: str, password: str) -> dict[str, Any] | None:
         """The Redmine user a login and password belong to (GET /users/current.json with basic
         auth), or None when Redmine refuses them; BackendUnavailable when it cannot answer."""
