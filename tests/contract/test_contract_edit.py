@@ -22,6 +22,21 @@ from helpdesk.tasks.backends.base import (
 )
 from helpdesk.tasks.backends.edits import TaskChanges
 
+WATCHER_RIGHTS = """Role.find(4).tap { |role| role.add_permission!(:add_issue_watchers,
+:delete_issue_watchers) }"""  # Redmine's developers may not choose watchers by default; ours may
+
+
+@pytest.fixture(autouse=True)
+def developers_choose_watchers(world: World, request: pytest.FixtureRequest) -> None:
+    """In Redmine, give developers the watcher permissions the local store's developers have
+    (once per Redmine: the role keeps them)."""
+    if world.backend.name != "redmine":
+        return
+    server = request.getfixturevalue("redmine_server")
+    [(permissions,)] = server.sql("SELECT permissions FROM roles WHERE id = 4")
+    if "delete_issue_watchers" not in permissions:
+        server.rails(WATCHER_RIGHTS)
+
 
 def customer_field(world: World) -> int:
     """The id of the world's Customer custom field."""
@@ -82,7 +97,8 @@ def test_an_edit_changes_every_field_and_journals_each_old_to_new(world: World) 
     assert changes["assigned_to_id"] == (None, str(bob))
     assert changes["priority_id"][1] == "3"
     assert changes["tracker_id"][1] == "2"
-    assert changes["start_date"] == (None, "2026-02-02")
+    started = task.start_date.isoformat() if task.start_date else None  # Redmine: created on
+    assert changes["start_date"] == (started, "2026-02-02")
     assert changes["due_date"] == (None, "2026-02-06")
     assert changes["done_ratio"] == ("0", "30")
     assert changes[f"cf_{customer}"] == (None, "ACME")
@@ -91,7 +107,14 @@ def test_an_edit_changes_every_field_and_journals_each_old_to_new(world: World) 
 
 def test_clearing_fields_and_unassigning_are_journaled(world: World) -> None:
     bob = world.actors["bob"].user_id
-    task = world.create("alice", "P2", "Clear me", assigned_to_id=bob, due_date=date(2026, 3, 1))
+    task = world.create(
+        "alice",
+        "P2",
+        "Clear me",
+        assigned_to_id=bob,
+        start_date=date(2026, 2, 1),
+        due_date=date(2026, 3, 1),
+    )
     result = edit(world, "alice", task.id, assigned_to_id=None, due_date=None)
     assert result.task.assigned_to is None
     assert result.task.due_date is None

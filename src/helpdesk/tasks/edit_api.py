@@ -17,6 +17,7 @@ from helpdesk.tasks import service
 from helpdesk.tasks.api import actor, handle_task_error
 from helpdesk.tasks.backends import get_backend
 from helpdesk.tasks.backends.base import TaskConflict, TaskError, TaskInfo
+from helpdesk.tasks.edit_page import user_names
 from helpdesk.tasks.schemas import TaskEditIn, WatcherIn, journal_doc, task_detail
 from helpdesk.users.models import User
 
@@ -81,17 +82,6 @@ def watchers_doc(task: TaskInfo) -> dict[str, Any]:
         "watching": current_user.id in task.watcher_ids,
         "may_manage": rights.may_manage_watchers,
     }
-
-
-def user_names(user_ids: Any) -> dict[int, str]:
-    """Helpdesk users' display names by id."""
-    ids = sorted(set(user_ids))
-    if not ids:
-        return {}
-    rows = db.session.execute(
-        select(User.id, User.full_name, User.username).where(User.id.in_(ids))
-    )
-    return {user_id: full_name or username for user_id, full_name, username in rows}
 
 
 @bp.get("/task/<int:task_id>/watchers")

@@ -115,19 +115,12 @@ class TaskEditIn(Body):
     notes: Text = ""
     lock_version: Annotated[int, Field(ge=0)] | None = None
 
-    @model_validator(mode="before")
-    @classmethod
-    def something_to_change(cls, values: Any) -> Any:
-        """An edit names at least one field, or notes."""
-        fields = {*EDITABLE_FIELDS, "custom_fields"}
-        if isinstance(values, dict) and not set(values) & fields and not values.get("notes"):
-            raise ValueError(_("Send at least one field to change."))
-        return values
-
     @model_validator(mode="after")
     def due_after_start(self) -> TaskEditIn:
-        """A task cannot be due before it starts (when both are sent; the backend checks an
-        edit of one against the other's stored value)."""
+        """An edit names at least one field, or notes; a task cannot be due before it starts
+        (when both are sent; the backend checks one against the other's stored value)."""
+        if not self.model_fields_set & {*EDITABLE_FIELDS, "custom_fields"} and not self.notes:
+            raise ValueError(_("Send at least one field to change."))
         if self.start_date and self.due_date and self.due_date < self.start_date:
             raise ValueError("due_date: " + _("The due date is before the start date."))
         return self
