@@ -79,7 +79,8 @@ def test_an_edit_changes_every_field_and_journals_each_old_to_new(world: World) 
     again = world.backend.get_task(world.actors["bob"], task.id)
     assert again.subject == "Rollout, phase 2"
     assert again.description == "More steps"
-    assert again.assigned_to is not None and again.assigned_to.id == bob
+    assert again.assigned_to is not None
+    assert again.assigned_to.id == bob
     assert (again.priority.name, again.tracker.name) == ("High", "Feature")
     assert (again.start_date, again.due_date) == (date(2026, 2, 2), date(2026, 2, 6))
     assert again.estimated_hours == 4.5

@@ -259,7 +259,8 @@ def test_watchers_yourself_and_others_when_your_role_allows(
     task_id = world.tasks["bobweb"]
     url = f"{API}/task/{task_id}/watchers"
     doc = client.get(url, headers=JSON).get_json()["data"]
-    assert doc["watching"] is False and doc["may_manage"] is True
+    assert doc["watching"] is False
+    assert doc["may_manage"] is True
     doc = client.post(url, json={"user_id": world.uid("alice")}, headers=JSON).get_json()["data"]
     assert doc["watching"] is True
     doc = client.post(url, json={"user_id": world.uid("rita")}, headers=JSON).get_json()["data"]
