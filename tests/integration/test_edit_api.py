@@ -32,8 +32,13 @@ API = "/tasks/api"
 
 @pytest.fixture
 def world(make_user) -> World:
-    """Projects, members, a workflow and tasks (see task_api_support.build_world)."""
-    return build_world(make_user)
+    """Projects, members, a workflow and tasks (see task_api_support.build_world); everyone
+    reads English (notifications are written in the recipient's language)."""
+    built = build_world(make_user)
+    for user in built.users.values():
+        user.language = "en"
+    db.session.commit()
+    return built
 
 
 def patch(client, task_id: int, body: Any, **kwargs: Any):
@@ -190,9 +195,6 @@ def test_a_stale_lock_version_is_a_409_showing_the_other_persons_change(
 def test_an_edit_tells_the_tasks_people_and_the_new_assignee(
     app, client, login, world: World
 ) -> None:
-    for user in world.users.values():
-        user.language = "en"
-    db.session.commit()
     login(world.users["alice"])
     task_id = world.tasks["login"]  # bob wrote it, alice works on it
     response = patch(
@@ -304,10 +306,12 @@ def test_people_to_mention_are_the_projects_members(client, login, world: World)
 def test_the_task_page_offers_the_edit_form_watchers_and_a_readable_history(
     client, login, world: World
 ) -> None:
+    world.users["alice"].language = "ru"
+    db.session.commit()
     login(world.users["alice"])
     task_id = world.tasks["login"]
     patch(client, task_id, {"assigned_to_id": world.uid("bob"), "priority_id": NORMAL})
-    page = client.get(f"/tasks/{task_id}", headers={"Accept-Language": "ru"}).get_data(as_text=True)
+    page = client.get(f"/tasks/{task_id}").get_data(as_text=True)
     assert 'id="task-edit-form"' in page
     assert "Исполнитель: Alice Smith → <strong>Bob Jones</strong>" in page
     assert 'id="task-watchers"' in page
@@ -327,3 +331,13 @@ def test_the_new_task_form_offers_the_chosen_projects_members_only(
     # Alice's projects by name: Service Desk (alice only) comes before Web Portal
     assert "Bob Jones" not in select.split("data-members")[0]
     assert "Alice Smith" in select
+
+
+def test_notes_alone_are_a_comment_and_tell_as_one(client, login, world: World) -> None:
+    login(world.users["alice"])
+    task_id = world.tasks["login"]  # bob wrote it
+    response = patch(client, task_id, {"notes": "Just a word, @rita"})
+    assert response.status_code == 200
+    assert response.get_json()["data"]["details"] == []
+    assert [n[0] for n in notifications_of(world.uid("bob"))] == ["comment"]
+    assert [n[0] for n in notifications_of(world.uid("rita"))] == ["mention"]

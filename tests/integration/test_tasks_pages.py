@@ -203,13 +203,18 @@ def test_task_page_shows_details_and_history(client, login, world: World):
 def test_task_page_offers_every_other_status_to_a_developer(client, login, world: World):
     login(world.users["alice"])
     html = page(client, f"/tasks/{world.tasks['login']}")
-    assert [int(o[0]) for o in options(html, "status_id")] == [NEW, RESOLVED, FEEDBACK, CLOSED, 6]
+    offered = options(html, "status_id")  # the current status first, chosen: never a step back
+    assert offered[0] == (str(IN_PROGRESS), "In Progress (current)", True)
+    assert [int(o[0]) for o in offered[1:]] == [NEW, RESOLVED, FEEDBACK, CLOSED, 6]
 
 
 def test_task_page_offers_only_the_statuses_the_workflow_allows(client, login, world: World):
     login(world.users["rita"])
     html = page(client, f"/tasks/{world.tasks['unassigned']}")
-    assert options(html, "status_id") == [(str(IN_PROGRESS), "In Progress", False)]
+    assert options(html, "status_id") == [
+        (str(NEW), "New (current)", True),
+        (str(IN_PROGRESS), "In Progress", False),
+    ]
 
 
 def test_task_page_without_allowed_statuses_has_no_status_select(app, client, login, world):

@@ -97,12 +97,12 @@ def add_comment(user: Any, task_id: int, notes: str) -> JournalInfo:
 def update_task(
     user: Any, task_id: int, changes: TaskChanges, lock_version: int | None = None
 ) -> TaskUpdate:
-    """Edit a task's fields; announces TaskEdited (with who is newly mentioned) after commit."""
+    """Edit a task's fields; announces TaskEdited (with who is newly mentioned), or TaskCommented
+    for notes alone, after commit."""
     actor = actor_for(user)
     result = get_backend().update_task(actor, task_id, changes, lock_version)
-    event = None
+    event: TaskEdited | TaskCommented | None = None
     if result.journal_id is not None:
-        mentions = newly_mentioned(result.before.description, result.task.description)
         journal = JournalInfo(
             id=result.journal_id,
             task_id=task_id,
@@ -111,17 +111,22 @@ def update_task(
             created_on=utcnow(),
             details=result.details,
         )
-        event = TaskEdited(
-            task=TaskFacts.of(result.task),
-            journal=journal,
-            old_assignee_id=result.before.assigned_to.id if result.before.assigned_to else None,
-            actor_id=actor.user_id,
-            mentions=tuple(sorted(mentions | mentioned_usernames(changes.notes))),
-            custom_field_names=tuple(
-                (value.id, value.name)
-                for value in (*result.before.custom_fields, *result.task.custom_fields)
-            ),
-        )
+        facts = TaskFacts.of(result.task)
+        if not result.details:  # notes alone: a comment, told as one
+            event = TaskCommented(task=facts, journal=journal, actor_id=actor.user_id)
+        else:
+            mentions = newly_mentioned(result.before.description, result.task.description)
+            event = TaskEdited(
+                task=facts,
+                journal=journal,
+                old_assignee_id=result.before.assigned_to.id if result.before.assigned_to else None,
+                actor_id=actor.user_id,
+                mentions=tuple(sorted(mentions | mentioned_usernames(changes.notes))),
+                custom_field_names=tuple(
+                    (value.id, value.name)
+                    for value in (*result.before.custom_fields, *result.task.custom_fields)
+                ),
+            )
     announce(result.journal_id, event)
     return result
 
