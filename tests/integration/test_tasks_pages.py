@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import datetime
 from html import unescape
@@ -330,6 +331,7 @@ def test_status_form_changes_the_status_and_redirects(client, login, world: Worl
     html = page(client, url)
     assert "Task status updated" in flashes(html)
     assert [int(o[0]) for o in options(html, "status_id")] == [
+        RESOLVED,  # where it stands now, chosen
         NEW,
         IN_PROGRESS,
         FEEDBACK,
@@ -402,8 +404,17 @@ def test_new_task_form_offers_the_users_projects_and_lookups(client, login, worl
         "Resolved",
         "Feedback",
     ]
-    assignees = {o[1] for o in options(html, "assigned_to_id")}
-    assert {"Alice Smith", "Bob Jones"} <= assignees
+    # the assignee among the chosen project's members (the first: Service Desk, alice alone);
+    # the page carries each project's members for the choice of another project
+    assert {o[1] for o in options(html, "assigned_to_id")} == {"—", "Alice Smith"}
+    members = re.search(r"data-members='([^']*)'", html)
+    assert members
+    by_project = json.loads(unescape(members.group(1)))
+    assert [name for _id, name in by_project[str(world.projects["web"])]] == [
+        "Alice Smith",
+        "Bob Jones",
+        "Rita Reporter",
+    ]
 
 
 def new_task_form(world: World, **fields) -> dict:
