@@ -9,10 +9,9 @@ from sqlalchemy import select
 from helpdesk.extensions import db
 from helpdesk.tasks.backends import get_backend
 from helpdesk.tasks.backends.base import Actor, JournalInfo, TaskInfo, TaskNotFound
+from helpdesk.tasks.backends.edits import USER_FIELDS
 from helpdesk.tasks.labels import field_label, label
 from helpdesk.users.models import User
-
-USER_FIELDS = frozenset({"assigned_to_id", "author_id"})
 
 
 def user_names(user_ids: Any) -> dict[int, str]:

@@ -19,6 +19,9 @@ EDITABLE_FIELDS = (
     "estimated_hours",
     "done_ratio",
 )  # and custom fields; a journal names each as Redmine does (a custom field as cf_<id>)
+USER_FIELDS = frozenset(
+    {"assigned_to_id", "author_id"}
+)  # journal details whose values are user ids
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,7 +45,7 @@ from helpdesk.tasks.backends.base import (
     TaskValidationError,
     as_id,
 )
-from helpdesk.tasks.backends.edits import TaskChanges, TaskRights, TaskUpdate
+from helpdesk.tasks.backends.edits import USER_FIELDS, TaskChanges, TaskRights, TaskUpdate
 from helpdesk.tasks.workflow import refusal
 
 LOOKUP_SECONDS = 60  # statuses, priorities, trackers, custom fields, projects' members
@@ -384,7 +384,7 @@ class RedmineBackend:
         attribute = detail.get("property") == "attr"
         key = detail["name"] if attribute else f"{detail.get('property')}_{detail['name']}"
         old, new = detail.get("old_value"), detail.get("new_value")
-        if attribute and key in feed.USER_FIELDS:
+        if attribute and key in USER_FIELDS:
             old, new = self.helpdesk_id_text(old), self.helpdesk_id_text(new)
         return JournalDetailInfo(key, old, new)
 
