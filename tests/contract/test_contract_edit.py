@@ -236,3 +236,9 @@ def test_a_reporter_may_not_choose_other_watchers(world: World) -> None:
         world.backend.set_watching(carol, task.id, alice, False)
     db.session.rollback()
     assert alice in world.backend.get_task(carol, task.id).watcher_ids
+
+
+def test_members_say_whether_their_role_takes_tasks(world: World) -> None:
+    members = world.backend.members(world.actors["alice"], world.projects["P1"])
+    takes = {m.user_id: m.assignable for m in members}
+    assert takes == {world.actors["alice"].user_id: True, world.actors["carol"].user_id: False}

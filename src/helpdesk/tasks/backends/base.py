@@ -73,6 +73,7 @@ class MemberInfo:
     user_id: int
     name: str
     role: str
+    assignable: bool = True  # whether their role takes tasks (the assignee choices)
 
 
 @dataclass(frozen=True, slots=True)

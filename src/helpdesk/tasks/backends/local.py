@@ -582,7 +582,7 @@ class LocalBackend:
         if not (actor.is_admin or self._role_id(actor, project_id)):
             raise TaskNotFound(_("Project %(id)d was not found.", id=project_id))
         rows = db.session.execute(
-            select(User.id, _user_name(User), Role.name)
+            select(User.id, _user_name(User), Role.name, Role.can_be_assigned)
             .join(Member, Member.user_id == User.id)
             .join(Role, Role.id == Member.role_id)
             .where(Member.project_id == project_id)

@@ -269,7 +269,10 @@ class RedmineBackend:
             person = self.user_ids.named(row["user"])
             assert person is not None
             roles = row.get("roles") or [{"name": ""}]
-            members.append(MemberInfo(person.id, person.name, roles[0]["name"]))
+            assignable = any(
+                self.role(role["id"]).get("assignable") for role in row.get("roles") or ()
+            )
+            members.append(MemberInfo(person.id, person.name, roles[0]["name"], assignable))
         return sorted(members, key=lambda m: m.name.lower())
 
     def custom_fields(self, actor: Actor, project_id: int) -> list[CustomFieldInfo]:
@@ -405,12 +408,16 @@ class RedmineBackend:
         """The statuses Redmine's workflow lets the actor move the task to, in workflow order."""
         return self.allowed(actor, self.issue(actor, task_id))
 
-    def role_permissions(self, role_id: int) -> list[str]:
-        """A role's permissions (the administrator reads them)."""
+    def role(self, role_id: int) -> dict[str, Any]:
+        """A role as Redmine describes it: permissions, whether it takes tasks (the
+        administrator reads it)."""
         return self.cached(
-            f"redmine:role:{role_id}",
-            lambda: self.client.get(f"/roles/{role_id}.json")["role"].get("permissions") or [],
+            f"redmine:role-info:{role_id}", lambda: self.client.get(f"/roles/{role_id}.json")["role"]
         )
+
+    def role_permissions(self, role_id: int) -> list[str]:
+        """A role's permissions."""
+        return self.role(role_id).get("permissions") or []
 
     def may_edit(self, actor: Actor, project_id: int) -> bool:
         """Whether the actor's roles in the project may edit tasks: Redmine lists the workflow's
