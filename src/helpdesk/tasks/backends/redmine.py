@@ -412,7 +412,8 @@ class RedmineBackend:
         """A role as Redmine describes it: permissions, whether it takes tasks (the
         administrator reads it)."""
         return self.cached(
-            f"redmine:role-info:{role_id}", lambda: self.client.get(f"/roles/{role_id}.json")["role"]
+            f"redmine:role-info:{role_id}",
+            lambda: self.client.get(f"/roles/{role_id}.json")["role"],
         )
 
     def role_permissions(self, role_id: int) -> list[str]:
