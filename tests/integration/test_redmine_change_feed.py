@@ -208,7 +208,8 @@ def test_a_third_users_changes_reach_the_watcher_once_reassignment_and_closure_i
         f"redmine-journal:{reassigned}": ["dave"],
         f"redmine-journal:{closed}": ["bob", "dave"],
     }
-    assert heard(dave) == {"new_notification": 4, "task_status_changed": 2}
+    # the comment also tells dave's open task pages to read the task again
+    assert heard(dave) == {"new_notification": 4, "task_status_changed": 2, "task_changed": 1}
     fresh()
     kinds = (
         db.session.execute(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import datetime
 from html import unescape
@@ -203,13 +204,18 @@ def test_task_page_shows_details_and_history(client, login, world: World):
 def test_task_page_offers_every_other_status_to_a_developer(client, login, world: World):
     login(world.users["alice"])
     html = page(client, f"/tasks/{world.tasks['login']}")
-    assert [int(o[0]) for o in options(html, "status_id")] == [NEW, RESOLVED, FEEDBACK, CLOSED, 6]
+    offered = options(html, "status_id")  # the current status first, chosen: never a step back
+    assert offered[0] == (str(IN_PROGRESS), "In Progress (current)", True)
+    assert [int(o[0]) for o in offered[1:]] == [NEW, RESOLVED, FEEDBACK, CLOSED, 6]
 
 
 def test_task_page_offers_only_the_statuses_the_workflow_allows(client, login, world: World):
     login(world.users["rita"])
     html = page(client, f"/tasks/{world.tasks['unassigned']}")
-    assert options(html, "status_id") == [(str(IN_PROGRESS), "In Progress", False)]
+    assert options(html, "status_id") == [
+        (str(NEW), "New (current)", True),
+        (str(IN_PROGRESS), "In Progress", False),
+    ]
 
 
 def test_task_page_without_allowed_statuses_has_no_status_select(app, client, login, world):
@@ -325,6 +331,7 @@ def test_status_form_changes_the_status_and_redirects(client, login, world: Worl
     html = page(client, url)
     assert "Task status updated" in flashes(html)
     assert [int(o[0]) for o in options(html, "status_id")] == [
+        RESOLVED,  # where it stands now, chosen
         NEW,
         IN_PROGRESS,
         FEEDBACK,
@@ -397,8 +404,16 @@ def test_new_task_form_offers_the_users_projects_and_lookups(client, login, worl
         "Resolved",
         "Feedback",
     ]
-    assignees = {o[1] for o in options(html, "assigned_to_id")}
-    assert {"Alice Smith", "Bob Jones"} <= assignees
+    # the assignee among the chosen project's members (the first: Service Desk, alice alone);
+    # the page carries each project's members for the choice of another project
+    assert {o[1] for o in options(html, "assigned_to_id")} == {"—", "Alice Smith"}
+    members = re.search(r"data-members='([^']*)'", html)
+    assert members
+    by_project = json.loads(unescape(members.group(1)))
+    assert [name for _id, name in by_project[str(world.projects["web"])]] == [
+        "Alice Smith",
+        "Bob Jones",  # not rita: a reporter takes no tasks
+    ]
 
 
 def new_task_form(world: World, **fields) -> dict:

@@ -20,6 +20,7 @@ def register_notifications(app: Flask) -> None:
     from helpdesk.tasks.events import (
         TaskCommented,
         TaskCreated,
+        TaskEdited,
         TaskReassigned,
         TaskStatusChanged,
     )
@@ -28,7 +29,8 @@ def register_notifications(app: Flask) -> None:
     record(app, TaskCommented, service.record_comment)
     record(app, TaskCreated, service.record_assignment)
     record(app, TaskReassigned, service.record_reassignment)
-    for event_type in (TaskStatusChanged, TaskCommented, TaskCreated, TaskReassigned):
+    record(app, TaskEdited, service.record_edit)
+    for event_type in (TaskStatusChanged, TaskCommented, TaskCreated, TaskReassigned, TaskEdited):
         record(app, event_type, mail.enqueue)  # after the rows it mails
     count_notified_with(app, service.notified_by_journal)  # the status change's answer
     add_scrape_source(app, mail.outbox_metrics)
@@ -36,6 +38,7 @@ def register_notifications(app: Flask) -> None:
     subscribe(app, TaskCommented, delivery.on_commented)
     subscribe(app, TaskCreated, delivery.on_created)
     subscribe(app, TaskReassigned, delivery.on_created)
+    subscribe(app, TaskEdited, delivery.on_edited)
     if not event.contains(db.session, "after_soft_rollback", service.forget_recorded):
         event.listen(db.session, "after_soft_rollback", service.forget_recorded)
     register_realtime(app)

@@ -15,7 +15,13 @@ from helpdesk.notifications.models import Notifications, PushSubscription, Unrea
 from helpdesk.notifications.preferences import gets_push
 from helpdesk.notifications.schemas import notification_doc
 from helpdesk.notifications.webpush import BrowserPushService
-from helpdesk.tasks.events import TaskCommented, TaskCreated, TaskReassigned, TaskStatusChanged
+from helpdesk.tasks.events import (
+    TaskCommented,
+    TaskCreated,
+    TaskEdited,
+    TaskReassigned,
+    TaskStatusChanged,
+)
 from helpdesk.users.models import User
 
 log = logging.getLogger(__name__)
@@ -102,8 +108,19 @@ def on_status_changed(event: TaskStatusChanged) -> None:
 
 
 def on_commented(event: TaskCommented) -> None:
-    """Send the comment notifications."""
-    send_recorded(service.event_key(event))
+    """Send the comment notifications; open pages of the task show the new entry."""
+    sent = send_recorded(service.event_key(event))
+    concerned = sorted({item.user_id for item in sent} | {event.actor_id})
+    task = event.task
+    realtime.broadcast_task_changed(task.project_id, task.id, event.journal.id, concerned)
+
+
+def on_edited(event: TaskEdited) -> None:
+    """Send the edit's notifications; open pages of the task show its new fields and history."""
+    sent = send_recorded(service.event_key(event))
+    concerned = sorted({item.user_id for item in sent} | {event.actor_id})
+    task = event.task
+    realtime.broadcast_task_changed(task.project_id, task.id, event.journal.id, concerned)
 
 
 def on_created(event: TaskCreated | TaskReassigned) -> None:

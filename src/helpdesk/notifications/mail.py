@@ -30,7 +30,13 @@ from helpdesk.notifications.models import MailOutbox, Notifications
 from helpdesk.notifications.preferences import gets_email
 from helpdesk.notifications.webpush import task_url
 from helpdesk.tasks.backends import get_backend
-from helpdesk.tasks.events import TaskCommented, TaskCreated, TaskReassigned, TaskStatusChanged
+from helpdesk.tasks.events import (
+    TaskCommented,
+    TaskCreated,
+    TaskEdited,
+    TaskReassigned,
+    TaskStatusChanged,
+)
 from helpdesk.users.models import User
 
 log = logging.getLogger(__name__)
@@ -42,7 +48,9 @@ BACKOFF_BASE = 60  # seconds before the second attempt, doubled after each failu
 BACKOFF_CAP = 3600  # seconds; never wait longer than an hour between attempts
 
 
-def enqueue(event: TaskStatusChanged | TaskCommented | TaskCreated | TaskReassigned) -> None:
+def enqueue(
+    event: TaskStatusChanged | TaskCommented | TaskCreated | TaskReassigned | TaskEdited,
+) -> None:
     """Queue one email per notification of this change whose recipient wants email, in the
     change's transaction (recorded after the notifications); a replay finds them queued."""
     config = current_app.config

@@ -81,6 +81,17 @@ def broadcast_project_task_update(
     _emit_task_move(rooms, task_id, old_status, new_status, extra)
 
 
+def broadcast_task_changed(
+    project_id: int, task_id: int, journal_id: int, affected_users: list[int]
+) -> None:
+    """Tell the open pages showing a task (its project's room, the pages of those the change
+    concerns) that its fields or history changed: ids only, so a page that hears of a task
+    its user may not see learns nothing; the page reads the task again as its user."""
+    rooms = [project_room(project_id), *(user_room(user_id) for user_id in affected_users)]
+    payload = {"task_id": task_id, "journal_id": journal_id}
+    socketio.emit("task_changed", payload, to=rooms, namespace=NAMESPACE)
+
+
 def _emit_task_move(
     rooms: list[str], task_id: int, old_status: str, new_status: str, extra: dict[str, Any]
 ) -> None:

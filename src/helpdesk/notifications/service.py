@@ -24,11 +24,13 @@ from helpdesk.tasks.backends.base import Change, TaskFacts, TaskInfo
 from helpdesk.tasks.events import (
     TaskCommented,
     TaskCreated,
+    TaskEdited,
     TaskReassigned,
     TaskStatusChanged,
     journal_key,
 )
-from helpdesk.tasks.labels import label
+from helpdesk.tasks.labels import field_label, label
+from helpdesk.tasks.mentions import mentioned_usernames
 from helpdesk.users.models import User
 
 
@@ -57,6 +59,33 @@ def people_to_tell(
         people.add(assignee_id)
     people.discard(actor_id)
     return sorted(get_backend().visible_to(task_id, sorted(people)))
+
+
+def mentioned_users(task_id: int, usernames: Iterable[str], actor_id: int) -> list[int]:
+    """The users an @username names, never the one who wrote it, and only those who may see the
+    task: a mention tells nobody of a task they could not open (nor that it exists)."""
+    names = sorted(set(usernames))
+    if not names:
+        return []
+    found = set(db.session.scalars(select(User.id).where(func.lower(User.username).in_(names))))
+    found.discard(actor_id)
+    return sorted(get_backend().visible_to(task_id, sorted(found))) if found else []
+
+
+def mention_rows(
+    task: TaskInfo | TaskFacts, event_key: str, people: list[int], author: str, text: str
+) -> list[dict[str, Any]]:
+    """The notification rows of those a change mentions (mentioned_users): the words around
+    their name, in place of the change's usual notification."""
+
+    def texts() -> tuple[str, str, dict[str, Any]]:
+        return (
+            _("%(name)s mentioned you on task #%(id)d", name=author, id=task.id),
+            text[:COMMENT_EXCERPT],
+            {"task_subject": task.subject},
+        )
+
+    return _rows(people, event_key, task, "mention", texts)
 
 
 def recipient_languages(user_ids: Iterable[int]) -> dict[int, str]:
@@ -209,16 +238,20 @@ def record_status_change(event: TaskStatusChanged) -> None:
             },
         )
 
+    key = event_key(event)
+    mentioned = mentioned_users(task.id, mentioned_usernames(event.comment), event.actor_id)
+    author = actor_name(event.actor_id) if mentioned else ""
     _insert_once(
         _rows(
-            interested_users(task, event.actor_id),
-            event_key(event),
+            [user for user in interested_users(task, event.actor_id) if user not in mentioned],
+            key,
             task,
             "status_change",
             texts,
             old_status=event.old_status.name,
             new_status=event.new_status.name,
         )
+        + mention_rows(task, key, mentioned, author, event.comment)
     )
 
 
@@ -237,31 +270,38 @@ def record_comment(event: TaskCommented) -> None:
             {"task_subject": task.subject, "journal_id": event.journal.id},
         )
 
+    key = event_key(event)
+    notes = event.journal.notes
+    mentioned = mentioned_users(task.id, mentioned_usernames(notes), event.actor_id)
+    told = [user for user in interested_users(task, event.actor_id) if user not in mentioned]
     _insert_once(
-        _rows(
-            interested_users(task, event.actor_id),
-            event_key(event),
-            task,
-            "comment",
-            texts,
-        )
+        _rows(told, key, task, "comment", texts)
+        + mention_rows(task, key, mentioned, event.journal.user.name, notes)
     )
 
 
 def record_assignment(event: TaskCreated) -> None:
     """Tell the assignee of a new task, unless they created it themselves."""
     task = event.task
-    if task.assigned_to is None or task.assigned_to.id == event.actor_id:
-        return
+    key = event_key(event)
+    assignee = task.assigned_to.id if task.assigned_to else None
+    mentioned = [
+        user
+        for user in mentioned_users(task.id, mentioned_usernames(task.description), event.actor_id)
+        if user != assignee
+    ]
+    rows = mention_rows(task, key, mentioned, task.author.name, task.description)
+    if assignee is not None and assignee != event.actor_id:
 
-    def texts() -> tuple[str, str, dict[str, Any]]:
-        return (
-            assigned_title(task.id),
-            task.subject,
-            {"task_subject": task.subject, "project": task.project.name},
-        )
+        def texts() -> tuple[str, str, dict[str, Any]]:
+            return (
+                assigned_title(task.id),
+                task.subject,
+                {"task_subject": task.subject, "project": task.project.name},
+            )
 
-    _insert_once(_rows([task.assigned_to.id], event_key(event), task, "assigned", texts))
+        rows += _rows([assignee], key, task, "assigned", texts)
+    _insert_once(rows)
 
 
 def record_reassignment(event: TaskReassigned) -> None:
@@ -278,11 +318,60 @@ def record_reassignment(event: TaskReassigned) -> None:
     _insert_once(_rows([event.assignee_id], event_key(event), task, "assigned", texts))
 
 
-def event_key(event: TaskStatusChanged | TaskCommented | TaskCreated | TaskReassigned) -> str:
+def record_edit(event: TaskEdited) -> None:
+    """Tell of an edit: those newly mentioned (who may see the task) by name, a new assignee
+    that the task is theirs, the others of the task's people (and the assignee it was taken
+    from) what changed."""
+    task = event.task
+    key = event_key(event)
+    mentioned = mentioned_users(task.id, event.mentions, event.actor_id)
+    previous = [event.old_assignee_id] if event.old_assignee_id is not None else []
+    people = people_to_tell(
+        task.id, event.actor_id, task.author_id, task.assigned_to_id, [*task.watcher_ids, *previous]
+    )
+    reassigned = any(d.prop_key == "assigned_to_id" for d in event.journal.details)
+    new_assignee = task.assigned_to_id if reassigned else None
+    told = [user for user in people if user not in mentioned and user != new_assignee]
+    names = dict(event.custom_field_names)
+
+    def texts() -> tuple[str, str, dict[str, Any]]:
+        fields = ", ".join(field_label(d.prop_key, names) for d in event.journal.details)
+        message = _("%(name)s changed: %(fields)s", name=event.journal.user.name, fields=fields)
+        if event.journal.notes:
+            message += "\n" + _(
+                "Comment: %(comment)s", comment=event.journal.notes[:COMMENT_EXCERPT]
+            )
+        return (
+            _("Task #%(id)d updated", id=task.id),
+            message,
+            {"task_subject": task.subject, "journal_id": event.journal.id},
+        )
+
+    def assigned_texts() -> tuple[str, str, dict[str, Any]]:
+        return assigned_title(task.id), task.subject, {"task_subject": task.subject}
+
+    rows = _rows(told, key, task, "task_updated", texts)
+    if new_assignee in people and new_assignee not in mentioned:
+        rows += _rows([new_assignee], key, task, "assigned", assigned_texts)
+    text = event.journal.notes or next(
+        (d.new_value or "" for d in event.journal.details if d.prop_key == "description"), ""
+    )
+    _insert_once(rows + mention_rows(task, key, mentioned, event.journal.user.name, text))
+
+
+def actor_name(user_id: int) -> str:
+    """The name a mention notification gives its author: full name, else username."""
+    user = db.session.get(User, user_id)
+    return user.display_name if user is not None else ""
+
+
+def event_key(
+    event: TaskStatusChanged | TaskCommented | TaskCreated | TaskReassigned | TaskEdited,
+) -> str:
     """What makes a change unique: its journal (replays of a feed repeat it), or the new task."""
     if isinstance(event, TaskCreated):
         return f"task:{event.task.id}:assigned"
-    if isinstance(event, TaskCommented):
+    if isinstance(event, TaskCommented | TaskEdited):
         return journal_key(event.journal.id)
     if isinstance(event, TaskReassigned):
         return journal_key(event.journal_id)

@@ -9,6 +9,7 @@ def register_tasks(app: Flask) -> None:
     from helpdesk.tasks.attachment_views import api as files_api_bp
     from helpdesk.tasks.attachment_views import bp as files_bp
     from helpdesk.tasks.backends import init_backend
+    from helpdesk.tasks.edit_api import bp as edit_api_bp
     from helpdesk.tasks.files import human_size, register_files
     from helpdesk.tasks.labels import label
     from helpdesk.tasks.views import bp as pages_bp
@@ -21,3 +22,4 @@ def register_tasks(app: Flask) -> None:
     app.register_blueprint(api_bp)
     app.register_blueprint(files_bp)
     app.register_blueprint(files_api_bp)
+    app.register_blueprint(edit_api_bp)

@@ -58,3 +58,16 @@ def journal_key(journal_id: int) -> str:
     backend = current_app.config["TASK_BACKEND"]
     prefix = "" if backend == "local" else f"{backend}-"
     return f"{prefix}journal:{journal_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class TaskEdited:
+    """A task's fields were edited here (details: each change old -> new); its people, the
+    new assignee and those newly mentioned in its description or notes may want to know."""
+
+    task: TaskFacts
+    journal: JournalInfo
+    old_assignee_id: int | None
+    actor_id: int
+    mentions: tuple[str, ...] = ()  # usernames newly mentioned, lower-cased
+    custom_field_names: tuple[tuple[int, str], ...] = ()  # to name a changed custom field

@@ -13,7 +13,14 @@ from helpdesk.core.models import SiteSetting, utcnow
 from helpdesk.extensions import db
 from helpdesk.tasks.backends import get_backend
 from helpdesk.tasks.backends.base import Change, StatusInfo, TaskBackend, TaskError
-from helpdesk.tasks.events import TaskCommented, TaskReassigned, TaskStatusChanged, journal_key
+from helpdesk.tasks.events import (
+    TaskCommented,
+    TaskEdited,
+    TaskReassigned,
+    TaskStatusChanged,
+    journal_key,
+)
+from helpdesk.tasks.mentions import newly_mentioned
 
 log = logging.getLogger(__name__)
 
@@ -122,10 +129,10 @@ def announce_changes(backend: TaskBackend) -> int:
 
 def event_for(
     change: Change, statuses: dict[int, StatusInfo]
-) -> TaskStatusChanged | TaskCommented | TaskReassigned | None:
+) -> TaskStatusChanged | TaskCommented | TaskReassigned | TaskEdited | None:
     """The event a change made here publishes for such a journal: a status move (with its
-    notes as the comment), else a comment, else a new assignee (who is told); other edits are
-    not announced."""
+    notes as the comment), else a comment, else a new assignee (who is told), else an edit of
+    other fields (a journal without details, such as a private note's, announces nothing)."""
     journal = change.journal
     for detail in journal.details:
         if detail.prop_key == "status_id":
@@ -144,7 +151,17 @@ def event_for(
     for detail in journal.details:
         if detail.prop_key == "assigned_to_id" and detail.new_value and detail.new_value.isdigit():
             return TaskReassigned(change.task, journal.id, int(detail.new_value), journal.user.id)
-    return None
+    if not journal.details:
+        return None
+    description = next((d for d in journal.details if d.prop_key == "description"), None)
+    mentions = newly_mentioned(description.old_value, description.new_value) if description else ()
+    return TaskEdited(
+        task=change.task,
+        journal=journal,
+        old_assignee_id=change.task.assigned_to_id,
+        actor_id=journal.user.id,
+        mentions=tuple(sorted(mentions)),
+    )
 
 
 def status_named(statuses: dict[int, StatusInfo], value: str | None) -> StatusInfo:

@@ -30,3 +30,25 @@ def label(name: str | None) -> str:
     if not name:
         return ""
     return str(DEFAULT_LABELS.get(name, name))
+
+
+FIELD_LABELS = {
+    "subject": _l("Subject"),
+    "description": _l("Description"),
+    "status_id": _l("Status"),
+    "assigned_to_id": _l("Assignee"),
+    "priority_id": _l("Priority"),
+    "tracker_id": _l("Tracker"),
+    "start_date": _l("Start date"),
+    "due_date": _l("Due date"),
+    "estimated_hours": _l("Estimated hours"),
+    "done_ratio": _l("Done"),
+}
+
+
+def field_label(prop_key: str, custom_names: dict[int, str] | None = None) -> str:
+    """A journal detail's field in the reader's language; a custom field (cf_<id>) by its
+    name, which admins chose and is shown as it is."""
+    if prop_key.startswith("cf_") and prop_key[3:].isdigit():
+        return (custom_names or {}).get(int(prop_key[3:]), prop_key)
+    return str(FIELD_LABELS.get(prop_key, prop_key))

@@ -28,6 +28,7 @@ from helpdesk.tasks.backends.base import (
     TaskInfo,
     TaskSummary,
 )
+from helpdesk.tasks.backends.edits import EDITABLE_FIELDS, TaskChanges
 
 Id = Annotated[int, Field(gt=0, le=2**31 - 1)]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=65_535)]
@@ -93,6 +94,51 @@ class TaskCreateIn(Body):
         if self.start_date and self.due_date and self.due_date < self.start_date:
             raise ValueError("due_date: " + _("The due date is before the start date."))
         return self
+
+
+class TaskEditIn(Body):
+    """PATCH /tasks/api/task/<id>: the fields sent change (null clears an optional one), the
+    others stay; lock_version, when sent, must still be the task's."""
+
+    subject: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)
+    ] = ""  # the defaults are never used: only the fields sent change
+    description: Text = ""
+    assigned_to_id: Id | None = None
+    priority_id: Id = 1
+    tracker_id: Id = 1
+    start_date: date | None = None
+    due_date: date | None = None
+    estimated_hours: Annotated[float, Field(ge=0, le=100_000)] | None = None
+    done_ratio: Annotated[int, Field(ge=0, le=100)] = 0
+    custom_fields: Annotated[list[CustomFieldIn], Field(max_length=100)] = []
+    notes: Text = ""
+    lock_version: Annotated[int, Field(ge=0)] | None = None
+
+    @model_validator(mode="after")
+    def due_after_start(self) -> TaskEditIn:
+        """An edit names at least one field, or notes; a task cannot be due before it starts
+        (when both are sent; the backend checks one against the other's stored value)."""
+        if not self.model_fields_set & {*EDITABLE_FIELDS, "custom_fields"} and not self.notes:
+            raise ValueError(_("Send at least one field to change."))
+        if self.start_date and self.due_date and self.due_date < self.start_date:
+            raise ValueError("due_date: " + _("The due date is before the start date."))
+        return self
+
+    def to_changes(self) -> TaskChanges:
+        """The backend's input: only the fields that were sent."""
+        sent = self.model_fields_set
+        return TaskChanges(
+            fields={name: getattr(self, name) for name in EDITABLE_FIELDS if name in sent},
+            custom_fields={item.id: str(item.value) for item in self.custom_fields},
+            notes=self.notes,
+        )
+
+
+class WatcherIn(Body):
+    """POST /tasks/api/task/<id>/watchers."""
+
+    user_id: Id
 
 
 class CommentIn(Body):
@@ -220,6 +266,7 @@ def task_detail(task: TaskInfo) -> dict[str, Any]:
             {"id": c.id, "name": c.name, "value": c.value} for c in task.custom_fields
         ],
         "watcher_ids": list(task.watcher_ids),
+        "lock_version": task.lock_version,
     }
 
 

@@ -13,6 +13,7 @@ from helpdesk.tasks.backends import get_backend
 from helpdesk.tasks.backends.base import (
     Actor,
     JournalInfo,
+    Named,
     NewTask,
     StatusChange,
     TaskError,
@@ -21,7 +22,15 @@ from helpdesk.tasks.backends.base import (
     TaskQuery,
     TaskSummary,
 )
-from helpdesk.tasks.events import TaskCommented, TaskCreated, TaskStatusChanged, journal_key
+from helpdesk.tasks.backends.edits import TaskChanges, TaskUpdate
+from helpdesk.tasks.events import (
+    TaskCommented,
+    TaskCreated,
+    TaskEdited,
+    TaskStatusChanged,
+    journal_key,
+)
+from helpdesk.tasks.mentions import mentioned_usernames, newly_mentioned
 
 ACTIVE_TASKS_SHOWN = 100  # User.get_active_tasks: a page's worth, never the whole backlog
 
@@ -85,7 +94,51 @@ def add_comment(user: Any, task_id: int, notes: str) -> JournalInfo:
     return journal
 
 
-def announce(journal_id: int | None, event: TaskStatusChanged | TaskCommented | None) -> None:
+def update_task(
+    user: Any, task_id: int, changes: TaskChanges, lock_version: int | None = None
+) -> TaskUpdate:
+    """Edit a task's fields; announces TaskEdited (with who is newly mentioned), or TaskCommented
+    for notes alone, after commit."""
+    actor = actor_for(user)
+    result = get_backend().update_task(actor, task_id, changes, lock_version)
+    event: TaskEdited | TaskCommented | None = None
+    if result.journal_id is not None:
+        journal = JournalInfo(
+            id=result.journal_id,
+            task_id=task_id,
+            user=Named(actor.user_id, user.full_name or user.username),
+            notes=changes.notes,
+            created_on=utcnow(),
+            details=result.details,
+        )
+        facts = TaskFacts.of(result.task)
+        if not result.details:  # notes alone: a comment, told as one
+            event = TaskCommented(task=facts, journal=journal, actor_id=actor.user_id)
+        else:
+            mentions = newly_mentioned(result.before.description, result.task.description)
+            event = TaskEdited(
+                task=facts,
+                journal=journal,
+                old_assignee_id=result.before.assigned_to.id if result.before.assigned_to else None,
+                actor_id=actor.user_id,
+                mentions=tuple(sorted(mentions | mentioned_usernames(changes.notes))),
+                custom_field_names=tuple(
+                    (value.id, value.name)
+                    for value in (*result.before.custom_fields, *result.task.custom_fields)
+                ),
+            )
+    announce(result.journal_id, event)
+    return result
+
+
+def set_watching(user: Any, task_id: int, user_id: int, watching: bool) -> TaskInfo:
+    """Start or stop a user watching a task (watchers hear of its changes)."""
+    return get_backend().set_watching(actor_for(user), task_id, user_id, watching)
+
+
+def announce(
+    journal_id: int | None, event: TaskStatusChanged | TaskCommented | TaskEdited | None
+) -> None:
     """Publish a change made here, its journal claimed so the change feed, meeting the journal
     in the backend's history, does not announce it again (publish_once); a journal without an
     event (a comment that moved nothing) is claimed all the same, since this change decided

@@ -27,6 +27,7 @@ from helpdesk.tasks import service
 from helpdesk.tasks.api import list_document, parse_query
 from helpdesk.tasks.backends import get_backend
 from helpdesk.tasks.backends.base import CustomFieldInfo, ProjectInfo, TaskError
+from helpdesk.tasks.edit_page import edit_context
 from helpdesk.tasks.schemas import CommentIn, StatusChangeIn, TaskCreateIn
 
 bp = Blueprint("tasks", __name__, url_prefix="/tasks")
@@ -86,14 +87,16 @@ def task_page(task_id: int) -> str | tuple[str, int]:
         return render_template(
             "errors/error.html", status=error.status_code, title=_("Task"), message=error.message
         ), error.status_code
+    journals = backend.journals(actor, task_id)
     return render_template(
         "tasks/task.html",
         task=task,
-        journals=backend.journals(actor, task_id),
+        journals=journals,
         allowed=backend.allowed_statuses(actor, task_id),
         statuses={s.id: s.name for s in backend.statuses()},
         attachments=backend.attachments(actor, task_id),
         plain_text=backend.text_format() == "plain",
+        **edit_context(actor, task, journals),
     )
 
 

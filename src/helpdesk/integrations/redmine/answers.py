@@ -213,11 +213,12 @@ class MembershipsPage(TypedDict):
 
 
 class Role(TypedDict):
-    """A role and its permissions."""
+    """A role, its permissions and whether tasks can be assigned to its members."""
 
     id: int
     name: str
     permissions: NotRequired[list[str]]
+    assignable: NotRequired[bool]
 
 
 class RoleAnswer(TypedDict):

@@ -49,6 +49,7 @@ from helpdesk.tasks.backends.base import (
     TaskNotFound,
     UserIds,
 )
+from helpdesk.tasks.backends.edits import USER_FIELDS
 
 if TYPE_CHECKING:  # the client imports the backends, which import this module
     from helpdesk.integrations.redmine.client import RedmineClient
@@ -60,7 +61,6 @@ SETTLE_SECONDS = 2  # REST: an issue updated this close to the newest change is 
 ISSUES_PER_PAGE = 100  # REST: issues per list request
 BEGINNING = datetime(2000, 1, 1)  # REST: "since" for a Redmine without issues yet
 NOBODY = 0  # the helpdesk id of a Redmine user without a helpdesk account: never told
-USER_FIELDS = frozenset({"assigned_to_id", "author_id"})  # details whose values are user ids
 
 
 class RedmineFeedSource(Protocol):

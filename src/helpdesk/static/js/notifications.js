@@ -130,4 +130,8 @@
     );
     document.dispatchEvent(new CustomEvent("helpdesk:task-status-changed", { detail: data }));
   });
+  // A task's fields or history changed (ids only): its open page reads it again.
+  socket.on("task_changed", function (data) {
+    document.dispatchEvent(new CustomEvent("helpdesk:task-changed", { detail: data }));
+  });
 })();

@@ -10,9 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from helpdesk.core.metrics import note_backend_error
+
+if TYPE_CHECKING:
+    from helpdesk.tasks.backends.edits import TaskChanges, TaskRights, TaskUpdate
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +73,7 @@ class MemberInfo:
     user_id: int
     name: str
     role: str
+    assignable: bool = True  # whether their role takes tasks (the assignee choices)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +133,7 @@ class TaskInfo:
     closed_on: datetime | None
     custom_fields: tuple[CustomValueInfo, ...] = ()
     watcher_ids: tuple[int, ...] = ()
+    lock_version: int = 0  # changes with every change of the task: an edit names the one it saw
 
 
 @dataclass(frozen=True, slots=True)
@@ -528,4 +533,20 @@ class TaskBackend(Protocol):
     def text_format(self) -> str:
         """How the texts of this store are written: "markdown", or "plain" (a Redmine that
         formats with Textile: shown as typed, never guessed at)."""
+        ...
+
+    def task_rights(self, actor: Actor, task_id: int) -> TaskRights:
+        """What the actor may do to a visible task (edit it, manage others' watching)."""
+        ...
+
+    def update_task(
+        self, actor: Actor, task_id: int, changes: TaskChanges, lock_version: int | None
+    ) -> TaskUpdate:
+        """Edit a visible task's fields, journaling each change old -> new; TaskConflict when
+        lock_version (if given) is not the task's any more, TaskValidationError by field."""
+        ...
+
+    def set_watching(self, actor: Actor, task_id: int, user_id: int, watching: bool) -> TaskInfo:
+        """Add or remove a watcher: oneself always, another user who may see the task only
+        with task_rights' may_manage_watchers."""
         ...

@@ -62,6 +62,7 @@ from helpdesk.tasks.backends.base import (
     as_id,
     status_filter,
 )
+from helpdesk.tasks.backends.edits import TaskChanges, TaskRights, TaskUpdate, detail_value
 from helpdesk.tasks.backends.lookups import LookupCache, Lookups
 from helpdesk.tasks.models import (
     Attachment,
@@ -517,6 +518,7 @@ class LocalBackend:
             closed_on=task.closed_on,
             custom_fields=tuple(custom),
             watcher_ids=tuple(watchers),
+            lock_version=task.lock_version,
         )
 
     def journals(self, actor: Actor, task_id: int) -> list[JournalInfo]:
@@ -586,7 +588,7 @@ class LocalBackend:
         if not (actor.is_admin or self._role_id(actor, project_id)):
             raise TaskNotFound(_("Project %(id)d was not found.", id=project_id))
         rows = db.session.execute(
-            select(User.id, _user_name(User), Role.name)
+            select(User.id, _user_name(User), Role.name, Role.can_be_assigned)
             .join(Member, Member.user_id == User.id)
             .join(Role, Role.id == Member.role_id)
             .where(Member.project_id == project_id)
@@ -802,6 +804,143 @@ class LocalBackend:
     def member_ids(self, project_id: int) -> set[int]:
         """Users with a role in the project (who see its board)."""
         return user_ids(db.session.scalar(member_ids_statement(), {"project_id": project_id}))
+
+    # -- editing ------------------------------------------------------------------------
+
+    def _rights(self, actor: Actor, role_id: int | None) -> TaskRights:
+        """The local rule: admins and every member of the task's project edit it (as every
+        member may change its status); admins and members whose role takes tasks (not
+        reporters) choose who else watches it."""
+        if actor.is_admin:
+            return TaskRights(may_edit=True, may_manage_watchers=True)
+        if role_id is None:
+            return TaskRights(may_edit=False, may_manage_watchers=False)
+        takes_tasks = db.session.scalar(select(Role.can_be_assigned).where(Role.id == role_id))
+        return TaskRights(may_edit=True, may_manage_watchers=bool(takes_tasks))
+
+    def task_rights(self, actor: Actor, task_id: int) -> TaskRights:
+        """What the actor may do to a visible task."""
+        return self._rights(actor, self._task(actor, task_id).role_id)
+
+    def update_task(
+        self, actor: Actor, task_id: int, changes: TaskChanges, lock_version: int | None
+    ) -> TaskUpdate:
+        """Edit the fields given, all checked before anything is written, and journal each
+        change; the task's lock_version guards against an edit based on an older task."""
+        row = self._task(actor, task_id, change_statement())
+        task: Task = row[0]
+        if not self._rights(actor, row.role_id).may_edit:
+            raise TaskForbidden(_("You may not edit this task."))
+        before = self._info(task, row)
+        if lock_version is not None and lock_version != task.lock_version:
+            raise TaskConflict(_("Someone else changed this task. Reload and try again."))
+        errors = self._edit_errors(task, changes)
+        if errors:
+            raise TaskValidationError(_("Some fields are invalid."), errors=errors)
+        details: list[Detail] = []
+        for name, value in changes.fields.items():
+            old = getattr(task, name)
+            if detail_value(old) != detail_value(value):
+                setattr(task, name, "" if value is None and name == "description" else value)
+                details.append((name, detail_value(old), detail_value(value)))
+        details.extend(self._set_custom_values(task.id, changes.custom_fields))
+        if not details and not changes.notes:
+            return TaskUpdate(before, before, None, ())
+        journal_id = self._record(actor, task, utcnow(), changes.notes, details)
+        names = db.session.execute(names_statement(), {"task_id": task.id}).one()
+        return TaskUpdate(
+            before,
+            self._info(task, names),
+            journal_id,
+            tuple(JournalDetailInfo(*detail) for detail in details),
+        )
+
+    def _edit_errors(self, task: Task, changes: TaskChanges) -> dict[str, list[str]]:
+        """Errors by field of an edit, each value checked against the task's project."""
+        fields = changes.fields
+        errors: dict[str, list[str]] = {}
+        if "subject" in fields and not (fields["subject"] or "").strip():
+            errors["subject"] = [_("This field is required.")]
+        if "tracker_id" in fields and (
+            fields["tracker_id"] is None or db.session.get(Tracker, fields["tracker_id"]) is None
+        ):
+            errors["tracker_id"] = [_("Unknown tracker.")]
+        if "priority_id" in fields and self.lookups.priority(fields["priority_id"] or 0) is None:
+            errors["priority_id"] = [_("Unknown priority.")]
+        assignee = fields.get("assigned_to_id")
+        if assignee is not None and not self._assignable(task.project_id, assignee):
+            errors["assigned_to_id"] = [_("The assignee must be a member of the project.")]
+        start = fields.get("start_date", task.start_date)
+        due = fields.get("due_date", task.due_date)
+        if start and due and due < start:
+            errors["due_date"] = [_("The due date is before the start date.")]
+        hours = fields.get("estimated_hours")
+        if hours is not None and not 0 <= hours <= 100_000:
+            errors["estimated_hours"] = [_("Must be at least %(limit)s.", limit=0)]
+        if "done_ratio" in fields and not 0 <= (fields["done_ratio"] or 0) <= 100:
+            errors["done_ratio"] = [_("Must be at most %(limit)s.", limit=100)]
+        known = {f.id: f for f in db.session.scalars(select(CustomField))}
+        problems = []
+        for field_id, value in changes.custom_fields.items():
+            custom = known.get(field_id)
+            if custom is None:
+                problems.append(_("Unknown custom field %(id)d.", id=field_id))
+            elif len(value) > custom.max_length:
+                problems.append(
+                    _(
+                        "%(name)s is longer than %(max)d characters.",
+                        name=custom.name,
+                        max=custom.max_length,
+                    )
+                )
+            elif custom.is_required and not value.strip():
+                problems.append(_("%(name)s is required.", name=custom.name))
+        if problems:
+            errors["custom_fields"] = problems
+        return errors
+
+    def _set_custom_values(self, task_id: int, values: dict[int, str]) -> list[Detail]:
+        """Write the custom values that differ (an empty value removes the row); their
+        journal details as cf_<field id>."""
+        stored = {
+            value.custom_field_id: value
+            for value in db.session.scalars(
+                select(CustomValue).where(CustomValue.task_id == task_id)
+            )
+        }
+        details: list[Detail] = []
+        for field_id, value in sorted(values.items()):
+            row = stored.get(field_id)
+            old = row.value if row is not None else ""
+            if old == value:
+                continue
+            if row is None:
+                db.session.add(CustomValue(task_id=task_id, custom_field_id=field_id, value=value))
+            elif value:
+                row.value = value
+            else:
+                db.session.delete(row)
+            details.append((f"cf_{field_id}", old or None, value or None))
+        return details
+
+    def set_watching(self, actor: Actor, task_id: int, user_id: int, watching: bool) -> TaskInfo:
+        """Add or remove a watcher (see TaskBackend.set_watching); doing what is already done
+        changes nothing."""
+        row = self._task(actor, task_id)
+        if user_id != actor.user_id and not self._rights(actor, row.role_id).may_manage_watchers:
+            raise TaskForbidden(_("You may not change who watches this task."))
+        current = db.session.get(Watcher, (task_id, user_id))
+        if watching and current is None:
+            if not self.visible_to(task_id, [user_id]):
+                raise TaskValidationError(
+                    _("Some fields are invalid."),
+                    errors={"user_id": [_("This user may not see the task.")]},
+                )
+            db.session.add(Watcher(task_id=task_id, user_id=user_id))
+        elif not watching and current is not None:
+            db.session.delete(current)
+        db.session.flush()
+        return self.get_task(actor, task_id)
 
     # -- change feed --------------------------------------------------------------------
 

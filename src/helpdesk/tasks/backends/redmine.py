@@ -8,6 +8,7 @@ for LOOKUP_SECONDS in the application's cache; a task is read once per request w
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date
 from typing import Any
 
 from flask import Flask, current_app, g
@@ -20,6 +21,7 @@ from helpdesk.integrations.redmine.answers import (
     Attachment,
     CustomField,
     CustomFieldsAnswer,
+    Detail,
     Issue,
     IssueAnswer,
     IssuesPage,
@@ -32,6 +34,7 @@ from helpdesk.integrations.redmine.answers import (
     ProjectAnswer,
     ProjectsPage,
     Ref,
+    Role,
     RoleAnswer,
     StatusesAnswer,
     StatusRef,
@@ -71,6 +74,7 @@ from helpdesk.tasks.backends.base import (
     TaskValidationError,
     as_id,
 )
+from helpdesk.tasks.backends.edits import USER_FIELDS, TaskChanges, TaskRights, TaskUpdate
 from helpdesk.tasks.workflow import refusal
 
 TEXT_FORMATTINGS = {"markdown": "markdown", "common_mark": "markdown", "textile": "plain"}
@@ -94,6 +98,12 @@ SORT_KEYS = frozenset(
         "updated_on",
     }
 )
+
+
+def last_journal_id(issue: Issue) -> int:
+    """The newest journal id of an issue read with its journals (0 for none): it moves with
+    every change, so it stands for the lock_version Redmine's REST API does not show."""
+    return max((row["id"] for row in issue.get("journals") or ()), default=0)
 
 
 def check_redmine(client: RedmineClient) -> None:
@@ -290,7 +300,10 @@ class RedmineBackend:
         for person, roles in users:
             named = self.user_ids.named(person)
             assert named is not None
-            members.append(MemberInfo(named.id, named.name, roles[0]["name"] if roles else ""))
+            assignable = any(self.role(role["id"]).get("assignable") for role in roles)
+            members.append(
+                MemberInfo(named.id, named.name, roles[0]["name"] if roles else "", assignable)
+            )
         return sorted(members, key=lambda m: m.name.lower())
 
     def custom_fields(self, actor: Actor, project_id: int) -> list[CustomFieldInfo]:
@@ -377,6 +390,7 @@ class RedmineBackend:
                 if row.get("value") not in (None, "", [])
             ),
             watcher_ids=self.watcher_ids(issue),
+            lock_version=last_journal_id(issue),
         )
 
     def get_task(self, actor: Actor, task_id: int) -> TaskInfo:
@@ -392,17 +406,25 @@ class RedmineBackend:
             user=user,
             notes=row.get("notes") or "",
             created_on=row["created_on"],
-            details=tuple(
-                JournalDetailInfo(
-                    detail["name"]
-                    if detail["property"] == "attr"
-                    else f"{detail['property']}_{detail['name']}",
-                    detail.get("old_value"),
-                    detail.get("new_value"),
-                )
-                for detail in row.get("details", ())
-            ),
+            details=tuple(self.detail_info(detail) for detail in row.get("details") or ()),
         )
+
+    def detail_info(self, detail: Detail) -> JournalDetailInfo:
+        """One field change of a journal; a user field's Redmine ids become helpdesk ids (None:
+        a user without a helpdesk account)."""
+        attribute = detail.get("property") == "attr"
+        key = detail["name"] if attribute else f"{detail.get('property')}_{detail['name']}"
+        old, new = detail.get("old_value"), detail.get("new_value")
+        if attribute and key in USER_FIELDS:
+            old, new = self.helpdesk_id_text(old), self.helpdesk_id_text(new)
+        return JournalDetailInfo(key, old, new)
+
+    def helpdesk_id_text(self, text: str | None) -> str | None:
+        """A Redmine user id written as text, as the helpdesk id written as text."""
+        if not text or not text.isdigit():
+            return None
+        user_id = self.user_ids.to_helpdesk(int(text))
+        return None if user_id is None else str(user_id)
 
     def journals(self, actor: Actor, task_id: int) -> list[JournalInfo]:
         """A visible task's history as Redmine shows it to the actor, oldest first."""
@@ -414,21 +436,29 @@ class RedmineBackend:
         """The statuses Redmine's workflow lets the actor move the task to, in workflow order."""
         return self.allowed(actor, self.issue(actor, task_id))
 
-    def role_permissions(self, role_id: int) -> list[str]:
-        """A role's permissions (the administrator reads them)."""
-        permissions: list[str] = self.cached(
-            f"redmine:role:{role_id}",
-            lambda: self.client.get(f"/roles/{role_id}.json", shape=RoleAnswer)["role"].get(
-                "permissions", []
-            ),
+    def role(self, role_id: int) -> Role:
+        """A role as Redmine describes it: permissions, whether it takes tasks (the
+        administrator reads it)."""
+        role: Role = self.cached(
+            f"redmine:role-info:{role_id}",
+            lambda: self.client.get(f"/roles/{role_id}.json", shape=RoleAnswer)["role"],
         )
-        return permissions
+        return role
+
+    def role_permissions(self, role_id: int) -> list[str]:
+        """A role's permissions."""
+        return self.role(role_id).get("permissions") or []
 
     def may_edit(self, actor: Actor, project_id: int) -> bool:
         """Whether the actor's roles in the project may edit tasks: Redmine lists the workflow's
         statuses to anyone who may add notes, and silently keeps the status of a change made by
         a role without edit_issues. An actor without a role of their own there (an
         administrator, a group's member) is left to Redmine, and the change is confirmed."""
+        return self.may(actor, project_id, "edit_issues")
+
+    def may(self, actor: Actor, project_id: int, permission: str) -> bool:
+        """Whether one of the actor's roles in the project has a Redmine permission (see
+        may_edit for an actor without a role there)."""
         redmine_id = self.user_ids.to_backend(actor.user_id)
         roles = [
             role["id"]
@@ -436,7 +466,7 @@ class RedmineBackend:
             if "user" in row and row["user"]["id"] == redmine_id
             for role in row["roles"]
         ]
-        return not roles or any("edit_issues" in self.role_permissions(r) for r in roles)
+        return not roles or any(permission in self.role_permissions(r) for r in roles)
 
     def allowed(self, actor: Actor, issue: Issue) -> list[StatusInfo]:
         """The allowed statuses of an issue read with include=allowed_statuses, less its own."""
@@ -667,6 +697,152 @@ class RedmineBackend:
         if not found:
             raise TaskForbidden(_("You may not comment on this task."))
         return found[0]
+
+    # -- editing ---------------------------------------------------------------------------
+
+    def task_rights(self, actor: Actor, task_id: int) -> TaskRights:
+        """Redmine's permissions: edit_issues to edit, add_issue_watchers to choose watchers."""
+        project_id = self.issue(actor, task_id)["project"]["id"]
+        return TaskRights(
+            may_edit=self.may_edit(actor, project_id),
+            may_manage_watchers=self.may(actor, project_id, "add_issue_watchers"),
+        )
+
+    def update_task(
+        self, actor: Actor, task_id: int, changes: TaskChanges, lock_version: int | None
+    ) -> TaskUpdate:
+        """PUT the fields given as the actor, after checking what Redmine would silently
+        ignore; Redmine's REST API has no lock_version, so the task's newest journal id stands
+        for it (last_journal_id), compared just before the write."""
+        self.forget(task_id)  # the version must be Redmine's latest, not this request's copy
+        issue = self.issue(actor, task_id)
+        before = self.task_info(issue)
+        if not self.may_edit(actor, before.project.id):
+            raise TaskForbidden(_("You may not edit this task."))
+        if lock_version is not None and lock_version != before.lock_version:
+            raise TaskConflict(_("Someone else changed this task. Reload and try again."))
+        fields, errors = self.edit_fields(actor, before, changes)
+        if errors:
+            raise TaskValidationError(_("Some fields are invalid."), errors=errors)
+        if not fields:
+            return TaskUpdate(before, before, None, ())
+        try:
+            self.client.put(f"/issues/{task_id}.json", {"issue": fields}, **self.as_actor(actor))
+        except TaskForbidden as error:
+            if isinstance(error, NotLinked):
+                raise
+            raise TaskForbidden(_("You may not edit this task.")) from None
+        except TaskValidationError as error:
+            raise TaskValidationError(error.message, errors=self.field_errors(error)) from None
+        self.forget(task_id)
+        task = self.get_task(actor, task_id)
+        redmine_id = self.user_ids.to_backend(actor.user_id)
+        rows = [
+            row
+            for row in self.issue(actor, task_id).get("journals") or ()
+            if row["id"] > before.lock_version and "user" in row and row["user"]["id"] == redmine_id
+        ]
+        if not rows:
+            return TaskUpdate(before, task, None, ())
+        journal = self.journal_info(task_id, max(rows, key=lambda row: row["id"]))
+        return TaskUpdate(before, task, journal.id, journal.details)
+
+    def edit_fields(
+        self, actor: Actor, task: TaskInfo, changes: TaskChanges
+    ) -> tuple[dict[str, Any], dict[str, list[str]]]:
+        """The issue fields to PUT for an edit (those that differ, Redmine's ids, "" to clear),
+        and errors by field for what Redmine would ignore or take silently."""
+        errors: dict[str, list[str]] = {}
+        wanted = changes.fields
+        if "subject" in wanted and not (wanted["subject"] or "").strip():
+            errors["subject"] = [_("This field is required.")]
+        if "tracker_id" in wanted and wanted["tracker_id"] not in {t.id for t in self.trackers()}:
+            errors["tracker_id"] = [_("Unknown tracker.")]
+        if "priority_id" in wanted and wanted["priority_id"] not in {
+            p.id for p in self.priorities()
+        }:
+            errors["priority_id"] = [_("Unknown priority.")]
+        current = {
+            "subject": task.subject,
+            "description": task.description,
+            "assigned_to_id": task.assigned_to.id if task.assigned_to else None,
+            "priority_id": task.priority.id,
+            "tracker_id": task.tracker.id,
+            "start_date": task.start_date,
+            "due_date": task.due_date,
+            "estimated_hours": task.estimated_hours,
+            "done_ratio": task.done_ratio,
+        }
+        fields: dict[str, Any] = {}
+        for name, value in wanted.items():
+            if value == current[name] or (
+                name == "description" and not value and not task.description
+            ):
+                continue
+            if name == "assigned_to_id" and value is not None:
+                value = self.user_ids.to_backend(value)
+                if value is None:
+                    errors[name] = [_("The assignee must be a member of the project.")]
+            fields[name] = (
+                "" if value is None else value.isoformat() if isinstance(value, date) else value
+            )
+        values = {c.id: c.value for c in task.custom_fields}
+        defined = {f.id: f for f in self.custom_fields(actor, task.project.id)}
+        problems = []
+        custom = []
+        for field_id, value in changes.custom_fields.items():
+            field = defined.get(field_id)
+            if field is None:
+                problems.append(_("Unknown custom field %(id)d.", id=field_id))
+            elif field.max_length and len(value) > field.max_length:
+                problems.append(
+                    _(
+                        "%(name)s is longer than %(max)d characters.",
+                        name=field.name,
+                        max=field.max_length,
+                    )
+                )
+            elif values.get(field_id, "") != value:
+                custom.append({"id": field_id, "value": value})
+        if problems:
+            errors["custom_fields"] = problems
+        if custom:
+            fields["custom_fields"] = custom
+        if changes.notes:
+            fields["notes"] = changes.notes
+        return fields, errors
+
+    def set_watching(self, actor: Actor, task_id: int, user_id: int, watching: bool) -> TaskInfo:
+        """Watch or stop watching as oneself (done by the administrator: Redmine's REST API
+        has no "watch" of one's own, and a reporter may not add watchers), or, with
+        add_issue_watchers / delete_issue_watchers, another user who may see the task."""
+        issue = self.issue(actor, task_id)
+        oneself = user_id == actor.user_id
+        if not oneself:
+            permission = "add_issue_watchers" if watching else "delete_issue_watchers"
+            if not self.may(actor, issue["project"]["id"], permission):
+                raise TaskForbidden(_("You may not change who watches this task."))
+        redmine_id = self.user_ids.to_backend(user_id)
+        if watching and (redmine_id is None or not self.visible_to(task_id, [user_id])):
+            raise TaskValidationError(
+                _("Some fields are invalid."),
+                errors={"user_id": [_("This user may not see the task.")]},
+            )
+        who = {} if oneself else self.as_actor(actor)
+        try:
+            if watching:
+                self.client.post(f"/issues/{task_id}/watchers.json", {"user_id": redmine_id}, **who)
+            elif redmine_id is not None:
+                self.client.delete(f"/issues/{task_id}/watchers/{redmine_id}.json", **who)
+        except TaskNotFound:
+            if watching:
+                raise
+        except TaskForbidden as error:
+            if isinstance(error, NotLinked):
+                raise
+            raise TaskForbidden(_("You may not change who watches this task.")) from None
+        self.forget(task_id)
+        return self.get_task(actor, task_id)
 
     # -- audiences -------------------------------------------------------------------------
 
