@@ -5,6 +5,7 @@ from flask import Flask
 
 def register_tasks(app: Flask) -> None:
     """Bind the configured task backend and add the task pages and API."""
+    from helpdesk.tasks import filter_views, search
     from helpdesk.tasks.api import bp as api_bp
     from helpdesk.tasks.backends import init_backend
     from helpdesk.tasks.labels import label
@@ -14,3 +15,6 @@ def register_tasks(app: Flask) -> None:
     app.add_template_filter(label)
     app.register_blueprint(pages_bp)
     app.register_blueprint(api_bp)
+    app.register_blueprint(filter_views.api_bp)
+    app.register_blueprint(filter_views.pages_bp)
+    search.index_with_create_all()

@@ -30,6 +30,7 @@ from helpdesk.core.json_rows import json_rows
 from helpdesk.core.models import escape_like, utcnow
 from helpdesk.extensions import db
 from helpdesk.tasks.backends.base import (
+    RELEVANCE,
     Actor,
     Change,
     ChangeBatch,
@@ -73,6 +74,7 @@ from helpdesk.tasks.models import (
     Watcher,
     WorkflowTransition,
 )
+from helpdesk.tasks.search import match_expression, search_hits, search_terms
 from helpdesk.tasks.workflow import allowed_initial_statuses, allowed_moves, refusal
 from helpdesk.users.models import User
 
@@ -129,16 +131,32 @@ class ListShape:
     status: str  # open, closed, all, name
     priority: bool
     project: str | None  # id, name
-    words: int
+    words: int  # words of punctuation alone, matched in the subject
     sort: tuple[tuple[str, bool], ...]
     closed_since: bool = False
+    dialect: str = "sqlite"  # the full-text index's kind
+    full_text: bool = False  # words of letters or digits, matched by the search index
+    unassigned: bool = False
+    author: bool = False
+    watcher: bool = False
+    one_task: bool = False
 
 
 def _list_clauses(shape: ListShape) -> list[Any]:
     """WHERE clauses of a list shape, with bound parameters for the values."""
     clauses: list[Any] = []
-    if shape.assigned:
+    if shape.unassigned:
+        clauses.append(Task.assigned_to_id.is_(None))
+    elif shape.assigned:
         clauses.append(Task.assigned_to_id == bindparam("assigned_to_id"))
+    if shape.author:
+        clauses.append(Task.author_id == bindparam("author_id"))
+    if shape.watcher:
+        clauses.append(
+            exists().where(Watcher.task_id == Task.id, Watcher.user_id == bindparam("watcher_id"))
+        )
+    if shape.one_task:
+        clauses.append(Task.id == bindparam("task_id"))
     if shape.status in {"open", "closed"}:  # ids, so the (assignee, status) index takes both
         clauses.append(Task.status_id.in_(bindparam("status_ids", expanding=True)))
     elif shape.status == "name":
@@ -174,13 +192,20 @@ def list_statements(shape: ListShape) -> tuple[Select[Any], Select[Any]]:
     """The page and count statements of a list shape, built once: building a select costs more
     than running it."""
     clauses = _list_clauses(shape)
+    hits = search_hits(shape.dialect) if shape.full_text else None
     order = []
     for key, descending in shape.sort:
+        if key == RELEVANCE:  # ranks only a search's matches
+            if hits is not None:
+                order.append(hits.c.score.desc() if descending else hits.c.score.asc())
+            continue
         column = SORT_COLUMNS[key]
         order.append(column.desc().nulls_last() if descending else column.asc().nulls_last())
     order.append(Task.id.desc())
     sorted_by = {key for key, _descending in shape.sort}
     page = select(*SUMMARY_COLUMNS).join(Project, Project.id == Task.project_id)
+    if hits is not None:
+        page = page.join(hits, hits.c.task_id == Task.id)
     if "tracker" in sorted_by:
         page = page.join(Tracker, Tracker.id == Task.tracker_id)
     if shape.status == "name" or "status" in sorted_by:
@@ -195,6 +220,8 @@ def list_statements(shape: ListShape) -> tuple[Select[Any], Select[Any]]:
         .offset(bindparam("offset", type_=Integer))
     )
     count = select(func.count()).select_from(Task)
+    if hits is not None:
+        count = count.join(hits, hits.c.task_id == Task.id)
     if shape.status == "name":
         count = count.join(TaskStatus, TaskStatus.id == Task.status_id)
     if shape.priority:
@@ -378,7 +405,7 @@ class LocalBackend:
 
     name = "local"
     user_ids = SameIds()
-    sort_keys = frozenset(SORT_COLUMNS)
+    sort_keys = frozenset(SORT_COLUMNS) | {RELEVANCE}
 
     def __init__(self) -> None:
         self.lookups = LookupCache()
@@ -424,6 +451,9 @@ class LocalBackend:
         params: dict[str, Any] = {
             "actor_id": actor.user_id,
             "assigned_to_id": query.assigned_to_id,
+            "author_id": query.author_id,
+            "watcher_id": query.watcher_id,
+            "task_id": query.task_id,
             "limit": query.per_page,
             "offset": (query.page - 1) * query.per_page,
         }
@@ -445,7 +475,10 @@ class LocalBackend:
             else:
                 project_kind = "name"
                 params["project_name"], params["project_identifier"] = value.lower(), value
-        words = (query.search or "").split()
+        dialect = db.session.get_bind().dialect.name
+        tokens, words = search_terms((query.search or "").split())
+        if tokens:
+            params["fts"] = match_expression(dialect, tokens)
         for index, word in enumerate(words):
             params[f"word{index}"] = f"%{escape_like(word)}%"
         if query.closed_since is not None:
@@ -460,6 +493,12 @@ class LocalBackend:
             words=len(words),
             sort=query.sort,
             closed_since=query.closed_since is not None,
+            dialect=dialect,
+            full_text=bool(tokens),
+            unassigned=query.unassigned,
+            author=query.author_id is not None,
+            watcher=query.watcher_id is not None,
+            one_task=query.task_id is not None,
         )
         return shape, params
 
