@@ -20,7 +20,7 @@ from sqlalchemy.sql import Subquery
 
 from helpdesk.core.models import Model
 
-WORD = re.compile(r"\w+")
+WORD = re.compile(r"[^\W_]+")  # letters and digits
 TEXT_SEARCH_CONFIG = "russian"  # PostgreSQL: Russian Snowball for Cyrillic, English for ASCII
 
 SQLITE_SEARCH = (
@@ -81,7 +81,7 @@ POSTGRESQL_SEARCH = (
     """,
     "CREATE INDEX ix_task_search_document ON task_search USING GIN (document)",
     """
-    CREATE FUNCTION task_search_refresh(target INTEGER) RETURNS void LANGUAGE sql AS $$
+    CREATE OR REPLACE FUNCTION task_search_refresh(target INTEGER) RETURNS void LANGUAGE sql AS $$
         INSERT INTO task_search (task_id, document)
         SELECT t.id,
             setweight(to_tsvector('russian', t.subject), 'A')
@@ -94,7 +94,7 @@ POSTGRESQL_SEARCH = (
     $$
     """,
     """
-    CREATE FUNCTION task_search_on_change() RETURNS trigger LANGUAGE plpgsql AS $$
+    CREATE OR REPLACE FUNCTION task_search_on_change() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
         IF TG_TABLE_NAME = 'tasks' THEN
             PERFORM task_search_refresh(NEW.id);
@@ -121,6 +121,14 @@ POSTGRESQL_SEARCH = (
 )
 
 SEARCH_DDL = {"sqlite": SQLITE_SEARCH, "postgresql": POSTGRESQL_SEARCH}
+SEARCH_DROP = {  # the triggers go with their tables
+    "sqlite": ("DROP TABLE IF EXISTS task_search",),
+    "postgresql": (
+        "DROP TABLE IF EXISTS task_search",
+        "DROP FUNCTION IF EXISTS task_search_on_change() CASCADE",
+        "DROP FUNCTION IF EXISTS task_search_refresh(INTEGER)",
+    ),
+}
 
 
 def create_search_index(_metadata: Any, connection: Connection, **kw: Any) -> None:
@@ -138,10 +146,21 @@ def create_search_index(_metadata: Any, connection: Connection, **kw: Any) -> No
         connection.exec_driver_sql(statement)
 
 
+def drop_search_index(_metadata: Any, connection: Connection, **kw: Any) -> None:
+    """db.drop_all() takes the search index with the tasks, so a create_all() after it starts
+    clean (and PostgreSQL's index, which refers to the tasks, lets them go)."""
+    dropped = {table.name for table in kw.get("tables", ())}
+    if "tasks" in dropped:
+        for statement in SEARCH_DROP.get(connection.dialect.name, ()):
+            connection.exec_driver_sql(statement)
+
+
 def index_with_create_all() -> None:
-    """Make create_search_index part of every db.create_all() (once, however many apps)."""
+    """Make the search index part of every db.create_all() and db.drop_all() (once, however
+    many apps)."""
     if not event.contains(Model.metadata, "after_create", create_search_index):
         event.listen(Model.metadata, "after_create", create_search_index)
+        event.listen(Model.metadata, "before_drop", drop_search_index)
 
 
 def is_search_table(name: str) -> bool:
@@ -151,17 +170,11 @@ def is_search_table(name: str) -> bool:
 
 
 def search_terms(words: list[str]) -> tuple[list[str], list[str]]:
-    """The letters-and-digits tokens of the words (each one a prefix to match), and the words
-    of punctuation alone (matched as text in the subject, like the seed's search)."""
-    tokens: list[str] = []
-    punctuation: list[str] = []
-    for word in words:
-        found = WORD.findall(word)
-        if found:
-            tokens.extend(found)
-        else:
-            punctuation.append(word)
-    return tokens, punctuation
+    """The words of letters and digits alone (each one a prefix for the full-text index), and
+    the others ("50%", "t_p"), matched as text in the subject like the seed's search, since the
+    index keeps no punctuation."""
+    tokens = [word for word in words if WORD.fullmatch(word)]
+    return tokens, [word for word in words if not WORD.fullmatch(word)]
 
 
 def match_expression(dialect: str, tokens: list[str]) -> str:

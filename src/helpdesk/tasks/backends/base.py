@@ -159,7 +159,8 @@ class TaskQuery:
 
     Each word of search must match: letters and digits match words that begin with them in the
     subject, the description or a comment (stemmed where the backend can: see
-    docs/API.md, "Search"); a word of punctuation alone ("%") matches as text in the subject."""
+    docs/API.md, "Search"); a word with other characters ("50%") matches as text in the
+    subject."""
 
     assigned_to_id: int | None = None
     status: str | None = None  # "open" (default), "closed", "all", or a status name (status_filter)
