@@ -101,9 +101,12 @@ def test_a_database_made_by_create_all_searches(app: Any, make_user: Any) -> Non
             " VALUES (1, 'p', 'P', '', '2026-01-01')"
         )
     )
-    for table, rows in (("trackers", "(1, 'Bug', 1)"), ("task_statuses", "(1, 'New', false, 1)")):
-        db.session.execute(text(f"INSERT INTO {table} VALUES {rows}"))
-    db.session.execute(text("INSERT INTO task_priorities VALUES (1, 'Normal', 1, true)"))
+    for statement in (
+        "INSERT INTO trackers VALUES (1, 'Bug', 1)",
+        "INSERT INTO task_statuses VALUES (1, 'New', false, 1)",
+        "INSERT INTO task_priorities VALUES (1, 'Normal', 1, true)",
+    ):
+        db.session.execute(text(statement))
     db.session.execute(
         text(
             """INSERT INTO tasks (id, project_id, tracker_id, status_id, priority_id, author_id,
