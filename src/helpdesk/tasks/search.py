@@ -16,11 +16,11 @@ of a common word hundreds of milliseconds at 100,000 tasks; a tier is one more I
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
     Connection,
-    Select,
     bindparam,
     column,
     event,
@@ -205,13 +205,36 @@ SQLITE_TABLE = table("task_search", column("rowid"))
 POSTGRESQL_TABLE = table("task_search", column("task_id"), column("document"))
 
 
-def matching_ids(dialect: str, param: str) -> Select[Any]:
-    """The ids of the tasks that match the full-text query bound as `param`: an IN list, so the
-    database may start from the other filters (a user's 200 tasks) or from the matches, which
-    ever are fewer, and reads no task it does not list."""
+@dataclass(frozen=True, slots=True)
+class FullText:
+    """How a list statement searches: the table to join (if any), the condition on the bound
+    `fts` query, and the relevance tier (true for a match in the subject, `fts_subject`)."""
+
+    join: Any
+    condition: Any
+    in_subject: Any
+
+
+def full_text(dialect: str, task_id: Any) -> FullText:
+    """The search of a list statement on the dialect.
+
+    SQLite: the matches as IN lists tested against `task_id + 0`: SQLite takes an IN list for a
+    handful of rows and would look every match up in the table; with no index to use for the
+    test it starts from the other filters' index (a user's tasks, the projects they see) and
+    tests each entry there. PostgreSQL: a join on the document, which the planner drives from
+    the GIN index or from the other filters as their sizes say, and the subject tier read from
+    the same row (the subject is the document's weight A)."""
     if dialect == "postgresql":
-        query = func.to_tsquery(
-            literal_column(f"'{TEXT_SEARCH_CONFIG}'::regconfig"), bindparam(param)
+        config: Any = literal_column(f"'{TEXT_SEARCH_CONFIG}'::regconfig")
+        document = POSTGRESQL_TABLE.c.document
+        return FullText(
+            join=(POSTGRESQL_TABLE, POSTGRESQL_TABLE.c.task_id == task_id),
+            condition=document.op("@@")(func.to_tsquery(config, bindparam("fts"))),
+            in_subject=document.op("@@")(func.to_tsquery(config, bindparam("fts_subject"))),
         )
-        return select(POSTGRESQL_TABLE.c.task_id).where(POSTGRESQL_TABLE.c.document.op("@@")(query))
-    return select(SQLITE_TABLE.c.rowid).where(text(f"task_search MATCH :{param}"))
+
+    def matches(param: str) -> Any:
+        ids = select(SQLITE_TABLE.c.rowid).where(text(f"task_search MATCH :{param}"))
+        return (task_id + 0).in_(ids)
+
+    return FullText(join=None, condition=matches("fts"), in_subject=matches("fts_subject"))

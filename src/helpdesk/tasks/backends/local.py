@@ -74,7 +74,7 @@ from helpdesk.tasks.models import (
     Watcher,
     WorkflowTransition,
 )
-from helpdesk.tasks.search import match_expression, matching_ids, search_terms
+from helpdesk.tasks.search import full_text, match_expression, search_terms
 from helpdesk.tasks.workflow import allowed_initial_statuses, allowed_moves, refusal
 from helpdesk.users.models import User
 
@@ -158,7 +158,7 @@ def _list_clauses(shape: ListShape) -> list[Any]:
     if shape.one_task:
         clauses.append(Task.id == bindparam("task_id"))
     if shape.full_text:
-        clauses.append(_task_id(shape.dialect).in_(matching_ids(shape.dialect, "fts")))
+        clauses.append(full_text(shape.dialect, Task.id).condition)
     if shape.status in {"open", "closed"}:  # ids, so the (assignee, status) index takes both
         clauses.append(Task.status_id.in_(bindparam("status_ids", expanding=True)))
     elif shape.status == "name":
@@ -189,24 +189,17 @@ def _list_clauses(shape: ListShape) -> list[Any]:
     return clauses
 
 
-def _task_id(dialect: str) -> Any:
-    """The task id to test against a search's matches. On SQLite `id + 0`: SQLite takes the
-    matches for a handful and would look each one up in the table; with no index to use for the
-    test it starts from the other filters' index (a user's tasks, the projects they see) and
-    tests each entry there, reading only the rows it keeps."""
-    return Task.id + 0 if dialect == "sqlite" else Task.id
-
-
 @lru_cache(maxsize=256)
 def list_statements(shape: ListShape) -> tuple[Select[Any], Select[Any]]:
     """The page and count statements of a list shape, built once: building a select costs more
     than running it."""
     clauses = _list_clauses(shape)
+    search = full_text(shape.dialect, Task.id) if shape.full_text else None
     order = []
     for key, descending in shape.sort:
         if key == RELEVANCE:  # ranks only a search's matches (search.py: by tiers)
-            if shape.full_text:
-                in_subject = _task_id(shape.dialect).in_(matching_ids(shape.dialect, "fts_subject"))
+            if search is not None:
+                in_subject = search.in_subject
                 order.append(in_subject.desc() if descending else in_subject.asc())
                 order.append(Task.updated_on.desc() if descending else Task.updated_on.asc())
             continue
@@ -215,6 +208,8 @@ def list_statements(shape: ListShape) -> tuple[Select[Any], Select[Any]]:
     order.append(Task.id.desc())
     sorted_by = {key for key, _descending in shape.sort}
     page = select(*SUMMARY_COLUMNS).join(Project, Project.id == Task.project_id)
+    if search is not None and search.join is not None:
+        page = page.join(*search.join)
     if "tracker" in sorted_by:
         page = page.join(Tracker, Tracker.id == Task.tracker_id)
     if shape.status == "name" or "status" in sorted_by:
@@ -229,6 +224,8 @@ def list_statements(shape: ListShape) -> tuple[Select[Any], Select[Any]]:
         .offset(bindparam("offset", type_=Integer))
     )
     count = select(func.count()).select_from(Task)
+    if search is not None and search.join is not None:
+        count = count.join(*search.join)
     if shape.status == "name":
         count = count.join(TaskStatus, TaskStatus.id == Task.status_id)
     if shape.priority:
