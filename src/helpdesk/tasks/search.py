@@ -2,15 +2,15 @@
 comments), kept by the database's own triggers so every path that writes (the ORM, bulk SQL, a
 cascade) keeps it current in the same transaction.
 
-SQLite: an FTS5 table with the porter tokenizer over unicode61, ranked by bm25. Porter stems
-English; SQLite ships no Russian stemmer, so Russian words are case-folded and matched by prefix
-(every query word is a prefix: "принтер" finds "принтера"). PostgreSQL: a tsvector per task with a
-GIN index in the built-in `russian` configuration, which stems Cyrillic words with the Russian
-Snowball stemmer and ASCII words with the English one: both languages with one configuration.
+SQLite: an FTS5 table with the porter tokenizer over unicode61. Porter stems English; SQLite ships
+no Russian stemmer, so Russian words are case-folded and matched by prefix (every query word is a
+prefix: "принтер" finds "принтера"). PostgreSQL: a tsvector per task with a GIN index in the
+built-in `russian` configuration, which stems Cyrillic words with the Russian Snowball stemmer and
+ASCII words with the English one: both languages with one configuration.
 
 Ranking is by tiers on both: tasks that match in the subject first, then the others, newest first
-within each. A score per match (bm25, ts_rank) reads every match's positions, which cost a search
-of a common word hundreds of milliseconds at 100,000 tasks; a tier is one more IN list.
+within each. A score per match (bm25, ts_rank) reads every match's positions, which a common word
+makes as slow as the whole table; a tier is one more membership test.
 """
 
 from __future__ import annotations
