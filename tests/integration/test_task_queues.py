@@ -218,3 +218,10 @@ def test_saving_and_deleting_from_the_page(client, login, world: World):
     )
     assert deleted.status_code == 302
     assert rows() == []
+
+
+def test_a_bad_queue_in_the_page_is_a_400_page(client, login, world: World):
+    login(world.users["alice"])
+    response = client.get("/tasks/my-tasks?assigned_to=everyone", headers=BROWSER)
+    assert response.status_code == 400
+    assert "text/html" in response.content_type
