@@ -50,6 +50,14 @@ def render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
     return False
 
 
+def include_name(name: str | None, type_: str, _parent_names: Any) -> bool:
+    """Leave out of autogenerate what the models do not declare on purpose: the task search
+    index, made by its migration's SQL."""
+    from helpdesk.tasks.search import is_search_table
+
+    return not (type_ == "table" and name is not None and is_search_table(name))
+
+
 def get_metadata() -> MetaData:
     """The metadata autogenerate compares the database with."""
     if hasattr(target_db, "metadatas"):
@@ -96,6 +104,7 @@ def run_migrations_online() -> None:
 
     conf_args = current_app.extensions["migrate"].configure_args
     conf_args.setdefault("render_item", render_item)
+    conf_args.setdefault("include_name", include_name)
     if conf_args.get("process_revision_directives") is None:
         conf_args["process_revision_directives"] = process_revision_directives
 

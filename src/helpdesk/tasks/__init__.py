@@ -5,6 +5,7 @@ from flask import Flask
 
 def register_tasks(app: Flask) -> None:
     """Bind the configured task backend and add the task pages and API."""
+    from helpdesk.tasks import filter_views, search
     from helpdesk.tasks.api import bp as api_bp
     from helpdesk.tasks.attachment_views import api as files_api_bp
     from helpdesk.tasks.attachment_views import bp as files_bp
@@ -23,3 +24,7 @@ def register_tasks(app: Flask) -> None:
     app.register_blueprint(files_bp)
     app.register_blueprint(files_api_bp)
     app.register_blueprint(edit_api_bp)
+
+    app.register_blueprint(filter_views.api_bp)
+    app.register_blueprint(filter_views.pages_bp)
+    search.index_with_create_all()

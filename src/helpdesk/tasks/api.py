@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -16,7 +17,7 @@ from helpdesk.core.events import commit, rollback
 from helpdesk.core.models import utcnow
 from helpdesk.tasks import service
 from helpdesk.tasks.backends import get_backend
-from helpdesk.tasks.backends.base import TaskError, TaskQuery
+from helpdesk.tasks.backends.base import TaskError, TaskPage, TaskQuery
 from helpdesk.tasks.schemas import (
     BulkStatusIn,
     CommentIn,
@@ -42,12 +43,9 @@ def parse_query() -> TaskListQuery:
     return parse_args(TaskListQuery)
 
 
-def task_query(params: TaskListQuery, assigned_to_id: int | None) -> TaskQuery:
-    """The backend query for validated parameters."""
-    sort = params.sort_order()
-    extra = {"sort": sort} if sort else {}
-    return TaskQuery(
-        assigned_to_id=assigned_to_id,
+def task_query(params: TaskListQuery, default_assignee: str) -> TaskQuery:
+    """The backend query for validated parameters (default_assignee: see TaskListQuery.people)."""
+    query = TaskQuery(
         status=params.status,
         priority=params.priority,
         project=params.project,
@@ -55,15 +53,32 @@ def task_query(params: TaskListQuery, assigned_to_id: int | None) -> TaskQuery:
         closed_since=utcnow() - timedelta(days=params.closed_days) if params.closed_days else None,
         page=params.page,
         per_page=params.per_page,
-        **extra,
+        **params.people(current_user.id, default_assignee),
     )
+    sort = params.sort_order()
+    return replace(query, sort=sort) if sort else query
 
 
-def list_document(params: TaskListQuery, assigned_to_id: int | None) -> dict[str, Any]:
-    """The seed's tasks/pagination/filters document for a task list."""
-    page = get_backend().list_tasks(
-        service.actor_for(current_user), task_query(params, assigned_to_id)
-    )
+def numbered_task(params: TaskListQuery) -> TaskPage | None:
+    """The one visible task a search of its number names, whatever the other filters; None when
+    the search is no task number, or names no task the user may see (then it is searched as
+    text)."""
+    number = params.task_number()
+    if number is None:
+        return None
+    query = TaskQuery(task_id=number, status="all", per_page=1)
+    page = get_backend().list_tasks(service.actor_for(current_user), query)
+    return page if page.items else None
+
+
+def list_document(params: TaskListQuery, default_assignee: str) -> dict[str, Any]:
+    """The seed's tasks/pagination/filters document for a task list; a search of a visible
+    task's number answers that task alone, marked task_number."""
+    page = numbered_task(params)
+    if page is None:
+        page = get_backend().list_tasks(
+            service.actor_for(current_user), task_query(params, default_assignee)
+        )
     return {
         "tasks": [task_row(task) for task in page.items],
         "pagination": {
@@ -78,7 +93,11 @@ def list_document(params: TaskListQuery, assigned_to_id: int | None) -> dict[str
             "project": params.project,
             "search": params.search,
             "sort": params.sort,
+            "assigned_to": params.assigned_to or default_assignee,
+            "author": params.author,
+            "watcher": params.watcher,
         },
+        "task_number": page.items[0].id if page.total == 1 and params.task_number() else None,
     }
 
 
@@ -206,15 +225,8 @@ def create_task() -> Response:
 
 @bp.get("/tasks")
 def list_tasks() -> Response:
-    """Visible tasks with filters; `assigned_to` is me, any or a user id (default any)."""
-    params = parse_query()
-    assignee = params.assigned_to
-    assigned_to_id = (
-        current_user.id
-        if assignee == "me"
-        else (None if assignee in (None, "any") else int(assignee))
-    )
-    return envelope(list_document(params, assigned_to_id))
+    """Visible tasks with filters; `assigned_to` is me, none, any or a user id (default any)."""
+    return envelope(list_document(parse_query(), "any"))
 
 
 @bp.get("/task/<int:task_id>/journals")

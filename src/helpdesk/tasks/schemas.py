@@ -18,6 +18,7 @@ from pydantic import (
 from helpdesk.core.api import iso
 from helpdesk.tasks.backends import get_backend
 from helpdesk.tasks.backends.base import (
+    RELEVANCE,
     JournalInfo,
     MemberInfo,
     Named,
@@ -27,6 +28,7 @@ from helpdesk.tasks.backends.base import (
     StatusInfo,
     TaskInfo,
     TaskSummary,
+    as_id,
 )
 from helpdesk.tasks.backends.edits import EDITABLE_FIELDS, TaskChanges
 
@@ -164,6 +166,28 @@ class TaskListQuery(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
+    @field_validator("assigned_to", "author", "watcher", mode="before")
+    @classmethod
+    def empty_means_default(cls, value: Any) -> Any:
+        """An empty choice in a form means the list's default."""
+        return None if value == "" else value
+
+    def task_number(self) -> int | None:
+        """The task a search of one number ("#123" or "123") names, else None."""
+        text = (self.search or "").removeprefix("#")
+        return as_id(text) if text and not text[0].isspace() else None
+
+    def people(self, user_id: int, default_assignee: str) -> dict[str, Any]:
+        """TaskQuery's assignee, author and watcher filters for the signed-in user; lists differ
+        only in the assignee they default to (My Tasks: me, the API: any)."""
+        assignee = self.assigned_to if self.assigned_to is not None else default_assignee
+        return {
+            "assigned_to_id": None if assignee in ("any", "none") else _who(assignee, user_id),
+            "unassigned": assignee == "none",
+            "author_id": None if self.author is None else _who(self.author, user_id),
+            "watcher_id": None if self.watcher is None else user_id,
+        }
+
     page: Annotated[int, Field(ge=1, le=1_000_000)] = 1
     per_page: Annotated[int, Field(ge=1, le=MAX_PER_PAGE)] = 25
     status: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] | None = None
@@ -171,7 +195,9 @@ class TaskListQuery(BaseModel):
     project: Annotated[str, StringConstraints(strip_whitespace=True, max_length=255)] | None = None
     search: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
     sort: Annotated[str, StringConstraints(max_length=200)] | None = None
-    assigned_to: Literal["me", "any"] | Id | None = None
+    assigned_to: Literal["me", "any", "none"] | Id | None = None  # default: the list's own
+    author: Literal["me"] | Id | None = None
+    watcher: Literal["me"] | None = None
     closed_days: Annotated[int, Field(ge=1, le=3650)] | None = None  # closed in the last N days
 
     @model_validator(mode="before")
@@ -208,11 +234,17 @@ class TaskListQuery(BaseModel):
         return value
 
     def sort_order(self) -> tuple[tuple[str, bool], ...] | None:
-        """The sort as (column, descending) pairs, or None for the default."""
+        """The sort as (column, descending) pairs, or None for the default: a search's default
+        is its best matches first."""
         if not self.sort:
-            return None
+            return ((RELEVANCE, True),) if self.search else None
         keys = [key.strip() for key in self.sort.split(",") if key.strip()]
         return tuple((key.lstrip("-"), key.startswith("-")) for key in keys)
+
+
+def _who(value: str | int, user_id: int) -> int:
+    """A user filter's value: "me" is the signed-in user, else a user id."""
+    return user_id if value == "me" else int(value)
 
 
 def task_row(task: TaskSummary) -> dict[str, Any]:

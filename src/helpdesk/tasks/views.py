@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from flask import (
@@ -14,6 +15,7 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import get_timezone
 from flask_babel import gettext as _
 from flask_login import current_user
 from pydantic import ValidationError
@@ -23,7 +25,7 @@ from helpdesk.core.api import errors_by_field
 from helpdesk.core.decorators import redmine_user_required
 from helpdesk.core.errors import error_response, wants_json_response
 from helpdesk.core.events import commit, rollback
-from helpdesk.tasks import service
+from helpdesk.tasks import saved_filters, service
 from helpdesk.tasks.api import list_document, parse_query
 from helpdesk.tasks.backends import get_backend
 from helpdesk.tasks.backends.base import CustomFieldInfo, ProjectInfo, TaskError
@@ -68,12 +70,25 @@ def lookups() -> dict[str, Any]:
 
 @bp.get("/my-tasks")
 def my_tasks() -> Response | str:
-    """The user's assigned tasks: a page for browsers, the seed's JSON document for clients."""
+    """The user's queues (assigned to them by default; reported, watched, unassigned, all): a
+    page for browsers, the seed's JSON document for clients; a task number jumps to the task."""
     params = parse_query()
-    document = list_document(params, current_user.id)
+    document = list_document(params, "me")
     if wants_json_response():
         return jsonify(document)
-    return render_template("tasks/my_tasks.html", doc=document, params=params, **lookups())
+    if document["task_number"] is not None:
+        return redirect(url_for("tasks.task_page", task_id=document["task_number"]))
+    return render_template(
+        "tasks/my_tasks.html",
+        doc=document,
+        params=params,
+        saved_filters=saved_filters.of_user(current_user.id),
+        filters={
+            key: request.args[key] for key in saved_filters.KEPT_WITH_SIZE if request.args.get(key)
+        },
+        today=datetime.now(get_timezone()).date().isoformat(),
+        **lookups(),
+    )
 
 
 @bp.get("/<int:task_id>")

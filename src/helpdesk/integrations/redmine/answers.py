@@ -92,6 +92,20 @@ class UploadAnswer(TypedDict):
     upload: Upload
 
 
+class SearchResult(TypedDict):
+    """One hit of Redmine's search."""
+
+    id: int
+    type: str
+
+
+class SearchAnswer(TypedDict):
+    """GET /search.json."""
+
+    results: list[SearchResult]
+    total_count: int
+
+
 class Issue(TypedDict):
     """An issue as a list row or on its own (journals, watchers, allowed statuses and files
     when included)."""

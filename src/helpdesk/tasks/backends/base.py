@@ -160,17 +160,33 @@ class JournalInfo:
 @dataclass(frozen=True, slots=True)
 class TaskQuery:
     """Filters, sort (by the backend's sort_keys) and page of a task list; None means "any";
-    assigned_to_id is a helpdesk user id."""
+    user ids are helpdesk user ids.
+
+    Each word of search must match: letters and digits match words that begin with them in the
+    subject, the description or a comment (stemmed where the backend can: see
+    docs/API.md, "Search"); a word with other characters ("50%") matches as text in the
+    subject."""
 
     assigned_to_id: int | None = None
     status: str | None = None  # "open" (default), "closed", "all", or a status name (status_filter)
     priority: str | None = None  # a priority name
     project: str | None = None  # a project name, identifier or id
-    search: str | None = None  # words in the subject
+    search: str | None = None  # words in the subject, description and comments (see below)
     closed_since: datetime | None = None  # a closed task only if closed since then (the board)
     sort: tuple[tuple[str, bool], ...] = (("priority", True), ("updated_on", True))
     page: int = 1
     per_page: int = 25
+    # Queues: whose tasks (helpdesk user ids; None means anyone). unassigned wins over
+    # assigned_to_id; task_id narrows the list to one task (a task number typed as a search).
+    unassigned: bool = False
+    author_id: int | None = None
+    watcher_id: int | None = None
+    task_id: int | None = None
+
+
+# The sort key that orders a search's matches best first (a backend that cannot rank keeps its
+# default order); without a search it sorts nothing.
+RELEVANCE = "relevance"
 
 
 STATUS_GROUPS = frozenset({"open", "closed", "all"})

@@ -32,6 +32,7 @@ from helpdesk.extensions import db
 from helpdesk.tasks import files
 from helpdesk.tasks.backends.base import (
     ATTACHMENT_PROP,
+    RELEVANCE,
     Actor,
     AttachmentContent,
     AttachmentInfo,
@@ -80,6 +81,7 @@ from helpdesk.tasks.models import (
     Watcher,
     WorkflowTransition,
 )
+from helpdesk.tasks.search import full_text, match_expression, search_terms
 from helpdesk.tasks.workflow import allowed_initial_statuses, allowed_moves, refusal
 from helpdesk.users.models import User
 
@@ -136,16 +138,34 @@ class ListShape:
     status: str  # open, closed, all, name
     priority: bool
     project: str | None  # id, name
-    words: int
+    words: int  # words of punctuation alone, matched in the subject
     sort: tuple[tuple[str, bool], ...]
     closed_since: bool = False
+    dialect: str = "sqlite"  # the full-text index's kind
+    full_text: bool = False  # words of letters or digits, matched by the search index
+    unassigned: bool = False
+    author: bool = False
+    watcher: bool = False
+    one_task: bool = False
 
 
 def _list_clauses(shape: ListShape) -> list[Any]:
     """WHERE clauses of a list shape, with bound parameters for the values."""
     clauses: list[Any] = []
-    if shape.assigned:
+    if shape.unassigned:
+        clauses.append(Task.assigned_to_id.is_(None))
+    elif shape.assigned:
         clauses.append(Task.assigned_to_id == bindparam("assigned_to_id"))
+    if shape.author:
+        clauses.append(Task.author_id == bindparam("author_id"))
+    if shape.watcher:
+        clauses.append(
+            exists().where(Watcher.task_id == Task.id, Watcher.user_id == bindparam("watcher_id"))
+        )
+    if shape.one_task:
+        clauses.append(Task.id == bindparam("task_id"))
+    if shape.full_text:
+        clauses.append(full_text(shape.dialect, Task.id).condition)
     if shape.status in {"open", "closed"}:  # ids, so the (assignee, status) index takes both
         clauses.append(Task.status_id.in_(bindparam("status_ids", expanding=True)))
     elif shape.status == "name":
@@ -181,13 +201,22 @@ def list_statements(shape: ListShape) -> tuple[Select[Any], Select[Any]]:
     """The page and count statements of a list shape, built once: building a select costs more
     than running it."""
     clauses = _list_clauses(shape)
+    search = full_text(shape.dialect, Task.id) if shape.full_text else None
     order = []
     for key, descending in shape.sort:
+        if key == RELEVANCE:  # ranks only a search's matches (search.py: by tiers)
+            if search is not None:
+                in_subject = search.in_subject
+                order.append(in_subject.desc() if descending else in_subject.asc())
+                order.append(Task.updated_on.desc() if descending else Task.updated_on.asc())
+            continue
         column = SORT_COLUMNS[key]
         order.append(column.desc().nulls_last() if descending else column.asc().nulls_last())
     order.append(Task.id.desc())
     sorted_by = {key for key, _descending in shape.sort}
     page = select(*SUMMARY_COLUMNS).join(Project, Project.id == Task.project_id)
+    if search is not None and search.join is not None:
+        page = page.join(*search.join)
     if "tracker" in sorted_by:
         page = page.join(Tracker, Tracker.id == Task.tracker_id)
     if shape.status == "name" or "status" in sorted_by:
@@ -202,6 +231,8 @@ def list_statements(shape: ListShape) -> tuple[Select[Any], Select[Any]]:
         .offset(bindparam("offset", type_=Integer))
     )
     count = select(func.count()).select_from(Task)
+    if search is not None and search.join is not None:
+        count = count.join(*search.join)
     if shape.status == "name":
         count = count.join(TaskStatus, TaskStatus.id == Task.status_id)
     if shape.priority:
@@ -385,7 +416,7 @@ class LocalBackend:
 
     name = "local"
     user_ids = SameIds()
-    sort_keys = frozenset(SORT_COLUMNS)
+    sort_keys = frozenset(SORT_COLUMNS) | {RELEVANCE}
 
     def __init__(self) -> None:
         self.lookups = LookupCache()
@@ -431,6 +462,9 @@ class LocalBackend:
         params: dict[str, Any] = {
             "actor_id": actor.user_id,
             "assigned_to_id": query.assigned_to_id,
+            "author_id": query.author_id,
+            "watcher_id": query.watcher_id,
+            "task_id": query.task_id,
             "limit": query.per_page,
             "offset": (query.page - 1) * query.per_page,
         }
@@ -452,7 +486,11 @@ class LocalBackend:
             else:
                 project_kind = "name"
                 params["project_name"], params["project_identifier"] = value.lower(), value
-        words = (query.search or "").split()
+        dialect = db.session.get_bind().dialect.name
+        tokens, words = search_terms((query.search or "").split())
+        if tokens:
+            params["fts"] = match_expression(dialect, tokens)
+            params["fts_subject"] = match_expression(dialect, tokens, subject_only=True)
         for index, word in enumerate(words):
             params[f"word{index}"] = f"%{escape_like(word)}%"
         if query.closed_since is not None:
@@ -467,6 +505,12 @@ class LocalBackend:
             words=len(words),
             sort=query.sort,
             closed_since=query.closed_since is not None,
+            dialect=dialect,
+            full_text=bool(tokens),
+            unassigned=query.unassigned,
+            author=query.author_id is not None,
+            watcher=query.watcher_id is not None,
+            one_task=query.task_id is not None,
         )
         return shape, params
 

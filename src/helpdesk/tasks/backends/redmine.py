@@ -36,6 +36,7 @@ from helpdesk.integrations.redmine.answers import (
     Ref,
     Role,
     RoleAnswer,
+    SearchAnswer,
     StatusesAnswer,
     StatusRef,
     TrackersAnswer,
@@ -45,6 +46,7 @@ from helpdesk.integrations.redmine.client import NotLinked, RedmineClient
 from helpdesk.integrations.redmine.identity import RedmineUserIds
 from helpdesk.tasks.backends.base import (
     ATTACHMENT_PROP,
+    RELEVANCE,
     Actor,
     AttachmentContent,
     AttachmentInfo,
@@ -75,11 +77,13 @@ from helpdesk.tasks.backends.base import (
     as_id,
 )
 from helpdesk.tasks.backends.edits import USER_FIELDS, TaskChanges, TaskRights, TaskUpdate
+from helpdesk.tasks.search import search_terms
 from helpdesk.tasks.workflow import refusal
 
 TEXT_FORMATTINGS = {"markdown": "markdown", "common_mark": "markdown", "textile": "plain"}
 LOOKUP_SECONDS = 60  # statuses, priorities, trackers, custom fields, projects' members
 PAGE_LIMIT = 100  # Redmine's largest page
+SEARCH_WINDOW = 200  # a search filters at most this many of Redmine's newest matches
 ISSUE_INCLUDES = "journals,watchers,allowed_statuses,attachments"
 REQUEST_KEY = "redmine_issues"  # in flask.g: (login, task id) -> the issue as read this request
 LOOKUPS_KEY = "redmine_lookups"  # in flask.g: the cached lookups this request has read
@@ -135,7 +139,7 @@ class RedmineBackend:
     """The TaskBackend over Redmine's REST API."""
 
     name = "redmine"
-    sort_keys = SORT_KEYS
+    sort_keys = SORT_KEYS | {RELEVANCE}  # Redmine cannot rank: a search keeps its order
 
     def __init__(self, client: RedmineClient) -> None:
         self.client = client
@@ -482,11 +486,21 @@ class RedmineBackend:
             "offset": (query.page - 1) * query.per_page,
             "limit": min(query.per_page, PAGE_LIMIT),
         }
-        if query.assigned_to_id is not None:
-            redmine_id = self.user_ids.to_backend(query.assigned_to_id)
-            if redmine_id is None:
-                return None
-            params["assigned_to_id"] = redmine_id
+        people = {
+            "assigned_to_id": None if query.unassigned else query.assigned_to_id,
+            "author_id": query.author_id,
+            "watcher_id": query.watcher_id,
+        }
+        for name, user_id in people.items():
+            if user_id is not None:
+                redmine_id = self.user_ids.to_backend(user_id)
+                if redmine_id is None:
+                    return None
+                params[name] = redmine_id
+        if query.unassigned:
+            params["assigned_to_id"] = "!*"
+        if query.task_id is not None:
+            params["issue_id"] = query.task_id
         status = (query.status or "open").strip().lower()
         if status in {"open", "closed"}:
             params["status_id"] = status
@@ -508,13 +522,37 @@ class RedmineBackend:
             params["project_id"] = as_id(value) or self.project_by_name(value)
             if params["project_id"] is None:
                 return None
-        words = (query.search or "").split()
+        _tokens, words = search_terms((query.search or "").split())
         if words:
             params["subject"] = "~" + " ".join(words)
+        sort = [(key, descending) for key, descending in query.sort if key != RELEVANCE]
         params["sort"] = ",".join(
-            f"{key}:desc" if descending else key for key, descending in query.sort
-        ) + (",id:desc" if all(key != "id" for key, _d in query.sort) else "")
+            f"{key}:desc" if descending else key for key, descending in sort
+        ) + (",id:desc" if all(key != "id" for key, _d in sort) else "")
         return params
+
+    def search_ids(self, actor: Actor, tokens: list[str]) -> list[int]:
+        """The newest SEARCH_WINDOW issues Redmine's own search finds for every token (in
+        subjects, descriptions and comments, as the actor), for the issue list to filter."""
+        found: list[int] = []
+        while len(found) < SEARCH_WINDOW:
+            body = self.client.get(
+                "/search.json",
+                {
+                    "q": " ".join(tokens),
+                    "issues": 1,
+                    "all_words": 1,
+                    "offset": len(found),
+                    "limit": PAGE_LIMIT,
+                },
+                shape=SearchAnswer,
+                **self.as_actor(actor),
+            )
+            page = [row["id"] for row in body["results"] if row["type"] == "issue"]
+            found.extend(page)
+            if not page or len(found) >= body["total_count"]:
+                return found
+        return found[:SEARCH_WINDOW]
 
     def project_by_name(self, value: str) -> int | None:
         """The id of a project named or identified by value (projects are few and cached)."""
@@ -529,7 +567,13 @@ class RedmineBackend:
     def list_tasks(self, actor: Actor, query: TaskQuery) -> TaskPage:
         """One page of the tasks Redmine shows the actor, with Redmine's total."""
         params = self.list_params(query)
-        if params is None:
+        tokens, _words = search_terms((query.search or "").split())
+        if params is not None and tokens:
+            found = self.search_ids(actor, tokens)
+            if query.task_id is not None:
+                found = [task_id for task_id in found if task_id == query.task_id]
+            params["issue_id"] = ",".join(map(str, found)) if found else None
+        if params is None or params.get("issue_id", 0) is None:
             return TaskPage([], 0, query.page, query.per_page)
         body = self.client.get("/issues.json", params, shape=IssuesPage, **self.as_actor(actor))
         rows = body["issues"]
