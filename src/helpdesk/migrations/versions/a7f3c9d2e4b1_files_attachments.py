@@ -1,7 +1,7 @@
 """attachments: files on tasks and comments
 
 Revision ID: a7f3c9d2e4b1
-Revises: 5d2a7c9e1f30
+Revises: 7b3e9d2c4a18
 Create Date: 2026-12-07 19:00:00
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'a7f3c9d2e4b1'
-down_revision = '5d2a7c9e1f30'
+down_revision = '7b3e9d2c4a18'
 branch_labels = None
 depends_on = None
 

@@ -2,7 +2,7 @@
 subject, description and comments kept by triggers
 
 Revision ID: f1d5a3c7e9b2
-Revises: 5d2a7c9e1f30
+Revises: a7f3c9d2e4b1
 Create Date: 2026-12-07 19:00:00
 
 SQLite: an FTS5 table (porter over unicode61); PostgreSQL: a tsvector per task in the `russian`
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 
 revision = 'f1d5a3c7e9b2'
-down_revision = '5d2a7c9e1f30'
+down_revision = 'a7f3c9d2e4b1'
 branch_labels = None
 depends_on = None
 
