@@ -134,10 +134,9 @@ def time_zones() -> list[str]:
     return sorted(available_timezones())
 
 
-class PasswordChangeForm(BaseForm):
-    """Change one's own password; every other session of the user ends."""
+class NewPasswordForm(BaseForm):
+    """A new password, typed twice."""
 
-    current_password = PasswordField(_l("Current password"), validators=[InputRequired()])
     new_password = PasswordField(_l("New password"), validators=[InputRequired(), strong_password])
     confirm_password = PasswordField(
         _l("Confirm new password"),
@@ -146,6 +145,12 @@ class PasswordChangeForm(BaseForm):
             EqualTo("new_password", message=_l("Passwords do not match.")),
         ],
     )
+
+
+class PasswordChangeForm(NewPasswordForm):
+    """Change one's own password; every other session of the user ends."""
+
+    current_password = PasswordField(_l("Current password"), validators=[InputRequired()])
 
 
 class PermissionsForm(BaseForm):
@@ -164,17 +169,8 @@ class ForgotPasswordForm(BaseForm):
     login = StringField(_l("Username or e-mail"), validators=[InputRequired(), Length(max=120)])
 
 
-class ResetPasswordForm(BaseForm):
+class ResetPasswordForm(NewPasswordForm):
     """Choose a new password through a reset link."""
-
-    new_password = PasswordField(_l("New password"), validators=[InputRequired(), strong_password])
-    confirm_password = PasswordField(
-        _l("Confirm new password"),
-        validators=[
-            InputRequired(),
-            EqualTo("new_password", message=_l("Passwords do not match.")),
-        ],
-    )
 
     def __init__(self, user: Any, **kwargs: Any):
         """The user whose name the strength check compares against."""
