@@ -375,6 +375,8 @@ def test_metrics_per_endpoint(
     assert grown(metrics, "health.health") == 1
     assert grown(metrics, "users.login") == 1
     assert grown(metrics, "unknown") == 1  # the 404 had no endpoint
+    caches = metrics.pop("caches")  # beside the seed's shape: hits and misses per cache
+    assert all(set(counts) == {"hits", "misses"} for counts in caches.values())
     for name, figures in metrics.items():
         assert set(figures) >= {"count", "avg_time", "min_time", "max_time", "total_time"}, name
         assert 0 <= figures["min_time"] <= figures["avg_time"] <= figures["max_time"], name

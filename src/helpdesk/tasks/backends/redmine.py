@@ -2,12 +2,13 @@
 
 Every call names the user it acts as (the admin key and X-Redmine-Switch-User, or the user's own
 key), so Redmine's permissions, journals and authorship are the real person's. Lookups are kept
-for LOOKUP_SECONDS in the application's cache; a task is read once per request whatever asks.
+for LOOKUP_SECONDS in the application's cache, and each person's read of a task for TASK_SECONDS
+(both longer off hours, core/cache_manager.py) until a change to it is seen: the person's own
+write, or the change feed's journal; a task is read once per request whatever asks.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
@@ -15,7 +16,7 @@ from flask import Flask, g
 from flask_babel import gettext as _
 
 from helpdesk.config import ConfigurationError
-from helpdesk.extensions import cache
+from helpdesk.core.cache_manager import CacheManager, weekend_performance_optimizer
 from helpdesk.integrations.redmine import database, feed
 from helpdesk.integrations.redmine.client import NotLinked, RedmineClient
 from helpdesk.integrations.redmine.identity import RedmineUserIds
@@ -48,10 +49,12 @@ from helpdesk.tasks.backends.base import (
 from helpdesk.tasks.workflow import refusal
 
 LOOKUP_SECONDS = 60  # statuses, priorities, trackers, custom fields, projects' members
+LOOKUPS = "redmine-lookups"  # their cache's name (hits and misses in /admin/metrics)
+TASK_SECONDS = 30  # a person's read of a task: its journals, watchers and allowed statuses
+TASKS = CacheManager(TASK_SECONDS, name="redmine-tasks")
 PAGE_LIMIT = 100  # Redmine's largest page
 ISSUE_INCLUDES = "journals,watchers,allowed_statuses"
 REQUEST_KEY = "redmine_issues"  # in flask.g: (login, task id) -> the issue as read this request
-LOOKUPS_KEY = "redmine_lookups"  # in flask.g: the cached lookups this request has read
 SORT_KEYS = frozenset(
     {
         "id",
@@ -79,6 +82,11 @@ def parse_time(value: str | None) -> datetime | None:
 def parse_date(value: str | None) -> date | None:
     """A Redmine date, or None."""
     return date.fromisoformat(value) if value else None
+
+
+def task_tag(task_id: int) -> str:
+    """The cache tag of everything kept about one task."""
+    return f"task:{task_id}"
 
 
 def check_redmine(client: RedmineClient) -> None:
@@ -141,19 +149,6 @@ class RedmineBackend:
             return {"api_key": actor.redmine_api_key}
         return {"as_login": actor.login}
 
-    def cached(self, key: str, load: Callable[[], Any]) -> Any:
-        """A lookup from the application's cache, loaded (as the administrator) when missing;
-        read once per request (a page of tasks asks for the statuses once per row)."""
-        held: dict[str, Any] = g.setdefault(LOOKUPS_KEY, {})
-        if key in held:
-            return held[key]
-        value = cache.get(key)
-        if value is None:
-            value = load()
-            cache.set(key, value, timeout=LOOKUP_SECONDS)
-        held[key] = value
-        return value
-
     def all_pages(
         self, path: str, key: str, params: dict[str, Any] | None = None, **who: Any
     ) -> list[dict[str, Any]]:
@@ -172,11 +167,59 @@ class RedmineBackend:
 
     # -- lookups ---------------------------------------------------------------------------
 
+    # The lookups, read as the administrator, kept in the application's cache and read once
+    # per request (a page of tasks asks for the statuses once per row).
+
+    @weekend_performance_optimizer(name=LOOKUPS, timeout=LOOKUP_SECONDS)
+    def status_rows(self) -> list[dict[str, Any]]:
+        """Redmine's statuses as it lists them."""
+        rows: list[dict[str, Any]] = self.client.get("/issue_statuses.json")["issue_statuses"]
+        return rows
+
+    @weekend_performance_optimizer(name=LOOKUPS, timeout=LOOKUP_SECONDS)
+    def priority_rows(self) -> list[dict[str, Any]]:
+        """Redmine's priorities as it lists them."""
+        body = self.client.get("/enumerations/issue_priorities.json")
+        rows: list[dict[str, Any]] = body["issue_priorities"]
+        return rows
+
+    @weekend_performance_optimizer(name=LOOKUPS, timeout=LOOKUP_SECONDS)
+    def tracker_rows(self) -> list[dict[str, Any]]:
+        """Redmine's trackers as it lists them."""
+        rows: list[dict[str, Any]] = self.client.get("/trackers.json")["trackers"]
+        return rows
+
+    @weekend_performance_optimizer(name=LOOKUPS, timeout=LOOKUP_SECONDS)
+    def custom_field_rows(self) -> list[dict[str, Any]]:
+        """The issue custom fields; only an administrator may read them (a seed connector acting
+        with a user's own key gets none: no lengths, none required)."""
+        try:
+            rows = self.client.get("/custom_fields.json")["custom_fields"]
+        except TaskForbidden:
+            return []
+        return [row for row in rows if row.get("customized_type") == "issue"]
+
+    @weekend_performance_optimizer(name=LOOKUPS, timeout=LOOKUP_SECONDS)
+    def memberships(self, project_id: int) -> list[dict[str, Any]]:
+        """A project's memberships, read by the administrator (who sees every project)."""
+        return self.all_pages(f"/projects/{project_id}/memberships.json", "memberships")
+
+    @weekend_performance_optimizer(name=LOOKUPS, timeout=LOOKUP_SECONDS)
+    def role_permissions(self, role_id: int) -> list[str]:
+        """A role's permissions (the administrator reads them)."""
+        permissions: list[str] = (
+            self.client.get(f"/roles/{role_id}.json")["role"].get("permissions") or []
+        )
+        return permissions
+
+    @weekend_performance_optimizer(name=LOOKUPS, timeout=LOOKUP_SECONDS)
+    def project_rows(self) -> list[dict[str, Any]]:
+        """Every project (projects are few)."""
+        return self.all_pages("/projects.json", "projects")
+
     def statuses(self) -> list[StatusInfo]:
         """All statuses in Redmine's order."""
-        rows = self.cached(
-            "redmine:statuses", lambda: self.client.get("/issue_statuses.json")["issue_statuses"]
-        )
+        rows = self.status_rows()
         return [
             StatusInfo(row["id"], row["name"], bool(row.get("is_closed")), position)
             for position, row in enumerate(rows, 1)
@@ -184,10 +227,7 @@ class RedmineBackend:
 
     def priorities(self) -> list[PriorityInfo]:
         """The active priorities, least urgent first."""
-        rows = self.cached(
-            "redmine:priorities",
-            lambda: self.client.get("/enumerations/issue_priorities.json")["issue_priorities"],
-        )
+        rows = self.priority_rows()
         return [
             PriorityInfo(row["id"], row["name"], position, bool(row.get("is_default")))
             for position, row in enumerate(rows, 1)
@@ -196,30 +236,12 @@ class RedmineBackend:
 
     def trackers(self) -> list[Named]:
         """All trackers."""
-        rows = self.cached(
-            "redmine:trackers", lambda: self.client.get("/trackers.json")["trackers"]
-        )
+        rows = self.tracker_rows()
         return [Named(row["id"], row["name"]) for row in rows]
 
     def issue_custom_fields(self) -> dict[int, dict[str, Any]]:
-        """Every issue custom field's definition by id; only an administrator may read them
-        (a seed connector acting with a user's own key gets none: no lengths, none required)."""
-
-        def load() -> list[dict[str, Any]]:
-            try:
-                rows = self.client.get("/custom_fields.json")["custom_fields"]
-            except TaskForbidden:
-                return []
-            return [row for row in rows if row.get("customized_type") == "issue"]
-
-        return {row["id"]: row for row in self.cached("redmine:custom-fields", load)}
-
-    def memberships(self, project_id: int) -> list[dict[str, Any]]:
-        """A project's memberships, read by the administrator (who sees every project)."""
-        return self.cached(
-            f"redmine:members:{project_id}",
-            lambda: self.all_pages(f"/projects/{project_id}/memberships.json", "memberships"),
-        )
+        """Every issue custom field's definition by id."""
+        return {row["id"]: row for row in self.custom_field_rows()}
 
     def status(self, status_id: int) -> StatusInfo | None:
         """A status by id."""
@@ -286,22 +308,32 @@ class RedmineBackend:
 
     def issue(self, actor: Actor, task_id: int) -> dict[str, Any]:
         """A task as the actor sees it, with its history, watchers and allowed statuses: read
-        once per request whatever asks (the task page asks three times)."""
+        once per request whatever asks (the task page asks three times), and kept in the
+        application's cache until the task changes (forget) or TASK_SECONDS pass."""
         memo: dict[tuple[str, int], dict[str, Any]] = g.setdefault(REQUEST_KEY, {})
-        key = (actor.redmine_api_key or actor.login, task_id)
-        if key not in memo:
-            try:
-                memo[key] = self.client.get(
-                    f"/issues/{task_id}.json", {"include": ISSUE_INCLUDES}, **self.as_actor(actor)
-                )["issue"]
-            except NotLinked:
-                raise
-            except (TaskNotFound, TaskForbidden):
-                raise TaskNotFound(_("Task #%(id)d was not found.", id=task_id)) from None
-        return memo[key]
+        who = f"{actor.user_id}:{actor.login.lower()}"  # never the key: it is a secret
+        if (who, task_id) not in memo:
+            key = TASKS.tagged(task_tag(task_id), who)
+            issue = TASKS.get(key)
+            if issue is None:
+                try:
+                    issue = self.client.get(
+                        f"/issues/{task_id}.json",
+                        {"include": ISSUE_INCLUDES},
+                        **self.as_actor(actor),
+                    )["issue"]
+                except NotLinked:
+                    raise
+                except (TaskNotFound, TaskForbidden):
+                    raise TaskNotFound(_("Task #%(id)d was not found.", id=task_id)) from None
+                TASKS.set(key, issue)
+            memo[(who, task_id)] = issue
+        return memo[(who, task_id)]
 
     def forget(self, task_id: int) -> None:
-        """Drop a task read this request: it has just been changed."""
+        """Drop every read of a task, this request's and the cache's in every process: it has
+        just been changed."""
+        TASKS.invalidate(task_tag(task_id))
         memo: dict[tuple[str, int], dict[str, Any]] = g.setdefault(REQUEST_KEY, {})
         for key in [key for key in memo if key[1] == task_id]:
             del memo[key]
@@ -389,13 +421,6 @@ class RedmineBackend:
         """The statuses Redmine's workflow lets the actor move the task to, in workflow order."""
         return self.allowed(actor, self.issue(actor, task_id))
 
-    def role_permissions(self, role_id: int) -> list[str]:
-        """A role's permissions (the administrator reads them)."""
-        return self.cached(
-            f"redmine:role:{role_id}",
-            lambda: self.client.get(f"/roles/{role_id}.json")["role"].get("permissions") or [],
-        )
-
     def may_edit(self, actor: Actor, project_id: int) -> bool:
         """Whether the actor's roles in the project may edit tasks: Redmine lists the workflow's
         statuses to anyone who may add notes, and silently keeps the status of a change made by
@@ -460,8 +485,7 @@ class RedmineBackend:
 
     def project_by_name(self, value: str) -> int | None:
         """The id of a project named or identified by value (projects are few and cached)."""
-        rows = self.cached("redmine:projects", lambda: self.all_pages("/projects.json", "projects"))
-        for row in rows:
+        for row in self.project_rows():
             if row["identifier"] == value or row["name"].lower() == value.lower():
                 return int(row["id"])
         return None
@@ -668,5 +692,9 @@ class RedmineBackend:
     # -- change feed -----------------------------------------------------------------------
 
     def changes_since(self, cursor: str | None, limit: int = 100) -> ChangeBatch:
-        """Journal entries after the cursor: Redmine's change feed."""
-        return feed.changes_since(self, cursor, limit)
+        """Journal entries after the cursor: Redmine's change feed. The tasks they changed are
+        dropped from the cache at once, before anyone is told of the change."""
+        batch = feed.changes_since(self, cursor, limit)
+        for task_id in {change.task.id for change in batch.changes}:
+            TASKS.invalidate(task_tag(task_id))
+        return batch
