@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import secrets
 import shutil
 import statistics
@@ -56,7 +57,9 @@ from run_load import (
 IN_PROGRESS, FEEDBACK = 2, 4  # both open, and Redmine's Developer may move between them
 DEVELOPER = 4  # Redmine's default Developer role
 TASK_INCLUDES = "journals,watchers,allowed_statuses"  # what the helpdesk reads with a task
-CYCLED_TASKS = 3000  # distinct tasks read by the "every read a miss" run
+STARTED = re.compile(r'\] Started (\w+) "([^"]+)"')  # a request's first line in Redmine's log
+CYCLED_TASKS = 3000  # distinct tasks read by the "every read forwarded" run
+WRK_TIMEOUT = "60s"  # Redmine answers one request at a time: 8 clients queue for seconds
 # run_load's status script, with the body Redmine's PUT takes
 REDMINE_STATUS_LUA = STATUS_LUA.replace(
     """'{"status_id": ' .. status .. '%(extra)s}'""",
@@ -88,7 +91,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--repetitions", type=int, default=2, help="medians are reported")
     parser.add_argument("--wrk-cpu", default="1", help="taskset CPU list for wrk")
     parser.add_argument("--changes", type=int, default=100, help="changes timed to the socket")
-    parser.add_argument("--poll-seconds", type=float, default=2.0, help="REDMINE_POLL_SECONDS")
+    parser.add_argument("--poll-seconds", type=int, default=2, help="REDMINE_POLL_SECONDS")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/6")
     parser.add_argument("--only", default="", help="run only the endpoints named (comma list)")
     return parser.parse_args()
@@ -101,7 +104,8 @@ def percentile(values: list[float], pct: float) -> float:
 
 
 class Scene:
-    """The bench user, their tasks and a colleague, read from Redmine's database."""
+    """The bench user (made a Developer of their projects), their tasks and a colleague, read
+    from Redmine's database."""
 
     def __init__(self, args: argparse.Namespace) -> None:
         import sqlite3
@@ -111,7 +115,15 @@ class Scene:
         self.redmine_id = USER_OFFSET + int(meta["bench_user_id"])
         self.open_assigned = int(meta["bench_user_open_assigned"])
         self.engine = create_engine(args.redmine_db_url)
-        with self.engine.connect() as connection:
+        with self.engine.begin() as connection:
+            # the dataset makes them a Reporter, who may not move tasks: a Developer may
+            connection.execute(
+                text(
+                    "UPDATE member_roles SET role_id = :developer WHERE member_id IN "
+                    "(SELECT id FROM members WHERE user_id = :me)"
+                ),
+                {"developer": DEVELOPER, "me": self.redmine_id},
+            )
             self.login = connection.scalar(
                 text("SELECT login FROM users WHERE id = :id"), {"id": self.redmine_id}
             )
@@ -170,12 +182,7 @@ def rest_calls(path: str, since: int) -> list[str]:
     with open(path, "rb") as log:
         log.seek(since)
         lines = log.read().decode(errors="replace").splitlines()
-    calls = []
-    for line in lines:
-        if line.startswith("Started "):
-            method, target = line.split()[1:3]
-            calls.append(f"{method} {target.strip(chr(34))}")
-    return calls
+    return [f"{m[1]} {m[2]}" for line in lines if (m := STARTED.search(line))]
 
 
 def lua_file(workdir: Path, name: str, template: str, values: dict[str, Any]) -> Path:
@@ -350,9 +357,8 @@ def side_by_side(
                 elif before == "flush":
                     cache.flushdb()
                 time.sleep(1)
-                result = run_wrk(
-                    args, url if script is None else url + "/", args.connections, headers, script
-                )
+                target = url if script is None else url + "/"
+                result = run_wrk(args, target, args.connections, headers, script, WRK_TIMEOUT)
                 result.pop("raw")
                 result.update({"endpoint": name, "system": system, "repetition": repetition})
                 runs.append(result)
@@ -375,9 +381,12 @@ def summary(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             mine = [run for run in runs if run["endpoint"] == name and run["system"] == system]
             for key in ("rps", "p50_ms", "p99_ms"):
                 row[f"{system}_{key}"] = round(statistics.median(r[key] for r in mine), 1)
-        row["rps_ratio"] = round(row["helpdesk_rps"] / row["redmine_rps"], 3)
-        row["p50_overhead_pct"] = round(100 * (row["helpdesk_p50_ms"] / row["redmine_p50_ms"] - 1))
-        row["time_overhead_pct"] = round(100 * (row["redmine_rps"] / row["helpdesk_rps"] - 1))
+        if row["helpdesk_rps"] and row["redmine_rps"]:  # a run too short for one answer has none
+            row["rps_ratio"] = round(row["helpdesk_rps"] / row["redmine_rps"], 3)
+            row["p50_overhead_pct"] = round(
+                100 * (row["helpdesk_p50_ms"] / row["redmine_p50_ms"] - 1)
+            )
+            row["time_overhead_pct"] = round(100 * (row["redmine_rps"] / row["helpdesk_rps"] - 1))
         rows.append(row)
     return rows
 

@@ -340,12 +340,17 @@ class RedmineBackend:
 
     def watcher_ids(self, actor: Actor, issue: dict[str, Any]) -> tuple[int, ...]:
         """The task's watchers as helpdesk ids (read by the administrator when the actor's role
-        may not see them: who hears of a change never depends on who made it)."""
+        may not see them: who hears of a change never depends on who made it; kept with the
+        task's reads, and dropped with them)."""
         watchers = issue.get("watchers")
         if watchers is None:
-            watchers = self.client.get(f"/issues/{issue['id']}.json", {"include": "watchers"})[
-                "issue"
-            ].get("watchers", [])
+            key = TASKS.tagged(task_tag(issue["id"]), "watchers")
+            watchers = TASKS.get(key)
+            if watchers is None:
+                watchers = self.client.get(f"/issues/{issue['id']}.json", {"include": "watchers"})[
+                    "issue"
+                ].get("watchers", [])
+                TASKS.set(key, watchers)
         people = self.user_ids.people(row["id"] for row in watchers)
         return tuple(sorted(uid for row in watchers if (uid := people[row["id"]][0]) is not None))
 
