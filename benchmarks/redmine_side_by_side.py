@@ -5,17 +5,16 @@ in one run, on a Redmine loaded with the shared dataset (benchmarks/redmine_data
     .venv/bin/python benchmarks/redmine_dataset.py --issues 100000 --redmine-db-url DBURL \
         --database-url postgresql://postgres@127.0.0.1:5432/rmbench_100k
     .venv/bin/python benchmarks/redmine_side_by_side.py --redmine-url URL --api-key KEY \
-        --redmine-db-url DBURL --database-url postgresql://postgres@127.0.0.1:5432/rmbench_100k \
-        --redmine-log /var/log/redmine/helpdesk_rmbench_100k/production.log
+        --redmine-db-url DBURL --database-url postgresql://postgres@127.0.0.1:5432/rmbench_100k
 
 Starts the helpdesk (production, `helpdesk serve`, its cache in Redis under a prefix of its own),
 signs in as the dataset's bench user and, for each call the helpdesk forwards, runs wrk (pinned to
 one CPU) against the helpdesk and then against Redmine's REST API for the same data, acting as the
 same user (the admin key and X-Redmine-Switch-User, as the helpdesk does), alternating, and
-reports requests/s, p50, p99 and the helpdesk's overhead. Redmine's own log counts the REST calls
-each helpdesk request makes. Then a third user changes the bench user's task through Redmine's
-REST API, --changes times, and the time until the bench user's Socket.IO connection hears of it
-is measured (the feed reads Redmine's database every REDMINE_POLL_SECONDS). The figures go to
+reports requests/s, p50, p99 and the helpdesk's overhead. First, an app in this process counts
+the REST calls each helpdesk request makes (hooks on the backend's HTTP sessions). Then a third
+user changes the bench user's task through Redmine's REST API, --changes times, and the time
+until the bench user's Socket.IO connection hears of it is measured (the feed reads Redmine's database every REDMINE_POLL_SECONDS). The figures go to
 benchmarks/results/redmine-side-by-side-<time>.json.
 """
 
@@ -24,7 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import re
 import secrets
 import shutil
 import statistics
@@ -41,6 +39,9 @@ import requests
 import socketio
 from sqlalchemy import create_engine, text
 
+from helpdesk import create_app
+from helpdesk.extensions import db
+from helpdesk.tasks.backends import get_backend
 from redmine_dataset import USER_OFFSET, dataset_path
 from run_load import (
     RESULTS,
@@ -57,7 +58,6 @@ from run_load import (
 IN_PROGRESS, FEEDBACK = 2, 4  # both open, and Redmine's Developer may move between them
 DEVELOPER = 4  # Redmine's default Developer role
 TASK_INCLUDES = "journals,watchers,allowed_statuses"  # what the helpdesk reads with a task
-STARTED = re.compile(r'\] Started (\w+) "([^"]+)"')  # a request's first line in Redmine's log
 CYCLED_TASKS = 3000  # distinct tasks read by the "every read forwarded" run
 WRK_TIMEOUT = "60s"  # Redmine answers one request at a time: 8 clients queue for seconds
 # run_load's status script, with the body Redmine's PUT takes
@@ -83,7 +83,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--api-key", required=True, help="the Redmine administrator's API key")
     parser.add_argument("--redmine-db-url", required=True, help="Redmine's database (the feed)")
     parser.add_argument("--database-url", required=True, help="the helpdesk's database")
-    parser.add_argument("--redmine-log", required=True, help="Redmine's production.log")
+    parser.add_argument("--counts-only", action="store_true", help="count REST calls, no more")
     parser.add_argument("--issues", type=int, default=100_000, help="which dataset was loaded")
     parser.add_argument("--dataset", help="the dataset file (default: as the loader names it)")
     parser.add_argument("--duration", type=int, default=15, help="seconds per wrk run")
@@ -172,19 +172,6 @@ class Scene:
             )
 
 
-def log_size(path: str) -> int:
-    """How far Redmine's log has been written."""
-    return Path(path).stat().st_size
-
-
-def rest_calls(path: str, since: int) -> list[str]:
-    """The REST calls Redmine logged after an offset ("GET /issues.json?...")."""
-    with open(path, "rb") as log:
-        log.seek(since)
-        lines = log.read().decode(errors="replace").splitlines()
-    return [f"{m[1]} {m[2]}" for line in lines if (m := STARTED.search(line))]
-
-
 def lua_file(workdir: Path, name: str, template: str, values: dict[str, Any]) -> Path:
     """A wrk script from a template."""
     path = workdir / f"{name}.lua"
@@ -219,31 +206,56 @@ def status_script(
     )
 
 
-def call_counts(args: argparse.Namespace, helpdesk: Server, cookie: str, scene: Scene) -> dict:
-    """The REST calls each helpdesk request makes, read from Redmine's log: a first request
-    (cold cache) and a second one (lookups and the task from the cache)."""
-    requests_made = {
-        "my_tasks": ("GET", "/tasks/my-tasks", None),
-        "task_by_id": ("GET", f"/tasks/api/task/{scene.task_id}", None),
-        "status_change": ("PUT", f"/tasks/api/task/{scene.moved[1]}/status", None),
+def call_counts(args: argparse.Namespace, scene: Scene) -> dict[str, dict[str, list[str]]]:
+    """The REST calls each helpdesk request makes, counted on the backend's own HTTP sessions in
+    an app of this process (no worker, so no change feed mixes its calls in): a first request
+    (nothing cached) and a second one (lookups and the task from the cache)."""
+    app = create_app(
+        "testing",
+        SQLALCHEMY_DATABASE_URI=args.database_url,
+        TASK_BACKEND="redmine",
+        REDMINE_URL=args.redmine_url,
+        REDMINE_API_KEY=args.api_key,
+        REDMINE_TIMEOUT=30,
+    )
+    calls: list[str] = []
+
+    def note(response: requests.Response, *_args: Any, **_kwargs: Any) -> requests.Response:
+        calls.append(f"{response.request.method} {response.request.path_url}")
+        return response
+
+    with app.app_context():
+        client = get_backend().client  # type: ignore[attr-defined]
+    for session in (client.reads, client.writes):
+        session.hooks["response"].append(note)
+    http = app.test_client()
+    answer = http.post("/users/login", json={"username": scene.login, "password": "bench"})
+    if answer.status_code != 200:
+        raise RuntimeError(f"login: {answer.status_code}")
+    asked = {
+        "my_tasks": ("GET", "/tasks/my-tasks"),
+        "task_by_id": ("GET", f"/tasks/api/task/{scene.task_id}"),
+        "status_change": ("PUT", f"/tasks/api/task/{scene.moved[1]}/status"),
     }
-    counts: dict[str, Any] = {}
-    for name, (method, path, _body) in requests_made.items():
-        for attempt in ("first", "again"):
-            if method == "PUT":  # In Progress -> Feedback -> In Progress
-                if attempt == "first":
-                    scene.reset_statuses()
-                body: Any = {"status_id": FEEDBACK if attempt == "first" else IN_PROGRESS}
-            else:
-                body = None
-            since = log_size(args.redmine_log)
-            status, answer, _ = request_json(helpdesk.base + path, method, body, {"Cookie": cookie})
-            if status != 200:
-                raise RuntimeError(f"{method} {path}: {status} {answer}")
-            time.sleep(0.3)  # Redmine writes its log lines after answering
-            calls = rest_calls(args.redmine_log, since)
-            counts.setdefault(name, {})[attempt] = calls
+    scene.reset_statuses()
+    counts: dict[str, dict[str, list[str]]] = {}
+    for name, (method, path) in asked.items():
+        for attempt, status in (("first", FEEDBACK), ("again", IN_PROGRESS)):
+            calls.clear()
+            answer = http.open(
+                path,
+                method=method,
+                json={"status_id": status} if method == "PUT" else None,
+                headers={"Accept": "application/json"},
+            )
+            if answer.status_code != 200:
+                raise RuntimeError(f"{method} {path}: {answer.status_code} {answer.json}")
+            counts.setdefault(name, {})[attempt] = list(calls)
             print(f"  {name} ({attempt}): {len(calls)} REST call(s): {calls}", flush=True)
+    with app.app_context():
+        client.close()
+        db.engine.dispose()
+    scene.reset_statuses()
     return counts
 
 
@@ -507,9 +519,6 @@ def main() -> None:
         "PUSH_NOTIFICATIONS_ENABLED": "false",
     }
     redis.Redis.from_url(args.redis_url).flushdb()
-    helpdesk = start_server(
-        "helpdesk", [str(VENV_BIN / "helpdesk"), "serve", "--host", "127.0.0.1"], env, workdir
-    )
     document: dict[str, Any] = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "issues": args.issues,
@@ -517,21 +526,24 @@ def main() -> None:
         "duration_s": args.duration,
         "python": sys.version.split()[0],
     }
+    print("REST calls per helpdesk request:", flush=True)
+    document["rest_calls"] = call_counts(args, scene)
+    listing = [c for c in document["rest_calls"]["my_tasks"]["again"] if "/issues.json" in c]
+    my_tasks_rest = listing[0].split(" ", 1)[1]
+    print(f"My Tasks asks Redmine for {my_tasks_rest}", flush=True)
+    if args.counts_only:
+        return
+    helpdesk = start_server(
+        "helpdesk", [str(VENV_BIN / "helpdesk"), "serve", "--host", "127.0.0.1"], env, workdir
+    )
     try:
         wait_ready(helpdesk, "/users/login", 120)
         cookie = login(helpdesk, scene.login)
-        since = log_size(args.redmine_log)
         status, body, _ = request_json(
             helpdesk.base + "/tasks/my-tasks", headers={"Cookie": cookie}
         )
         if status != 200 or body["pagination"]["total"] != scene.open_assigned:
             raise RuntimeError(f"My Tasks: {status} {body.get('pagination')}")
-        time.sleep(0.3)
-        listing = [c for c in rest_calls(args.redmine_log, since) if "/issues.json" in c]
-        my_tasks_rest = listing[-1].split(" ", 1)[1]
-        print(f"My Tasks asks Redmine for {my_tasks_rest}", flush=True)
-        print("REST calls per helpdesk request (Redmine's log):", flush=True)
-        document["rest_calls"] = call_counts(args, helpdesk, cookie, scene)
         print(f"wrk, {args.connections} clients, {args.duration} s per run:", flush=True)
         runs = side_by_side(args, workdir, helpdesk, cookie, scene, my_tasks_rest)
         document["runs"] = runs

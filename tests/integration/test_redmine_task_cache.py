@@ -16,7 +16,7 @@ from flask import Flask
 from test_redmine_change_feed import FEED, close_app, redmine_settings
 from test_redmine_feed_source import NUMBERS, add_member
 
-from conftest import RequestScopedClient, require_service
+from conftest import require_service
 from helpdesk import create_app
 from helpdesk.extensions import db
 from helpdesk.integrations.redmine.client import RedmineClient
@@ -76,9 +76,8 @@ def apps(
         "DISPLAY_TIMEZONE": "UTC",
         "CACHE_OFF_HOURS_FACTOR": FACTOR,
     }
-    web, worker = create_app("testing", **settings), create_app("testing", **settings)
-    web.test_client_class = RequestScopedClient
-    yield web, worker
+    # no app context held by the test: each request and job has its own, as in a real process
+    yield create_app("testing", **settings), create_app("testing", **settings)
     for application in (web, worker):
         close_app(application)
     databases.drop(uri)
@@ -176,7 +175,6 @@ def test_a_persons_own_change_in_one_process_is_read_in_another_at_once(
     apps: tuple[Flask, Flask], scene: Scene
 ) -> None:
     web, worker = apps
-    worker.test_client_class = RequestScopedClient
     assert scene.status_seen(web) == NEW
     assert scene.status_seen(worker) == NEW  # both processes now keep... one shared read
     http = web.test_client()
