@@ -14,7 +14,8 @@ same user (the admin key and X-Redmine-Switch-User, as the helpdesk does), alter
 reports requests/s, p50, p99 and the helpdesk's overhead. First, an app in this process counts
 the REST calls each helpdesk request makes (hooks on the backend's HTTP sessions). Then a third
 user changes the bench user's task through Redmine's REST API, --changes times, and the time
-until the bench user's Socket.IO connection hears of it is measured (the feed reads Redmine's database every REDMINE_POLL_SECONDS). The figures go to
+until the bench user's Socket.IO connection hears of it is measured (the feed reads Redmine's
+database every REDMINE_POLL_SECONDS). The figures go to
 benchmarks/results/redmine-side-by-side-<time>.json.
 """
 
