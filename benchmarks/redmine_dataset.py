@@ -37,7 +37,15 @@ from helpdesk.users.models import User
 from load_dataset import PASSWORD, upgrade
 
 ROOT = Path(__file__).resolve().parent.parent
-GENERATOR = ROOT.parent / "shared" / "bench" / "gen_dataset.py"
+# ../shared beside the checkout (or beside the folder of worktrees a checkout sits in)
+GENERATOR = next(
+    (
+        path
+        for base in (ROOT.parent, ROOT.parent.parent)
+        if (path := base / "shared" / "bench" / "gen_dataset.py").exists()
+    ),
+    ROOT.parent / "shared" / "bench" / "gen_dataset.py",
+)
 USER_OFFSET = 1000  # Redmine id = dataset id + USER_OFFSET
 STATUS_IDS = {"new": 1, "in_progress": 2, "resolved": 3, "feedback": 4, "closed": 5, "rejected": 6}
 TRACKER_IDS = {"bug": 1, "feature": 2, "support": 3}
