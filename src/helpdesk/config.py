@@ -105,6 +105,10 @@ class Config:
     CACHE_REDIS_URL = "redis://127.0.0.1:6379/0"
     CACHE_KEY_PREFIX = "helpdesk:"  # one per helpdesk sharing a Redis
     CACHE_DEFAULT_TIMEOUT = 60  # seconds; also how late a change made behind the helpdesk shows
+    # Outside working hours (read in DISPLAY_TIMEZONE) cache lifetimes grow by this factor
+    WORKING_HOURS = "09:00-18:00"
+    WORKING_DAYS = ("mon", "tue", "wed", "thu", "fri")
+    CACHE_OFF_HOURS_FACTOR = 4
 
     RATELIMIT_STORAGE_URI = "memory://"
     RATELIMIT_HEADERS_ENABLED = True

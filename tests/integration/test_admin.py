@@ -375,6 +375,8 @@ def test_metrics_per_endpoint(
     assert grown(metrics, "health.health") == 1
     assert grown(metrics, "users.login") == 1
     assert grown(metrics, "unknown") == 1  # the 404 had no endpoint
+    caches = metrics.pop("caches")  # beside the seed's shape: hits and misses per cache
+    assert all(set(counts) == {"hits", "misses"} for counts in caches.values())
     for name, figures in metrics.items():
         assert set(figures) >= {"count", "avg_time", "min_time", "max_time", "total_time"}, name
         assert 0 <= figures["min_time"] <= figures["avg_time"] <= figures["max_time"], name
@@ -394,6 +396,25 @@ def test_reset_metrics_counts_afresh(app: Flask, client: FlaskClient) -> None:
     assert "health.health" not in monitor.get_metrics()
     assert client.get("/health").status_code == 200
     assert monitor.get_metrics()["health.health"]["count"] == 1
+
+
+def test_metrics_count_each_caches_hits_and_misses(
+    client: FlaskClient, admin: User, login: Any
+) -> None:
+    """Beside the seed's figures, `caches` tells each cache's hits and misses (of every process,
+    so the test counts the growth): the second read of the task lookups is a hit."""
+    login(admin)
+
+    def lookups() -> dict[str, int]:
+        caches = client.get("/admin/metrics", headers=JSON).json["caches"]
+        return caches.get("lookups", {"hits": 0, "misses": 0})
+
+    before = lookups()
+    for _ in range(2):
+        assert client.get("/tasks/api/statuses", headers=JSON).status_code == 200
+    after = lookups()
+    assert after["hits"] >= before["hits"] + 1
+    assert after["hits"] + after["misses"] == before["hits"] + before["misses"] + 2
 
 
 def test_metrics_admin_only(client: FlaskClient, staff: User, login: Any) -> None:

@@ -219,11 +219,13 @@ def test_an_unlinked_user_gets_403_saying_so(client, login, world: World, make_u
 def test_redmine_stopped_mid_test_is_503_then_recovers(
     client, login, world: World, redmine_server: RedmineServer
 ) -> None:
-    task = world.create("alice", "P1", "Outage")
+    task = world.create("alice", "P1", "Outage")  # alice's read of it is kept in the cache
     login(user("alice"))
     redmine_server.stop()
     try:
-        response = client.get(f"/tasks/api/task/{task.id}", headers=JSON)
+        kept = client.get(f"/tasks/api/task/{task.id}", headers=JSON)
+        assert kept.status_code == 200  # what the cache keeps still answers
+        response = client.get(f"/tasks/api/task/{task.id + 1}", headers=JSON)
         assert response.status_code == 503
         assert "Redmine is unavailable" in response.get_json()["message"]
         page = client.get("/tasks/my-tasks", headers=HTML)

@@ -24,6 +24,7 @@ from helpdesk.admin import service as accounts
 from helpdesk.auth.chain import providers
 from helpdesk.core.decorators import admin_required
 from helpdesk.core.errors import APIException, wants_json_response
+from helpdesk.core.metrics import cache_counts
 from helpdesk.core.models import escape_like
 from helpdesk.core.urls import page_number
 from helpdesk.extensions import db
@@ -270,5 +271,6 @@ def _require_boolean_flags(sent: dict[str, object]) -> None:
 @bp.get("/metrics")
 @admin_required
 def performance_metrics() -> Response:
-    """The seed's per-endpoint timing figures."""
-    return jsonify(current_app.extensions["performance_monitor"].get_metrics())
+    """The seed's per-endpoint timing figures, and each cache's hits and misses under `caches`."""
+    figures = current_app.extensions["performance_monitor"].get_metrics()
+    return jsonify({**figures, "caches": cache_counts()})

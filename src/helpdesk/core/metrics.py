@@ -105,6 +105,18 @@ def note_cache(cache: str, hit: bool) -> None:
     CACHE_LOOKUPS.labels(cache=cache, result="hit" if hit else "miss").inc()
 
 
+def cache_counts() -> dict[str, dict[str, int]]:
+    """Hits and misses of each cache, added up over every serving process."""
+    counts: dict[str, dict[str, int]] = {}
+    for family in registry().collect():
+        for sample in family.samples:
+            if sample.name == "helpdesk_cache_lookups_total":
+                figures = counts.setdefault(sample.labels["cache"], {"hits": 0, "misses": 0})
+                field = "hits" if sample.labels["result"] == "hit" else "misses"
+                figures[field] += int(sample.value)
+    return counts
+
+
 def multiprocess_mode() -> bool:
     """Whether the figures are kept in files every process writes (set before the first import)."""
     return bool(os.environ.get(MULTIPROC_ENV))

@@ -14,14 +14,16 @@ from flask import g
 from sqlalchemy import exists, func, select, update
 from sqlalchemy.orm import aliased
 
+from helpdesk.core.cache_manager import CacheManager
 from helpdesk.core.database import may_write
-from helpdesk.extensions import cache, db
+from helpdesk.extensions import db
 from helpdesk.integrations.redmine.answers import Ref, UserAnswer, UsersPage
 from helpdesk.integrations.redmine.client import RedmineClient
 from helpdesk.tasks.backends.base import Named, TaskNotFound
 from helpdesk.users.models import User
 
 LOGIN_SECONDS = 3600  # how long a Redmine id's login is cached (logins almost never change)
+LOGINS = CacheManager(LOGIN_SECONDS, name="redmine-logins")
 REQUEST_KEY = "redmine_people"  # in flask.g: Redmine id -> (helpdesk id or None, name or None)
 
 
@@ -129,8 +131,7 @@ class RedmineUserIds:
 
     def login_of(self, redmine_id: int) -> str | None:
         """A Redmine user's login (a group or a deleted user has none), cached."""
-        key = f"redmine-login:{redmine_id}"
-        login: str | None = cache.get(key)
+        login: str | None = LOGINS.get(str(redmine_id))
         if login is None:
             try:
                 body = self.client.get(f"/users/{redmine_id}.json", shape=UserAnswer)
@@ -138,7 +139,7 @@ class RedmineUserIds:
                 login = ""
             else:
                 login = body["user"]["login"]
-            cache.set(key, login, timeout=LOGIN_SECONDS)
+            LOGINS.set(str(redmine_id), login)
         return login or None
 
     def named(self, person: Ref | None) -> Named | None:

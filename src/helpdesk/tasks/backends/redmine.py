@@ -2,12 +2,13 @@
 
 Every call names the user it acts as (the admin key and X-Redmine-Switch-User, or the user's own
 key), so Redmine's permissions, journals and authorship are the real person's. Lookups are kept
-for LOOKUP_SECONDS in the application's cache; a task is read once per request whatever asks.
+for LOOKUP_SECONDS in the application's cache, and each person's read of a task for TASK_SECONDS
+(both longer off hours, core/cache_manager.py) until a change to it is seen: the person's own
+write, or the change feed's journal; a task is read once per request whatever asks.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import date
 from typing import Any
 
@@ -15,7 +16,7 @@ from flask import Flask, current_app, g
 from flask_babel import gettext as _
 
 from helpdesk.config import ConfigurationError
-from helpdesk.extensions import cache
+from helpdesk.core.cache_manager import CacheManager, weekend_performance_optimizer
 from helpdesk.integrations.redmine import database, feed
 from helpdesk.integrations.redmine.answers import (
     Attachment,
@@ -82,11 +83,13 @@ from helpdesk.tasks.workflow import refusal
 
 TEXT_FORMATTINGS = {"markdown": "markdown", "common_mark": "markdown", "textile": "plain"}
 LOOKUP_SECONDS = 60  # statuses, priorities, trackers, custom fields, projects' members
+LOOKUPS = "redmine-lookups"  # their cache's name (hits and misses in /admin/metrics)
+TASK_SECONDS = 30  # a person's read of a task: its journals, watchers and allowed statuses
+TASKS = CacheManager(TASK_SECONDS, name="redmine-tasks")
 PAGE_LIMIT = 100  # Redmine's largest page
 SEARCH_WINDOW = 200  # a search filters at most this many of Redmine's newest matches
 ISSUE_INCLUDES = "journals,watchers,allowed_statuses,attachments"
 REQUEST_KEY = "redmine_issues"  # in flask.g: (login, task id) -> the issue as read this request
-LOOKUPS_KEY = "redmine_lookups"  # in flask.g: the cached lookups this request has read
 SORT_KEYS = frozenset(
     {
         "id",
@@ -108,6 +111,11 @@ def last_journal_id(issue: Issue) -> int:
     """The newest journal id of an issue read with its journals (0 for none): it moves with
     every change, so it stands for the lock_version Redmine's REST API does not show."""
     return max((row["id"] for row in issue.get("journals") or ()), default=0)
+
+
+def task_tag(task_id: int) -> str:
+    """The cache tag of everything kept about one task."""
+    return f"task:{task_id}"
 
 
 def check_redmine(client: RedmineClient) -> None:
@@ -175,19 +183,6 @@ class RedmineBackend:
             return {"api_key": actor.redmine_api_key}
         return {"as_login": actor.login}
 
-    def cached(self, key: str, load: Callable[[], Any]) -> Any:
-        """A lookup from the application's cache, loaded (as the administrator) when missing;
-        read once per request (a page of tasks asks for the statuses once per row)."""
-        held: dict[str, Any] = g.setdefault(LOOKUPS_KEY, {})
-        if key in held:
-            return held[key]
-        value = cache.get(key)
-        if value is None:
-            value = load()
-            cache.set(key, value, timeout=LOOKUP_SECONDS)
-        held[key] = value
-        return value
-
     def all_pages(self, path: str, shape: type[Any], key: str, **who: Any) -> list[Any]:
         """Every item of a paged Redmine list (its answers of the shape, items under key)."""
         items: list[Any] = []
@@ -203,12 +198,49 @@ class RedmineBackend:
 
     # -- lookups ---------------------------------------------------------------------------
 
+    # The lookups, read as the administrator, kept in the application's cache and read once
+    # per request (a page of tasks asks for the statuses once per row).
+
+    @weekend_performance_optimizer(name=LOOKUPS, timeout=LOOKUP_SECONDS)
+    def status_rows(self) -> list[StatusRef]:
+        """Redmine's statuses as it lists them."""
+        return self.client.get("/issue_statuses.json", shape=StatusesAnswer)["issue_statuses"]
+
+    @weekend_performance_optimizer(name=LOOKUPS, timeout=LOOKUP_SECONDS)
+    def priority_rows(self) -> list[Priority]:
+        """Redmine's priorities as it lists them."""
+        path = "/enumerations/issue_priorities.json"
+        return self.client.get(path, shape=PrioritiesAnswer)["issue_priorities"]
+
+    @weekend_performance_optimizer(name=LOOKUPS, timeout=LOOKUP_SECONDS)
+    def tracker_rows(self) -> list[Ref]:
+        """Redmine's trackers as it lists them."""
+        return self.client.get("/trackers.json", shape=TrackersAnswer)["trackers"]
+
+    @weekend_performance_optimizer(name=LOOKUPS, timeout=LOOKUP_SECONDS)
+    def custom_field_rows(self) -> list[CustomField]:
+        """The issue custom fields; only an administrator may read them (a seed connector acting
+        with a user's own key gets none: no lengths, none required)."""
+        try:
+            rows = self.client.get("/custom_fields.json", shape=CustomFieldsAnswer)["custom_fields"]
+        except TaskForbidden:
+            return []
+        return [row for row in rows if row.get("customized_type") == "issue"]
+
+    @weekend_performance_optimizer(name=LOOKUPS, timeout=LOOKUP_SECONDS)
+    def memberships(self, project_id: int) -> list[Membership]:
+        """A project's memberships, read by the administrator (who sees every project)."""
+        path = f"/projects/{project_id}/memberships.json"
+        return self.all_pages(path, MembershipsPage, "memberships")
+
+    @weekend_performance_optimizer(name=LOOKUPS, timeout=LOOKUP_SECONDS)
+    def project_rows(self) -> list[Project]:
+        """Every project (projects are few)."""
+        return self.all_pages("/projects.json", ProjectsPage, "projects")
+
     def statuses(self) -> list[StatusInfo]:
         """All statuses in Redmine's order."""
-        rows: list[StatusRef] = self.cached(
-            "redmine:statuses",
-            lambda: self.client.get("/issue_statuses.json", shape=StatusesAnswer)["issue_statuses"],
-        )
+        rows = self.status_rows()
         return [
             StatusInfo(row["id"], row["name"], row.get("is_closed", False), position)
             for position, row in enumerate(rows, 1)
@@ -216,12 +248,7 @@ class RedmineBackend:
 
     def priorities(self) -> list[PriorityInfo]:
         """The active priorities, least urgent first."""
-        rows: list[Priority] = self.cached(
-            "redmine:priorities",
-            lambda: self.client.get("/enumerations/issue_priorities.json", shape=PrioritiesAnswer)[
-                "issue_priorities"
-            ],
-        )
+        rows = self.priority_rows()
         return [
             PriorityInfo(row["id"], row["name"], position, row.get("is_default", False))
             for position, row in enumerate(rows, 1)
@@ -230,36 +257,12 @@ class RedmineBackend:
 
     def trackers(self) -> list[Named]:
         """All trackers."""
-        rows: list[Ref] = self.cached(
-            "redmine:trackers",
-            lambda: self.client.get("/trackers.json", shape=TrackersAnswer)["trackers"],
-        )
+        rows = self.tracker_rows()
         return [Named(row["id"], row["name"]) for row in rows]
 
     def issue_custom_fields(self) -> dict[int, CustomField]:
-        """Every issue custom field's definition by id; only an administrator may read them
-        (a seed connector acting with a user's own key gets none: no lengths, none required)."""
-
-        def load() -> list[CustomField]:
-            try:
-                rows = self.client.get("/custom_fields.json", shape=CustomFieldsAnswer)[
-                    "custom_fields"
-                ]
-            except TaskForbidden:
-                return []
-            return [row for row in rows if row.get("customized_type") == "issue"]
-
-        return {row["id"]: row for row in self.cached("redmine:custom-fields", load)}
-
-    def memberships(self, project_id: int) -> list[Membership]:
-        """A project's memberships, read by the administrator (who sees every project)."""
-        rows: list[Membership] = self.cached(
-            f"redmine:members:{project_id}",
-            lambda: self.all_pages(
-                f"/projects/{project_id}/memberships.json", MembershipsPage, "memberships"
-            ),
-        )
-        return rows
+        """Every issue custom field's definition by id."""
+        return {row["id"]: row for row in self.custom_field_rows()}
 
     def status(self, status_id: int) -> StatusInfo | None:
         """A status by id."""
@@ -331,37 +334,50 @@ class RedmineBackend:
 
     def issue(self, actor: Actor, task_id: int) -> Issue:
         """A task as the actor sees it, with its history, watchers and allowed statuses: read
-        once per request whatever asks (the task page asks three times)."""
+        once per request whatever asks (the task page asks three times), and kept in the
+        application's cache until the task changes (forget) or TASK_SECONDS pass."""
         memo: dict[tuple[str, int], Issue] = g.setdefault(REQUEST_KEY, {})
-        key = (actor.redmine_api_key or actor.login, task_id)
-        if key not in memo:
-            try:
-                memo[key] = self.client.get(
-                    f"/issues/{task_id}.json",
-                    {"include": ISSUE_INCLUDES},
-                    shape=IssueAnswer,
-                    **self.as_actor(actor),
-                )["issue"]
-            except NotLinked:
-                raise
-            except (TaskNotFound, TaskForbidden):
-                raise TaskNotFound(_("Task #%(id)d was not found.", id=task_id)) from None
-        return memo[key]
+        who = f"{actor.user_id}:{actor.login.lower()}"  # never the key: it is a secret
+        if (who, task_id) not in memo:
+            key = TASKS.tagged(task_tag(task_id), who)
+            issue = TASKS.get(key)
+            if issue is None:
+                try:
+                    issue = self.client.get(
+                        f"/issues/{task_id}.json",
+                        {"include": ISSUE_INCLUDES},
+                        shape=IssueAnswer,
+                        **self.as_actor(actor),
+                    )["issue"]
+                except NotLinked:
+                    raise
+                except (TaskNotFound, TaskForbidden):
+                    raise TaskNotFound(_("Task #%(id)d was not found.", id=task_id)) from None
+                TASKS.set(key, issue)
+            memo[(who, task_id)] = issue
+        return memo[(who, task_id)]
 
     def forget(self, task_id: int) -> None:
-        """Drop a task read this request: it has just been changed."""
+        """Drop every read of a task, this request's and the cache's in every process: it has
+        just been changed."""
+        TASKS.invalidate(task_tag(task_id))
         memo: dict[tuple[str, int], Issue] = g.setdefault(REQUEST_KEY, {})
         for key in [key for key in memo if key[1] == task_id]:
             del memo[key]
 
     def watcher_ids(self, issue: Issue) -> tuple[int, ...]:
         """The task's watchers as helpdesk ids (read by the administrator when the actor's role
-        may not see them: who hears of a change never depends on who made it)."""
+        may not see them: who hears of a change never depends on who made it; kept with the
+        task's reads, and dropped with them)."""
         watchers = issue.get("watchers")
         if watchers is None:
-            watchers = self.client.get(
-                f"/issues/{issue['id']}.json", {"include": "watchers"}, shape=IssueAnswer
-            )["issue"].get("watchers", [])
+            key = TASKS.tagged(task_tag(issue["id"]), "watchers")
+            watchers = TASKS.get(key)
+            if watchers is None:
+                watchers = self.client.get(
+                    f"/issues/{issue['id']}.json", {"include": "watchers"}, shape=IssueAnswer
+                )["issue"].get("watchers", [])
+                TASKS.set(key, watchers)
         people = self.user_ids.people(row["id"] for row in watchers)
         return tuple(sorted(uid for row in watchers if (uid := people[row["id"]][0]) is not None))
 
@@ -440,14 +456,11 @@ class RedmineBackend:
         """The statuses Redmine's workflow lets the actor move the task to, in workflow order."""
         return self.allowed(actor, self.issue(actor, task_id))
 
+    @weekend_performance_optimizer(name=LOOKUPS, timeout=LOOKUP_SECONDS)
     def role(self, role_id: int) -> Role:
         """A role as Redmine describes it: permissions, whether it takes tasks (the
         administrator reads it)."""
-        role: Role = self.cached(
-            f"redmine:role-info:{role_id}",
-            lambda: self.client.get(f"/roles/{role_id}.json", shape=RoleAnswer)["role"],
-        )
-        return role
+        return self.client.get(f"/roles/{role_id}.json", shape=RoleAnswer)["role"]
 
     def role_permissions(self, role_id: int) -> list[str]:
         """A role's permissions."""
@@ -556,10 +569,7 @@ class RedmineBackend:
 
     def project_by_name(self, value: str) -> int | None:
         """The id of a project named or identified by value (projects are few and cached)."""
-        rows: list[Project] = self.cached(
-            "redmine:projects", lambda: self.all_pages("/projects.json", ProjectsPage, "projects")
-        )
-        for row in rows:
+        for row in self.project_rows():
             if row["identifier"] == value or row["name"].lower() == value.lower():
                 return row["id"]
         return None
@@ -916,8 +926,12 @@ class RedmineBackend:
     # -- change feed -----------------------------------------------------------------------
 
     def changes_since(self, cursor: str | None, limit: int = 100) -> ChangeBatch:
-        """Journal entries after the cursor: Redmine's change feed."""
-        return feed.changes_since(self, cursor, limit)
+        """Journal entries after the cursor: Redmine's change feed. The tasks they changed are
+        dropped from the cache at once, before anyone is told of the change."""
+        batch = feed.changes_since(self, cursor, limit)
+        for task_id in {change.task.id for change in batch.changes}:
+            TASKS.invalidate(task_tag(task_id))
+        return batch
 
     # -- attachments -----------------------------------------------------------------------
 
