@@ -561,7 +561,8 @@ class RedmineBackend:
                 shape=SearchAnswer,
                 **self.as_actor(actor),
             )
-            page = [row["id"] for row in body["results"] if row["type"] == "issue"]
+            # a closed issue's hit is typed "issue-closed"
+            page = [row["id"] for row in body["results"] if row["type"].startswith("issue")]
             found.extend(page)
             if not page or len(found) >= body["total_count"]:
                 return found
