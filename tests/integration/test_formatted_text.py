@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from html.parser import HTMLParser
 
-import re
-
 import pytest
 from task_api_support import World, as_user, build_world
 
