@@ -22,6 +22,7 @@ from helpdesk.tasks.backends.base import (
     TaskSummary,
 )
 from helpdesk.tasks.events import TaskCommented, TaskCreated, TaskStatusChanged, journal_key
+from helpdesk.users.snapshot import redmine_api_key
 
 ACTIVE_TASKS_SHOWN = 100  # User.get_active_tasks: a page's worth, never the whole backlog
 
@@ -35,7 +36,7 @@ def actor_for(user: Any) -> Actor:
         user_id=user.id,
         is_admin=bool(user.is_admin),
         login=user.redmine_username or user.username,
-        redmine_api_key=user.redmine_api_key,
+        redmine_api_key=redmine_api_key(user),
     )
 
 
