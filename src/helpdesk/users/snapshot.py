@@ -4,13 +4,13 @@ changes a user row, whoever writes it.
 
 Where invalidation happens (the one place): SQLAlchemy's events on every session. A flush that
 updates or deletes a User (mapper events) names that user; an UPDATE or DELETE statement on User
-run through a session (do_orm_execute: presence, Redmine identities) names all users. After the
-session commits, the named users' generations (or the generation of all users) get new random
-values in the cache, so a snapshot taken before that commit no longer matches. A snapshot records
-the generations read before its row was read, so a commit that lands between that read and the
-snapshot's storing makes it stale too. Writes that bypass the ORM session (a raw connection) are
-not seen: nothing in src/ writes the user table that way, and tests/unit/test_user_writes.py keeps
-it so.
+run through a session (do_orm_execute: presence, Redmine identities) names all users. When the
+flush runs and again after the session commits, the named users' generations (or the generation of
+all users) get new random values in the cache, so a snapshot taken before no longer matches. A
+snapshot records the generations read before its row was read, so a commit that lands between that
+read and the snapshot's storing makes it stale too. Writes that bypass the ORM session (a raw
+connection, SQL text) are not seen: nothing in src/ writes the user table that way, and
+tests/unit/test_user_writes.py keeps it so.
 """
 
 from __future__ import annotations
@@ -188,36 +188,44 @@ def redmine_api_key(user: Any) -> str | None:
 
 
 def note_user_changed(_mapper: Mapper[Any], _connection: Any, target: User) -> None:
-    """A flush updated or deleted this user: their snapshot is stale once the session commits."""
+    """A flush updated or deleted this user: their snapshot is stale now (a cache that cannot be
+    told fails the flush, so nothing is committed that other processes would not see) and again
+    once the session commits (a request that read the row meanwhile read it uncommitted)."""
     session = object_session(target)
     if session is not None:
         session.info.setdefault(CHANGED_USERS, set()).add(target.id)
+        make_stale({target.id}, everyone=False)
 
 
 def note_user_statement(state: ORMExecuteState) -> None:
     """An UPDATE or DELETE statement on the user table: which rows it meets is not known here,
-    so every snapshot is stale once the session commits."""
+    so every snapshot is stale, now and once the session commits."""
     if not (state.is_update or state.is_delete):
         return
     mapper = state.bind_mapper
     if mapper is not None and mapper.class_ is User:
         state.session.info[ALL_USERS_CHANGED] = True
+        make_stale(set(), everyone=True)
+
+
+def make_stale(user_ids: set[int], everyone: bool) -> None:
+    """New generations for these users, or for all users, in the cache."""
+    if not has_app_context():
+        return
+    if everyone:
+        cache.set(ALL_USERS_KEY, secrets.token_hex(8), timeout=0)
+    elif user_ids:
+        cache.set_many({user_key(user_id): secrets.token_hex(8) for user_id in user_ids}, 0)
 
 
 def forget_changed_users(session: Session) -> None:
-    """After a commit: give the changed users new generations in the cache."""
-    info = session.info
-    changed: set[int] = info.pop(CHANGED_USERS, set())
-    everyone = info.pop(ALL_USERS_CHANGED, False)
-    if not (changed or everyone) or not has_app_context():
-        return
+    """After a commit: the changed users' snapshots are stale once more (see note_user_changed)."""
+    changed: set[int] = session.info.pop(CHANGED_USERS, set())
+    everyone = session.info.pop(ALL_USERS_CHANGED, False)
     try:
-        if everyone:
-            cache.set(ALL_USERS_KEY, secrets.token_hex(8), timeout=0)
-        else:
-            cache.set_many({user_key(user_id): secrets.token_hex(8) for user_id in changed}, 0)
-    except Exception:  # the change is committed; the snapshots expire with USER_SNAPSHOT_SECONDS
-        log.error("could not mark changed users in the cache", exc_info=True)
+        make_stale(changed, everyone)
+    except Exception:  # committed, and already made stale when flushed: only a race is left
+        log.error("could not mark changed users in the cache after a commit", exc_info=True)
 
 
 def listen_for_user_writes() -> None:
