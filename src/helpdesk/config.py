@@ -104,6 +104,7 @@ class Config:
     CACHE_REDIS_URL = "redis://127.0.0.1:6379/0"
     CACHE_KEY_PREFIX = "helpdesk:"  # one per helpdesk sharing a Redis
     CACHE_DEFAULT_TIMEOUT = 60  # seconds; also how late a change made behind the helpdesk shows
+    CACHE_THRESHOLD = 20_000  # SimpleCache's most entries: 3 per signed-in user, and the lookups
     USER_SNAPSHOT_SECONDS = 300  # the longest the cache keeps a signed-in user's snapshot
 
     RATELIMIT_STORAGE_URI = "memory://"
