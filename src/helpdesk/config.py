@@ -110,6 +110,9 @@ class Config:
     WORKING_DAYS = ("mon", "tue", "wed", "thu", "fri")
     CACHE_OFF_HOURS_FACTOR = 4
 
+    CACHE_THRESHOLD = 20_000  # SimpleCache's most entries: 3 per signed-in user, and the lookups
+    USER_SNAPSHOT_SECONDS = 300  # the longest the cache keeps a signed-in user's snapshot
+
     RATELIMIT_STORAGE_URI = "memory://"
     RATELIMIT_HEADERS_ENABLED = True
     # Sign-in attempts, counted before the password is checked (users/throttle.py): one address

@@ -73,9 +73,10 @@ def taking_turns(wsgi_app: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def worker_count(app: Flask) -> int:
-    """WEB_CONCURRENCY processes on PostgreSQL with a Socket.IO message queue, else one: SQLite is
-    the one-process database, and a socket lives in one process, so only the queue carries
-    events from the others."""
+    """WEB_CONCURRENCY processes on PostgreSQL with a Socket.IO message queue and the cache on
+    Redis, else one: SQLite is the one-process database, a socket lives in one process, so only
+    the queue carries events from the others, and only a shared cache tells every process that a
+    signed-in user changed (a revoked right, a new password)."""
     from sqlalchemy.engine import make_url
 
     wanted = max(int(os.environ.get("WEB_CONCURRENCY", "2")), 1)
@@ -86,6 +87,9 @@ def worker_count(app: Flask) -> int:
         return 1
     if not app.config["SOCKETIO_MESSAGE_QUEUE"]:
         log.warning("WEB_CONCURRENCY=%d needs SOCKETIO_MESSAGE_QUEUE; serving with 1", wanted)
+        return 1
+    if app.config.get("CACHE_TYPE") != "RedisCache":
+        log.warning("WEB_CONCURRENCY=%d needs CACHE_TYPE=RedisCache; serving with 1", wanted)
         return 1
     return wanted
 

@@ -220,6 +220,9 @@ def two_workers(
         "LOG_REQUESTS": "false",
         "SOCKETIO_MESSAGE_QUEUE": REDIS_URL,
         "SOCKETIO_CHANNEL": f"helpdesk-test-{uuid.uuid4().hex}",
+        "CACHE_TYPE": "RedisCache",  # several processes: WEB_CONCURRENCY needs the shared cache
+        "CACHE_REDIS_URL": REDIS_URL,
+        "CACHE_KEY_PREFIX": f"helpdesk-test-{uuid.uuid4().hex}:",
         "WEB_CONCURRENCY": "2",
         "WEB_WORKER": request.param,
     }

@@ -28,19 +28,21 @@ POSTGRESQL = "postgresql+psycopg://postgres@127.0.0.1:5432/helpdesk"
 QUEUE = "redis://127.0.0.1:6379/0"
 
 
-def settings(database: str, queue: str) -> Flask:
+def settings(database: str, queue: str, cache: str = "RedisCache") -> Flask:
     """An app with only the settings read (binding Socket.IO to a queue would outlive the test)."""
     app = Flask(__name__)
     app.config.update(SQLALCHEMY_DATABASE_URI=database, SOCKETIO_MESSAGE_QUEUE=queue)
+    app.config["CACHE_TYPE"] = cache
     return app
 
 
-def test_several_processes_need_postgresql_and_the_message_queue(
+def test_several_processes_need_postgresql_the_message_queue_and_the_shared_cache(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("WEB_CONCURRENCY", "4")
     assert worker_count(settings(POSTGRESQL, QUEUE)) == 4
     assert worker_count(settings(POSTGRESQL, "")) == 1
+    assert worker_count(settings(POSTGRESQL, QUEUE, cache="SimpleCache")) == 1
     assert worker_count(settings("sqlite:////srv/helpdesk/helpdesk.db", QUEUE)) == 1
 
 

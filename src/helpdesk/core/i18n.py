@@ -63,7 +63,9 @@ def set_language(code: str) -> Response:
     if code in current_app.config["LANGUAGES"]:
         session["language"] = code
         if current_user.is_authenticated:
-            current_user.language = code
+            from helpdesk.users.snapshot import signed_in_row  # core does not import users
+
+            signed_in_row(current_user).language = code
             db.session.commit()
     return redirect(safe_next_url(request.form.get("next")))
 

@@ -70,12 +70,16 @@ def note_user_looked_up(_app: Flask, **_extra: Any) -> None:
 
 def loaded_user_id() -> int | None:
     """The id of the user this request signed in, if it looked them up, without a query: it never
-    looks one up for the log, and reads the id from the identity map's key, since after a commit
-    the user is expired and reading `id` would load them again."""
+    looks one up for the log. A snapshot carries its id; a User row (signed in by this request,
+    or by an API token) gives it from the identity map's key, since after a commit the row is
+    expired and reading `id` would load it again."""
     if not g.get(USER_LOOKED_UP):
         return None
-    state = inspect(current_user._get_current_object(), raiseerr=False)  # mapped users only
-    return state.identity[0] if state is not None and state.identity else None
+    user = current_user._get_current_object()
+    state = inspect(user, raiseerr=False)  # mapped users only
+    if state is None:
+        return getattr(user, "id", None)  # a snapshot's; the anonymous user has none
+    return state.identity[0] if state.identity else None
 
 
 class PerformanceMonitor:

@@ -25,6 +25,7 @@ from helpdesk.notifications.forms import NotificationPreferencesForm
 from helpdesk.notifications.models import NOTIFICATION_TYPES, Notifications
 from helpdesk.notifications.preferences import PREFERENCES, update_preferences
 from helpdesk.notifications.webpush import public_key
+from helpdesk.users.snapshot import signed_in_row
 
 bp = Blueprint("notification_pages", __name__, url_prefix="/notifications")
 bp.before_request(login_required(lambda: None))
@@ -71,7 +72,7 @@ def read(notification_id: int) -> Response:
 def read_all() -> Response:
     """Mark all of one's notifications read from the page."""
     service.mark_all_read(current_user.id)
-    service.note_check(current_user._get_current_object())
+    service.note_check(signed_in_row(current_user))
     commit()
     flash(_("All notifications marked as read"), "success")
     return redirect(url_for(".notifications_page"))
@@ -84,7 +85,9 @@ def preferences() -> Response | str | tuple[str, int]:
     if request.method == "POST":
         if not form.validate():
             return _render_preferences(form), 422
-        update_preferences(current_user, {name: form[name].data for name in PREFERENCES})
+        update_preferences(
+            signed_in_row(current_user), {name: form[name].data for name in PREFERENCES}
+        )
         commit()
         flash(_("Notification preferences saved."), "success")
         return redirect(url_for(".preferences"))

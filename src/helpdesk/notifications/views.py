@@ -21,6 +21,7 @@ from helpdesk.notifications.schemas import (
     PushUnsubscribeIn,
     notification_doc,
 )
+from helpdesk.users.snapshot import signed_in_row
 
 bp = Blueprint("notifications", __name__, url_prefix="/tasks/api")
 bp.before_request(login_required(lambda: None))
@@ -64,7 +65,7 @@ def mark_notification_read(notification_id: int) -> Response:
 def mark_all_read() -> Response:
     """Mark all of one's notifications read."""
     changed = service.mark_all_read(current_user.id)
-    service.note_check(current_user._get_current_object())
+    service.note_check(signed_in_row(current_user))
     commit()
     return envelope({"marked": changed, "unread_count": 0}, _("All notifications marked as read"))
 
@@ -127,6 +128,6 @@ def get_notification_preferences() -> Response:
 def put_notification_preferences() -> Response:
     """Change some of the switches; a wrong field refuses the whole request."""
     body = parse_body(NotificationPreferencesIn)
-    preferences = update_preferences(current_user, body.model_dump())
+    preferences = update_preferences(signed_in_row(current_user), body.model_dump())
     commit()
     return envelope(preferences, _("Notification preferences saved."))

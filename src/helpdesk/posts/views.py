@@ -16,6 +16,7 @@ from helpdesk.extensions import db
 from helpdesk.posts import service
 from helpdesk.posts.forms import PostForm
 from helpdesk.posts.models import Post
+from helpdesk.users.snapshot import signed_in_row
 
 bp = Blueprint("posts", __name__)
 
@@ -61,7 +62,7 @@ def new_post() -> Response | str | tuple[str, int]:
             return render_template("posts/form.html", form=form, post=None), 422
         try:
             created = service.create_post(
-                current_user, form.title.data, form.content.data, form.picture.data
+                signed_in_row(current_user), form.title.data, form.content.data, form.picture.data
             )
         except ImageRejected as error:
             db.session.rollback()

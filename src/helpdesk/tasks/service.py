@@ -31,6 +31,7 @@ from helpdesk.tasks.events import (
     journal_key,
 )
 from helpdesk.tasks.mentions import mentioned_usernames, newly_mentioned
+from helpdesk.users.snapshot import redmine_api_key
 
 ACTIVE_TASKS_SHOWN = 100  # User.get_active_tasks: a page's worth, never the whole backlog
 
@@ -44,7 +45,7 @@ def actor_for(user: Any) -> Actor:
         user_id=user.id,
         is_admin=bool(user.is_admin),
         login=user.redmine_username or user.username,
-        redmine_api_key=user.redmine_api_key,
+        redmine_api_key=redmine_api_key(user),
     )
 
 

@@ -2,37 +2,30 @@
 
 from __future__ import annotations
 
-import secrets
-from typing import Any
-
 from flask import Flask, Request, flash, redirect, request, url_for
 from flask_babel import lazy_gettext as _l
 from werkzeug.wrappers import Response
 
-from helpdesk.extensions import db, login_manager
+from helpdesk.extensions import login_manager
 
 TOKEN_PATHS = ("/tasks/api/", "/tasks/my-tasks")
 MAX_ID_DIGITS = 18  # fits a 64-bit id column
 
 
 def load_user(session_id: str) -> object | None:
-    """Resolve Flask-Login's "id:token" with one read by primary key in the request's session,
-    so a revoked right, a new password or a lock counts from the next request in every process;
-    a stale token (password changed) or a locked account means logged out."""
-    from helpdesk.users.models import User
+    """Resolve Flask-Login's "id:token" to the user's snapshot (users/snapshot.py): from the
+    cache while no commit has changed the user, else one read by primary key, so a revoked right,
+    a new password or a lock counts from the next request in every process; a stale token (password
+    changed, logged out everywhere) or a locked account means logged out."""
+    from helpdesk.users.snapshot import signed_in_snapshot
 
     user_id, _, token = session_id.partition(":")
     if not (user_id.isascii() and user_id.isdigit() and len(user_id) <= MAX_ID_DIGITS):
         return None
-    user = db.session.get(User, int(user_id))
-    if user is None or not user.is_active or not _token_matches(user, token):
+    snapshot = signed_in_snapshot(int(user_id))
+    if snapshot is None or not snapshot.is_active or not snapshot.token_matches(token):
         return None
-    return user
-
-
-def _token_matches(user: Any, token: str) -> bool:
-    """Whether the session's token is the user's current one (a new password changes it)."""
-    return secrets.compare_digest(user.session_token, token)
+    return snapshot
 
 
 def load_user_from_request(req: Request) -> object | None:
@@ -60,6 +53,7 @@ def unauthorized() -> Response:
 def register_users(app: Flask) -> None:
     """Bind Flask-Login and the account pages."""
     from helpdesk.users.presence import register_presence
+    from helpdesk.users.snapshot import listen_for_user_writes
     from helpdesk.users.token_views import bp as tokens_bp
     from helpdesk.users.views import bp as users_bp
 
@@ -71,3 +65,4 @@ def register_users(app: Flask) -> None:
     app.register_blueprint(users_bp)
     app.register_blueprint(tokens_bp)
     register_presence(app)
+    listen_for_user_writes()

@@ -43,6 +43,7 @@ from helpdesk.users.forms import (
     ResetPasswordForm,
 )
 from helpdesk.users.models import User
+from helpdesk.users.snapshot import signed_in_row
 
 bp = Blueprint("users", __name__, url_prefix="/users")
 
@@ -210,10 +211,10 @@ def logout() -> Response | str:
     planted elsewhere) only gets a page that asks, and logs out by POST."""
     if request.method == "GET" and is_cross_origin():
         return render_template("users/logout.html")
-    user = current_user._get_current_object()
     remember_cookie = current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token")
-    if user.is_authenticated and remember_cookie in request.cookies:
-        service.end_all_sessions(user)  # the cookie is the same credential as every session's
+    if current_user.is_authenticated and remember_cookie in request.cookies:
+        # the cookie is the same credential as every session's
+        service.end_all_sessions(signed_in_row(current_user))
         db.session.commit()
     session.clear()
     logout_user()  # after clear(): it leaves the note that tells Flask-Login to drop remember-me
@@ -242,13 +243,14 @@ def user_posts(username: str) -> str:
 @login_required
 def account() -> Response | str | tuple[str, int]:
     """Edit one's own profile and avatar."""
-    form = AccountForm(current_user)
+    user = signed_in_row(current_user)
+    form = AccountForm(user)
     wants_json = wants_json_response()
     if request.method == "POST":
         if not form.validate():
             return form_errors(form) if wants_json else (_render("account", form), 422)
         try:
-            replaced = service.update_profile(current_user, form.data, form.picture.data)
+            replaced = service.update_profile(user, form.data, form.picture.data)
         except ImageRejected as error:
             db.session.rollback()
             form.picture.errors = [str(error)]
@@ -262,15 +264,15 @@ def account() -> Response | str | tuple[str, int]:
             )
         db.session.commit()
         delete_image("avatars", replaced)
-        if current_user.language:
-            session["language"] = current_user.language
+        if user.language:
+            session["language"] = user.language
         message = _("Your account has been updated.")
         if wants_json:
-            return jsonify({"success": True, "message": message, "data": current_user.to_dict()})
+            return jsonify({"success": True, "message": message, "data": user.to_dict()})
         flash(message, "success")
         return redirect(url_for("users.account"))
     if wants_json:
-        return jsonify({"success": True, "data": current_user.to_dict()})
+        return jsonify({"success": True, "data": user.to_dict()})
     return _render("account", form)
 
 
@@ -288,12 +290,12 @@ def change_password() -> Response | str | tuple[str, int]:
         return redirect(url_for("users.account"))
     if request.method == "POST":
         valid = form.validate()
-        if valid and not current_user.check_password(form.current_password.data):
+        user = signed_in_row(current_user)
+        if valid and not user.check_password(form.current_password.data):
             form.current_password.errors = [_("The current password is wrong.")]
             valid = False
         if not valid:
             return form_errors(form) if wants_json else (_render("password", form), 422)
-        user = current_user._get_current_object()
         service.change_password(user, form.new_password.data)
         start_session(user, remember=False)
         db.session.commit()
