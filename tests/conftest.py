@@ -292,7 +292,7 @@ def demo_site(demo_template: Path, tmp_path: Path) -> dict[str, str]:
 
 @pytest.fixture(
     params=[
-        pytest.param(name, marks=[pytest.mark.redmine] if name == "redmine" else [])
+        pytest.param(name, marks=[pytest.mark.redmine] if name.startswith("redmine") else [])
         for name in sorted(WORLD_BUILDERS)
     ]
 )

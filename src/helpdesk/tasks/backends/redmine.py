@@ -16,7 +16,7 @@ from flask_babel import gettext as _
 
 from helpdesk.config import ConfigurationError
 from helpdesk.extensions import cache
-from helpdesk.integrations.redmine import database, feed
+from helpdesk.integrations.redmine import database, feed, reads
 from helpdesk.integrations.redmine.client import NotLinked, RedmineClient
 from helpdesk.integrations.redmine.identity import RedmineUserIds
 from helpdesk.tasks.backends.base import (
@@ -44,6 +44,7 @@ from helpdesk.tasks.backends.base import (
     TaskSummary,
     TaskValidationError,
     as_id,
+    status_filter,
 )
 from helpdesk.tasks.workflow import refusal
 
@@ -131,6 +132,10 @@ class RedmineBackend:
             config["REDMINE_URL"], config["REDMINE_API_KEY"], float(config["REDMINE_TIMEOUT"])
         )
         check_redmine(client)
+        if reads.reads_mode(config) == "database":  # REDMINE_READS: reads from Redmine's tables
+            from helpdesk.tasks.backends.redmine_reads import RedmineDatabaseReads  # extends cls
+
+            return RedmineDatabaseReads.for_app(app, client)
         return cls(client)
 
     # -- calls as the actor ----------------------------------------------------------------
@@ -429,11 +434,9 @@ class RedmineBackend:
             if redmine_id is None:
                 return None
             params["assigned_to_id"] = redmine_id
-        status = (query.status or "open").strip().lower()
-        if status in {"open", "closed"}:
-            params["status_id"] = status
-        elif status in {"all", "*"}:
-            params["status_id"] = "*"
+        kind, status = status_filter(query.status, self.statuses())
+        if kind == "group":
+            params["status_id"] = "*" if status == "all" else status
         else:
             found = [s.id for s in self.statuses() if s.name.lower() == status]
             if not found:
