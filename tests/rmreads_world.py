@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from sqlalchemy import create_engine, text
 
 MARIADB = ["--host=127.0.0.1", "--port=3306", "--user=root"]
 STATE = Path(os.environ.get("HELPDESK_REDMINE_STATE", "/var/tmp/helpdesk-redmine"))  # noqa: S108 (redmine.sh's)
@@ -283,21 +284,32 @@ def build_world(server: Any, seed: int) -> None:
     statuses = [row[0] for row in server.sql("SELECT id FROM issue_statuses")]
     closed = {row[0] for row in server.sql("SELECT id FROM issue_statuses WHERE is_closed = 1")}
     people = [*users, *groups, admin]
+    changes = []
     for issue in issues:
         status = rng.choice(statuses)
         when = datetime(2026, 11, 1) + timedelta(minutes=rng.randint(0, 50_000))
-        server.sql(
-            """UPDATE issues SET author_id = :author, assigned_to_id = :assignee,
-            status_id = :status, closed_on = :closed_on, updated_on = :updated,
-            done_ratio = :ratio WHERE id = :id""",
-            author=rng.choice([*users, admin]),
-            assignee=rng.choice(people) if rng.random() < 0.7 else None,
-            status=status,
-            closed_on=when if status in closed else None,
-            updated=when + timedelta(minutes=rng.randint(0, 600)),
-            ratio=rng.choice([0, 10, 50, 100]),
-            id=issue,
+        changes.append(
+            {
+                "author": rng.choice([*users, admin]),
+                "assignee": rng.choice(people) if rng.random() < 0.7 else None,
+                "status": status,
+                "closed_on": when if status in closed else None,
+                "updated": when + timedelta(minutes=rng.randint(0, 600)),
+                "ratio": rng.choice([0, 10, 50, 100]),
+                "id": issue,
+            }
         )
+    engine = create_engine(server.db_url)
+    with engine.begin() as connection:  # one statement, all issues
+        connection.execute(
+            text(
+                """UPDATE issues SET author_id = :author, assigned_to_id = :assignee,
+                status_id = :status, closed_on = :closed_on, updated_on = :updated,
+                done_ratio = :ratio WHERE id = :id"""
+            ),
+            changes,
+        )
+    engine.dispose()
     archived, closed_project, module_off, public_one = (
         projects[1]["id"],
         projects[2]["id"],

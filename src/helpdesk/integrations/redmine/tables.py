@@ -1,9 +1,10 @@
 """Redmine 5's tables as the database reads need them: lightweight SQLAlchemy Core tables (no
-metadata, never created or migrated by us), the same on MariaDB/MySQL, PostgreSQL and SQLite."""
+metadata, never created or migrated by us), the same on MariaDB/MySQL, PostgreSQL and SQLite.
+Dates, times and flags are typed, so SQLite's text dates and MySQL's 0/1 flags read as Python's."""
 
 from __future__ import annotations
 
-from sqlalchemy import column, table
+from sqlalchemy import Boolean, Date, DateTime, Float, column, table
 
 issues = table(
     "issues",
@@ -12,25 +13,25 @@ issues = table(
     column("project_id"),
     column("subject"),
     column("description"),
-    column("due_date"),
+    column("due_date", Date),
     column("status_id"),
     column("assigned_to_id"),
     column("priority_id"),
     column("author_id"),
-    column("created_on"),
-    column("updated_on"),
-    column("start_date"),
+    column("created_on", DateTime),
+    column("updated_on", DateTime),
+    column("start_date", Date),
     column("done_ratio"),
-    column("estimated_hours"),
-    column("is_private"),
-    column("closed_on"),
+    column("estimated_hours", Float),
+    column("is_private", Boolean),
+    column("closed_on", DateTime),
 )
 projects = table(
     "projects",
     column("id"),
     column("name"),
     column("identifier"),
-    column("is_public"),
+    column("is_public", Boolean),
     column("status"),
     column("lft"),
     column("rgt"),
@@ -55,23 +56,23 @@ users = table(
     column("login"),
     column("firstname"),
     column("lastname"),
-    column("admin"),
+    column("admin", Boolean),
     column("status"),
     column("type"),
 )
 groups_users = table("groups_users", column("group_id"), column("user_id"))
 trackers = table("trackers", column("id"), column("name"), column("position"))
 issue_statuses = table(
-    "issue_statuses", column("id"), column("name"), column("is_closed"), column("position")
+    "issue_statuses", column("id"), column("name"), column("is_closed", Boolean), column("position")
 )
 enumerations = table(
     "enumerations",
     column("id"),
     column("name"),
     column("position"),
-    column("is_default"),
+    column("is_default", Boolean),
     column("type"),
-    column("active"),
+    column("active", Boolean),
     column("project_id"),
 )
 custom_fields = table(
@@ -79,11 +80,11 @@ custom_fields = table(
     column("id"),
     column("type"),
     column("name"),
-    column("is_required"),
-    column("is_for_all"),
+    column("is_required", Boolean),
+    column("is_for_all", Boolean),
     column("max_length"),
-    column("visible"),
-    column("multiple"),
+    column("visible", Boolean),
+    column("multiple", Boolean),
     column("position"),
 )
 custom_fields_projects = table(
@@ -108,8 +109,8 @@ journals = table(
     column("journalized_type"),
     column("user_id"),
     column("notes"),
-    column("private_notes"),
-    column("created_on"),
+    column("private_notes", Boolean),
+    column("created_on", DateTime),
 )
 journal_details = table(
     "journal_details",
