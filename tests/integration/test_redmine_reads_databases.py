@@ -67,7 +67,8 @@ def other_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[s
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'redmine.sqlite3'}"
     else:
-        yield from scratch_postgres("rmreads_redmine")
+        with scratch_postgres("rmreads_redmine") as url:
+            yield url
 
 
 def outcome(call: Callable[[], Any]) -> Any:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import yaml
@@ -90,16 +91,25 @@ class Role:
 
     @classmethod
     def of(cls, row: Any) -> Role:
-        """A row of the roles table."""
-        names = ruby_yaml(row.permissions) or []
-        settings = ruby_yaml(row.settings) or {}
+        """A row of the roles table (parsed once per distinct text: YAML is slow to read)."""
+        return parsed_role(
+            row.id, row.builtin, row.permissions, row.issues_visibility, row.settings
+        )
+
+    @classmethod
+    def parse(
+        cls, id: int, builtin: Any, permissions: str | None, visibility: Any, text: str | None
+    ) -> Role:
+        """A role from its columns."""
+        names = ruby_yaml(permissions) or []
+        settings = ruby_yaml(text) or {}
         all_trackers = settings.get("permissions_all_trackers") or {}
         tracker_ids = settings.get("permissions_tracker_ids") or {}
         return cls(
-            id=row.id,
-            builtin=int(row.builtin or 0),
+            id=id,
+            builtin=int(builtin or 0),
             permissions=frozenset(str(name).lstrip(":") for name in names),
-            issues_visibility=str(row.issues_visibility or ""),
+            issues_visibility=str(visibility or ""),
             all_trackers={str(k): str(v) for k, v in all_trackers.items()},
             tracker_ids={
                 str(k): tuple(int(str(t)) for t in as_list(v) if str(t).strip().isdigit())
@@ -122,6 +132,14 @@ class Role:
         if self.all_trackers.get(permission, "") != "0":
             return None
         return self.tracker_ids.get(permission, ())
+
+
+@lru_cache(maxsize=512)
+def parsed_role(
+    id: int, builtin: Any, permissions: str | None, visibility: Any, settings: str | None
+) -> Role:
+    """Role.parse, remembered by the role's stored text (so always the role as it is now)."""
+    return Role.parse(id, builtin, permissions, visibility, settings)
 
 
 def as_list(value: Any) -> list[Any]:
