@@ -23,6 +23,7 @@ import pytest
 from helpdesk.extensions import db
 from helpdesk.integrations.redmine.client import RedmineClient
 from helpdesk.integrations.redmine.database import reader_engine
+from helpdesk.integrations.redmine.visibility import Role
 from helpdesk.tasks.backends.base import Actor, TaskError, TaskQuery
 from helpdesk.tasks.backends.redmine import RedmineBackend
 from helpdesk.tasks.backends.redmine_reads import RedmineDatabaseReads
@@ -60,23 +61,33 @@ def explain(server: Any, redmine_id: int, issue_id: int | None) -> str:
                 "issue {} project {} tracker {} private {} author {} assignee {} status {}; "
                 "project status {} public {} issue_tracking {}".format(*row)
             )
+
+    def role_text(row: Any) -> str:
+        """A role as its visibility rules read it."""
+        role = Role.of(row)
+        trackers = role.trackers_for("view_issues")
+        return (
+            f"{row.name}: {role.issues_visibility}, view_issues "
+            f"{role.allowed_to('view_issues')}, trackers {'all' if trackers is None else trackers}"
+        )
+
     for row in server.sql(
-        """SELECT m.project_id, m.user_id, r.name, r.issues_visibility, r.settings
-        FROM members m JOIN member_roles mr ON mr.member_id = m.id JOIN roles r
-        ON r.id = mr.role_id WHERE m.user_id = :user OR m.user_id IN
-        (SELECT id FROM users WHERE type = 'GroupNonMember')""",
+        """SELECT m.project_id, m.user_id, r.id, r.name, r.builtin, r.permissions,
+        r.issues_visibility, r.settings FROM members m JOIN member_roles mr
+        ON mr.member_id = m.id JOIN roles r ON r.id = mr.role_id WHERE m.user_id = :user
+        OR m.user_id IN (SELECT id FROM users WHERE type = 'GroupNonMember')""",
         user=redmine_id,
     ):
-        lines.append("membership project {} principal {} role {} ({}) {}".format(*row))
+        lines.append(f"project {row.project_id} principal {row.user_id} role {role_text(row)}")
     for row in server.sql(
         "SELECT group_id FROM groups_users WHERE user_id = :user", user=redmine_id
     ):
         lines.append(f"in group {row[0]}")
     for row in server.sql(
-        "SELECT issues_visibility, permissions LIKE '%view_issues%', settings FROM roles "
+        "SELECT id, name, builtin, permissions, issues_visibility, settings FROM roles "
         "WHERE builtin = 1"
     ):
-        lines.append("Non member role: visibility {} view_issues {} {}".format(*row))
+        lines.append(f"builtin role {role_text(row)}")
     return "\n    ".join(lines)
 
 
