@@ -16,7 +16,10 @@ from helpdesk.integrations.redmine.visibility import load_principal, visible_con
 
 VIEW = "---\n- :view_issues\n"
 NONE = "--- []\n"
-LIMITED = "---\npermissions_all_trackers:\n  view_issues: '0'\npermissions_tracker_ids:\n  view_issues:\n  - '2'\n"
+LIMITED = (
+    "---\npermissions_all_trackers:\n  view_issues: '0'\n"
+    "permissions_tracker_ids:\n  view_issues:\n  - '2'\n"
+)
 
 
 @pytest.fixture
