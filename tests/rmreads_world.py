@@ -8,7 +8,7 @@ relations) and watchers.
 What Redmine's REST API can make is made through it (users, groups, projects, memberships,
 issues, journals, relations, watchers); roles, tracker limits and custom fields with one
 `rails runner`; archiving, closing, module switches and the issues' people and statuses by SQL.
-Everything the test needs is named rmreads_* and read back from the database, so a world is
+Everything the test needs is named rmreads<seed> and read back from the database, so a world is
 built once per seed and Redmine version, kept as a mysqldump, and restored per run.
 """
 
@@ -30,7 +30,7 @@ from sqlalchemy import create_engine, text
 
 MARIADB = ["--host=127.0.0.1", "--port=3306", "--user=root"]
 STATE = Path(os.environ.get("HELPDESK_REDMINE_STATE", "/var/tmp/helpdesk-redmine"))  # noqa: S108 (redmine.sh's)
-USERS = 9  # rmreads_u1..: people with memberships, plus one without any
+USERS = 9  # rmreads<seed>_u1..: people with memberships, plus one without any
 PROJECTS = 9
 ISSUES = 240
 WORDS = ["VPN", "printer", "portal", "Принтер", "сеть", "50%", "under_score", "mail", "disk"]
@@ -135,10 +135,16 @@ ids["GroupNonMember"] = GroupNonMember.load_instance.id
 puts JSON.generate(ids)
 """
 
+
+def world_tag(seed: int) -> str:
+    """The prefix of every name in a seed's world (several worlds may share a database)."""
+    return f"rmreads{seed}"
+
+
 READ = ["view_issues", "add_issues", "add_issue_notes", "edit_issues"]
 
 
-def roles_plan(rng: random.Random) -> dict[str, Any]:
+def roles_plan(rng: random.Random, tag: str) -> dict[str, Any]:
     """Roles of each visibility, one limited to some trackers, one that sees no issues; the
     Non member role with a random visibility and maybe a tracker limit; two custom fields, one
     shown only to one role."""
@@ -147,16 +153,16 @@ def roles_plan(rng: random.Random) -> dict[str, Any]:
         return ["view_private_notes"] if rng.random() < 0.5 else []
 
     roles = [
-        {"name": "rmreads_all", "visibility": "all", "permissions": READ + extra()},
-        {"name": "rmreads_default", "visibility": "default", "permissions": READ + extra()},
-        {"name": "rmreads_own", "visibility": "own", "permissions": READ + extra()},
+        {"name": f"{tag}_all", "visibility": "all", "permissions": READ + extra()},
+        {"name": f"{tag}_default", "visibility": "default", "permissions": READ + extra()},
+        {"name": f"{tag}_own", "visibility": "own", "permissions": READ + extra()},
         {
-            "name": "rmreads_trackers",
+            "name": f"{tag}_trackers",
             "visibility": rng.choice(["all", "default"]),
             "permissions": READ,
             "trackers": rng.sample([1, 2, 3], rng.choice([0, 1, 2])),
         },
-        {"name": "rmreads_blind", "visibility": "all", "permissions": ["add_issue_notes"]},
+        {"name": f"{tag}_blind", "visibility": "all", "permissions": ["add_issue_notes"]},
     ]
     non_member = {
         "visibility": rng.choice(["all", "default", "own"]),
@@ -164,8 +170,8 @@ def roles_plan(rng: random.Random) -> dict[str, Any]:
         "trackers": rng.sample([1, 2, 3], 2) if rng.random() < 0.4 else None,
     }
     fields = [
-        {"name": "rmreads_customer", "for_all": False, "visible": True, "roles": []},
-        {"name": "rmreads_secret", "for_all": True, "visible": False, "roles": ["rmreads_all"]},
+        {"name": f"{tag}_customer", "for_all": False, "visible": True, "roles": []},
+        {"name": f"{tag}_secret", "for_all": True, "visible": False, "roles": [f"{tag}_all"]},
     ]
     return {"roles": roles, "non_member": non_member, "fields": fields}
 
@@ -173,20 +179,22 @@ def roles_plan(rng: random.Random) -> dict[str, Any]:
 def build_world(server: Any, seed: int) -> None:
     """Build the seed's world in the server (see the module's docstring)."""
     rng = random.Random(seed)
-    plan = roles_plan(rng)
+    tag = world_tag(seed)
+    plan = roles_plan(rng, tag)
     ids = json.loads(server.rails(ROLES_SCRIPT.replace("PLAN", json.dumps(plan))).strip())
+    server.sql("UPDATE projects SET status = 9")  # earlier worlds: hidden from everyone
     api = Api(server)
     role_ids = [ids[spec["name"]] for spec in plan["roles"]]
-    customer, secret = ids["rmreads_customer"], ids["rmreads_secret"]
+    customer, secret = ids[f"{tag}_customer"], ids[f"{tag}_secret"]
 
     users = []
     for n in range(1, USERS + 1):
         first = rng.choice(["Anna", "Boris", "Анна", "Vera", "Oleg"])
         body = {
-            "login": f"rmreads_u{n}",
+            "login": f"{tag}_u{n}",
             "firstname": first,
             "lastname": f"Tester{n}",
-            "mail": f"rmreads_u{n}@example.com",
+            "mail": f"{tag}_u{n}@example.com",
             "password": "rmreads-password-1",
         }
         users.append(api.call("POST", "/users.json", {"user": body})["user"]["id"])
@@ -195,17 +203,17 @@ def build_world(server: Any, seed: int) -> None:
         "/users.json",
         {
             "user": {
-                "login": "rmreads_admin",
+                "login": f"{tag}_admin",
                 "firstname": "Root",
                 "lastname": "Admin",
-                "mail": "rmreads_admin@example.com",
+                "mail": f"{tag}_admin@example.com",
                 "password": "rmreads-password-1",
                 "admin": True,
             }
         },
     )["user"]["id"]
     groups = []
-    for name in ("rmreads group A", "rmreads group B"):
+    for name in (f"{tag} group A", f"{tag} group B"):
         members = rng.sample(users[:-1], 3)
         group = {"name": name, "user_ids": members}
         groups.append(api.call("POST", "/groups.json", {"group": group})["group"]["id"])
@@ -213,8 +221,8 @@ def build_world(server: Any, seed: int) -> None:
     projects: list[dict[str, Any]] = []
     for n in range(1, PROJECTS + 1):
         body: dict[str, Any] = {
-            "name": f"rmreads Project {n}" if n % 3 else f"rmreads проект {n}",
-            "identifier": f"rmreads-p{n}",
+            "name": f"{tag} Project {n}" if n % 3 else f"{tag} проект {n}",
+            "identifier": f"{tag}-p{n}",
             "is_public": rng.random() < 0.5,
             "tracker_ids": sorted(rng.sample([1, 2, 3], rng.choice([1, 2, 3]))),
             "issue_custom_field_ids": [customer] if rng.random() < 0.6 else [],

@@ -21,7 +21,7 @@ from helpdesk.integrations.redmine.database import reader_engine
 from helpdesk.tasks.backends.base import Actor, TaskError, TaskQuery
 from helpdesk.tasks.backends.redmine_reads import RedmineDatabaseReads
 from helpers import scratch_postgres
-from rmreads_world import restore_world
+from rmreads_world import restore_world, world_tag
 
 pytestmark = pytest.mark.redmine
 
@@ -93,7 +93,10 @@ def test_the_same_reads_on_sqlite_and_postgresql(
         RedmineDatabaseReads(client, other, zone),
     )
     logins = dict(
-        redmine_server.sql("SELECT login, id FROM users WHERE login LIKE 'rmreads\\_%' ORDER BY id")
+        redmine_server.sql(
+            "SELECT login, id FROM users WHERE login LIKE :pattern ORDER BY id",
+            pattern=f"{world_tag(1)}\\_%",
+        )
     )
     issues = [row[0] for row in redmine_server.sql("SELECT id FROM issues ORDER BY id")]
     rng = random.Random(1)
