@@ -75,8 +75,7 @@ def restore_world(server: Any, seed: int) -> None:
                 check=True,
                 timeout=300,
             )
-        partial.rename(path)
-        return
+        partial.rename(path)  # and restored at once: every run compares a restored world
     with path.open() as dump:
         subprocess.run(
             [tool("mysql"), *MARIADB, database_name(server)], stdin=dump, check=True, timeout=300

@@ -295,14 +295,15 @@ class RedmineDatabaseReads(RedmineBackend):
         self, connection: Connection, principal: Principal, project_id: int | None
     ) -> None:
         """What Redmine checks before listing issues: view_issues in the named project (missing:
-        not found; archived, module off or no role: forbidden), else in any project."""
-        if project_id is None:
+        not found, unless the user may view issues nowhere; archived, module off or no role:
+        forbidden), else in any project."""
+        project = load_project(connection, project_id) if project_id is not None else None
+        if project is None:
             if not principal.allowed_globally("view_issues"):
                 raise TaskForbidden(_("Redmine does not allow this."))
+            if project_id is not None:
+                raise TaskNotFound(_("Not found in Redmine."))
             return
-        project = load_project(connection, project_id)
-        if project is None:
-            raise TaskNotFound(_("Not found in Redmine."))
         if not principal.allowed_to("view_issues", project):
             raise TaskForbidden(_("Redmine does not allow this."))
 
