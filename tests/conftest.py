@@ -395,7 +395,7 @@ def demo_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoPost
 
 @pytest.fixture(
     params=[
-        pytest.param(name, marks=[pytest.mark.redmine] if name == "redmine" else [])
+        pytest.param(name, marks=[pytest.mark.redmine] if name.startswith("redmine") else [])
         for name in sorted(WORLD_BUILDERS)
     ]
 )

@@ -111,17 +111,24 @@ end"""  # reporters may edit tasks (change their status), as in the local store;
 worlds = itertools.count(1)
 
 
-def use_redmine(server: Any) -> RedmineBackend:
-    """Make the test's app serve tasks from the session's Redmine."""
+def use_redmine(server: Any, reads: str = "rest") -> RedmineBackend:
+    """Make the test's app serve tasks from the session's Redmine, reading through its REST API
+    or from its database (REDMINE_READS)."""
     current_app.config.update(
-        TASK_BACKEND="redmine", REDMINE_URL=server.url, REDMINE_API_KEY=server.api_key
+        TASK_BACKEND="redmine",
+        REDMINE_URL=server.url,
+        REDMINE_API_KEY=server.api_key,
+        REDMINE_READS=reads,
+        REDMINE_DB_URL=server.db_url if reads == "database" else "",
     )
     backend = RedmineBackend.from_app(current_app._get_current_object())  # type: ignore[attr-defined]
     current_app.extensions["task_backend"] = backend
     return backend
 
 
-def redmine_world(make_user: Callable[..., Any], request: pytest.FixtureRequest) -> World:
+def redmine_world(
+    make_user: Callable[..., Any], request: pytest.FixtureRequest, reads: str = "rest"
+) -> World:
     """The same world in the session's Redmine, made through its REST API; what REST cannot make
     (workflows, a role that takes no tasks, a custom field) by SQL or rails runner. Every world
     starts clean: the projects of earlier tests are archived (hidden from everyone, even admins)
@@ -134,7 +141,7 @@ def redmine_world(make_user: Callable[..., Any], request: pytest.FixtureRequest)
     server.sql("DELETE FROM workflows WHERE role_id IN (4, 5) AND type = 'WorkflowTransition'")
     server.sql(EVERY_MOVE)
     server.sql("UPDATE roles SET assignable = (id <> 5) WHERE id IN (4, 5)")
-    backend = use_redmine(server)
+    backend = use_redmine(server, reads)
     client = backend.client
     tag = f"{os.getpid()}_{next(worlds)}"
     people = {
@@ -217,4 +224,14 @@ def redmine_world(make_user: Callable[..., Any], request: pytest.FixtureRequest)
     )
 
 
-WORLD_BUILDERS = {"local": local_world, "redmine": redmine_world}
+def redmine_database_world(make_user: Callable[..., Any], request: pytest.FixtureRequest) -> World:
+    """The Redmine world with REDMINE_READS=database: reads from Redmine's tables, writes
+    through its REST API."""
+    return redmine_world(make_user, request, reads="database")
+
+
+WORLD_BUILDERS = {
+    "local": local_world,
+    "redmine": redmine_world,
+    "redmine_database": redmine_database_world,
+}

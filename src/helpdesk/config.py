@@ -175,6 +175,7 @@ class Config:
     REDMINE_DB_USER = ""
     REDMINE_DB_PASSWORD = ""
     REDMINE_DB_URL = ""  # any SQLAlchemy URL of Redmine's database; wins over REDMINE_DB_*
+    REDMINE_READS = ""  # rest | database; unset: database when Redmine's database is configured
     REDMINE_TIMEZONE = "UTC"  # the zone Redmine's process writes created_on/updated_on in
     REDMINE_POLL_SECONDS = 2  # seconds between reads of Redmine's changes (TASK_BACKEND=redmine)
     REDMINE_TEXT_FORMATTING = "markdown"  # Redmine's text formatting: markdown | textile (plain)

@@ -17,7 +17,7 @@ from flask_babel import gettext as _
 
 from helpdesk.config import ConfigurationError
 from helpdesk.core.cache_manager import CacheManager, weekend_performance_optimizer
-from helpdesk.integrations.redmine import database, feed
+from helpdesk.integrations.redmine import database, feed, reads
 from helpdesk.integrations.redmine.answers import (
     Attachment,
     CustomField,
@@ -76,6 +76,7 @@ from helpdesk.tasks.backends.base import (
     TaskSummary,
     TaskValidationError,
     as_id,
+    status_filter,
 )
 from helpdesk.tasks.backends.edits import USER_FIELDS, TaskChanges, TaskRights, TaskUpdate
 from helpdesk.tasks.search import search_terms
@@ -173,6 +174,10 @@ class RedmineBackend:
             config["REDMINE_URL"], config["REDMINE_API_KEY"], float(config["REDMINE_TIMEOUT"])
         )
         check_redmine(client)
+        if reads.reads_mode(config) == "database":  # REDMINE_READS: reads from Redmine's tables
+            from helpdesk.tasks.backends.redmine_reads import RedmineDatabaseReads  # extends cls
+
+            return RedmineDatabaseReads.for_app(app, client)
         return cls(client)
 
     # -- calls as the actor ----------------------------------------------------------------
@@ -514,11 +519,9 @@ class RedmineBackend:
             params["assigned_to_id"] = "!*"
         if query.task_id is not None:
             params["issue_id"] = query.task_id
-        status = (query.status or "open").strip().lower()
-        if status in {"open", "closed"}:
-            params["status_id"] = status
-        elif status in {"all", "*"}:
-            params["status_id"] = "*"
+        kind, status = status_filter(query.status, self.statuses())
+        if kind == "group":
+            params["status_id"] = "*" if status == "all" else status
         else:
             found = [s.id for s in self.statuses() if s.name.lower() == status]
             if not found:
