@@ -19,6 +19,7 @@ from test_redmine_feed_source import NUMBERS, add_member
 from conftest import require_service
 from helpdesk import create_app
 from helpdesk.extensions import db
+from helpdesk.integrations.redmine.answers import IssueAnswer, ProjectAnswer
 from helpdesk.integrations.redmine.client import RedmineClient
 from helpdesk.tasks.backends.redmine import TASK_SECONDS, TASKS, task_tag
 from helpdesk.users import service
@@ -93,13 +94,16 @@ class Scene:
         project = self.client.post(
             "/projects.json",
             {"project": {"name": f"Cache {number}", "identifier": f"cache-{number}"}},
+            shape=ProjectAnswer,
         )["project"]["id"]
         self.alice, self.carol = f"alice{number}", f"carol{number}"
         alice_id = add_member(self.client, project, self.alice, "Alice")
         add_member(self.client, project, self.carol, "Carol")
         issue = {"project_id": project, "subject": "Printer jam", "assigned_to_id": alice_id}
         self.task_id = int(
-            self.client.post("/issues.json", {"issue": issue}, as_login=self.carol)["issue"]["id"]
+            self.client.post(
+                "/issues.json", {"issue": issue}, shape=IssueAnswer, as_login=self.carol
+            )["issue"]["id"]
         )
         with web.app_context():
             service.create_user(

@@ -711,7 +711,10 @@ class RedmineBackend:
         self, actor: Actor, task_id: int, status_id: int, comment: str | None
     ) -> StatusChange:
         """Move a task to a status Redmine's workflow allows the actor (Redmine itself ignores
-        any other, answering success), then read it back to confirm the move took."""
+        any other, answering success), then read it back to confirm the move took. The workflow
+        is read fresh, never from the cache: a role or workflow changed in Redmine counts at
+        once."""
+        self.forget(task_id)
         issue = self.issue(actor, task_id)
         old_status = self.status_info(issue["status"])
         new_status = self.status(status_id)
