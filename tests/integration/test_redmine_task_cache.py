@@ -68,6 +68,7 @@ def apps(
     uri = databases.create(tmp_path)
     settings = {
         **redmine_settings(redmine_server, "database"),
+        "REDMINE_READS": "rest",  # the task cache is the REST path's (the database needs none)
         "SQLALCHEMY_DATABASE_URI": uri,
         "CACHE_TYPE": "RedisCache",
         "CACHE_REDIS_URL": REDIS_URL,
