@@ -27,15 +27,20 @@ def create_account(
 ) -> tuple[User, str | None]:
     """A new account, and its temporary password when the helpdesk keeps its password (an
     account of a directory or Redmine signs in there and has none here)."""
+    taken = APIException(
+        _("This username or e-mail already has an account."),
+        409,
+        {"errors": {"username": [_("Already taken.")], "email": [_("Already taken.")]}},
+    )
     if service.username_taken(username) or service.email_taken(email):
-        raise APIException(
-            _("This username or e-mail already has an account."),
-            409,
-            {"errors": {"username": [_("Already taken.")], "email": [_("Already taken.")]}},
-        )
+        raise taken
     password = temporary_password() if auth_source == "local" else None
     flags = {flag: bool(flags.get(flag)) for flag in PERMISSION_FLAGS}
-    user = service.create_user(username, email, password, auth_source, **profile, **flags)
+    try:
+        user = service.create_user(username, email, password, auth_source, **profile, **flags)
+    except IntegrityError:  # the same name added at the same moment by someone else
+        db.session.rollback()
+        raise taken from None
     return user, password
 
 
