@@ -669,12 +669,18 @@ def viewable_project(
     return project
 
 
-def memberships(connection: Connection, project_id: int) -> list[tuple[Person, str]]:
+def memberships(connection: Connection, project_id: int) -> list[tuple[Person, str, bool]]:
     """The project's members who are users (any status), each with the name of their first
-    role, in membership order: what GET /projects/:id/memberships.json lists."""
+    role and whether any of their roles takes tasks, in membership order: what GET
+    /projects/:id/memberships.json lists."""
     fmt = name_format(connection)
     rows = connection.execute(
-        select(members.c.id.label("member_id"), *person_columns(users, "user_"), roles.c.name)
+        select(
+            members.c.id.label("member_id"),
+            *person_columns(users, "user_"),
+            roles.c.name,
+            roles.c.assignable,
+        )
         .select_from(
             members.join(users, users.c.id == members.c.user_id)
             .outerjoin(member_roles, member_roles.c.member_id == members.c.id)
@@ -683,13 +689,12 @@ def memberships(connection: Connection, project_id: int) -> list[tuple[Person, s
         .where(members.c.project_id == project_id, users.c.type == "User")
         .order_by(members.c.id, member_roles.c.id)
     ).all()
-    found: dict[int, tuple[Person, str]] = {}
+    found: dict[int, tuple[Person, str, bool]] = {}
     for row in rows:
-        if row.member_id not in found:
-            found[row.member_id] = (
-                Person(int(row.user_id), person_name(row, "user_", fmt)),
-                row.name or "",
-            )
+        person, role, takes = found.get(
+            row.member_id, (Person(int(row.user_id), person_name(row, "user_", fmt)), "", False)
+        )
+        found[row.member_id] = (person, role or row.name or "", takes or bool(row.assignable))
     return list(found.values())
 
 

@@ -49,6 +49,7 @@ roles = table(
     column("permissions"),
     column("issues_visibility"),
     column("settings"),
+    column("assignable"),
 )
 users = table(
     "users",

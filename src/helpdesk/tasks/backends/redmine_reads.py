@@ -40,7 +40,6 @@ from helpdesk.tasks.backends.base import (
     BackendUnavailable,
     CustomFieldInfo,
     CustomValueInfo,
-    JournalDetailInfo,
     JournalInfo,
     MemberInfo,
     Named,
@@ -180,12 +179,12 @@ class RedmineDatabaseReads(RedmineBackend):
                 rows = reads.memberships(connection, project_id)
             else:
                 raise TaskNotFound(_("Project %(id)d was not found.", id=project_id))
-        self.people(person for person, _role in rows)
+        self.people(person for person, _role, _takes in rows)
         found = []
-        for person, role in rows:
+        for person, role, takes in rows:
             named = self.named(person)
             assert named is not None
-            found.append(MemberInfo(named.id, named.name, role))
+            found.append(MemberInfo(named.id, named.name, role, takes))
         return sorted(found, key=lambda m: m.name.lower())
 
     def custom_fields(self, actor: Actor, project_id: int) -> list[CustomFieldInfo]:
@@ -267,7 +266,9 @@ class RedmineDatabaseReads(RedmineBackend):
                 notes=entry.notes,
                 created_on=self.time(entry.created_on),
                 details=tuple(
-                    JournalDetailInfo(key if prop == "attr" else f"{prop}_{key}", old, new)
+                    self.detail_info(
+                        {"property": prop, "name": key, "old_value": old, "new_value": new}
+                    )
                     for prop, key, old, new in entry.details
                 ),
             )
@@ -412,5 +413,5 @@ class RedmineDatabaseReads(RedmineBackend):
             if project is None or project.status == PROJECT_ARCHIVED:
                 return set()
             rows = reads.memberships(connection, project_id)
-        people = self.user_ids.people(person.id for person, _role in rows)
-        return {uid for person, _role in rows if (uid := people[person.id][0]) is not None}
+        people = self.user_ids.people(person.id for person, _role, _takes in rows)
+        return {uid for person, _role, _takes in rows if (uid := people[person.id][0]) is not None}
