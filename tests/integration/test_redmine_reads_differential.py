@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from helpdesk.extensions import db
+from helpdesk.integrations.redmine.answers import IssuesPage
 from helpdesk.integrations.redmine.client import RedmineClient
 from helpdesk.integrations.redmine.database import reader_engine
 from helpdesk.integrations.redmine.visibility import Role
@@ -269,6 +270,7 @@ def differences(server: Any, seed: int, make_user: Callable[..., Any]) -> list[s
             recent = client.get(
                 "/issues.json",
                 {"status_id": "closed", "closed_on": f">={since.isoformat()}Z", "limit": 100},
+                shape=IssuesPage,
                 as_login=who,
             )["issues"]
             still_open = ("ok", still_open[1] | {row["id"] for row in recent})
