@@ -96,11 +96,14 @@ def _project(project_id: int) -> Project:
     return db.get_or_404(Project, project_id)
 
 
-@bp.get("/projects/<int:project_id>")
+@bp.route("/projects/<int:project_id>", methods=["GET", "POST"])
 @admin_required
-def project(project_id: int) -> str:
-    """A project: its name and description, and its members with their roles."""
+def project(project_id: int) -> Response | str:
+    """A project: its name and description, and its members with their roles; a POST renames
+    or describes it."""
     found = _project(project_id)
+    if request.method == "POST":
+        return update_project(found)
     return render_template(
         "admin/project.html",
         project=found,
@@ -112,11 +115,8 @@ def project(project_id: int) -> str:
     )
 
 
-@bp.post("/projects/<int:project_id>")
-@admin_required
-def update_project(project_id: int) -> Response:
+def update_project(found: Project) -> Response:
     """Rename or describe a project."""
-    found = _project(project_id)
     _writable()
     form = ProjectEditForm()
     if not form.validate():
@@ -234,11 +234,13 @@ def create_role() -> Response:
     )
 
 
-@bp.get("/roles/<int:role_id>/workflow")
+@bp.route("/roles/<int:role_id>/workflow", methods=["GET", "POST"])
 @admin_required
-def workflow(role_id: int) -> str:
-    """Which status moves a role may make: a matrix of checkboxes."""
+def workflow(role_id: int) -> Response | str:
+    """Which status moves a role may make: a matrix of checkboxes; a POST replaces them."""
     role = db.get_or_404(Role, role_id)
+    if request.method == "POST":
+        return save_workflow(role)
     return render_template(
         "admin/workflow.html",
         role=role,
@@ -249,12 +251,9 @@ def workflow(role_id: int) -> str:
     )
 
 
-@bp.post("/roles/<int:role_id>/workflow")
-@admin_required
-def save_workflow(role_id: int) -> Response:
+def save_workflow(role: Role) -> Response:
     """Replace a role's workflow: checkboxes `move` = "from-to", or JSON `transitions`, a list
     of [from, to] status id pairs (an empty list: any move)."""
-    role = db.get_or_404(Role, role_id)
     _writable()
     moves = _sent_moves()
     structure.set_transitions(role, moves)

@@ -11,9 +11,10 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from limits.errors import StorageError
 from markupsafe import escape
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from helpdesk.core.events import rollback
+from helpdesk.core.urls import names_an_id_out_of_range
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +86,10 @@ def _render_error_page(status: int, title: str, message: str) -> str:
 
 def handle_http_exception(error: HTTPException) -> Response:
     """Werkzeug's HTTP errors (abort(404), 405, 413, 429, …) through the common shape."""
+    if isinstance(error, MethodNotAllowed) and names_an_id_out_of_range(request.path):
+        # Werkzeug's router counts a path's rules for other methods before it converts the id,
+        # so an id no database holds answers 405 where the path has a rule per method
+        return error_response(404)
     status = error.code or 500
     custom = status != 429 and _has_custom_description(error)
     response = error_response(status, error.description if custom else None)

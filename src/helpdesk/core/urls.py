@@ -20,6 +20,11 @@ class BoundedInt(IntegerConverter):
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
 
 
+def names_an_id_out_of_range(path: str) -> bool:
+    """Whether a path has a number no `<int:…>` route accepts (BoundedInt's bound)."""
+    return any(part.isascii() and part.isdigit() and int(part) > MAX_ID for part in path.split("/"))
+
+
 def page_number() -> int:
     """The `page` query parameter as pages use it: a whole number from 1 to MAX_PAGE, else 1
     (a list past its end is simply empty)."""
