@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from test_live_board import browser, sign_in  # noqa: F401 (browser is a fixture)
 
+from conftest import demo_copy
 from helpers import free_port, helpdesk_serving
 
 pytestmark = pytest.mark.servers  # SQLite of their own: the PostgreSQL pass leaves them out
@@ -46,8 +47,6 @@ SEVERE = {"serious", "critical"}
 @pytest.fixture(scope="module")
 def site(demo_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """One demo server for every page (mail set up, so the forgot-password page is there)."""
-    from conftest import demo_copy
-
     port = free_port()
     env = {
         **demo_copy(demo_template, tmp_path_factory.mktemp("a11y")),
