@@ -91,8 +91,11 @@ def mention_rows(
 def recipient_languages(user_ids: Iterable[int]) -> dict[int, str]:
     """Each recipient's language for texts they read later: their choice, else the language of
     their last login, else the default."""
+    ids = list(user_ids)
+    if not ids:  # nobody to tell (a change with no mention): no statement
+        return {}
     default = current_app.config["BABEL_DEFAULT_LOCALE"]
-    rows = db.session.execute(_languages_statement(), {"ids": list(user_ids)})
+    rows = db.session.execute(_languages_statement(), {"ids": ids})
     return {user_id: chosen or last or default for user_id, chosen, last in rows}
 
 
