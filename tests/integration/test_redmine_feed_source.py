@@ -174,6 +174,16 @@ def test_changes_made_in_redmine_by_a_third_user_are_read_once(
 
     changes, cursor = read_all(source, start)
     changes = mine(changes, scene)
+    # dave, and whoever Redmine itself made a watcher (its "watch issues I contributed to")
+    watching = scene.client.get(path, {"include": "watchers"}, shape=IssueAnswer)["issue"].get(
+        "watchers", []
+    )
+    watchers = {
+        scene.helpdesk_id(name)
+        for name, redmine_id in scene.people.items()
+        if redmine_id in {person["id"] for person in watching}
+    }
+    assert scene.helpdesk_id("dave") in watchers
     assert [
         (c.journal.notes, [(d.prop_key, d.old_value, d.new_value) for d in c.journal.details])
         for c in changes
@@ -191,7 +201,7 @@ def test_changes_made_in_redmine_by_a_third_user_are_read_once(
         assert change.journal.user.name == "Carol Feed"
         assert change.task.author_id == scene.helpdesk_id("bob")
         assert change.task.assigned_to_id is None  # erin's now, and erin has no account here
-        assert set(change.task.watcher_ids) == {scene.helpdesk_id("dave")}
+        assert set(change.task.watcher_ids) == watchers
         assert change.task.subject.startswith("Printer")
     assert mine(read_all(source, cursor)[0], scene) == []  # nothing twice
     assert mine(read_all(source, start)[0], scene) == changes  # a stored cursor reads the same
