@@ -9,12 +9,14 @@ import shutil
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import flask_migrate
 import pytest
+import redis
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, create_engine, make_url, text
@@ -202,6 +204,24 @@ def server_engine(app: Flask) -> Iterator[Engine]:
     engine = create_engine(db.engine.url, pool_size=1, max_overflow=0)
     yield engine
     engine.dispose()
+
+
+REDIS_URL = "redis://127.0.0.1:6379/0"  # the shared Redis of the tests that need one
+
+
+@pytest.fixture
+def prefix() -> Iterator[str]:
+    """A key prefix of its own in the shared Redis, emptied afterwards."""
+    client = redis.Redis.from_url(REDIS_URL, socket_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as error:
+        require_service("Redis", str(error))
+    prefix = f"helpdesk-test-{uuid.uuid4().hex}:"
+    yield prefix
+    for key in client.scan_iter(f"{prefix}*"):
+        client.delete(key)
+    client.close()
 
 
 @pytest.fixture

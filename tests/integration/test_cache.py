@@ -7,7 +7,6 @@ import os
 import socket
 import subprocess
 import time
-import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -15,14 +14,12 @@ import redis
 from flask import Flask
 from sqlalchemy import update
 
-from conftest import require_service
+from conftest import REDIS_URL
 from helpdesk import create_app
 from helpdesk.extensions import cache, db
 from helpdesk.tasks.backends import get_backend
 from helpdesk.tasks.models import TaskStatus
 from helpers import HELPDESK
-
-REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 def first_status_name(app: Flask) -> str:
@@ -37,21 +34,6 @@ def rename_first_status(name: str) -> None:
     """Change a lookup behind the cache's back, as SQL by hand would."""
     db.session.execute(update(TaskStatus).where(TaskStatus.position == 1).values(name=name))
     db.session.commit()
-
-
-@pytest.fixture
-def prefix() -> Iterator[str]:
-    """A key prefix of its own in the shared Redis, emptied afterwards."""
-    client = redis.Redis.from_url(REDIS_URL, socket_timeout=2)
-    try:
-        client.ping()
-    except redis.RedisError as error:
-        require_service("Redis", str(error))
-    prefix = f"helpdesk-test-{uuid.uuid4().hex}:"
-    yield prefix
-    for key in client.scan_iter(f"{prefix}*"):
-        client.delete(key)
-    client.close()
 
 
 @pytest.fixture

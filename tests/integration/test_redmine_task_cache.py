@@ -4,7 +4,6 @@ person in another, drops exactly that task's reads everywhere, so nobody sees it
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,7 +15,7 @@ from flask import Flask
 from test_redmine_change_feed import FEED, close_app, redmine_settings
 from test_redmine_feed_source import NUMBERS, add_member
 
-from conftest import require_service
+from conftest import REDIS_URL
 from helpdesk import create_app
 from helpdesk.extensions import db
 from helpdesk.integrations.redmine.answers import IssueAnswer, ProjectAnswer
@@ -27,7 +26,6 @@ from helpdesk.worker import run_job
 
 pytestmark = pytest.mark.redmine
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
 NEW, IN_PROGRESS, RESOLVED = 1, 2, 3
 FACTOR = 4
 
@@ -37,21 +35,6 @@ def off_hours_now() -> str:
     start = (datetime.now(UTC) + timedelta(hours=2)).strftime("%H:00")
     end = (datetime.now(UTC) + timedelta(hours=3)).strftime("%H:00")
     return f"{start}-{end}"
-
-
-@pytest.fixture
-def prefix() -> Iterator[str]:
-    """A key prefix of its own in the shared Redis, emptied afterwards."""
-    client = redis.Redis.from_url(REDIS_URL, socket_timeout=2)
-    try:
-        client.ping()
-    except redis.RedisError as error:
-        require_service("Redis", str(error))
-    prefix = f"helpdesk-test-{uuid.uuid4().hex}:"
-    yield prefix
-    for key in client.scan_iter(f"{prefix}*"):
-        client.delete(key)
-    client.close()
 
 
 @pytest.fixture

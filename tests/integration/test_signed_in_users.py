@@ -5,17 +5,15 @@ next request in every other process (the cache on Redis, as several processes sh
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import pytest
-import redis
 from flask import Flask
 from sqlalchemy import event, update
 
-from conftest import PASSWORD, RequestScopedClient, require_service
+from conftest import PASSWORD, REDIS_URL, RequestScopedClient
 from helpdesk import create_app
 from helpdesk.extensions import db
 from helpdesk.integrations.erp import apply_profile
@@ -26,7 +24,6 @@ ACCOUNT = "/users/account"
 NOTIFICATIONS = "/tasks/api/notifications"  # a page that needs only the snapshot
 HOME = "/"  # HTML: the navigation names the signed-in user
 ADMIN = "/admin/users"
-REDIS_URL = "redis://127.0.0.1:6379/0"
 USER_TABLE = re.compile(r'^\s*SELECT\s.*\sFROM\s+"?user"?(\s|$)', re.DOTALL)
 
 
@@ -84,22 +81,7 @@ def test_a_change_through_the_session_shows_on_the_next_request(client, alice):
 
 
 @pytest.fixture
-def shared_cache() -> Iterator[str]:
-    """A key prefix of this test's own in the shared Redis, emptied afterwards."""
-    client = redis.Redis.from_url(REDIS_URL, socket_timeout=2)
-    try:
-        client.ping()
-    except redis.RedisError as error:
-        require_service("Redis", str(error))
-    prefix = f"helpdesk-test-{uuid.uuid4().hex}:"
-    yield prefix
-    for key in client.scan_iter(f"{prefix}*"):
-        client.delete(key)
-    client.close()
-
-
-@pytest.fixture
-def processes(app: Flask, shared_cache: str) -> Iterator[tuple[Flask, Flask]]:
+def processes(app: Flask, prefix: str) -> Iterator[tuple[Flask, Flask]]:
     """Two apps on the test's database and one Redis cache, as two serving processes are: what
     one changes, the other learns only through the database and the cache."""
     made = [
@@ -108,7 +90,7 @@ def processes(app: Flask, shared_cache: str) -> Iterator[tuple[Flask, Flask]]:
             SQLALCHEMY_DATABASE_URI=app.config["SQLALCHEMY_DATABASE_URI"],
             CACHE_TYPE="RedisCache",
             CACHE_REDIS_URL=REDIS_URL,
-            CACHE_KEY_PREFIX=shared_cache,
+            CACHE_KEY_PREFIX=prefix,
         )
         for _ in range(2)
     ]

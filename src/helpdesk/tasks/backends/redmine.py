@@ -627,19 +627,11 @@ class RedmineBackend:
         except TaskNotFound:
             errors["project_id"] = [_("Unknown project.")]
             return errors
-        problems = []
-        for field_id, value in new.custom_fields.items():
-            field = fields.get(field_id)
-            if field is None:
-                problems.append(_("Unknown custom field %(id)d.", id=field_id))
-            elif field.max_length and len(value) > field.max_length:
-                problems.append(
-                    _(
-                        "%(name)s is longer than %(max)d characters.",
-                        name=field.name,
-                        max=field.max_length,
-                    )
-                )
+        problems = [
+            problem
+            for field_id, value in new.custom_fields.items()
+            if (problem := custom_value_problem(fields.get(field_id), field_id, value))
+        ]
         if problems:
             errors["custom_fields"] = problems
         return errors
@@ -852,17 +844,9 @@ class RedmineBackend:
         problems = []
         custom = []
         for field_id, value in changes.custom_fields.items():
-            field = defined.get(field_id)
-            if field is None:
-                problems.append(_("Unknown custom field %(id)d.", id=field_id))
-            elif field.max_length and len(value) > field.max_length:
-                problems.append(
-                    _(
-                        "%(name)s is longer than %(max)d characters.",
-                        name=field.name,
-                        max=field.max_length,
-                    )
-                )
+            problem = custom_value_problem(defined.get(field_id), field_id, value)
+            if problem:
+                problems.append(problem)
             elif values.get(field_id, "") != value:
                 custom.append({"id": field_id, "value": value})
         if problems:
@@ -1046,6 +1030,17 @@ class RedmineBackend:
         """Markdown, or plain text for a Redmine that formats with Textile
         (REDMINE_TEXT_FORMATTING)."""
         return TEXT_FORMATTINGS[str(current_app.config["REDMINE_TEXT_FORMATTING"]).lower()]
+
+
+def custom_value_problem(field: CustomFieldInfo | None, field_id: int, value: str) -> str | None:
+    """What Redmine would refuse (or cut) in a custom field's value, before it is sent."""
+    if field is None:
+        return _("Unknown custom field %(id)d.", id=field_id)
+    if field.max_length and len(value) > field.max_length:
+        return _(
+            "%(name)s is longer than %(max)d characters.", name=field.name, max=field.max_length
+        )
+    return None
 
 
 def custom_text(value: str | list[str] | None) -> str:
