@@ -228,3 +228,20 @@ def test_the_page_adds_an_account_and_shows_its_password_once(app: Flask, admin:
     again = browser.get(added.headers["Location"], headers=BROWSER).get_data(as_text=True)
     assert 'id="temporary-password"' not in again
     assert user_row(user_named("paged").id)["is_redmine_user"] is True  # type: ignore[union-attr]
+
+
+def test_the_page_keeps_its_form_and_rights_when_a_field_is_wrong(app: Flask, admin: User) -> None:
+    browser = as_admin(app, admin)
+    form = {
+        "csrf_token": csrf_token_from(browser, "/admin/users/new"),
+        "username": "paged",
+        "email": "not an address",
+        "auth_source": "local",
+        "is_admin": "y",
+    }
+    refused = browser.post("/admin/users", data=form, headers=BROWSER)
+    assert refused.status_code == 422
+    page = refused.get_data(as_text=True)
+    assert 'id="flag-is_admin"' in page
+    assert 'value="paged"' in page
+    assert user_named("paged") is None

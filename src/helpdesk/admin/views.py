@@ -108,9 +108,7 @@ def create_user() -> Response | tuple[str, int]:
     if not form.validate():
         if wants_json_response():
             return form_errors(form)
-        return render_template(
-            "admin/user_new.html", form=form, links=password_reset.available()
-        ), 422
+        return _render_new_user(form), 422
     flags = _sent_flags()
     user, password = accounts.create_account(
         form.username.data,
