@@ -201,8 +201,17 @@
     save(event.target);
   });
 
+  // A form posted the classic way (the files form, a comment) is taking this page away: its own
+  // change comes back as an event too, and reading the page now would take the message the
+  // next page is to show.
+  var leaving = false;
+  window.addEventListener("submit", function (event) {
+    if (!event.defaultPrevented) { leaving = true; }
+  });
+  window.addEventListener("pageshow", function () { leaving = false; });
+
   function changedElsewhere(event) {
-    if (String(event.detail.task_id) !== taskId) { return; }
+    if (leaving || String(event.detail.task_id) !== taskId) { return; }
     if (!saving) { toast(page.dataset.msgChangedElsewhere, "info"); }
     refresh();
   }
