@@ -33,11 +33,12 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from flask import current_app
-from sqlalchemy import Engine, String, bindparam, cast, column, func, or_, select, table
+from sqlalchemy import Engine, String, bindparam, cast, func, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from helpdesk.integrations.redmine.answers import Issue, IssueAnswer, IssuesPage, Journal
 from helpdesk.integrations.redmine.database import redmine_database, redmine_timezone, to_utc
+from helpdesk.integrations.redmine.tables import issues, journal_details, journals, users, watchers
 from helpdesk.tasks.backends.base import (
     BackendUnavailable,
     Change,
@@ -142,36 +143,6 @@ def changes_since(backend: RedmineFeedSource, cursor: str | None, limit: int = 1
 
 # --- the database way -------------------------------------------------------------------------
 
-journals = table(
-    "journals",
-    column("id"),
-    column("journalized_id"),
-    column("journalized_type"),
-    column("user_id"),
-    column("notes"),
-    column("private_notes"),
-    column("created_on"),
-)
-details = table(
-    "journal_details",
-    column("id"),
-    column("journal_id"),
-    column("property"),
-    column("prop_key"),
-    column("old_value"),
-    column("value"),
-)
-issues = table(
-    "issues",
-    column("id"),
-    column("subject"),
-    column("project_id"),
-    column("author_id"),
-    column("assigned_to_id"),
-)
-users = table("users", column("id"), column("login"), column("firstname"), column("lastname"))
-watchers = table("watchers", column("watchable_type"), column("watchable_id"), column("user_id"))
-
 
 def changes_query() -> Any:
     """One statement for a poll: the next journals by id (and the gaps asked for again), each
@@ -211,10 +182,10 @@ def changes_query() -> Any:
             issues.c.author_id,
             issues.c.assigned_to_id,
             watcher_ids.label("watcher_ids"),
-            details.c.property,
-            details.c.prop_key,
-            details.c.old_value,
-            details.c.value,
+            journal_details.c.property,
+            journal_details.c.prop_key,
+            journal_details.c.old_value,
+            journal_details.c.value,
         )
         .select_from(batch)
         .join(journals, journals.c.id == batch.c.id)
@@ -223,8 +194,8 @@ def changes_query() -> Any:
             issues,
             (issues.c.id == journals.c.journalized_id) & (journals.c.journalized_type == "Issue"),
         )
-        .outerjoin(details, details.c.journal_id == journals.c.id)
-        .order_by(batch.c.id, details.c.id)
+        .outerjoin(journal_details, journal_details.c.journal_id == journals.c.id)
+        .order_by(batch.c.id, journal_details.c.id)
     )
 
 
