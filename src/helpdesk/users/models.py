@@ -47,7 +47,34 @@ def password_matches(stored: str | None, raw: str) -> bool:
     return off_the_hub(bcrypt.check_password_hash, stored, raw)
 
 
-class User(Model, UserMixin):
+class AccountRules:
+    """What follows from an account's fields, the same for its row (User) and its cached
+    snapshot (users/snapshot.py SignedInUser)."""
+
+    __slots__ = ()
+    username: str
+    full_name: str | None
+    is_admin: bool
+    is_redmine_user: bool
+    can_post_announcements: bool
+
+    @property
+    def may_post_announcements(self) -> bool:
+        """Announcements reach the whole company: admins and those given the right post them."""
+        return self.is_admin or self.can_post_announcements
+
+    @property
+    def has_task_access(self) -> bool:
+        """Whether the task pages and API are open to the user (the seed's is_redmine_user)."""
+        return self.is_admin or self.is_redmine_user
+
+    @property
+    def display_name(self) -> str:
+        """The name to show: full name, else username."""
+        return self.full_name or self.username
+
+
+class User(AccountRules, Model, UserMixin):
     """A member of staff who can sign in; permissions are the seed's boolean flags."""
 
     __tablename__ = "user"
@@ -145,21 +172,6 @@ class User(Model, UserMixin):
         from helpdesk.tasks.service import active_tasks
 
         return active_tasks(self)
-
-    @property
-    def may_post_announcements(self) -> bool:
-        """Announcements reach the whole company: admins and those given the right post them."""
-        return self.is_admin or self.can_post_announcements
-
-    @property
-    def has_task_access(self) -> bool:
-        """Whether the task pages and API are open to the user (the seed's is_redmine_user)."""
-        return self.is_admin or self.is_redmine_user
-
-    @property
-    def display_name(self) -> str:
-        """The name to show: full name, else username."""
-        return self.full_name or self.username
 
     def to_dict(self) -> dict[str, Any]:
         """The profile as API clients see it (never the password or the Redmine key)."""

@@ -26,7 +26,7 @@ from sqlalchemy import event, select
 from sqlalchemy.orm import Mapper, ORMExecuteState, Session, object_session
 
 from helpdesk.extensions import cache, db
-from helpdesk.users.models import User
+from helpdesk.users.models import AccountRules, User
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ def token_digest(token: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class SignedInUser:
+class SignedInUser(AccountRules):
     """What a request reads of its signed-in user; views that change the user read its row
     (signed_in_row)."""
 
@@ -104,21 +104,6 @@ class SignedInUser:
     def token_matches(self, token: str) -> bool:
         """Whether a session's token is the user's current one."""
         return secrets.compare_digest(self.session_digest, token_digest(token))
-
-    @property
-    def may_post_announcements(self) -> bool:
-        """As User.may_post_announcements."""
-        return self.is_admin or self.can_post_announcements
-
-    @property
-    def has_task_access(self) -> bool:
-        """As User.has_task_access."""
-        return self.is_admin or self.is_redmine_user
-
-    @property
-    def display_name(self) -> str:
-        """As User.display_name."""
-        return self.full_name or self.username
 
 
 DERIVED = frozenset({"has_redmine_api_key", "session_digest", "generations"})

@@ -31,6 +31,7 @@ from helpdesk.integrations.redmine.tables import users
 from helpdesk.integrations.redmine.visibility import (
     PROJECT_ARCHIVED,
     Principal,
+    ProjectFacts,
     load_principal,
     load_project,
 )
@@ -208,15 +209,23 @@ class RedmineDatabaseReads(RedmineBackend):
         """An issue's priority (an inactive one keeps its name, last in order)."""
         return self.priority_info({"id": row.priority.id, "name": row.priority.name})
 
+    def visible(
+        self, connection: Connection, actor: Actor, task_id: int
+    ) -> tuple[Principal, IssueRow, ProjectFacts]:
+        """The actor as Redmine sees them, and an issue they may see with its project, or
+        TaskNotFound."""
+        principal = self.principal(connection, actor)
+        row = reads.visible_issue(connection, principal, task_id)
+        if row is None:
+            raise TaskNotFound(_("Task #%(id)d was not found.", id=task_id))
+        project = load_project(connection, row.project.id)
+        assert project is not None
+        return principal, row, project
+
     def get_task(self, actor: Actor, task_id: int) -> TaskInfo:
         """One task Redmine lets the actor see, or TaskNotFound."""
         with self.reading() as connection:
-            principal = self.principal(connection, actor)
-            row = reads.visible_issue(connection, principal, task_id)
-            if row is None:
-                raise TaskNotFound(_("Task #%(id)d was not found.", id=task_id))
-            project = load_project(connection, row.project.id)
-            assert project is not None
+            principal, row, project = self.visible(connection, actor, task_id)
             values = reads.custom_values_of(connection, principal, row, project)
             watching = reads.watcher_ids(connection, row.id)
             # as over REST: the newest journal the actor may see stands for the lock version
@@ -250,12 +259,7 @@ class RedmineDatabaseReads(RedmineBackend):
     def journals(self, actor: Actor, task_id: int) -> list[JournalInfo]:
         """A visible task's history as Redmine shows it to the actor, oldest first."""
         with self.reading() as connection:
-            principal = self.principal(connection, actor)
-            row = reads.visible_issue(connection, principal, task_id)
-            if row is None:
-                raise TaskNotFound(_("Task #%(id)d was not found.", id=task_id))
-            project = load_project(connection, row.project.id)
-            assert project is not None
+            principal, row, project = self.visible(connection, actor, task_id)
             entries = reads.visible_journals(connection, principal, row, project)
         self.people(entry.user for entry in entries)
         return [
