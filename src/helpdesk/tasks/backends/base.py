@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from flask_babel import gettext as _
+
 from helpdesk.core.metrics import note_backend_error
 
 if TYPE_CHECKING:
@@ -566,3 +568,17 @@ class TaskBackend(Protocol):
         """Add or remove a watcher: oneself always, another user who may see the task only
         with task_rights' may_manage_watchers."""
         ...
+
+
+def custom_value_problem(definition: Any, field_id: int, value: str) -> str | None:
+    """What is wrong with a custom field's value (definition: one with name and max_length,
+    or None for an id no field has), on every backend."""
+    if definition is None:
+        return _("Unknown custom field %(id)d.", id=field_id)
+    if definition.max_length and len(value) > definition.max_length:
+        return _(
+            "%(name)s is longer than %(max)d characters.",
+            name=definition.name,
+            max=definition.max_length,
+        )
+    return None

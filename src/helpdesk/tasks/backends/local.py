@@ -61,6 +61,7 @@ from helpdesk.tasks.backends.base import (
     TaskSummary,
     TaskValidationError,
     as_id,
+    custom_value_problem,
     status_filter,
 )
 from helpdesk.tasks.backends.edits import TaskChanges, TaskRights, TaskUpdate, detail_value
@@ -761,17 +762,9 @@ class LocalBackend:
         fields = {f.id: f for f in db.session.scalars(select(CustomField))}
         problems: list[str] = []
         for field_id, value in values.items():
-            field = fields.get(field_id)
-            if field is None:
-                problems.append(_("Unknown custom field %(id)d.", id=field_id))
-            elif len(value) > field.max_length:
-                problems.append(
-                    _(
-                        "%(name)s is longer than %(max)d characters.",
-                        name=field.name,
-                        max=field.max_length,
-                    )
-                )
+            problem = custom_value_problem(fields.get(field_id), field_id, value)
+            if problem:
+                problems.append(problem)
         for field in fields.values():
             if field.is_required and not values.get(field.id, "").strip():
                 problems.append(_("%(name)s is required.", name=field.name))
@@ -927,17 +920,10 @@ class LocalBackend:
         problems = []
         for field_id, value in changes.custom_fields.items():
             custom = known.get(field_id)
-            if custom is None:
-                problems.append(_("Unknown custom field %(id)d.", id=field_id))
-            elif len(value) > custom.max_length:
-                problems.append(
-                    _(
-                        "%(name)s is longer than %(max)d characters.",
-                        name=custom.name,
-                        max=custom.max_length,
-                    )
-                )
-            elif custom.is_required and not value.strip():
+            problem = custom_value_problem(custom, field_id, value)
+            if problem:
+                problems.append(problem)
+            elif custom is not None and custom.is_required and not value.strip():
                 problems.append(_("%(name)s is required.", name=custom.name))
         if problems:
             errors["custom_fields"] = problems

@@ -76,6 +76,7 @@ from helpdesk.tasks.backends.base import (
     TaskSummary,
     TaskValidationError,
     as_id,
+    custom_value_problem,
     status_filter,
 )
 from helpdesk.tasks.backends.edits import USER_FIELDS, TaskChanges, TaskRights, TaskUpdate
@@ -1030,17 +1031,6 @@ class RedmineBackend:
         """Markdown, or plain text for a Redmine that formats with Textile
         (REDMINE_TEXT_FORMATTING)."""
         return TEXT_FORMATTINGS[str(current_app.config["REDMINE_TEXT_FORMATTING"]).lower()]
-
-
-def custom_value_problem(field: CustomFieldInfo | None, field_id: int, value: str) -> str | None:
-    """What Redmine would refuse (or cut) in a custom field's value, before it is sent."""
-    if field is None:
-        return _("Unknown custom field %(id)d.", id=field_id)
-    if field.max_length and len(value) > field.max_length:
-        return _(
-            "%(name)s is longer than %(max)d characters.", name=field.name, max=field.max_length
-        )
-    return None
 
 
 def custom_text(value: str | list[str] | None) -> str:
