@@ -16,6 +16,7 @@ from helpdesk.config import (
     check_registration,
     ensure_secret_key,
     load_settings,
+    name_shared_keys,
 )
 
 
@@ -71,6 +72,7 @@ def configure(app: Flask, config: type[Config] | str | None, overrides: dict[str
         app.config["UPLOAD_FOLDER"] = str(instance / "uploads")
     ensure_secret_key(app.config, app.instance_path)
     check_registration(app.config)
+    name_shared_keys(app.config)
     if app.config["PROXY_COUNT"]:
         count = app.config["PROXY_COUNT"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)  # type: ignore[method-assign]

@@ -101,9 +101,11 @@ class Config:
     MAX_IMAGE_PIXELS = 16_000_000  # a 16-megapixel photo; decoded, about 64 MB
     IMAGE_DECODE_CONCURRENCY = 2  # images decoded at once per process
 
+    # Starts every key, channel and lock the helpdesk keeps in Redis; one per helpdesk sharing one
+    REDIS_NAMESPACE = "helpdesk"
     CACHE_TYPE = "SimpleCache"  # SimpleCache (in the process) | RedisCache (shared by processes)
     CACHE_REDIS_URL = "redis://127.0.0.1:6379/0"
-    CACHE_KEY_PREFIX = "helpdesk:"  # one per helpdesk sharing a Redis
+    CACHE_KEY_PREFIX = ""  # empty: "<REDIS_NAMESPACE>:"
     CACHE_DEFAULT_TIMEOUT = 60  # seconds; also how late a change made behind the helpdesk shows
     # Outside working hours (read in DISPLAY_TIMEZONE) cache lifetimes grow by this factor
     WORKING_HOURS = "09:00-18:00"
@@ -134,7 +136,7 @@ class Config:
     KANBAN_CLOSED_DAYS = 14  # the board's closed columns show tasks closed in these last days
 
     SOCKETIO_MESSAGE_QUEUE = ""  # redis://… so every process reaches every socket
-    SOCKETIO_CHANNEL = "helpdesk-socketio"  # the queue's channel; one per helpdesk sharing a Redis
+    SOCKETIO_CHANNEL = ""  # the queue's channel; empty: "<REDIS_NAMESPACE>-socketio"
     PUSH_NOTIFICATIONS_ENABLED = True
     PUSH_ALLOW_HTTP = False  # accept http:// push endpoints (tests with a local push service)
     # The browsers' push services; `*.` allows any name below. Endpoints elsewhere are refused.
@@ -324,6 +326,21 @@ def check_registration(config: dict[str, Any]) -> None:
             f"REGISTRATION must be one of {', '.join(REGISTRATION_POLICIES)}, "
             f"not {config.get('REGISTRATION')!r}"
         )
+
+
+def name_shared_keys(config: dict[str, Any]) -> None:
+    """Derive every name the helpdesk uses in a shared Redis from REDIS_NAMESPACE, so two
+    helpdesks on one Redis never read each other's sessions, limits, locks, cache or events."""
+    namespace = config.get("REDIS_NAMESPACE") or ""
+    if not namespace or not namespace.isprintable() or " " in namespace:
+        raise ConfigurationError(
+            f"REDIS_NAMESPACE must be a name without spaces, not {namespace!r}"
+        )
+    config["CACHE_KEY_PREFIX"] = config.get("CACHE_KEY_PREFIX") or f"{namespace}:"
+    config["SOCKETIO_CHANNEL"] = config.get("SOCKETIO_CHANNEL") or f"{namespace}-socketio"
+    config["RATELIMIT_KEY_PREFIX"] = namespace
+    config["SESSION_KEY_PREFIX"] = f"{namespace}:session:"
+    config["JOBS_LOCK_PREFIX"] = f"{namespace}:lock:"
 
 
 def ensure_secret_key(config: dict[str, Any], instance_path: str) -> None:

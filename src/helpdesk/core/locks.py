@@ -28,7 +28,7 @@ def try_lock(app: Flask, name: str, lease_seconds: int) -> Iterator[bool]:
     `lease_seconds` bounds how long a Redis lock outlives a crashed holder."""
     url = app.config["JOBS_LOCK_URL"]
     if url:
-        with redis_lock(url, name, lease_seconds) as taken:
+        with redis_lock(url, app.config["JOBS_LOCK_PREFIX"] + name, lease_seconds) as taken:
             yield taken
     elif db.engine.dialect.name == "postgresql":
         with advisory_lock(db.engine, name) as taken:
@@ -60,12 +60,12 @@ def advisory_lock(engine: Engine, name: str) -> Iterator[bool]:
 
 
 @contextmanager
-def redis_lock(url: str, name: str, lease_seconds: int) -> Iterator[bool]:
+def redis_lock(url: str, key: str, lease_seconds: int) -> Iterator[bool]:
     """redis-py's lock: a key with a token and an expiry, released only by its holder."""
     client = redis.Redis.from_url(
         url, socket_timeout=REDIS_TIMEOUT_SECONDS, socket_connect_timeout=REDIS_TIMEOUT_SECONDS
     )
-    lock = client.lock(f"helpdesk:lock:{name}", timeout=lease_seconds, blocking=False)
+    lock = client.lock(key, timeout=lease_seconds, blocking=False)
     try:
         taken = bool(lock.acquire())
         try:

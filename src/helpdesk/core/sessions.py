@@ -142,7 +142,7 @@ def register_sessions(app: Flask) -> None:
     kind = app.config["SESSION_TYPE"].lower()
     common: dict[str, Any] = {
         "app": app,
-        "key_prefix": "session:",
+        "key_prefix": app.config["SESSION_KEY_PREFIX"],
         "use_signer": False,  # ids are 256-bit random values; nothing to sign
         "permanent": app.config["SESSION_PERMANENT"],
         "sid_length": 32,

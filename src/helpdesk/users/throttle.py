@@ -49,18 +49,22 @@ class Verdict:
         return headers
 
 
-def _counters(address: str, account: str) -> list[tuple[RateLimitItem, tuple[str, ...]]]:
+def _counters(
+    address: str, account: str, *, including_address: bool = True
+) -> list[tuple[RateLimitItem, tuple[str, ...]]]:
     """Each configured limit with the identifiers it counts under."""
     account = account.strip().casefold()
+    namespace = current_app.config["RATELIMIT_KEY_PREFIX"]  # as Flask-Limiter's own keys
     keys = {
-        "LOGIN_RATE_LIMIT": ("login", address, account),
-        "LOGIN_ACCOUNT_RATE_LIMIT": ("login-account", account),
-        "LOGIN_ADDRESS_RATE_LIMIT": ("login-address", address),
+        "LOGIN_RATE_LIMIT": (namespace, "login", address, account),
+        "LOGIN_ACCOUNT_RATE_LIMIT": (namespace, "login-account", account),
     }
+    if including_address:
+        keys["LOGIN_ADDRESS_RATE_LIMIT"] = (namespace, "login-address", address)
     counters = []
     for setting in SETTINGS:
         text = current_app.config.get(setting) or ""
-        for item in parse_many(text) if text else []:
+        for item in parse_many(text) if text and setting in keys else []:
             counters.append((item, keys[setting]))
     return counters
 
@@ -87,6 +91,5 @@ def count_attempt(address: str, account: str) -> Verdict | None:
 def forget_failures(address: str, account: str) -> None:
     """After a correct password: this account's counters start again (not the address's)."""
     strategy = limiter.limiter
-    for item, identifiers in _counters(address, account):
-        if identifiers[0] != "login-address":
-            strategy.clear(item, *identifiers)
+    for item, identifiers in _counters(address, account, including_address=False):
+        strategy.clear(item, *identifiers)
