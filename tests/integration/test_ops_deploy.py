@@ -250,6 +250,12 @@ def test_nginx_serves_the_static_files_and_the_service_worker_with_cache_headers
     assert css.content == (STATIC / "css" / "app.css").read_bytes()
     assert css.headers["Cache-Control"] == "public, max-age=3600"
     assert "Content-Security-Policy" not in css.headers  # nginx's own, not the app's
+    page = client.get(f"{site.url}/users/login", timeout=10).text
+    versioned = re.search(r'href="(/static/css/app\.css\?v=\w+)"', page)
+    assert versioned, "the page names its stylesheet by version"
+    kept = client.get(f"{site.url}{versioned.group(1)}", timeout=10)
+    assert kept.content == css.content
+    assert kept.headers["Cache-Control"] == "public, max-age=31536000, immutable"
     worker = client.get(f"{site.url}/sw.js", timeout=10)
     assert worker.status_code == 200
     assert worker.content == (STATIC / "sw.js").read_bytes()

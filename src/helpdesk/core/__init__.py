@@ -18,6 +18,7 @@ from helpdesk.core.metrics import register_metrics
 from helpdesk.core.middleware import register_middleware
 from helpdesk.core.security import register_security
 from helpdesk.core.sessions import register_sessions
+from helpdesk.core.static_files import register_static_versions
 from helpdesk.core.urls import BoundedInt
 from helpdesk.core.views import bp as core_bp
 from helpdesk.extensions import bcrypt, csrf, db, limiter
@@ -45,6 +46,7 @@ def register_core(app: Flask) -> None:
     register_security(app)
     register_i18n(app)
     register_filters(app)
+    register_static_versions(app)
     register_error_handlers(app)
     app.register_blueprint(core_bp)
 
