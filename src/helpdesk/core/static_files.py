@@ -6,9 +6,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
-from typing import Any
 
-from flask import Flask, Response, current_app, request
+from flask import Flask, Response, current_app, request, url_for
 from werkzeug.security import safe_join
 
 VERSION_ARG = "v"
@@ -16,17 +15,30 @@ YEAR = 365 * 24 * 3600
 
 
 def register_static_versions(app: Flask) -> None:
-    """Version the addresses `url_for('static', …)` builds, and let browsers keep what they name."""
-    app.url_defaults(add_content_version)
+    """Templates name static files with `static_url`; browsers keep what such an address names."""
+    app.add_template_global(static_url)
     app.after_request(keep_versioned_file)
 
 
-def add_content_version(endpoint: str, values: dict[str, Any]) -> None:
-    """`?v=` with a digest of the file: a changed file gets a new address."""
-    if endpoint == "static" and "filename" in values and VERSION_ARG not in values:
-        version = content_version(str(values["filename"]))
-        if version:
-            values[VERSION_ARG] = version
+def static_url(filename: str) -> str:
+    """The file's address with `?v=<digest of the file>`: a changed file gets a new address.
+    Worked out once per process (files change with a release, which restarts the processes);
+    in debug on every use, so an edited file shows at once."""
+    if current_app.debug:
+        return versioned_url(filename)
+    known: dict[tuple[str, str], str] = current_app.extensions.setdefault("static_urls", {})
+    key = (request.script_root, filename)
+    if key not in known:
+        known[key] = versioned_url(filename)
+    return known[key]
+
+
+def versioned_url(filename: str) -> str:
+    """url_for's address of the file, with its version when the file exists."""
+    version = content_version(filename)
+    if version is None:
+        return url_for("static", filename=filename)
+    return url_for("static", filename=filename, **{VERSION_ARG: version})
 
 
 def content_version(filename: str) -> str | None:
