@@ -10,7 +10,7 @@ import os
 from flask import Flask, Response, current_app, request, url_for
 from werkzeug.security import safe_join
 
-VERSION_ARG = "v"
+VERSION_ARG = "v"  # the query argument versioned_url adds
 YEAR = 365 * 24 * 3600
 
 
@@ -38,7 +38,7 @@ def versioned_url(filename: str) -> str:
     version = content_version(filename)
     if version is None:
         return url_for("static", filename=filename)
-    return url_for("static", filename=filename, **{VERSION_ARG: version})
+    return url_for("static", filename=filename, v=version)
 
 
 def content_version(filename: str) -> str | None:
