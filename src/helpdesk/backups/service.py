@@ -71,7 +71,9 @@ def create_backup(app: Flask, destination: Path, timeout: float) -> Path:
         dump = Path(work) / DATABASE_FILES[url.get_backend_name()]
         if url.get_backend_name() == "postgresql":
             run_tool(
-                ["pg_dump", "--format=custom", "--no-owner", "--no-privileges"], url, dump, timeout
+                ["pg_dump", "--format=custom", "--no-owner", "--no-privileges", f"--file={dump}"],
+                timeout,
+                url,
             )
         else:
             copy_sqlite(sqlite_path(url), dump)
@@ -136,21 +138,7 @@ def restore_backup(app: Flask, source: Path, force: bool, timeout: float) -> Man
         db.session.remove()
         db.engine.dispose()
         if manifest.database == "postgresql":
-            options = ["--clean", "--if-exists"] if force else []
-            run_tool(
-                [
-                    "pg_restore",
-                    "--no-owner",
-                    "--no-privileges",
-                    "--exit-on-error",
-                    "--single-transaction",
-                    *options,
-                ],
-                url,
-                dump,
-                timeout,
-                dump_is_input=True,
-            )
+            restore_postgresql(url, dump, replace=force, timeout=timeout)
         else:
             copy_sqlite(dump, sqlite_path(url))
         put_uploads_in_place(Path(work) / UPLOADS, uploads)
@@ -244,27 +232,72 @@ def copy_sqlite(source: Path, target: Path) -> None:
         reader.close()
 
 
-def run_tool(
-    command: list[str], url: URL, dump: Path, timeout: float, dump_is_input: bool = False
-) -> None:
-    """Run pg_dump or pg_restore on the database; the password goes in the environment, never
-    on the command line, where every user of the machine could read it."""
-    connect = url.translate_connect_args(username="user", database="dbname")
-    password = connect.pop("password", None)
-    options = {key: str(value) for key, value in connect.items()}
-    for key, value in url.query.items():  # sslmode and the like; a repeated one: its last value
-        options[key] = value if isinstance(value, str) else value[-1]
-    conninfo = make_conninfo(**options)
+# Run first, in the restore's transaction, when a restore replaces a database: pg_restore's
+# --clean drops only what the dump holds, and would leave a later migration's tables behind.
+DROP_EVERY_TABLE = """
+DO $$
+DECLARE name text;
+BEGIN
+    FOR name IN SELECT format('%I.%I', schemaname, tablename) FROM pg_tables
+                WHERE schemaname = current_schema() LOOP
+        EXECUTE 'DROP TABLE IF EXISTS ' || name || ' CASCADE';
+    END LOOP;
+END $$;
+"""
+
+
+def restore_postgresql(url: URL, dump: Path, replace: bool, timeout: float) -> None:
+    """Turn the dump into SQL and run it with psql in one transaction: a restore that fails
+    half-way leaves the database as it was."""
+    script = dump.with_suffix(".sql")
+    run_tool(
+        [
+            "pg_restore",
+            "--no-owner",
+            "--no-privileges",
+            "--clean",
+            "--if-exists",
+            f"--file={script}",
+            str(dump),
+        ],
+        timeout,
+    )
+    first = ["--command", DROP_EVERY_TABLE] if replace else []
+    run_tool(
+        [
+            "psql",
+            "--no-psqlrc",
+            "--quiet",
+            "--set=ON_ERROR_STOP=1",
+            "--single-transaction",
+            *first,
+            f"--file={script}",
+        ],
+        timeout,
+        url,
+    )
+
+
+def run_tool(command: list[str], timeout: float, url: URL | None = None) -> None:
+    """Run one of PostgreSQL's client tools, on the database of url if given; the password goes
+    in the environment, never on the command line, where every user of the machine could read
+    it."""
     env = {**os.environ, "PGCONNECT_TIMEOUT": CONNECT_TIMEOUT_SECONDS}
-    if password:
-        env["PGPASSWORD"] = str(password)
     tool = shutil.which(command[0])
     if tool is None:
         raise BackupError(
             f"{command[0]} is not installed (Debian: apt-get install postgresql-client)."
         )
-    arguments = [tool, *command[1:], f"--dbname={conninfo}"]
-    arguments += [str(dump)] if dump_is_input else [f"--file={dump}"]
+    arguments = [tool, *command[1:]]
+    if url is not None:
+        connect = url.translate_connect_args(username="user", database="dbname")
+        password = connect.pop("password", None)
+        options = {key: str(value) for key, value in connect.items()}
+        for key, value in url.query.items():  # sslmode and the like; a repeated one: its last
+            options[key] = value if isinstance(value, str) else value[-1]
+        arguments.append(f"--dbname={make_conninfo(**options)}")
+        if password:
+            env["PGPASSWORD"] = str(password)
     try:
         finished = subprocess.run(  # noqa: S603 (a fixed tool; the arguments are ours)
             arguments, env=env, capture_output=True, text=True, timeout=timeout, check=False
