@@ -201,7 +201,10 @@ def load_demo_tasks(users: dict[str, User], language: str = "en") -> None:
         if status.position > 1:
             changed = created + timedelta(hours=rng.uniform(1, 72))
             journal = Journal(
-                task_id=task.id, user_id=assignee.id, notes=rng.choice(texts.notes), created_on=changed
+                task_id=task.id,
+                user_id=assignee.id,
+                notes=rng.choice(texts.notes),
+                created_on=changed,
             )
             journal.details = [
                 JournalDetail(
