@@ -11,7 +11,7 @@ MO_FILES := $(PO_FILES:.po=.mo)
 CODE := $(wildcard src tests benchmarks setup.py)
 
 .PHONY: install install-runtime run test test-postgres lint typecheck format translations \
-	extract-messages clean
+	extract-messages screenshots clean
 
 # The application alone (what `make run` needs), then the development tools on top.
 install-runtime: $(RUNTIME_STAMP) $(MO_FILES)
@@ -47,6 +47,10 @@ test: install lint typecheck
 TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/helpdesk_test
 test-postgres: install
 	TEST_DATABASE_URL=$(TEST_POSTGRES_URL) $(BIN)/pytest -m "not servers and not redmine" $(PYTEST_ARGS)
+
+# The README's pictures, taken by a browser test on the demo data (Chromium at /usr/bin).
+screenshots: install
+	HELPDESK_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/pytest tests/e2e/test_screenshots.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check $(CODE)

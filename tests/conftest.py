@@ -278,6 +278,7 @@ def demo_environment(instance: Path) -> dict[str, str]:
         "HELPDESK_ENV": "development",
         "HELPDESK_INSTANCE_PATH": str(instance),
         "HELPDESK_DEMO_PASSWORD": DEMO_PASSWORD,
+        "HELPDESK_DEMO_LANGUAGE": "en",  # the browser tests pick "Web Portal", "Bob Petrov"
         "LOG_REQUESTS": "false",
     }
     env.pop("TEST_DATABASE_URL", None)

@@ -13,6 +13,7 @@ from sqlalchemy import CursorResult, func, select
 
 from helpdesk import create_app
 from helpdesk.config import ConfigurationError
+from helpdesk.demo import DEMO_LANGUAGES
 from helpdesk.extensions import db
 
 
@@ -59,10 +60,16 @@ def serve(host: str, port: int) -> None:
 
 @main.command()
 @click.option("--if-empty", is_flag=True, help="Do nothing when the database already has users.")
+@click.option(
+    "--language",
+    type=click.Choice(DEMO_LANGUAGES),
+    envvar="HELPDESK_DEMO_LANGUAGE",
+    help="The demo content's language (default: the install's BABEL_DEFAULT_LOCALE).",
+)
 @with_appcontext
-def demo(if_empty: bool) -> None:
-    """Load demo users (admin, alice, bob) and announcements."""
-    from helpdesk.demo import load_demo_data
+def demo(if_empty: bool, language: str | None) -> None:
+    """Load demo users (admin, alice, bob), announcements, projects and tasks."""
+    from helpdesk.demo import demo_language, load_demo_data
     from helpdesk.users.models import User
 
     if current_app.config["TASK_BACKEND"] == "redmine":  # they would act as Redmine's own admin
@@ -75,9 +82,12 @@ def demo(if_empty: bool) -> None:
         click.echo("Users exist already; demo data not loaded.")
         return
     password = os.environ.get("HELPDESK_DEMO_PASSWORD") or "demo"
-    load_demo_data(password)
+    language = language or demo_language(current_app.config["BABEL_DEFAULT_LOCALE"])
+    load_demo_data(password, language)
     db.session.commit()
-    click.echo(f"Demo data loaded: users admin, alice, bob with password {password!r}.")
+    click.echo(
+        f"Demo data loaded ({language}): users admin, alice, bob with password {password!r}."
+    )
 
 
 @main.command("create-admin")

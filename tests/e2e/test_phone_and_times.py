@@ -62,7 +62,46 @@ def test_the_bell_shows_the_time_as_the_notifications_page_does(server: str, bro
     bob.goto(f"{server}/notifications")
     page_time = bob.inner_text(".notification-time >> nth=0")
     assert bell_time == page_time
-    assert re.fullmatch(r"\d\d\.\d\d\.\d{4}, \d\d:\d\d", page_time)  # Russian, not en-US
+    # Russian, not en-US; Moscow's clock, labelled as the browser's clock is New York's
+    assert re.fullmatch(r"\d\d\.\d\d\.\d{4}, \d\d:\d\d GMT\+03:00", page_time)
+    assert errors == []
+
+
+def test_a_time_carries_its_zone_where_the_browsers_clock_differs(server: str, browser: Any):
+    """The one rule for zone labels, on the server's times (also those swapped in later) and on
+    the ones the pages' scripts format: a label where the browser's clock stands at another
+    offset than the page's zone; none where it agrees (Istanbul shares Moscow's offset)."""
+    errors: list[str] = []
+    seen: dict[str, dict[str, Any]] = {}
+    for zone in ("Europe/Moscow", "Europe/Istanbul", "Asia/Tokyo"):
+        context = browser.new_context(locale="ru-RU", timezone_id=zone)
+        page = sign_in(context.new_page(), server, "alice", errors)
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        row_time = page.wait_for_selector("#task-table time.local-time[data-zone]")
+        seen[zone] = {
+            "row": row_time.inner_text(),
+            "title": row_time.get_attribute("title"),
+            "script": page.evaluate("Helpdesk.formatTime('2026-12-07T10:25:00Z')"),
+            "swapped": page.evaluate(
+                """() => new Promise(resolve => {
+                    const time = document.querySelector("time.local-time").cloneNode(true);
+                    time.removeAttribute("data-zone");
+                    time.replaceChildren("07.12.2026, 13:25");
+                    time.setAttribute("datetime", "2026-12-07T10:25:00Z");
+                    document.querySelector("main").append(time);
+                    requestAnimationFrame(() => resolve(time.textContent));
+                })"""
+            ),
+        }
+        context.close()
+    for zone in ("Europe/Moscow", "Europe/Istanbul"):
+        assert re.fullmatch(r"\d\d\.\d\d\.\d{4}, \d\d:\d\d", seen[zone]["row"]), zone
+        assert seen[zone]["title"] is None
+        assert seen[zone]["script"] == seen[zone]["swapped"] == "07.12.2026, 13:25"
+    tokyo = seen["Asia/Tokyo"]
+    assert tokyo["row"] == seen["Europe/Moscow"]["row"] + " GMT+03:00"
+    assert tokyo["script"] == tokyo["swapped"] == "07.12.2026, 13:25 GMT+03:00"
+    assert "GMT+9" in tokyo["title"]  # the time on the reader's own clock
     assert errors == []
 
 

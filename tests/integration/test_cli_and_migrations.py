@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from alembic.script import ScriptDirectory
 from click.testing import Result
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import String, inspect, select, text
+from sqlalchemy import Select, String, inspect, select, text
 
 from helpdesk import create_app
 from helpdesk.cli import main
@@ -22,6 +23,7 @@ from helpdesk.core.models import SiteSetting
 from helpdesk.extensions import db
 from helpdesk.notifications.service import unread_count
 from helpdesk.posts.models import Post
+from helpdesk.tasks.models import Journal, Project, Task
 from helpdesk.tasks.search import is_search_table
 from helpdesk.users import service
 from helpdesk.users.models import User
@@ -36,6 +38,7 @@ def run(app: Flask, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Result]:
     # FlaskGroup sets this for the life of the process; let monkeypatch undo it.
     monkeypatch.setenv("FLASK_RUN_FROM_CLI", "true")
     monkeypatch.delenv("HELPDESK_DEMO_PASSWORD", raising=False)
+    monkeypatch.delenv("HELPDESK_DEMO_LANGUAGE", raising=False)
     runner = app.test_cli_runner()
 
     def invoke(*args: str, **kwargs: Any) -> Result:
@@ -88,6 +91,72 @@ def test_demo_creates_users_and_posts(run: Callable[..., Result]) -> None:
     assert service.find_by_login("bob").is_admin is False
     assert count_rows(Post) >= 3
     assert SiteSetting.get("demo_password") == "demo"
+
+
+def demo_texts() -> list[str]:
+    """Every text of the demo content a person reads: profiles, posts, projects, tasks, notes."""
+    statements: tuple[Select[Any], ...] = (
+        select(User.full_name, User.department, User.position, User.office),
+        select(Post.title, Post.content),
+        select(Project.name, Project.description),
+        select(Task.subject, Task.description),
+        select(Journal.notes),
+    )
+    return [
+        value
+        for statement in statements
+        for row in db.session.execute(statement)
+        for value in row
+        if value
+    ]
+
+
+def in_russian(text: str) -> bool:
+    """Whether a text has Cyrillic letters."""
+    return re.search("[а-яё]", text, re.IGNORECASE) is not None
+
+
+@pytest.mark.parametrize("language", ["en", "ru"])
+def test_demo_is_written_in_the_installs_language(
+    app: Flask, run: Callable[..., Result], language: str
+) -> None:
+    """An English install gets English demo content (no Russian admin name), a Russian install
+    Russian content."""
+    app.config["BABEL_DEFAULT_LOCALE"] = language
+    result = run("demo")
+    assert result.exit_code == 0, result.output
+    assert f"({language})" in result.output
+    texts = demo_texts()
+    assert len(texts) > 600  # every user, post, project, task and most history notes
+    russian = [text for text in texts if in_russian(text)]
+    if language == "en":
+        assert russian == []
+        assert service.find_by_login("admin").full_name == "Administrator"
+        assert sorted(db.session.scalars(select(Project.name))) == [
+            "Infrastructure",
+            "Service Desk",
+            "Web Portal",
+        ]
+    else:
+        assert [text for text in texts if text not in russian] == []
+        assert service.find_by_login("alice").full_name == "Алиса Иванова"
+    assert count_rows(Task) == 300
+
+
+def test_demo_language_can_be_chosen(
+    app: Flask, run: Callable[..., Result], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--language` (or HELPDESK_DEMO_LANGUAGE, which `make run` passes on) overrides the
+    install's language; a language with no demo content is refused by name."""
+    app.config["BABEL_DEFAULT_LOCALE"] = "en"
+    refused = run("demo", "--language", "de")
+    assert refused.exit_code == 2
+    assert "'de' is not one of 'en', 'ru'" in refused.output
+    assert usernames() == []
+    monkeypatch.setenv("HELPDESK_DEMO_LANGUAGE", "ru")
+    assert run("demo").exit_code == 0
+    assert service.find_by_login("admin").full_name == "Администратор"
+    assert "Служба поддержки" in db.session.scalars(select(Project.name)).all()
 
 
 def test_demo_password_from_environment(

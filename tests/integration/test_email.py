@@ -11,8 +11,9 @@ import logging
 import socket
 import threading
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select, update
@@ -23,7 +24,7 @@ from helpdesk.core.models import utcnow
 from helpdesk.extensions import db
 from helpdesk.notifications import mail
 from helpdesk.notifications.mail_sender import EmailSender
-from helpdesk.notifications.models import MailOutbox
+from helpdesk.notifications.models import MailOutbox, Notifications
 from helpdesk.tasks.events import TaskStatusChanged
 from helpdesk.tasks.models import Member, Task, Watcher
 from helpdesk.users.models import User
@@ -289,6 +290,37 @@ def test_a_status_change_mails_each_recipient_in_their_language_once(
     assert len(outbox_rows()) == 2
     assert mail.send_due_mail() == 0
     assert len(smtp.inbox.messages) == 2
+
+
+def test_a_mail_says_when_in_the_recipients_zone_with_its_label(
+    app, login, world: World, login_task: int, smtp
+):
+    """bob chose New York in his profile, alice did not (the company's Moscow): each mail says
+    when the change happened on the reader's clock, in their language, with the zone's label."""
+    db.session.get(User, world.uid("bob")).timezone = "America/New_York"
+    db.session.commit()
+    assert resolve(app, login, world, login_task).status_code == 200
+    assert mail.send_due_mail() == 2
+    (english,) = smtp.inbox.to("bob@example.com")
+    (russian,) = smtp.inbox.to("alice@example.com")
+
+    def changed_at(name: str) -> datetime:
+        when = db.session.scalar(
+            select(Notifications.date_created).where(Notifications.user_id == world.uid(name))
+        )
+        return when.replace(tzinfo=UTC)
+
+    bob_time = changed_at("bob").astimezone(ZoneInfo("America/New_York"))
+    offset = "GMT-05:00" if bob_time.utcoffset() == timedelta(hours=-5) else "GMT-04:00"
+    hour = bob_time.hour % 12 or 12
+    en = f"When: {bob_time.month}/{bob_time.day}/{bob_time:%y}, {hour}:{bob_time:%M}\u202f"
+    en += f"{bob_time:%p} {offset}"
+    alice_time = changed_at("alice").astimezone(ZoneInfo("Europe/Moscow"))
+    ru = f"Когда: {alice_time:%d.%m.%Y, %H:%M} GMT+03:00"
+    for message, line in ((english, en), (russian, ru)):
+        text, html = parts(message)["text/plain"], parts(message)["text/html"]
+        assert line in text.splitlines()
+        assert line in html
 
 
 def test_a_comment_and_a_new_assignment_are_mailed_too(

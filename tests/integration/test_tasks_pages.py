@@ -605,7 +605,7 @@ def test_my_tasks_and_the_task_page_show_one_time_in_the_office_zone(
     assert shown in unescape(row.group(0))
     assert "2024-01-15 10:00" not in listing
     task = client.get(f"/tasks/{world.tasks['login']}", headers=headers).get_data(as_text=True)
-    assert f"{shown}\n" in unescape(task)  # "updated <time>"
+    assert f"{shown}</time>\n" in unescape(task)  # "updated <time>"
 
 
 def test_a_users_own_time_zone_decides_the_times_they_read(client, login, world: World):
@@ -615,4 +615,4 @@ def test_a_users_own_time_zone_decides_the_times_they_read(client, login, world:
     login(world.users["alice"])
     headers = {**HTML, "Accept-Language": "ru"}
     task = client.get(f"/tasks/{world.tasks['login']}", headers=headers).get_data(as_text=True)
-    assert "15.01.2024, 20:00\n" in unescape(task)
+    assert "15.01.2024, 20:00</time>\n" in unescape(task)

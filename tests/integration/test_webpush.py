@@ -660,3 +660,55 @@ def test_a_status_change_through_the_api_is_pushed_to_the_recipients_browser(
     assert message.payload["title"] == f"Task #{task.id} status changed"
     assert message.payload["url"] == f"/tasks/{task.id}"
     assert message.header("urgency") == "high"
+
+
+def test_send_task_notification_names_the_task_to_those_who_may_see_it(
+    subscribe: Any, person: Callable[..., User], push_service: PushEndpoint, pusher: Any
+) -> None:
+    """The seed's call with its own arguments: the text names the task's subject, in the
+    recipient's language, and only to a recipient who may see the task."""
+    from helpdesk.tasks.models import Member, Project, Task
+
+    _, member_browser = subscribe(person("member", language="ru"))
+    _, outsider_browser = subscribe(person("outsider"))
+    member = db.session.scalar(select(User).where(User.username == "member"))
+    outsider = db.session.scalar(select(User).where(User.username == "outsider"))
+    project = Project(identifier="printers", name="Printers")
+    db.session.add(project)
+    db.session.flush()
+    db.session.add(Member(project_id=project.id, user_id=member.id, role_id=2))
+    task = Task(
+        project_id=project.id,
+        tracker_id=1,
+        status_id=1,
+        priority_id=2,
+        author_id=member.id,
+        subject="Printer on fire",
+    )
+    db.session.add(task)
+    db.session.commit()
+
+    for user in (member, outsider):
+        assert (
+            pusher.send_task_notification(
+                user_id=user.id,
+                task_id=task.id,
+                notification_type="status_change",
+                old_status="New",
+                new_status="Resolved",
+            )
+            == 1
+        )
+    assert pusher.send_task_notification(member.id, task.id, "comment") == 1
+
+    status_change, comment = push_service.received(member_browser)
+    with force_locale("ru"):
+        new, resolved = str(label("New")), str(label("Resolved"))
+    assert status_change.payload["body"] == (
+        f"Задача #{task.id} «Printer on fire»: статус «{new}» изменен на «{resolved}»"
+    )
+    assert comment.payload["title"] == f"Новый комментарий к задаче #{task.id}"
+    assert comment.payload["body"] == "Printer on fire"
+    [told] = push_service.received(outsider_browser)
+    assert told.payload["body"] == f"Task #{task.id} changed from 'New' to 'Resolved'"
+    assert "Printer" not in json.dumps(told.payload)

@@ -11,6 +11,8 @@ from helpdesk.core.filters import (
     format_datetime_msk,
     get_priority_icon,
     get_status_color,
+    labelled_datetime,
+    local_datetime,
     register_filters,
     truncate_text,
 )
@@ -195,3 +197,49 @@ def test_truncated_text_is_still_escaped_in_templates() -> None:
             "{{ text | truncate_text(40) }}", text="<script>alert(1)</script>"
         )
     assert rendered == "&lt;script&gt;alert(1)&lt;/script&gt;"
+
+
+# --- local_datetime and labelled_datetime ---------------------------------------------------
+
+
+@pytest.fixture
+def babel_app() -> Flask:
+    """An app with Flask-Babel in Moscow time and the helpers as filters."""
+    from flask_babel import Babel
+
+    app = Flask(__name__)
+    app.config.update(BABEL_DEFAULT_LOCALE="ru", BABEL_DEFAULT_TIMEZONE="Europe/Moscow")
+    Babel(app)
+    register_filters(app)
+    return app
+
+
+def test_a_page_time_names_its_instant_for_the_zone_label(babel_app: Flask) -> None:
+    """Pages get the short form in the reader's zone inside a <time> that names the instant in
+    UTC, from which the page adds the zone's label when the browser's clock is elsewhere."""
+    with babel_app.test_request_context():
+        shown = local_datetime(datetime(2026, 12, 7, 10, 25, 30))
+        assert shown == (
+            '<time class="local-time" datetime="2026-12-07T10:25:30Z">07.12.2026, 13:25</time>'
+        )
+        assert local_datetime("2026-12-07T10:25:30+00:00") == shown
+        assert local_datetime(None) == ""
+
+
+@pytest.mark.parametrize(
+    ("language", "zone", "expected"),
+    [
+        ("ru", None, "07.12.2026, 13:25 GMT+03:00"),  # the reader's (here: the company's) zone
+        ("ru", "Asia/Kolkata", "07.12.2026, 15:55 GMT+05:30"),
+        ("en", "America/New_York", "12/7/26, 5:25\u202fAM GMT-05:00"),
+        ("en", "UTC", "12/7/26, 10:25\u202fAM GMT+00:00"),
+    ],
+)
+def test_a_time_read_outside_the_pages_always_carries_its_zone(
+    babel_app: Flask, language: str, zone: str | None, expected: str
+) -> None:
+    from flask_babel import force_locale
+
+    with babel_app.test_request_context(), force_locale(language):
+        assert labelled_datetime(datetime(2026, 12, 7, 10, 25), zone) == expected
+        assert labelled_datetime("2026-12-07T10:25:00", zone) == expected

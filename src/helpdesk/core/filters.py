@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+from babel.dates import format_datetime as babel_format_datetime
 from flask import Flask, current_app, has_app_context, has_request_context
-from flask_babel import format_datetime, get_timezone
+from flask_babel import format_datetime, get_locale, get_timezone
+from markupsafe import Markup
 
 from helpdesk.core.markup import render_markdown
 
@@ -55,17 +57,41 @@ def format_datetime_msk(dt: datetime | None, format_string: str = "%d.%m.%Y %H:%
     return aware.astimezone(ZoneInfo(zone)).strftime(format_string)
 
 
-def local_datetime(value: datetime | str | None) -> str:
-    """The one way pages show a time: in the reader's zone (core/i18n.py select_timezone), in the
-    short form of their language (Babel; the pages' JavaScript formats the same way with Intl).
-    Takes a datetime (naive is UTC) or the API's ISO text."""
-    if not value:
-        return ""
+def as_naive_utc(value: datetime | str) -> datetime:
+    """A time as the database keeps it (naive UTC), from a datetime (naive is UTC) or the API's
+    ISO text."""
     if isinstance(value, str):
         value = datetime.fromisoformat(value.replace("Z", "+00:00"))
     if value.tzinfo is not None:
         value = value.astimezone(UTC).replace(tzinfo=None)
-    return format_datetime(value, "short")
+    return value
+
+
+def local_datetime(value: datetime | str | None) -> Markup | str:
+    """The one way pages show a time: in the reader's zone (core/i18n.py select_timezone), in the
+    short form of their language (Babel; the pages' JavaScript formats the same way with Intl),
+    as a <time> that names the instant, so the page adds the zone's label when the browser's own
+    clock is elsewhere (static/js/app.js, Helpdesk.zoneLabel). Takes a datetime (naive is UTC)
+    or the API's ISO text."""
+    if not value:
+        return ""
+    value = as_naive_utc(value)
+    return Markup('<time class="local-time" datetime="{}Z">{}</time>').format(
+        value.isoformat(timespec="seconds"), format_datetime(value, "short")
+    )
+
+
+def labelled_datetime(value: datetime | str | None, zone: str | None = None) -> str:
+    """A time for texts read outside the helpdesk's pages (e-mails), where the reader's clock is
+    unknown: in the given zone (else the reader's), in the current language's short form, always
+    with the zone's label, the one the pages add ("07.12.2026, 13:25 GMT+03:00")."""
+    if not value:
+        return ""
+    tzinfo = ZoneInfo(zone) if zone else get_timezone()
+    moment = as_naive_utc(value).replace(tzinfo=UTC)
+    locale = get_locale()
+    text = babel_format_datetime(moment, "short", tzinfo=tzinfo, locale=locale)
+    return f"{text} {babel_format_datetime(moment, 'ZZZZ', tzinfo=tzinfo, locale=locale)}"
 
 
 def get_status_color(status_name: str | None) -> str:
@@ -94,6 +120,7 @@ def register_filters(app: Flask) -> None:
     helpers = (
         format_datetime_msk,
         local_datetime,
+        labelled_datetime,
         get_status_color,
         get_priority_icon,
         truncate_text,

@@ -57,7 +57,7 @@ def enqueue(
     if not config.get("MAIL_SERVER"):
         return
     rows = db.session.execute(
-        select(Notifications, User.email)
+        select(Notifications, User.email, User.timezone)
         .join(User, User.id == Notifications.user_id)
         .outerjoin(MailOutbox, MailOutbox.notification_id == Notifications.id)
         .where(
@@ -68,7 +68,7 @@ def enqueue(
     ).all()
     if not rows:
         return
-    languages = service.recipient_languages(item.user_id for item, _email in rows)
+    languages = service.recipient_languages(item.user_id for item, _email, _zone in rows)
     base_url = (config.get("MAIL_BASE_URL") or "").rstrip("/")
     now = utcnow()
     db.session.execute(
@@ -81,22 +81,25 @@ def enqueue(
                 "language": languages[item.user_id],
                 "subject": item.title,
                 "template": TEMPLATE,
-                "context": _context(item, base_url),
+                "context": _context(item, base_url, zone or config["DISPLAY_TIMEZONE"]),
                 "status": "pending",
                 "attempts": 0,
                 "next_attempt_at": now,
                 "created_at": now,
             }
-            for item, email in rows
+            for item, email, zone in rows
         ],
     )
 
 
-def _context(item: Notifications, base_url: str) -> dict[str, Any]:
+def _context(item: Notifications, base_url: str, zone: str) -> dict[str, Any]:
     """What the email template shows: the notification's texts (already in the recipient's
-    language), the task and a link when the site's address is configured."""
+    language), when it happened (shown in the recipient's zone, with its label), the task and a
+    link when the site's address is configured."""
     data = item.data or {}
     return {
+        "changed_at": item.date_created.isoformat(),
+        "time_zone": zone,
         "title": item.title,
         "message": item.message,
         "kind": item.type,

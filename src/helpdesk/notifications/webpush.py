@@ -32,6 +32,9 @@ from helpdesk.notifications.endpoints import EndpointRefused, endpoint_problem, 
 from helpdesk.notifications.models import Notifications, PushSubscription
 from helpdesk.notifications.preferences import gets_push
 from helpdesk.notifications.service import assigned_title, comment_title, status_change_texts
+from helpdesk.tasks.backends import get_backend
+from helpdesk.tasks.backends.base import TaskError
+from helpdesk.tasks.service import actor_for
 from helpdesk.users.models import User
 
 log = logging.getLogger(__name__)
@@ -287,6 +290,15 @@ def record_outcomes(
     db.session.commit()
 
 
+def subject_seen_by(user: User, task_id: int) -> str | None:
+    """A task's subject as the user reads it in the backend; None when they may not see the task
+    (or the backend cannot say now): a push never names a task to someone who cannot open it."""
+    try:
+        return get_backend().get_task(actor_for(user), task_id).subject
+    except TaskError:
+        return None
+
+
 class BrowserPushService:
     """Sends Web Push messages to the browsers of users who turned browser notifications on.
 
@@ -340,18 +352,20 @@ class BrowserPushService:
         old_status: str | None = None,
         new_status: str | None = None,
     ) -> int:
-        """The seed's call: tell one user about a task, in their language, without a stored row."""
+        """The seed's call: tell one user about a task, in their language, without a stored row;
+        the task's subject is named when the user may see the task."""
 
         def payload_for(user: User) -> bytes:
             """Texts in the recipient's language, the same messages as the notification list."""
             language = user.language or current_app.config["BABEL_DEFAULT_LOCALE"]
+            subject = subject_seen_by(user, task_id)
             with force_locale(language):
                 if notification_type == "comment":
-                    title, body = comment_title(task_id), ""
+                    title, body = comment_title(task_id), subject or ""
                 elif notification_type == "assigned":
-                    title, body = assigned_title(task_id), ""
+                    title, body = assigned_title(task_id), subject or ""
                 else:
-                    title, body = status_change_texts(task_id, old_status, new_status)
+                    title, body = status_change_texts(task_id, old_status, new_status, subject)
             return build_payload(title, body, task_url(task_id), f"task-{task_id}")
 
         urgency = "high" if notification_type == "status_change" else "normal"

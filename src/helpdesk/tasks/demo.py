@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -23,53 +24,117 @@ from helpdesk.tasks.models import (
 )
 from helpdesk.users.models import User
 
-PROJECTS = (
-    ("service-desk", "Service Desk", "Requests from staff: accounts, hardware, access."),
-    ("web-portal", "Web Portal", "The customer portal and its API."),
-    ("infrastructure", "Infrastructure", "Servers, network, backups and monitoring."),
-)
+PROJECT_IDENTIFIERS = ("service-desk", "web-portal", "infrastructure")
 # username -> {project identifier: role name}
 MEMBERSHIPS = {
     "admin": {"service-desk": "Manager", "web-portal": "Manager", "infrastructure": "Manager"},
     "alice": {"service-desk": "Developer", "web-portal": "Developer"},
     "bob": {"web-portal": "Developer", "infrastructure": "Developer"},
 }
-SUBJECTS = (
-    "Cannot log in to {thing}",
-    "{thing} is slow in the morning",
-    "Add export to {thing}",
-    "{thing} shows a wrong total",
-    "Access request for {thing}",
-    "Upgrade {thing} to the new version",
-    "{thing} error after the update",
-    "Translate {thing} into Russian",
-)
-THINGS = (
-    "the VPN",
-    "the CRM",
-    "the mail client",
-    "the reporting module",
-    "the printer on floor 3",
-    "the payroll system",
-    "the customer portal",
-    "the wiki",
-    "the build server",
-    "the backup job",
-    "the phone system",
-    "the invoice PDF",
-    "the mobile app",
-    "the search page",
-    "the HR portal",
-)
-NOTES = (
-    "Looking into it.",
-    "Reproduced, the cause is the cache.",
-    "Fixed on staging, please check.",
-    "Waiting for the vendor.",
-    "Done, closing.",
-    "Can you send a screenshot?",
-    "",
-)
+
+
+@dataclass(frozen=True)
+class DemoTexts:
+    """The words of the demo tasks in one language; the same shapes in every language, so the
+    tasks (drawn with one seed) are the same tasks whichever language they are written in."""
+
+    projects: tuple[tuple[str, str], ...]  # (name, description), in PROJECT_IDENTIFIERS' order
+    subjects: tuple[str, ...]  # each with a {thing}
+    things: tuple[str, ...]
+    notes: tuple[str, ...]
+    description: str
+
+
+TEXTS = {
+    "en": DemoTexts(
+        projects=(
+            ("Service Desk", "Requests from staff: accounts, hardware, access."),
+            ("Web Portal", "The customer portal and its API."),
+            ("Infrastructure", "Servers, network, backups and monitoring."),
+        ),
+        subjects=(
+            "Cannot log in to {thing}",
+            "{thing} is slow in the morning",
+            "Add export to {thing}",
+            "{thing} shows a wrong total",
+            "Access request for {thing}",
+            "Upgrade {thing} to the new version",
+            "{thing} error after the update",
+            "Translate {thing} into Russian",
+        ),
+        things=(
+            "the VPN",
+            "the CRM",
+            "the mail client",
+            "the reporting module",
+            "the printer on floor 3",
+            "the payroll system",
+            "the customer portal",
+            "the wiki",
+            "the build server",
+            "the backup job",
+            "the phone system",
+            "the invoice PDF",
+            "the mobile app",
+            "the search page",
+            "the HR portal",
+        ),
+        notes=(
+            "Looking into it.",
+            "Reproduced, the cause is the cache.",
+            "Fixed on staging, please check.",
+            "Waiting for the vendor.",
+            "Done, closing.",
+            "Can you send a screenshot?",
+            "",
+        ),
+        description="Reported by phone. Steps and screenshots are in the attachment.",
+    ),
+    "ru": DemoTexts(
+        projects=(
+            ("Служба поддержки", "Заявки сотрудников: учётные записи, оборудование, доступы."),
+            ("Веб-портал", "Клиентский портал и его API."),
+            ("Инфраструктура", "Серверы, сеть, резервные копии и мониторинг."),
+        ),
+        subjects=(
+            "{thing}: не удаётся войти",
+            "{thing} медленно работает по утрам",
+            "{thing}: добавить выгрузку",
+            "{thing} показывает неверный итог",
+            "{thing}: запрос доступа",
+            "{thing}: обновить до новой версии",
+            "{thing}: ошибка после обновления",
+            "{thing}: перевести на английский",
+        ),
+        things=(
+            "VPN",
+            "CRM",
+            "почтовый клиент",
+            "модуль отчётов",
+            "принтер на 3-м этаже",
+            "система расчёта зарплаты",
+            "клиентский портал",
+            "вики",
+            "сервер сборки",
+            "резервное копирование",
+            "телефония",
+            "PDF-счёт",
+            "мобильное приложение",
+            "страница поиска",
+            "HR-портал",
+        ),
+        notes=(
+            "Разбираюсь.",
+            "Воспроизвёл, причина в кэше.",
+            "Исправлено на тестовом стенде, проверьте, пожалуйста.",
+            "Ждём ответа поставщика.",
+            "Готово, закрываю.",
+            "Пришлите, пожалуйста, снимок экрана.",
+            "",
+        ),
+        description="Сообщили по телефону. Шаги и снимки экрана во вложении.",
+    ),
+}
 TASK_COUNT = 300
 
 
@@ -78,13 +143,15 @@ def _sentence(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def load_demo_tasks(users: dict[str, User]) -> None:
-    """Create the demo projects and tasks unless projects exist already; the caller commits."""
+def load_demo_tasks(users: dict[str, User], language: str = "en") -> None:
+    """Create the demo projects and tasks, written in language (a key of TEXTS), unless projects
+    exist already; the caller commits."""
     if db.session.scalar(select(Project.id).limit(1)) is not None:
         return
+    texts = TEXTS[language]
     rng = random.Random(7)  # noqa: S311 - repeatable demo data, not security
     projects = {}
-    for identifier, name, description in PROJECTS:
+    for identifier, (name, description) in zip(PROJECT_IDENTIFIERS, texts.projects, strict=True):
         projects[identifier] = Project(identifier=identifier, name=name, description=description)
         db.session.add(projects[identifier])
     db.session.flush()
@@ -118,8 +185,8 @@ def load_demo_tasks(users: dict[str, User]) -> None:
             priority_id=rng.choices(priorities, weights=[15, 50, 22, 9, 4])[0].id,
             author_id=author.id,
             assigned_to_id=assignee.id if rng.random() < 0.9 else None,
-            subject=_sentence(rng.choice(SUBJECTS).format(thing=rng.choice(THINGS))),
-            description="Reported by phone. Steps and screenshots are in the attachment.",
+            subject=_sentence(rng.choice(texts.subjects).format(thing=rng.choice(texts.things))),
+            description=texts.description,
             due_date=(created + timedelta(days=rng.randint(3, 60))).date()
             if rng.random() < 0.6
             else None,
@@ -134,7 +201,10 @@ def load_demo_tasks(users: dict[str, User]) -> None:
         if status.position > 1:
             changed = created + timedelta(hours=rng.uniform(1, 72))
             journal = Journal(
-                task_id=task.id, user_id=assignee.id, notes=rng.choice(NOTES), created_on=changed
+                task_id=task.id,
+                user_id=assignee.id,
+                notes=rng.choice(texts.notes),
+                created_on=changed,
             )
             journal.details = [
                 JournalDetail(

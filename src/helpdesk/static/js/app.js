@@ -24,14 +24,62 @@ document.addEventListener("change", function (event) {
 
 // Times as the server writes them (core/filters.py local_datetime): the short form of the
 // page's language, in the reader's zone, both given by the page, never the browser's own.
+// The one rule for a zone's label: a time carries it ("GMT+03:00") when the browser's own clock
+// stands at another offset at that moment, where the reader could take it for their own time;
+// its title then says the time on the browser's clock. E-mails always carry it (the server's
+// labelled_datetime writes the same label).
 window.Helpdesk = window.Helpdesk || {};
+window.Helpdesk.offsetLabel = function (date, zone) {
+  "use strict";
+  var parts = new Intl.DateTimeFormat("en-US", { timeZone: zone, timeZoneName: "longOffset" })
+    .formatToParts(date);
+  var name = parts.filter(function (part) { return part.type === "timeZoneName"; })[0].value;
+  return name === "GMT" ? "GMT+00:00" : name;  // Babel writes UTC's offset in full
+};
+window.Helpdesk.zoneLabel = function (date) {
+  "use strict";
+  var label = window.Helpdesk.offsetLabel(date, document.documentElement.dataset.timezone);
+  return label === window.Helpdesk.offsetLabel(date, undefined) ? "" : label;
+};
 window.Helpdesk.formatTime = function (iso) {
   "use strict";
   var root = document.documentElement;
-  return new Intl.DateTimeFormat(root.lang, {
+  var date = new Date(iso);
+  var text = new Intl.DateTimeFormat(root.lang, {
     dateStyle: "short", timeStyle: "short", timeZone: root.dataset.timezone
-  }).format(new Date(iso));
+  }).format(date);
+  var label = window.Helpdesk.zoneLabel(date);
+  return label ? text + " " + label : text;
 };
+
+// The server's times get the label by the same rule, also those a page swaps in later.
+(function () {
+  "use strict";
+  function label(root) {
+    var selector = "time.local-time:not([data-zone])";
+    if (!root.querySelectorAll) { return; }
+    var times = Array.prototype.slice.call(root.querySelectorAll(selector));
+    if (root.matches && root.matches(selector)) { times.push(root); }
+    times.forEach(function (time) {
+      var date = new Date(time.getAttribute("datetime"));
+      var zone = window.Helpdesk.zoneLabel(date);
+      time.dataset.zone = zone || "same";
+      if (!zone) { return; }
+      var tag = document.createElement("span");
+      tag.className = "time-zone";
+      tag.textContent = zone;
+      time.append(" ", tag);
+      time.title = new Intl.DateTimeFormat(document.documentElement.lang, {
+        year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit",
+        timeZoneName: "short"
+      }).format(date);
+    });
+  }
+  label(document);
+  new MutationObserver(function (changes) {
+    changes.forEach(function (change) { change.addedNodes.forEach(label); });
+  }).observe(document.body, { childList: true, subtree: true });
+})();
 
 // Toasts for any page: text only (never HTML), dismissed by a click or after a few seconds.
 window.Helpdesk.toast = function (message, kind, link) {
