@@ -218,7 +218,8 @@ class TaskPage:
 @dataclass(frozen=True, slots=True)
 class NewTask:
     """The fields of a task to create; ids refer to the backend's lookups, assigned_to_id to a
-    helpdesk user."""
+    helpdesk user; files, already checked, are attached with the task (no history entry of
+    their own: they are part of the new task, as in Redmine)."""
 
     project_id: int
     subject: str
@@ -231,6 +232,7 @@ class NewTask:
     due_date: date | None = None
     estimated_hours: float | None = None
     custom_fields: dict[int, str] = field(default_factory=dict)
+    files: tuple[NewFile, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -458,7 +460,8 @@ class TaskBackend(Protocol):
         ...
 
     def create_task(self, actor: Actor, new: NewTask) -> TaskInfo:
-        """Create a task in a project the actor belongs to."""
+        """Create a task in a project the actor belongs to, with its files; a refusal (of a
+        field or of a file) creates nothing and leaves no file behind."""
         ...
 
     def change_status(

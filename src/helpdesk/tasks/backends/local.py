@@ -715,6 +715,7 @@ class LocalBackend:
         for field_id, value in new.custom_fields.items():
             db.session.add(CustomValue(task_id=task.id, custom_field_id=field_id, value=value))
         db.session.add(Watcher(task_id=task.id, user_id=actor.user_id))
+        self._store_files(actor, task.id, new.files, now)
         db.session.flush()
         names = db.session.execute(names_statement(), {"task_id": task.id}).one()
         return self._info(task, names)
@@ -1061,6 +1062,19 @@ class LocalBackend:
         row = self._task(actor, task_id, change_statement())
         self._require_member(actor, row.role_id)
         now = utcnow()
+        added = self._store_files(actor, task_id, new, now)
+        details = [(f"{ATTACHMENT_PROP}{item.id}", None, item.filename) for item in added]
+        journal_id = self._record(actor, row[0], now, notes, details)
+        for item in added:
+            item.journal_id = journal_id
+        db.session.flush()
+        return self._journal_infos(select(Journal).where(Journal.id == journal_id))[0]
+
+    def _store_files(
+        self, actor: Actor, task_id: int, new: Sequence[NewFile], now: datetime
+    ) -> list[Attachment]:
+        """Store the files' bytes (removed again if the transaction does not commit) and add
+        their rows, numbered."""
         added = [
             Attachment(
                 task_id=task_id,
@@ -1076,12 +1090,7 @@ class LocalBackend:
         ]
         db.session.add_all(added)
         db.session.flush()
-        details = [(f"{ATTACHMENT_PROP}{item.id}", None, item.filename) for item in added]
-        journal_id = self._record(actor, row[0], now, notes, details)
-        for item in added:
-            item.journal_id = journal_id
-        db.session.flush()
-        return self._journal_infos(select(Journal).where(Journal.id == journal_id))[0]
+        return added
 
     def attachment(self, actor: Actor, task_id: int, attachment_id: int) -> AttachmentInfo:
         """A file of a visible task."""
