@@ -337,7 +337,8 @@ def test_the_new_task_page_creates_a_task_with_its_files(client, login, world: W
     assert count_rows(Task) == tasks_before + 1
     page = client.get(f"/tasks/{task_id}", headers=HTML).get_data(as_text=True)
     assert 'class="files-preview' in page
-    assert "dark.png" in page and "x.log" in page
+    assert "dark.png" in page
+    assert "x.log" in page
     assert len(on_disk(stored)) == 2
 
     bad = {**form, "csrf_token": token, "subject": "Must not exist"}
