@@ -17,7 +17,7 @@ from flask_babel import gettext as _
 from helpdesk.core.metrics import note_backend_error
 
 if TYPE_CHECKING:
-    from helpdesk.tasks.backends.edits import TaskChanges, TaskRights, TaskUpdate
+    from helpdesk.tasks.backends.edits import TaskChanges, TaskRights, TaskUpdate, WatchChange
 
 
 @dataclass(frozen=True, slots=True)
@@ -567,9 +567,10 @@ class TaskBackend(Protocol):
         lock_version (if given) is not the task's any more, TaskValidationError by field."""
         ...
 
-    def set_watching(self, actor: Actor, task_id: int, user_id: int, watching: bool) -> TaskInfo:
+    def set_watching(self, actor: Actor, task_id: int, user_id: int, watching: bool) -> WatchChange:
         """Add or remove a watcher: oneself always, another user who may see the task only
-        with task_rights' may_manage_watchers."""
+        with task_rights' may_manage_watchers; journaled (detail "watcher", the user's id as
+        new value when added, old value when removed) where the store keeps such history."""
         ...
 
 

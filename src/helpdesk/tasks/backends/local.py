@@ -64,7 +64,14 @@ from helpdesk.tasks.backends.base import (
     custom_value_problem,
     status_filter,
 )
-from helpdesk.tasks.backends.edits import TaskChanges, TaskRights, TaskUpdate, detail_value
+from helpdesk.tasks.backends.edits import (
+    WATCHER,
+    TaskChanges,
+    TaskRights,
+    TaskUpdate,
+    WatchChange,
+    detail_value,
+)
 from helpdesk.tasks.backends.lookups import LookupCache, Lookups
 from helpdesk.tasks.models import (
     Attachment,
@@ -954,9 +961,10 @@ class LocalBackend:
             details.append((f"cf_{field_id}", old or None, value or None))
         return details
 
-    def set_watching(self, actor: Actor, task_id: int, user_id: int, watching: bool) -> TaskInfo:
-        """Add or remove a watcher (see TaskBackend.set_watching); doing what is already done
-        changes nothing."""
+    def set_watching(self, actor: Actor, task_id: int, user_id: int, watching: bool) -> WatchChange:
+        """Add or remove a watcher (see TaskBackend.set_watching), journaled; doing what is
+        already done changes nothing. The task itself is not written: a watcher changes no
+        field, so an edit begun meanwhile keeps its lock_version."""
         row = self._task(actor, task_id)
         if user_id != actor.user_id and not self._rights(actor, row.role_id).may_manage_watchers:
             raise TaskForbidden(_("You may not change who watches this task."))
@@ -970,8 +978,25 @@ class LocalBackend:
             db.session.add(Watcher(task_id=task_id, user_id=user_id))
         elif not watching and current is not None:
             db.session.delete(current)
+        else:
+            return WatchChange(self.get_task(actor, task_id), changed=False)
+        value = str(user_id)
+        journal = Journal(
+            task_id=task_id,
+            user_id=actor.user_id,
+            notes="",
+            created_on=utcnow(),
+            details=[
+                JournalDetail(
+                    prop_key=WATCHER,
+                    old_value=None if watching else value,
+                    new_value=value if watching else None,
+                )
+            ],
+        )
+        db.session.add(journal)
         db.session.flush()
-        return self.get_task(actor, task_id)
+        return WatchChange(self.get_task(actor, task_id), changed=True, journal_id=journal.id)
 
     # -- change feed --------------------------------------------------------------------
 

@@ -81,7 +81,13 @@ from helpdesk.tasks.backends.base import (
     custom_value_problem,
     status_filter,
 )
-from helpdesk.tasks.backends.edits import USER_FIELDS, TaskChanges, TaskRights, TaskUpdate
+from helpdesk.tasks.backends.edits import (
+    USER_FIELDS,
+    TaskChanges,
+    TaskRights,
+    TaskUpdate,
+    WatchChange,
+)
 from helpdesk.tasks.search import search_terms
 from helpdesk.tasks.workflow import refusal
 
@@ -870,10 +876,12 @@ class RedmineBackend:
             fields["notes"] = changes.notes
         return fields, errors
 
-    def set_watching(self, actor: Actor, task_id: int, user_id: int, watching: bool) -> TaskInfo:
+    def set_watching(self, actor: Actor, task_id: int, user_id: int, watching: bool) -> WatchChange:
         """Watch or stop watching as oneself (done by the administrator: Redmine's REST API
         has no "watch" of one's own, and a reporter may not add watchers), or, with
-        add_issue_watchers / delete_issue_watchers, another user who may see the task."""
+        add_issue_watchers / delete_issue_watchers, another user who may see the task. Redmine
+        keeps no history of watchers: nothing is journaled."""
+        self.forget(task_id)  # whether the user watches it now, not as cached
         issue = self.issue(actor, task_id)
         oneself = user_id == actor.user_id
         if not oneself:
@@ -887,6 +895,7 @@ class RedmineBackend:
                 errors={"user_id": [_("This user may not see the task.")]},
             )
         who = {} if oneself else self.as_actor(actor)
+        was_watching = user_id in self.watcher_ids(issue)
         try:
             if watching:
                 self.client.post(f"/issues/{task_id}/watchers.json", {"user_id": redmine_id}, **who)
@@ -900,7 +909,8 @@ class RedmineBackend:
                 raise
             raise TaskForbidden(_("You may not change who watches this task.")) from None
         self.forget(task_id)
-        return self.get_task(actor, task_id)
+        task = self.get_task(actor, task_id)
+        return WatchChange(task, changed=(user_id in task.watcher_ids) != was_watching)
 
     # -- audiences -------------------------------------------------------------------------
 
