@@ -50,6 +50,8 @@ def test_the_user_someone_adds_is_told_live_by_the_bell_and_by_mail(
     app, client, login, world: World
 ) -> None:
     app.config.update(MAIL_SERVER="127.0.0.1", MAIL_BASE_URL="https://help.example")
+    world.users["rita"].language = "en"  # her notifications are written in her language
+    db.session.commit()
     pages = listeners(app, login, world)  # bob's page, and a page of the web project's room
     login(world.users["alice"])
     task_id = world.tasks["login"]  # web: author bob, assignee alice
