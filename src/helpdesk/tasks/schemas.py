@@ -105,14 +105,16 @@ class TaskCreateIn(Body):
         )
 
     @classmethod
-    def form_fields(cls, form: Any) -> dict[str, Any]:
+    def form_fields(cls, form: Any, offered: set[int] | None = None) -> dict[str, Any]:
         """A new task sent as form fields (the new-task page, the API's multipart create) as
-        this model's input: empty boxes are absent values, a custom field's value is cf_<id>."""
+        this model's input: empty boxes are absent values, a custom field's value is cf_<id>
+        (only those offered, when given: the page's boxes of another project are not sent)."""
         data: dict[str, Any] = {name: form.get(name) for name in FORM_FIELDS if form.get(name)}
         data["custom_fields"] = [
             {"id": int(key[3:]), "value": value}
             for key, value in form.items()
             if key.startswith("cf_") and key[3:].isdigit() and len(key) < 13 and value
+            if offered is None or int(key[3:]) in offered
         ]
         return data
 

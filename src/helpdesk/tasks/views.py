@@ -162,7 +162,9 @@ def new_task() -> Response | str | tuple[str, int]:
     errors: dict[str, list[str]] = {}
     if request.method == "POST":
         try:
-            body = TaskCreateIn.model_validate(TaskCreateIn.form_fields(request.form), strict=False)
+            offered = {field.id for field in custom_fields}
+            fields = TaskCreateIn.form_fields(request.form, offered)
+            body = TaskCreateIn.model_validate(fields, strict=False)
             sent = tuple(files.inspect_sent(request.files.getlist("files")))
             task = service.create_task(current_user, replace(body.to_new_task(), files=sent))
             commit()
