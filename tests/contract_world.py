@@ -6,6 +6,7 @@ import itertools
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ from helpdesk.tasks.backends import get_backend
 from helpdesk.tasks.backends.base import Actor, NewTask, TaskBackend, TaskInfo
 from helpdesk.tasks.backends.redmine import RedmineBackend
 from helpdesk.tasks.models import (
+    Attachment,
     CustomField,
     Member,
     Project,
@@ -37,6 +39,7 @@ class World:
     projects: dict[str, int]
     statuses: dict[str, int]
     restrict: Callable[[str, str, list[str]], None]
+    unattached_files: Callable[[], int]  # files the store keeps that belong to no task
     tasks: dict[str, TaskInfo] = field(default_factory=dict)
 
     def create(self, who: str, project: str, subject: str, **fields: Any) -> TaskInfo:
@@ -88,12 +91,21 @@ def local_world(make_user: Callable[..., Any], request: pytest.FixtureRequest) -
         name: Actor(user_id=user.id, is_admin=user.is_admin, login=user.username)
         for name, user in users.items()
     }
+
+    def unattached_files() -> int:
+        """Files in the attachments folder that no attachment row names."""
+        folder = Path(current_app.config["UPLOAD_FOLDER"]) / "attachments"
+        kept = set(db.session.scalars(select(Attachment.stored_name)))
+        on_disk = {path.name for path in folder.glob("*")} if folder.exists() else set()
+        return len(on_disk - kept)
+
     return World(
         backend=get_backend(),
         actors=actors,
         projects={"P1": p1.id, "P2": p2.id},
         statuses=statuses,
         restrict=restrict,
+        unattached_files=unattached_files,
     )
 
 
@@ -219,8 +231,24 @@ def redmine_world(
         name: Actor(user_id=user.id, is_admin=user.is_admin, login=user.redmine_username)
         for name, user in users.items()
     }
+
+    def unattached_files() -> int:
+        """Uploads of this world's people that no issue took."""
+        [(count,)] = server.sql(
+            """SELECT COUNT(*) FROM attachments WHERE container_id IS NULL
+            AND author_id BETWEEN :first AND :last""",
+            first=min(redmine_ids.values()),
+            last=max(redmine_ids.values()),
+        )  # the world's people were made one after another
+        return int(count)
+
     return World(
-        backend=backend, actors=actors, projects=projects, statuses=statuses, restrict=restrict
+        backend=backend,
+        actors=actors,
+        projects=projects,
+        statuses=statuses,
+        restrict=restrict,
+        unattached_files=unattached_files,
     )
 
 

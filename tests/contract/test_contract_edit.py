@@ -194,13 +194,17 @@ def test_anyone_who_sees_a_task_watches_and_unwatches_it_themselves(world: World
     carol = world.actors["carol"].user_id
     watched = world.backend.set_watching(world.actors["carol"], task.id, carol, True)
     db.session.commit()
-    assert carol in watched.watcher_ids
+    assert watched.changed
+    assert carol in watched.task.watcher_ids
     assert carol in world.backend.get_task(world.actors["alice"], task.id).watcher_ids
     again = world.backend.set_watching(world.actors["carol"], task.id, carol, True)  # no-op
-    assert again.watcher_ids.count(carol) == 1
+    assert (again.changed, again.journal_id) == (False, None)
+    assert again.task.watcher_ids.count(carol) == 1
     left = world.backend.set_watching(world.actors["carol"], task.id, carol, False)
     db.session.commit()
-    assert carol not in left.watcher_ids
+    assert left.changed
+    assert carol not in left.task.watcher_ids
+    assert not world.backend.set_watching(world.actors["carol"], task.id, carol, False).changed
     with pytest.raises(TaskNotFound):
         world.backend.set_watching(
             world.actors["dave"], task.id, world.actors["dave"].user_id, True
@@ -211,11 +215,26 @@ def test_developers_and_admins_choose_other_watchers_who_may_see_the_task(world:
     task = world.create("alice", "P2", "Team watch")
     bob = world.actors["bob"].user_id
     assert world.backend.task_rights(world.actors["alice"], task.id).may_manage_watchers
-    assert bob in world.backend.set_watching(world.actors["alice"], task.id, bob, True).watcher_ids
+    added = world.backend.set_watching(world.actors["alice"], task.id, bob, True)
     db.session.commit()
+    assert bob in added.task.watcher_ids
     admin = world.backend.set_watching(world.actors["admin"], task.id, bob, False)
     db.session.commit()
-    assert bob not in admin.watcher_ids
+    assert bob not in admin.task.watcher_ids
+    history = world.backend.journals(world.actors["alice"], task.id)
+    if world.backend.name == "local":  # Redmine keeps no history of watchers
+        watcher_changes = [
+            (journal.user.id, d.prop_key, d.old_value, d.new_value)
+            for journal in history
+            for d in journal.details
+        ]
+        assert watcher_changes == [
+            (world.actors["alice"].user_id, "watcher", None, str(bob)),
+            (world.actors["admin"].user_id, "watcher", str(bob), None),
+        ]
+        assert [journal.id for journal in history] == [added.journal_id, admin.journal_id]
+    else:
+        assert (added.journal_id, admin.journal_id, history) == (None, None, [])
     with pytest.raises(TaskValidationError) as error:  # dave may not see it: never a watcher
         world.backend.set_watching(
             world.actors["alice"], task.id, world.actors["dave"].user_id, True

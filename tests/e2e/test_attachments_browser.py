@@ -81,3 +81,48 @@ def test_dropped_files_are_attached_with_a_preview(server: str, browser: Any) ->
     assert download.body() == b"1. open\n2. click\n"
     assert download.headers["content-disposition"].startswith("attachment;")
     assert errors == []
+
+
+def test_a_new_task_is_created_with_a_chosen_and_a_dropped_file(server: str, browser: Any) -> None:
+    errors: list[str] = []
+    alice = signed_in_page(browser, server, "alice", errors)
+    alice.goto(f"{server}/tasks/new")
+    alice.fill("#subject", "The printer shows an error")
+    alice.fill("#description", "The log and a screenshot are attached")
+    alice.set_input_files(  # chosen with the file picker
+        "#files-input",
+        files=[{"name": "printer.log", "mimeType": "text/plain", "buffer": b"paper jam\n"}],
+    )
+    png = image_bytes("PNG", size=(90, 60))
+    drop_files(alice, "#files-drop", [("error.png", "image/png", png)])  # and one dropped
+    assert alice.inner_text("#files-chosen").split("\n") == ["printer.log", "error.png"]
+    with alice.expect_navigation():
+        alice.click("#files-form button[type=submit]")
+    assert "Task created successfully" in alice.inner_text("main")
+    assert "/tasks/new" not in alice.url
+    names = alice.eval_on_selector_all("#files-list .files-name", "links => links.map(a => a.text)")
+    assert names == ["printer.log", "error.png"]
+    preview = alice.wait_for_selector("#files-list img.files-preview")
+    preview.scroll_into_view_if_needed()  # previews load lazily
+    loaded = alice.wait_for_function(
+        "img => img.complete && img.naturalWidth", arg=preview, timeout=10_000
+    )
+    assert loaded.json_value() == 90  # the image is shown inline, decoded by the browser
+    assert preview.get_attribute("alt") == "error.png"
+    assert errors == []
+
+
+def test_a_bad_file_on_the_new_task_form_creates_nothing(server: str, browser: Any) -> None:
+    errors: list[str] = []
+    alice = signed_in_page(browser, server, "alice", errors)
+    before = alice.request.get(f"{server}/tasks/api/tasks", params={"status": "all"}).json()
+    alice.goto(f"{server}/tasks/new")
+    alice.fill("#subject", "Not a picture")
+    drop_files(alice, "#files-drop", [("fake.png", "image/png", b"<html>not an image</html>")])
+    with alice.expect_navigation():
+        alice.click("#files-form button[type=submit]")
+    assert "fake.png: The file is not a valid image." in alice.inner_text("main")
+    assert alice.input_value("#subject") == "Not a picture"  # the other fields are kept
+    after = alice.request.get(f"{server}/tasks/api/tasks", params={"status": "all"}).json()
+    assert after["data"]["pagination"]["total"] == before["data"]["pagination"]["total"]
+    assert [e for e in errors if "422" not in e] == []

@@ -78,3 +78,54 @@ def test_an_edit_shows_on_the_other_page_and_a_stale_edit_shows_the_conflict(
     alice.keyboard.press("Enter")
     assert alice.input_value("#notes") == "Thanks @bob "
     assert [e for e in errors if "409" not in e] == []  # the conflict's answer is logged
+
+
+def test_the_watcher_alice_adds_is_told_live_and_both_pages_follow(
+    server: str, browser: Any
+) -> None:
+    errors: list[str] = []
+    alice = signed_in_page(browser, server, "alice", errors)
+    bob = signed_in_page(browser, server, "bob", errors)
+    projects = alice.request.get(f"{server}/tasks/api/projects").json()["data"]
+    web = next(p["id"] for p in projects if p["identifier"] == "web-portal")
+    members = alice.request.get(f"{server}/tasks/api/projects/{web}/members").json()["data"]
+    bob_id = next(m["user_id"] for m in members if m["name"] == "Bob Petrov")
+    found = alice.request.get(
+        f"{server}/tasks/api/tasks",
+        params={"assigned_to": "any", "status": "open", "project": "web-portal", "per_page": "50"},
+    ).json()["data"]["tasks"]
+    task_id = next(
+        str(row["id"])
+        for row in found
+        if bob_id
+        not in alice.request.get(f"{server}/tasks/api/task/{row['id']}").json()["data"][
+            "watcher_ids"
+        ]
+    )
+    for page in (alice, bob):
+        page.goto(f"{server}/tasks/{task_id}")
+        page.wait_for_load_state("networkidle")
+    unread = int(bob.inner_text("#notification-counter") or "0")
+    assert bob.get_attribute("#watch-toggle", "data-watching") == "false"
+
+    alice.select_option("#watcher-add", label="Bob Petrov")
+    alice.click("#watcher-add-button")
+    alice.wait_for_selector(f'#watcher-list [data-watcher-id="{bob_id}"]')
+
+    # bob's bell rings with a toast, and his open page shows him watching, without a reload
+    bob.wait_for_function(
+        "n => document.getElementById('notification-counter').textContent === String(n)",
+        arg=unread + 1,
+        timeout=10_000,
+    )
+    assert "Alice Ivanova added you as a watcher" in bob.inner_text("#toast-area")
+    bob.wait_for_selector(f'#watcher-list [data-watcher-id="{bob_id}"]')
+    assert bob.get_attribute("#watch-toggle", "data-watching") == "true"
+    assert "Watcher: — → Bob Petrov" in bob.inner_text("#journal-list")
+
+    # removed again: nothing rings, both pages follow, the history keeps it
+    alice.click(f'#watcher-list .js-unwatch[data-user-id="{bob_id}"]')
+    bob.wait_for_selector(f'#watcher-list [data-watcher-id="{bob_id}"]', state="detached")
+    assert "Watcher: Bob Petrov → —" in bob.inner_text("#journal-list")
+    assert bob.inner_text("#notification-counter") == str(unread + 1)
+    assert errors == []

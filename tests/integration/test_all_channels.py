@@ -169,6 +169,37 @@ def test_one_change_reaches_the_recipient_everywhere_and_nobody_else(
             page.close()
 
 
+def test_the_watcher_someone_adds_hears_of_it_everywhere_and_nobody_else(
+    site: Site, tmp_path: Path
+) -> None:
+    alice, bob, admin = (signed_in(site.url, name) for name in ("alice", "bob", "admin"))
+    bob_id = own_id(site.url, bob)
+    subscription = turn_on_browser_push(site, bob, tmp_path / "instance")
+    bob_page, admin_page, alice_page = (Listener(site, s) for s in (bob, admin, alice))
+    try:
+        task = open_task_assigned_to(site.url, alice, bob_id)  # one bob may see
+        watchers = f"{site.url}/tasks/api/task/{task['id']}/watchers"
+        alice.delete(f"{watchers}/{bob_id}", timeout=10)  # so that he is added below
+        response = alice.post(watchers, json={"user_id": bob_id}, timeout=10)
+        assert response.status_code == 200, response.text
+
+        assert bob_page.arrived.wait(10), "bob's open page heard nothing"
+        pushed = wait_for(lambda: site.push.received(subscription))
+        mailed = wait_for(lambda: site.mail.inbox.to("bob@example.com"))
+        time.sleep(1.5)  # a duplicate on any channel would have arrived by now
+
+        assert [(n["type"], n["issue_id"]) for n in bob_page.heard] == [("watcher", task["id"])]
+        assert admin_page.heard == []
+        assert alice_page.heard == []
+        assert len(site.push.received(subscription)) == 1
+        assert pushed[0].payload["url"] == f"/tasks/{task['id']}"
+        assert len(site.mail.inbox.messages) == 1, "only bob is told; alice acted"
+        assert f"#{task['id']}" in mailed[0]["Subject"]
+    finally:
+        for page in (bob_page, admin_page, alice_page):
+            page.close()
+
+
 def test_a_recipient_who_was_offline_finds_the_change_on_reconnecting(site: Site) -> None:
     alice, bob = signed_in(site.url, "alice"), signed_in(site.url, "bob")
     bob_id = own_id(site.url, bob)

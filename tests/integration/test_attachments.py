@@ -315,3 +315,63 @@ def test_the_start_stops_when_a_file_could_not_fit_in_a_request(tmp_path, monkey
             MAX_CONTENT_LENGTH=1024,
             MAX_ATTACHMENT_SIZE=2048,
         )
+
+
+def test_the_new_task_page_creates_a_task_with_its_files(client, login, world: World, stored):
+    from helpdesk.tasks.models import Task
+
+    login(world.users["alice"])
+    token = csrf_token_from(client, "/tasks/new")
+    tasks_before = count_rows(Task)
+    form = {
+        "csrf_token": token,
+        "project_id": str(world.projects["web"]),
+        "subject": "Screen goes dark",
+        "files": [(io.BytesIO(image_bytes("PNG")), "dark.png"), (io.BytesIO(b"log"), "x.log")],
+    }
+    response = client.post(
+        "/tasks/new", data=form, content_type="multipart/form-data", headers=FORM
+    )
+    assert response.status_code == 302, response.get_data(as_text=True)
+    task_id = int(response.headers["Location"].rstrip("/").rsplit("/", 1)[-1])
+    assert count_rows(Task) == tasks_before + 1
+    page = client.get(f"/tasks/{task_id}", headers=HTML).get_data(as_text=True)
+    assert 'class="files-preview' in page
+    assert "dark.png" in page
+    assert "x.log" in page
+    assert len(on_disk(stored)) == 2
+
+    bad = {**form, "csrf_token": token, "subject": "Must not exist"}
+    bad["files"] = [(io.BytesIO(b"ok"), "fine.txt"), (io.BytesIO(b"<svg/>"), "x.jpg")]
+    refused = client.post("/tasks/new", data=bad, content_type="multipart/form-data", headers=FORM)
+    assert refused.status_code == 422
+    text = refused.get_data(as_text=True)
+    assert "x.jpg: The file is not a valid image." in text
+    assert "Choose the files again" in text
+    assert count_rows(Task) == tasks_before + 1
+    assert len(on_disk(stored)) == 2  # the good file of the refused form was not kept
+
+
+def test_a_failed_create_leaves_no_file(client, app, login, world: World, stored, monkeypatch):
+    """The task and its files are one transaction: a commit that fails keeps neither."""
+    from helpdesk.tasks import api
+
+    def failing_commit() -> None:
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(api, "commit", failing_commit)
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    login(world.users["alice"])
+    response = client.post(
+        "/tasks/api/task",
+        data={
+            "project_id": str(world.projects["web"]),
+            "subject": "Lost",
+            "files": [(io.BytesIO(b"abc"), "a.txt")],
+        },
+        content_type="multipart/form-data",
+        headers=JSON,
+    )
+    assert response.status_code == 500
+    assert on_disk(stored) == []
+    assert count_rows(Attachment) == 0

@@ -62,7 +62,7 @@ def test_a_file_redmine_calls_an_image_is_verified_before_it_is_shown(app, login
     task = world.create("alice", "P1", "Claimed image")
     backend = world.backend
     fake = b"<html><script>alert(1)</script></html>"
-    token = backend.client.upload(fake, "cat.png", as_login=world.actors["alice"].login)
+    token = backend.client.upload(fake, "cat.png", as_login=world.actors["alice"].login)["token"]
     upload = {"token": token, "filename": "cat.png", "content_type": "image/png"}
     backend.client.put(
         f"/issues/{task.id}.json",

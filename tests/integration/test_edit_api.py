@@ -287,10 +287,10 @@ def test_watchers_yourself_and_others_when_your_role_allows(
     assert doc["watching"] is False  # herself: always
     # a watcher hears of changes as before
     client.post(f"{API}/task/{task_id}/comments", json={"notes": "Looking"}, headers=JSON)
-    assert notifications_of(world.uid("rita")) == []
+    assert [n[0] for n in notifications_of(world.uid("rita"))] == ["watcher"]  # alice added her
     rita.post(url, json={"user_id": world.uid("rita")}, headers=JSON)
     client.post(f"{API}/task/{task_id}/comments", json={"notes": "Still"}, headers=JSON)
-    assert [n[0] for n in notifications_of(world.uid("rita"))] == ["comment"]
+    assert [n[0] for n in notifications_of(world.uid("rita"))] == ["watcher", "comment"]
 
 
 def test_people_to_mention_are_the_projects_members(client, login, world: World) -> None:

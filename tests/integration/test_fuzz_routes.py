@@ -5,6 +5,7 @@ Whatever the input, the answer is never a 5xx."""
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Callable
 from typing import Any
@@ -36,7 +37,8 @@ NAMES = [
     "endpoint", "keys", "p256dh", "auth", "title", "content", "username", "email", "password",
     "confirm_password", "current_password", "new_password", "full_name", "language", "name",
     "is_admin", "notifications_widget_enabled", "browser_notifications_enabled",
-    "email_notifications_enabled", "remember", "csrf_token",
+    "email_notifications_enabled", "remember", "csrf_token", "notes", "lock_version",
+    "done_ratio", "user_id", "query", "author", "watcher", "files", "cf_1",
 ]  # fmt: skip
 
 NASTY = [
@@ -76,11 +78,18 @@ def requests_for(draw: st.DrawFn, rules: list[tuple[str, str, list[str]]]) -> di
         "path": path,
         "query_string": draw(QUERY),
     }
-    body = draw(st.sampled_from(["none", "json", "json", "form", "raw"]))
+    body = draw(st.sampled_from(["none", "json", "json", "form", "raw", "multipart"]))
     if body == "json":
         request["json"] = draw(st.dictionaries(KEYS, JSON, max_size=6) | JSON)
     elif body == "form":
         request["data"] = draw(FORM)
+    elif body == "multipart":  # fields and files, as the file uploads and new tasks take
+        files = draw(st.lists(st.tuples(st.binary(max_size=64), TEXT), max_size=3))
+        request["data"] = {
+            **draw(FORM),
+            "files": [(io.BytesIO(data), name or "f") for data, name in files],
+        }
+        request["content_type"] = "multipart/form-data"
     elif body == "raw":
         request["data"] = draw(st.binary(max_size=200))
         request["content_type"] = draw(

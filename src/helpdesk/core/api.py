@@ -73,6 +73,17 @@ def parse_body(model: type[M]) -> M:
         ) from error
 
 
+def parse_form(model: type[M], data: dict[str, Any]) -> M:
+    """Validate fields sent as a form (text: numbers and dates are read from it); 422 if fields
+    are wrong."""
+    try:
+        return model.model_validate(data, strict=False)
+    except ValidationError as error:
+        raise APIException(
+            _("Some fields are invalid."), 422, {"errors": errors_by_field(error)}
+        ) from error
+
+
 def parse_args(model: type[M]) -> M:
     """Validate query parameters; 400 names the offending parameter."""
     try:

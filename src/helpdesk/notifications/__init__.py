@@ -23,6 +23,7 @@ def register_notifications(app: Flask) -> None:
         TaskEdited,
         TaskReassigned,
         TaskStatusChanged,
+        TaskWatchersChanged,
     )
 
     record(app, TaskStatusChanged, service.record_status_change)
@@ -30,7 +31,15 @@ def register_notifications(app: Flask) -> None:
     record(app, TaskCreated, service.record_assignment)
     record(app, TaskReassigned, service.record_reassignment)
     record(app, TaskEdited, service.record_edit)
-    for event_type in (TaskStatusChanged, TaskCommented, TaskCreated, TaskReassigned, TaskEdited):
+    record(app, TaskWatchersChanged, service.record_watching)
+    for event_type in (
+        TaskStatusChanged,
+        TaskCommented,
+        TaskCreated,
+        TaskReassigned,
+        TaskEdited,
+        TaskWatchersChanged,
+    ):
         record(app, event_type, mail.enqueue)  # after the rows it mails
     count_notified_with(app, service.notified_by_journal)  # the status change's answer
     add_scrape_source(app, mail.outbox_metrics)
@@ -39,6 +48,7 @@ def register_notifications(app: Flask) -> None:
     subscribe(app, TaskCreated, delivery.on_created)
     subscribe(app, TaskReassigned, delivery.on_created)
     subscribe(app, TaskEdited, delivery.on_edited)
+    subscribe(app, TaskWatchersChanged, delivery.on_watching)
     if not event.contains(db.session, "after_soft_rollback", service.forget_recorded):
         event.listen(db.session, "after_soft_rollback", service.forget_recorded)
     register_realtime(app)

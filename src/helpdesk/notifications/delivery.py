@@ -21,6 +21,7 @@ from helpdesk.tasks.events import (
     TaskEdited,
     TaskReassigned,
     TaskStatusChanged,
+    TaskWatchersChanged,
 )
 from helpdesk.users.models import User
 
@@ -121,6 +122,15 @@ def on_edited(event: TaskEdited) -> None:
     concerned = sorted({item.user_id for item in sent} | {event.actor_id})
     task = event.task
     realtime.broadcast_task_changed(task.project_id, task.id, event.journal.id, concerned)
+
+
+def on_watching(event: TaskWatchersChanged) -> None:
+    """Send the new watcher's notification; open pages of the task show who watches it now
+    (the watcher's own pages too, added or removed)."""
+    sent = send_recorded(service.event_key(event))
+    concerned = sorted({item.user_id for item in sent} | {event.actor_id, event.user_id})
+    task = event.task
+    realtime.broadcast_task_changed(task.project_id, task.id, event.journal_id, concerned)
 
 
 def on_created(event: TaskCreated | TaskReassigned) -> None:

@@ -36,6 +36,7 @@ from helpdesk.tasks.events import (
     TaskEdited,
     TaskReassigned,
     TaskStatusChanged,
+    TaskWatchersChanged,
 )
 from helpdesk.users.models import User
 
@@ -49,7 +50,12 @@ BACKOFF_CAP = 3600  # seconds; never wait longer than an hour between attempts
 
 
 def enqueue(
-    event: TaskStatusChanged | TaskCommented | TaskCreated | TaskReassigned | TaskEdited,
+    event: TaskStatusChanged
+    | TaskCommented
+    | TaskCreated
+    | TaskReassigned
+    | TaskEdited
+    | TaskWatchersChanged,
 ) -> None:
     """Queue one email per notification of this change whose recipient wants email, in the
     change's transaction (recorded after the notifications); a replay finds them queued."""

@@ -25,7 +25,7 @@ from helpdesk.core.models import utcnow
 from helpdesk.extensions import Model
 from helpdesk.users.models import User
 
-NOTIFICATION_TYPES = ("status_change", "comment", "assigned", "task_updated", "mention")
+NOTIFICATION_TYPES = ("status_change", "comment", "assigned", "task_updated", "mention", "watcher")
 
 
 class Notifications(Model):

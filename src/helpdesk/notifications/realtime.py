@@ -82,7 +82,7 @@ def broadcast_project_task_update(
 
 
 def broadcast_task_changed(
-    project_id: int, task_id: int, journal_id: int, affected_users: list[int]
+    project_id: int, task_id: int, journal_id: int | None, affected_users: list[int]
 ) -> None:
     """Tell the open pages showing a task (its project's room, the pages of those the change
     concerns) that its fields or history changed: ids only, so a page that hears of a task

@@ -27,6 +27,7 @@ from helpdesk.tasks.events import (
     TaskEdited,
     TaskReassigned,
     TaskStatusChanged,
+    TaskWatchersChanged,
     journal_key,
 )
 from helpdesk.tasks.labels import field_label, label
@@ -362,6 +363,27 @@ def record_edit(event: TaskEdited) -> None:
     _insert_once(rows + mention_rows(task, key, mentioned, event.journal.user.name, text))
 
 
+def record_watching(event: TaskWatchersChanged) -> None:
+    """Tell a user someone else made a watcher of a task, if they may see it; one who started
+    or stopped watching by themselves, or was removed, is told nothing (the removal is in the
+    task's history)."""
+    if not event.watching or event.user_id == event.actor_id:
+        return
+    task = event.task
+    if not get_backend().visible_to(task.id, [event.user_id]):
+        return
+    name = actor_name(event.actor_id)
+
+    def texts() -> tuple[str, str, dict[str, Any]]:
+        return (
+            _("%(name)s added you as a watcher of task #%(id)d", name=name, id=task.id),
+            task.subject,
+            {"task_subject": task.subject},
+        )
+
+    _insert_once(_rows([event.user_id], event_key(event), task, "watcher", texts))
+
+
 def actor_name(user_id: int) -> str:
     """The name a mention notification gives its author: full name, else username."""
     user = db.session.get(User, user_id)
@@ -369,11 +391,21 @@ def actor_name(user_id: int) -> str:
 
 
 def event_key(
-    event: TaskStatusChanged | TaskCommented | TaskCreated | TaskReassigned | TaskEdited,
+    event: TaskStatusChanged
+    | TaskCommented
+    | TaskCreated
+    | TaskReassigned
+    | TaskEdited
+    | TaskWatchersChanged,
 ) -> str:
-    """What makes a change unique: its journal (replays of a feed repeat it), or the new task."""
+    """What makes a change unique: its journal (replays of a feed repeat it), or the new task,
+    or (a store without a history of watchers) the watcher and the moment."""
     if isinstance(event, TaskCreated):
         return f"task:{event.task.id}:assigned"
+    if isinstance(event, TaskWatchersChanged):
+        if event.journal_id is not None:
+            return journal_key(event.journal_id)
+        return f"task:{event.task.id}:watcher:{event.user_id}:{event.occurred_at.isoformat()}"
     if isinstance(event, TaskCommented | TaskEdited):
         return journal_key(event.journal.id)
     if isinstance(event, TaskReassigned):

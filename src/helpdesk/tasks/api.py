@@ -7,15 +7,15 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, jsonify
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from helpdesk.core.api import envelope, parse_args, parse_body
+from helpdesk.core.api import envelope, parse_args, parse_body, parse_form
 from helpdesk.core.decorators import redmine_user_required
 from helpdesk.core.events import commit, rollback
 from helpdesk.core.models import utcnow
-from helpdesk.tasks import service
+from helpdesk.tasks import files, service
 from helpdesk.tasks.backends import get_backend
 from helpdesk.tasks.backends.base import TaskError, TaskPage, TaskQuery
 from helpdesk.tasks.schemas import (
@@ -24,6 +24,7 @@ from helpdesk.tasks.schemas import (
     StatusChangeIn,
     TaskCreateIn,
     TaskListQuery,
+    attachment_doc,
     journal_doc,
     member_doc,
     named_doc,
@@ -204,13 +205,18 @@ def bulk_update_status() -> Response:
 
 @bp.post("/task")
 def create_task() -> Response:
-    """Create a task; 201 with the seed's summary of it."""
-    body = parse_body(TaskCreateIn)
-    task = service.create_task(
-        current_user,
-        body.to_new_task(),
-    )
+    """Create a task; 201 with the seed's summary of it. A JSON body, or multipart/form-data:
+    the same fields as form fields (custom fields as cf_<id>) with files to attach (`files`),
+    all checked before anything is created."""
+    if request.mimetype == "multipart/form-data":
+        body = parse_form(TaskCreateIn, TaskCreateIn.form_fields(request.form))
+        sent = tuple(files.inspect_sent(request.files.getlist("files")))
+        new = replace(body.to_new_task(), files=sent)
+    else:
+        new = parse_body(TaskCreateIn).to_new_task()
+    task = service.create_task(current_user, new)
     commit()
+    added = get_backend().attachments(actor(), task.id) if new.files else []
     data = {
         "task_id": task.id,
         "subject": task.subject,
@@ -219,6 +225,7 @@ def create_task() -> Response:
         "project": task.project.name,
         "created_on": task_detail(task)["created_on"],
         "task": task_detail(task),
+        "attachments": [attachment_doc(item) for item in added],
     }
     return envelope(data, _("Task created successfully"), 201)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import unicodedata
-from typing import Any
 from urllib.parse import quote
 
 from flask import Blueprint, Response, current_app, flash, redirect, request, url_for
@@ -12,7 +11,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.wrappers import Response as Redirect
 
-from helpdesk.core.api import envelope, iso
+from helpdesk.core.api import envelope
 from helpdesk.core.decorators import redmine_user_required
 from helpdesk.core.errors import APIException
 from helpdesk.core.events import commit, rollback
@@ -20,12 +19,11 @@ from helpdesk.tasks import attachments, files
 from helpdesk.tasks.api import handle_task_error
 from helpdesk.tasks.backends.base import (
     AttachmentContent,
-    AttachmentInfo,
     StreamedBytes,
     TaskError,
     TaskValidationError,
 )
-from helpdesk.tasks.schemas import journal_doc
+from helpdesk.tasks.schemas import attachment_doc, journal_doc
 from helpdesk.tasks.views import require_task_access, task_error_page
 
 NOTES_LENGTH = 65_535
@@ -36,22 +34,6 @@ bp.register_error_handler(TaskError, task_error_page)
 api = Blueprint("task_files_api", __name__, url_prefix="/tasks/api")
 api.before_request(redmine_user_required(lambda: None))
 api.register_error_handler(TaskError, handle_task_error)
-
-
-def attachment_doc(info: AttachmentInfo) -> dict[str, Any]:
-    """A file as the API shows it, with the address to download it."""
-    return {
-        "id": info.id,
-        "task_id": info.task_id,
-        "filename": info.filename,
-        "size": info.size,
-        "content_type": info.content_type,
-        "author_id": info.author.id,
-        "author_name": info.author.name,
-        "created_on": iso(info.created_on),
-        "journal_id": info.journal_id,
-        "url": url_for("task_files.download", task_id=info.task_id, attachment_id=info.id),
-    }
 
 
 def posted_notes() -> str:

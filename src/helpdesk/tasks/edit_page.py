@@ -52,6 +52,7 @@ def edit_context(actor: Actor, task: TaskInfo, journals: list[JournalInfo]) -> d
         "tracker_id": {t.id: label(t.name) for t in backend.trackers()},
         "assigned_to_id": names,
         "author_id": names,
+        "watcher": names,
     }
 
     def change(prop_key: str, old: str | None, new: str | None) -> tuple[str, str, str]:

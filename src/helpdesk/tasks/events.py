@@ -61,6 +61,19 @@ def journal_key(journal_id: int) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class TaskWatchersChanged:
+    """Someone added a watcher to a task or removed one (user_id: the watcher); the one added
+    by someone else may want to know, and the task's open pages show the new watchers."""
+
+    task: TaskFacts
+    actor_id: int
+    user_id: int
+    watching: bool
+    journal_id: int | None  # None: a store that keeps no history of watchers (Redmine)
+    occurred_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class TaskEdited:
     """A task's fields were edited here (details: each change old -> new); its people, the
     new assignee and those newly mentioned in its description or notes may want to know."""

@@ -150,9 +150,15 @@ def rejected(message: str) -> TaskValidationError:
 
 def inspect_all(uploads: list[FileStorage]) -> list[NewFile]:
     """Every file of an upload checked before any is stored: all are attached, or none."""
-    uploads = [upload for upload in uploads if upload.filename or upload.content_length]
-    if not uploads:
+    files = inspect_sent(uploads)
+    if not files:
         raise rejected(_("Choose at least one file."))
+    return files
+
+
+def inspect_sent(uploads: list[FileStorage]) -> list[NewFile]:
+    """The files sent, each checked (none is no error: a new task's files are optional)."""
+    uploads = [upload for upload in uploads if upload.filename or upload.content_length]
     if len(uploads) > MAX_FILES:
         raise rejected(_("Attach at most %(count)d files at once.", count=MAX_FILES))
     return [inspect(upload) for upload in uploads]

@@ -43,6 +43,7 @@ FIELD_LABELS = {
     "due_date": _l("Due date"),
     "estimated_hours": _l("Estimated hours"),
     "done_ratio": _l("Done"),
+    "watcher": _l("Watcher"),
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, Literal
 
+from flask import url_for
 from flask_babel import gettext as _
 from pydantic import (
     BaseModel,
@@ -19,6 +20,7 @@ from helpdesk.core.api import iso
 from helpdesk.tasks.backends import get_backend
 from helpdesk.tasks.backends.base import (
     RELEVANCE,
+    AttachmentInfo,
     JournalInfo,
     MemberInfo,
     Named,
@@ -34,6 +36,18 @@ from helpdesk.tasks.backends.edits import EDITABLE_FIELDS, TaskChanges
 
 Id = Annotated[int, Field(gt=0, le=2**31 - 1)]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=65_535)]
+FORM_FIELDS = (
+    "subject",
+    "description",
+    "project_id",
+    "tracker_id",
+    "status_id",
+    "priority_id",
+    "assigned_to_id",
+    "start_date",
+    "due_date",
+    "estimated_hours",
+)  # TaskCreateIn's fields sent as form fields (custom fields: cf_<id>)
 MAX_PER_PAGE = 100
 MAX_BULK = 100
 
@@ -89,6 +103,20 @@ class TaskCreateIn(Body):
             estimated_hours=self.estimated_hours,
             custom_fields={item.id: str(item.value) for item in self.custom_fields},
         )
+
+    @classmethod
+    def form_fields(cls, form: Any, offered: set[int] | None = None) -> dict[str, Any]:
+        """A new task sent as form fields (the new-task page, the API's multipart create) as
+        this model's input: empty boxes are absent values, a custom field's value is cf_<id>
+        (only those offered, when given: the page's boxes of another project are not sent)."""
+        data: dict[str, Any] = {name: form.get(name) for name in FORM_FIELDS if form.get(name)}
+        data["custom_fields"] = [
+            {"id": int(key[3:]), "value": value}
+            for key, value in form.items()
+            if key.startswith("cf_") and key[3:].isdigit() and len(key) < 13 and value
+            if offered is None or int(key[3:]) in offered
+        ]
+        return data
 
     @model_validator(mode="after")
     def due_after_start(self) -> TaskCreateIn:
@@ -340,3 +368,19 @@ def member_doc(member: MemberInfo) -> dict[str, Any]:
 def named_doc(item: Named) -> dict[str, Any]:
     """An id and name."""
     return {"id": item.id, "name": item.name}
+
+
+def attachment_doc(info: AttachmentInfo) -> dict[str, Any]:
+    """A file as the API shows it, with the address to download it."""
+    return {
+        "id": info.id,
+        "task_id": info.task_id,
+        "filename": info.filename,
+        "size": info.size,
+        "content_type": info.content_type,
+        "author_id": info.author.id,
+        "author_name": info.author.name,
+        "created_on": iso(info.created_on),
+        "journal_id": info.journal_id,
+        "url": url_for("task_files.download", task_id=info.task_id, attachment_id=info.id),
+    }

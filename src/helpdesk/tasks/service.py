@@ -28,6 +28,7 @@ from helpdesk.tasks.events import (
     TaskCreated,
     TaskEdited,
     TaskStatusChanged,
+    TaskWatchersChanged,
     journal_key,
 )
 from helpdesk.tasks.mentions import mentioned_usernames, newly_mentioned
@@ -133,12 +134,26 @@ def update_task(
 
 
 def set_watching(user: Any, task_id: int, user_id: int, watching: bool) -> TaskInfo:
-    """Start or stop a user watching a task (watchers hear of its changes)."""
-    return get_backend().set_watching(actor_for(user), task_id, user_id, watching)
+    """Start or stop a user watching a task (watchers hear of its changes); a change announces
+    TaskWatchersChanged after commit, its journal claimed (see announce)."""
+    actor = actor_for(user)
+    result = get_backend().set_watching(actor, task_id, user_id, watching)
+    if result.changed:
+        event = TaskWatchersChanged(
+            task=TaskFacts.of(result.task),
+            actor_id=actor.user_id,
+            user_id=user_id,
+            watching=watching,
+            journal_id=result.journal_id,
+            occurred_at=utcnow(),
+        )
+        announce(result.journal_id, event)
+    return result.task
 
 
 def announce(
-    journal_id: int | None, event: TaskStatusChanged | TaskCommented | TaskEdited | None
+    journal_id: int | None,
+    event: TaskStatusChanged | TaskCommented | TaskEdited | TaskWatchersChanged | None,
 ) -> None:
     """Publish a change made here, its journal claimed so the change feed, meeting the journal
     in the backend's history, does not announce it again (publish_once); a journal without an

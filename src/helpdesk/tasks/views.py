@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -25,7 +26,7 @@ from helpdesk.core.api import errors_by_field
 from helpdesk.core.decorators import redmine_user_required
 from helpdesk.core.errors import error_response, wants_json_response
 from helpdesk.core.events import commit, rollback
-from helpdesk.tasks import saved_filters, service
+from helpdesk.tasks import files, saved_filters, service
 from helpdesk.tasks.api import list_document, parse_query
 from helpdesk.tasks.backends import get_backend
 from helpdesk.tasks.backends.base import CustomFieldInfo, ProjectInfo, TaskError
@@ -153,29 +154,6 @@ def change_status(task_id: int) -> Response:
     return redirect(url_for("tasks.task_page", task_id=task_id))
 
 
-def _form_to_task(form: Any, custom_fields: list[CustomFieldInfo]) -> dict[str, Any]:
-    """The new-task form as TaskCreateIn input: empty boxes are absent values."""
-    names = (
-        "subject",
-        "description",
-        "project_id",
-        "tracker_id",
-        "status_id",
-        "priority_id",
-        "assigned_to_id",
-        "start_date",
-        "due_date",
-        "estimated_hours",
-    )
-    data: dict[str, Any] = {name: form.get(name) for name in names if form.get(name)}
-    data["custom_fields"] = [
-        {"id": field.id, "value": form.get(f"cf_{field.id}", "")}
-        for field in custom_fields
-        if form.get(f"cf_{field.id}")
-    ]
-    return data
-
-
 @bp.route("/new", methods=["GET", "POST"])
 def new_task() -> Response | str | tuple[str, int]:
     """Create a task from a form; the same rules as the API apply."""
@@ -184,13 +162,11 @@ def new_task() -> Response | str | tuple[str, int]:
     errors: dict[str, list[str]] = {}
     if request.method == "POST":
         try:
-            body = TaskCreateIn.model_validate(
-                _form_to_task(request.form, custom_fields), strict=False
-            )
-            task = service.create_task(
-                current_user,
-                body.to_new_task(),
-            )
+            offered = {field.id for field in custom_fields}
+            fields = TaskCreateIn.form_fields(request.form, offered)
+            body = TaskCreateIn.model_validate(fields, strict=False)
+            sent = tuple(files.inspect_sent(request.files.getlist("files")))
+            task = service.create_task(current_user, replace(body.to_new_task(), files=sent))
             commit()
             flash(_("Task created successfully"), "success")
             return redirect(url_for("tasks.task_page", task_id=task.id))

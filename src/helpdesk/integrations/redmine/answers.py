@@ -81,8 +81,10 @@ class Attachment(TypedDict):
 
 
 class Upload(TypedDict):
-    """The token of a file sent to /uploads.json."""
+    """A file sent to /uploads.json: its token attaches it to an issue, its id removes it
+    while it belongs to none."""
 
+    id: int
     token: str
 
 

@@ -16,7 +16,7 @@ from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase, HTTPBasicAuth
 from urllib3.util.retry import Retry
 
-from helpdesk.integrations.redmine.answers import UploadAnswer, User, UserAnswer, parse
+from helpdesk.integrations.redmine.answers import Upload, UploadAnswer, User, UserAnswer, parse
 from helpdesk.tasks.backends.base import (
     BackendUnavailable,
     TaskConflict,
@@ -283,16 +283,16 @@ class RedmineClient:
         *,
         as_login: str | None = None,
         api_key: str | None = None,
-    ) -> str:
-        """POST a file's bytes to /uploads.json; the token that attaches it to an issue (an
-        unused upload is Redmine's to prune); never retried."""
+    ) -> Upload:
+        """POST a file's bytes to /uploads.json; the upload, whose token attaches it to an issue
+        (one never attached is removed with DELETE /attachments/<id>.json); never retried."""
         path = "/uploads.json"
         headers = {**self.headers(as_login, api_key), "Content-Type": "application/octet-stream"}
         response = self.request(
             "POST", path, params={"filename": filename}, data=data, headers=headers
         )
         answer = self.parsed(self.checked(response, "POST", path), UploadAnswer, "POST", path)
-        return answer["upload"]["token"]
+        return answer["upload"]
 
     def delete(self, path: str, *, as_login: str | None = None, api_key: str | None = None) -> None:
         """DELETE a resource (Redmine answers 204); never retried."""

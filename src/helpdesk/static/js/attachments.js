@@ -1,5 +1,7 @@
-// The task page's files (templates/tasks/_attachments.html): drop several files on the zone, or
-// choose them; the names are listed (as text) and the form posts them with the optional comment.
+// Files on a form (the task page's files form, templates/tasks/_attachments.html, and the
+// new-task form): drop several files on the zone, or choose them; the names are listed (as text)
+// and the form posts them with its other fields. A form with a submit button of its own for the
+// files (files-submit) enables it only once files are chosen.
 (function () {
   "use strict";
   var form = document.getElementById("files-form");
@@ -19,7 +21,7 @@
       item.appendChild(document.createTextNode(file.name));
       chosen.appendChild(item);
     });
-    submit.disabled = input.files.length === 0;
+    if (submit) { submit.disabled = input.files.length === 0; }
   }
 
   function addFiles(files) {
@@ -46,5 +48,7 @@
     }
   });
   input.addEventListener("change", showChosen);
-  form.addEventListener("submit", function () { submit.disabled = true; });
+  if (submit) {
+    form.addEventListener("submit", function () { submit.disabled = true; });
+  }
 })();

@@ -17,7 +17,7 @@ from flask_babel import gettext as _
 from helpdesk.core.metrics import note_backend_error
 
 if TYPE_CHECKING:
-    from helpdesk.tasks.backends.edits import TaskChanges, TaskRights, TaskUpdate
+    from helpdesk.tasks.backends.edits import TaskChanges, TaskRights, TaskUpdate, WatchChange
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,7 +218,8 @@ class TaskPage:
 @dataclass(frozen=True, slots=True)
 class NewTask:
     """The fields of a task to create; ids refer to the backend's lookups, assigned_to_id to a
-    helpdesk user."""
+    helpdesk user; files, already checked, are attached with the task (no history entry of
+    their own: they are part of the new task, as in Redmine)."""
 
     project_id: int
     subject: str
@@ -231,6 +232,7 @@ class NewTask:
     due_date: date | None = None
     estimated_hours: float | None = None
     custom_fields: dict[int, str] = field(default_factory=dict)
+    files: tuple[NewFile, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -458,7 +460,8 @@ class TaskBackend(Protocol):
         ...
 
     def create_task(self, actor: Actor, new: NewTask) -> TaskInfo:
-        """Create a task in a project the actor belongs to."""
+        """Create a task in a project the actor belongs to, with its files; a refusal (of a
+        field or of a file) creates nothing and leaves no file behind."""
         ...
 
     def change_status(
@@ -564,9 +567,10 @@ class TaskBackend(Protocol):
         lock_version (if given) is not the task's any more, TaskValidationError by field."""
         ...
 
-    def set_watching(self, actor: Actor, task_id: int, user_id: int, watching: bool) -> TaskInfo:
+    def set_watching(self, actor: Actor, task_id: int, user_id: int, watching: bool) -> WatchChange:
         """Add or remove a watcher: oneself always, another user who may see the task only
-        with task_rights' may_manage_watchers."""
+        with task_rights' may_manage_watchers; journaled (detail "watcher", the user's id as
+        new value when added, old value when removed) where the store keeps such history."""
         ...
 
 

@@ -19,8 +19,9 @@ EDITABLE_FIELDS = (
     "estimated_hours",
     "done_ratio",
 )  # and custom fields; a journal names each as Redmine does (a custom field as cf_<id>)
+WATCHER = "watcher"  # a journal detail of a watcher added (new value) or removed (old value)
 USER_FIELDS = frozenset(
-    {"assigned_to_id", "author_id"}
+    {"assigned_to_id", "author_id", WATCHER}
 )  # journal details whose values are user ids
 
 
@@ -43,6 +44,17 @@ class TaskUpdate:
     task: TaskInfo
     journal_id: int | None
     details: tuple[JournalDetailInfo, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class WatchChange:
+    """The outcome of adding or removing a watcher: the task after it, whether anything changed,
+    and the history entry that records it (None: nothing changed, or a store that keeps no
+    history of watchers, as Redmine)."""
+
+    task: TaskInfo
+    changed: bool
+    journal_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

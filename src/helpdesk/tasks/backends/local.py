@@ -64,7 +64,14 @@ from helpdesk.tasks.backends.base import (
     custom_value_problem,
     status_filter,
 )
-from helpdesk.tasks.backends.edits import TaskChanges, TaskRights, TaskUpdate, detail_value
+from helpdesk.tasks.backends.edits import (
+    WATCHER,
+    TaskChanges,
+    TaskRights,
+    TaskUpdate,
+    WatchChange,
+    detail_value,
+)
 from helpdesk.tasks.backends.lookups import LookupCache, Lookups
 from helpdesk.tasks.models import (
     Attachment,
@@ -715,6 +722,7 @@ class LocalBackend:
         for field_id, value in new.custom_fields.items():
             db.session.add(CustomValue(task_id=task.id, custom_field_id=field_id, value=value))
         db.session.add(Watcher(task_id=task.id, user_id=actor.user_id))
+        self._store_files(actor, task.id, new.files, now)
         db.session.flush()
         names = db.session.execute(names_statement(), {"task_id": task.id}).one()
         return self._info(task, names)
@@ -953,9 +961,10 @@ class LocalBackend:
             details.append((f"cf_{field_id}", old or None, value or None))
         return details
 
-    def set_watching(self, actor: Actor, task_id: int, user_id: int, watching: bool) -> TaskInfo:
-        """Add or remove a watcher (see TaskBackend.set_watching); doing what is already done
-        changes nothing."""
+    def set_watching(self, actor: Actor, task_id: int, user_id: int, watching: bool) -> WatchChange:
+        """Add or remove a watcher (see TaskBackend.set_watching), journaled; doing what is
+        already done changes nothing. The task itself is not written: a watcher changes no
+        field, so an edit begun meanwhile keeps its lock_version."""
         row = self._task(actor, task_id)
         if user_id != actor.user_id and not self._rights(actor, row.role_id).may_manage_watchers:
             raise TaskForbidden(_("You may not change who watches this task."))
@@ -969,8 +978,25 @@ class LocalBackend:
             db.session.add(Watcher(task_id=task_id, user_id=user_id))
         elif not watching and current is not None:
             db.session.delete(current)
+        else:
+            return WatchChange(self.get_task(actor, task_id), changed=False)
+        value = str(user_id)
+        journal = Journal(
+            task_id=task_id,
+            user_id=actor.user_id,
+            notes="",
+            created_on=utcnow(),
+            details=[
+                JournalDetail(
+                    prop_key=WATCHER,
+                    old_value=None if watching else value,
+                    new_value=value if watching else None,
+                )
+            ],
+        )
+        db.session.add(journal)
         db.session.flush()
-        return self.get_task(actor, task_id)
+        return WatchChange(self.get_task(actor, task_id), changed=True, journal_id=journal.id)
 
     # -- change feed --------------------------------------------------------------------
 
@@ -1061,6 +1087,19 @@ class LocalBackend:
         row = self._task(actor, task_id, change_statement())
         self._require_member(actor, row.role_id)
         now = utcnow()
+        added = self._store_files(actor, task_id, new, now)
+        details = [(f"{ATTACHMENT_PROP}{item.id}", None, item.filename) for item in added]
+        journal_id = self._record(actor, row[0], now, notes, details)
+        for item in added:
+            item.journal_id = journal_id
+        db.session.flush()
+        return self._journal_infos(select(Journal).where(Journal.id == journal_id))[0]
+
+    def _store_files(
+        self, actor: Actor, task_id: int, new: Sequence[NewFile], now: datetime
+    ) -> list[Attachment]:
+        """Store the files' bytes (removed again if the transaction does not commit) and add
+        their rows, numbered."""
         added = [
             Attachment(
                 task_id=task_id,
@@ -1076,12 +1115,7 @@ class LocalBackend:
         ]
         db.session.add_all(added)
         db.session.flush()
-        details = [(f"{ATTACHMENT_PROP}{item.id}", None, item.filename) for item in added]
-        journal_id = self._record(actor, row[0], now, notes, details)
-        for item in added:
-            item.journal_id = journal_id
-        db.session.flush()
-        return self._journal_infos(select(Journal).where(Journal.id == journal_id))[0]
+        return added
 
     def attachment(self, actor: Actor, task_id: int, attachment_id: int) -> AttachmentInfo:
         """A file of a visible task."""

@@ -9,6 +9,8 @@ write, or the change feed's journal; a task is read once per request whatever as
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
@@ -79,9 +81,17 @@ from helpdesk.tasks.backends.base import (
     custom_value_problem,
     status_filter,
 )
-from helpdesk.tasks.backends.edits import USER_FIELDS, TaskChanges, TaskRights, TaskUpdate
+from helpdesk.tasks.backends.edits import (
+    USER_FIELDS,
+    TaskChanges,
+    TaskRights,
+    TaskUpdate,
+    WatchChange,
+)
 from helpdesk.tasks.search import search_terms
 from helpdesk.tasks.workflow import refusal
+
+log = logging.getLogger(__name__)
 
 TEXT_FORMATTINGS = {"markdown": "markdown", "common_mark": "markdown", "textile": "plain"}
 LOOKUP_SECONDS = 60  # statuses, priorities, trackers, custom fields, projects' members
@@ -638,8 +648,9 @@ class RedmineBackend:
         return errors
 
     def create_task(self, actor: Actor, new: NewTask) -> TaskInfo:
-        """Create an issue as the actor (Redmine checks their permission and the assignee), and
-        make the actor a watcher, as the helpdesk always has."""
+        """Create an issue as the actor (Redmine checks their permission and the assignee), its
+        files uploaded first and named in the create (removed again when Redmine refuses it),
+        and make the actor a watcher, as the helpdesk always has."""
         errors = self.reference_errors(actor, new)
         assignee = None
         if new.assigned_to_id is not None:
@@ -667,19 +678,26 @@ class RedmineBackend:
             fields["custom_fields"] = [
                 {"id": field_id, "value": value} for field_id, value in new.custom_fields.items()
             ]
+        uploads = self.upload_files(actor, new.files)
+        if uploads:
+            fields["uploads"] = [
+                {key: upload[key] for key in ("token", "filename", "content_type")}
+                for upload in uploads
+            ]
         try:
             created = self.client.post(
                 "/issues.json", {"issue": fields}, shape=IssueAnswer, **self.as_actor(actor)
             )
-        except NotLinked:
+        except TaskError as error:
+            self.discard_uploads(actor, uploads)  # nothing was created: no file stays either
+            if isinstance(error, TaskValidationError):
+                raise TaskValidationError(error.message, errors=self.field_errors(error)) from None
+            if isinstance(error, TaskForbidden | TaskNotFound) and not isinstance(error, NotLinked):
+                raise TaskValidationError(
+                    _("Some fields are invalid."),
+                    errors={"project_id": [_("You may not add tasks to this project.")]},
+                ) from None
             raise
-        except (TaskForbidden, TaskNotFound):
-            raise TaskValidationError(
-                _("Some fields are invalid."),
-                errors={"project_id": [_("You may not add tasks to this project.")]},
-            ) from None
-        except TaskValidationError as error:
-            raise TaskValidationError(error.message, errors=self.field_errors(error)) from None
         task_id = created["issue"]["id"]
         self.watch(actor, task_id)
         return self.get_task(actor, task_id)
@@ -858,10 +876,12 @@ class RedmineBackend:
             fields["notes"] = changes.notes
         return fields, errors
 
-    def set_watching(self, actor: Actor, task_id: int, user_id: int, watching: bool) -> TaskInfo:
+    def set_watching(self, actor: Actor, task_id: int, user_id: int, watching: bool) -> WatchChange:
         """Watch or stop watching as oneself (done by the administrator: Redmine's REST API
         has no "watch" of one's own, and a reporter may not add watchers), or, with
-        add_issue_watchers / delete_issue_watchers, another user who may see the task."""
+        add_issue_watchers / delete_issue_watchers, another user who may see the task. Redmine
+        keeps no history of watchers: nothing is journaled."""
+        self.forget(task_id)  # whether the user watches it now, not as cached
         issue = self.issue(actor, task_id)
         oneself = user_id == actor.user_id
         if not oneself:
@@ -875,6 +895,7 @@ class RedmineBackend:
                 errors={"user_id": [_("This user may not see the task.")]},
             )
         who = {} if oneself else self.as_actor(actor)
+        was_watching = user_id in self.watcher_ids(issue)
         try:
             if watching:
                 self.client.post(f"/issues/{task_id}/watchers.json", {"user_id": redmine_id}, **who)
@@ -888,7 +909,8 @@ class RedmineBackend:
                 raise
             raise TaskForbidden(_("You may not change who watches this task.")) from None
         self.forget(task_id)
-        return self.get_task(actor, task_id)
+        task = self.get_task(actor, task_id)
+        return WatchChange(task, changed=(user_id in task.watcher_ids) != was_watching)
 
     # -- audiences -------------------------------------------------------------------------
 
@@ -964,25 +986,54 @@ class RedmineBackend:
         """Upload each file as the actor (POST /uploads.json), then attach them all, with the
         notes, in one update of the issue: one history entry."""
         self.issue(actor, task_id)
+        uploads = self.upload_files(actor, files)
+        try:
+            journal_id = self.write(actor, task_id, {"notes": notes, "uploads": uploads})
+        except TaskError:
+            self.discard_uploads(actor, uploads)
+            raise
+        found = [j for j in self.journals(actor, task_id) if j.id == journal_id]
+        if not found or not any(d.prop_key.startswith(ATTACHMENT_PROP) for d in found[0].details):
+            raise TaskForbidden(_("You may not add files to this task."))
+        return found[0]
+
+    def upload_files(self, actor: Actor, files: Sequence[NewFile]) -> list[dict[str, Any]]:
+        """Send each file to Redmine as the actor (POST /uploads.json): the `uploads` of an
+        issue write. A file Redmine refuses (its own size or extension rules) is a 422 under
+        "files", and the files sent before it are removed again."""
         who = self.as_actor(actor)
-        uploads = []
+        uploads: list[dict[str, Any]] = []
         for item in files:
             try:
-                token = self.client.upload(item.data, item.filename, **who)
-            except TaskValidationError as error:  # too large for Redmine's own limit
+                upload = self.client.upload(item.data, item.filename, **who)
+            except TaskError as error:
+                self.discard_uploads(actor, uploads)
+                if not isinstance(error, TaskValidationError):
+                    raise
                 messages = [m for ms in (error.payload.get("errors") or {}).values() for m in ms]
                 raise TaskValidationError(
                     _("Redmine refused %(name)s.", name=item.filename),
                     errors={"files": messages or [error.message]},
                 ) from None
             uploads.append(
-                {"token": token, "filename": item.filename, "content_type": item.content_type}
+                {
+                    "id": upload["id"],
+                    "token": upload["token"],
+                    "filename": item.filename,
+                    "content_type": item.content_type,
+                }
             )
-        journal_id = self.write(actor, task_id, {"notes": notes, "uploads": uploads})
-        found = [j for j in self.journals(actor, task_id) if j.id == journal_id]
-        if not found or not any(d.prop_key.startswith(ATTACHMENT_PROP) for d in found[0].details):
-            raise TaskForbidden(_("You may not add files to this task."))
-        return found[0]
+        return uploads
+
+    def discard_uploads(self, actor: Actor, uploads: list[dict[str, Any]]) -> None:
+        """Remove uploads no issue took (their author may, while they belong to none); one
+        Redmine cannot remove now is logged, and left to Redmine's pruning of unused files."""
+        who = self.as_actor(actor)
+        for upload in uploads:
+            try:
+                self.client.delete(f"/attachments/{upload['id']}.json", **who)
+            except TaskError as error:
+                log.warning("could not remove unused Redmine upload %s: %s", upload["id"], error)
 
     def attachment(self, actor: Actor, task_id: int, attachment_id: int) -> AttachmentInfo:
         """A file of a task Redmine shows the actor, or TaskNotFound."""
