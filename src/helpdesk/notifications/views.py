@@ -137,6 +137,7 @@ def subscribe_to_push() -> Response:
     "Stop pushing to a browser",
     body=PushUnsubscribeIn,
     response=None,
+    also=(404,),
     access="session",
     tag="notifications",
 )

@@ -1,0 +1,130 @@
+"""schemathesis against a live `helpdesk serve` on the demo data, over every operation of the
+OpenAPI document, as a normal user (bob, by bearer token and by session) and as an administrator:
+no 5xx, every answer of a documented status and matching its schema, none slower than the
+timeout; then a stateful run that follows the document's links (create a task, read it, change
+its status, comment, edit). Bounded: a few examples per operation, well within two minutes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import schemathesis
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis.stateful import run_state_machine_as_test
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from conftest import demo_copy
+from helpers import helpdesk_serving, signed_in
+
+pytestmark = pytest.mark.servers
+
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
+TIMEOUT = 10  # seconds: a request still unanswered then is a hang, and fails
+EXAMPLES = 25  # per operation and role
+ROLES = ("bob-token", "bob", "admin")
+
+
+@pytest.fixture(scope="module")
+def live_url(demo_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A `helpdesk serve` of its own on a copy of the demo data."""
+    env = demo_copy(demo_template, tmp_path_factory.mktemp("schemathesis"))
+    with helpdesk_serving(env) as (url, _process):
+        yield url
+
+
+@pytest.fixture(scope="module")
+def sessions(live_url: str) -> dict[str, requests.Session]:
+    """Each role's signed-in requests session: bob by token and by cookie, the administrator."""
+    bob = signed_in(live_url, "bob")
+    made = bob.post(f"{live_url}/users/tokens", json={"name": "schemathesis"}, timeout=TIMEOUT)
+    assert made.status_code == 201, made.text
+    by_token = requests.Session()
+    by_token.headers["Authorization"] = f"Bearer {made.json()['data']['token']}"
+    return {"bob-token": by_token, "bob": bob, "admin": signed_in(live_url, "admin")}
+
+
+@pytest.fixture(scope="module")
+def api_schema(live_url: str) -> Any:
+    """The document as the server serves it."""
+    return schemathesis.openapi.from_url(f"{live_url}/tasks/api/openapi.json")
+
+
+def test_every_operation(
+    api_schema: Any, live_url: str, sessions: dict[str, requests.Session]
+) -> None:
+    """Each operation's generated requests, each sent as every role; every failure is listed."""
+    failures = []
+    for result in api_schema.get_all_operations():
+        operation = result.ok()
+
+        @given(case=operation.as_strategy())
+        @settings(
+            max_examples=EXAMPLES,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            phases=[Phase.explicit, Phase.generate],
+            suppress_health_check=list(HealthCheck),
+        )
+        def check(case: Any) -> None:
+            for role in ROLES:  # each generated request, sent as each role in turn
+                case.call_and_validate(
+                    base_url=live_url,
+                    session=sessions[role],
+                    headers={"Accept": "application/json"},
+                    checks=CHECKS,
+                    timeout=TIMEOUT,
+                )
+
+        try:
+            check()
+        except Exception as error:
+            failures.append(f"{operation.label}: {error}")
+    assert not failures, "\n\n".join(failures)
+
+
+def test_linked_operations(
+    api_schema: Any, live_url: str, sessions: dict[str, requests.Session]
+) -> None:
+    """Create a task, then follow the links: read it, change its status, comment, edit."""
+    machine = api_schema.as_state_machine()
+
+    class Linked(machine):  # type: ignore[misc,valid-type]
+        def setup(self) -> None:
+            self.session = sessions["bob"]
+
+        def get_call_kwargs(self, case: Any) -> dict[str, Any]:
+            return {
+                "base_url": live_url,
+                "session": sessions["bob"],
+                "headers": {"Accept": "application/json"},
+                "timeout": TIMEOUT,
+            }
+
+        def validate_response(self, response: Any, case: Any, **kwargs: Any) -> None:
+            case.validate_response(response, checks=CHECKS)
+
+    run_state_machine_as_test(
+        Linked,
+        settings=settings(
+            max_examples=15,
+            stateful_step_count=6,
+            deadline=None,
+            derandomize=True,
+            suppress_health_check=list(HealthCheck),
+        ),
+    )
