@@ -6,6 +6,8 @@ its status, comment, edit). Bounded: a few examples per operation, well within t
 
 from __future__ import annotations
 
+import itertools
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ import requests
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.stateful import run_state_machine_as_test
+from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -34,7 +37,11 @@ CHECKS = [
     response_schema_conformance,
 ]
 TIMEOUT = 10  # seconds: a request still unanswered then is a hang, and fails
-EXAMPLES = 25  # per operation and role
+EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "6"))  # per operation, mode and role
+MODES = (
+    GenerationMode.POSITIVE,
+    GenerationMode.NEGATIVE,
+)  # valid input, and input the schema refuses
 ROLES = ("bob-token", "bob", "admin")
 
 
@@ -68,10 +75,10 @@ def test_every_operation(
 ) -> None:
     """Each operation's generated requests, each sent as every role; every failure is listed."""
     failures = []
-    for result in api_schema.get_all_operations():
-        operation = result.ok()
+    operations = [result.ok() for result in api_schema.get_all_operations()]
+    for operation, mode in itertools.product(operations, MODES):
 
-        @given(case=operation.as_strategy())
+        @given(case=operation.as_strategy(generation_mode=mode))
         @settings(
             max_examples=EXAMPLES,
             deadline=None,
@@ -93,7 +100,7 @@ def test_every_operation(
         try:
             check()
         except Exception as error:
-            failures.append(f"{operation.label}: {error}")
+            failures.append(f"{operation.label} ({mode}): {error}")
     assert not failures, "\n\n".join(failures)
 
 
@@ -102,11 +109,9 @@ def test_linked_operations(
 ) -> None:
     """Create a task, then follow the links: read it, change its status, comment, edit."""
     machine = api_schema.as_state_machine()
+    answered: list[tuple[str, int]] = []
 
     class Linked(machine):  # type: ignore[misc,valid-type]
-        def setup(self) -> None:
-            self.session = sessions["bob"]
-
         def get_call_kwargs(self, case: Any) -> dict[str, Any]:
             return {
                 "base_url": live_url,
@@ -116,6 +121,7 @@ def test_linked_operations(
             }
 
         def validate_response(self, response: Any, case: Any, **kwargs: Any) -> None:
+            answered.append((case.operation.label, response.status_code))
             case.validate_response(response, checks=CHECKS)
 
     run_state_machine_as_test(
@@ -125,6 +131,11 @@ def test_linked_operations(
             stateful_step_count=6,
             deadline=None,
             derandomize=True,
+            database=None,
             suppress_health_check=list(HealthCheck),
         ),
     )
+    # the run created tasks and reached the operations linked from them
+    assert ("POST /tasks/api/task", 201) in answered, answered
+    followed = {label for label, status in answered if "{task_id}" in label and status < 300}
+    assert followed, answered
