@@ -16,6 +16,7 @@ import pytest
 import requests
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis.errors import Unsatisfiable
 from hypothesis.stateful import run_state_machine_as_test
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
@@ -37,7 +38,7 @@ CHECKS = [
     response_schema_conformance,
 ]
 TIMEOUT = 10  # seconds: a request still unanswered then is a hang, and fails
-EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "6"))  # per operation, mode and role
+EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "5"))  # per operation, mode and role
 MODES = (
     GenerationMode.POSITIVE,
     GenerationMode.NEGATIVE,
@@ -99,6 +100,8 @@ def test_every_operation(
 
         try:
             check()
+        except Unsatisfiable:  # no input of this operation can break its schema (it takes none)
+            assert mode == GenerationMode.NEGATIVE, operation.label
         except Exception as error:
             failures.append(f"{operation.label} ({mode}): {error}")
     assert not failures, "\n\n".join(failures)
