@@ -107,11 +107,36 @@ def test_every_operation(
     assert not failures, "\n\n".join(failures)
 
 
+def narrowed_for_bob(url: str, bob: requests.Session) -> dict[str, Any]:
+    """The served document with a new task's body reduced to a subject, a description and one
+    of bob's projects, and a status change to the statuses there are."""
+    document = bob.get(f"{url}/tasks/api/openapi.json", timeout=TIMEOUT).json()
+    ids = {
+        name: [
+            item["id"]
+            for item in bob.get(f"{url}/tasks/api/{name}", timeout=TIMEOUT).json()["data"]
+        ]
+        for name in ("projects", "statuses")
+    }
+    schemas = document["components"]["schemas"]
+    create = schemas["TaskCreateIn"]
+    create["properties"] = {
+        "subject": create["properties"]["subject"],
+        "description": create["properties"]["description"],
+        "project_id": {"enum": ids["projects"]},
+    }
+    schemas["StatusChangeIn"]["properties"]["status_id"] = {"enum": ids["statuses"]}
+    return dict(document)
+
+
 def test_linked_operations(
     api_schema: Any, live_url: str, sessions: dict[str, requests.Session]
 ) -> None:
-    """Create a task, then follow the links: read it, change its status, comment, edit."""
-    machine = api_schema.as_state_machine()
+    """Create a task, then follow the links: read it, change its status, comment, edit. The
+    new task's project and the statuses are narrowed to bob's own (random ids are refused
+    long before a task is made, and the run would only test refusals)."""
+    machine = schemathesis.openapi.from_dict(narrowed_for_bob(live_url, sessions["bob"]))
+    machine = machine.as_state_machine()
     answered: list[tuple[str, int]] = []
 
     class Linked(machine):  # type: ignore[misc,valid-type]
