@@ -2,7 +2,8 @@
 OpenAPI document, as a normal user (bob, by bearer token and by session) and as an administrator:
 no 5xx, every answer of a documented status and matching its schema, none slower than the
 timeout; then a stateful run that follows the document's links (create a task, read it, change
-its status, comment, edit). Bounded: a few examples per operation, well within two minutes."""
+its status, comment, edit). Bounded: a few examples per operation (SCHEMATHESIS_EXAMPLES, 5 by
+default, raises it for a longer hunt), within a couple of minutes."""
 
 from __future__ import annotations
 
