@@ -26,6 +26,7 @@ def create_app(config: type[Config] | str | None = None, **overrides: Any) -> Fl
     configure(app, config, overrides)
 
     from helpdesk.admin import register_admin
+    from helpdesk.apidocs import register_apidocs
     from helpdesk.auth import register_auth
     from helpdesk.core import register_core
     from helpdesk.health import register_health
@@ -42,6 +43,7 @@ def create_app(config: type[Config] | str | None = None, **overrides: Any) -> Fl
     register_tasks(app)
     register_notifications(app)
     register_health(app)
+    register_apidocs(app)
     return app
 
 

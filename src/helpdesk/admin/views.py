@@ -17,6 +17,7 @@ from flask import (
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, or_, select
 from werkzeug.wrappers import Response
 
@@ -26,6 +27,7 @@ from helpdesk.core.decorators import admin_required
 from helpdesk.core.errors import APIException, wants_json_response
 from helpdesk.core.metrics import cache_counts
 from helpdesk.core.models import escape_like
+from helpdesk.core.openapi import documented
 from helpdesk.core.urls import page_number
 from helpdesk.extensions import db
 from helpdesk.tasks.backends import get_backend
@@ -266,9 +268,47 @@ def _require_boolean_flags(sent: dict[str, object]) -> None:
         )
 
 
+class EndpointFiguresOut(BaseModel):
+    """One endpoint's timing figures since the last reset."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    count: int
+    total_time: float
+    avg_time: float
+    min_time: float
+    max_time: float
+
+
+class CacheCountOut(BaseModel):
+    """A cache's hits and misses."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    hits: int
+    misses: int
+
+
+class PerformanceOut(BaseModel):
+    """GET /admin/metrics: the seed's figures by endpoint name, and `caches` beside them."""
+
+    model_config = ConfigDict(extra="allow")
+    __pydantic_extra__: dict[str, EndpointFiguresOut]
+
+    caches: dict[str, CacheCountOut]
+
+
 @bp.get("/metrics")
+@documented(
+    "Per-endpoint timing figures and cache counts",
+    response=PerformanceOut,
+    access="admin",
+    tag="health",
+    enveloped=False,
+)
 @admin_required
 def performance_metrics() -> Response:
     """The seed's per-endpoint timing figures, and each cache's hits and misses under `caches`."""
     figures = current_app.extensions["performance_monitor"].get_metrics()
-    return jsonify({**figures, "caches": cache_counts()})
+    caches = {name: CacheCountOut(**counts) for name, counts in cache_counts().items()}
+    return jsonify(PerformanceOut(**figures, caches=caches).model_dump())

@@ -13,6 +13,7 @@ from flask_babel import gettext as _
 from pydantic import BaseModel, ValidationError
 
 from helpdesk.core.errors import APIException
+from helpdesk.core.openapi import check_declared
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -61,6 +62,7 @@ def envelope(
 
 def parse_body(model: type[M]) -> M:
     """Validate the JSON body: 415 if it is not JSON, 400 if malformed, 422 if fields are wrong."""
+    check_declared(model, "body")
     if not request.is_json:
         raise APIException(_("Send a JSON body with Content-Type: application/json."), 415)
     try:
@@ -86,6 +88,7 @@ def parse_form(model: type[M], data: dict[str, Any]) -> M:
 
 def parse_args(model: type[M]) -> M:
     """Validate query parameters; 400 names the offending parameter."""
+    check_declared(model, "query")
     try:
         return model.model_validate(request.args.to_dict())
     except ValidationError as error:

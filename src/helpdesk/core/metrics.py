@@ -31,6 +31,8 @@ from prometheus_client import (
 from prometheus_client.metrics_core import Metric
 from werkzeug.wrappers import Response
 
+from helpdesk.core.openapi import documented
+
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 REQUESTS = Counter(
@@ -181,6 +183,14 @@ bp = Blueprint("metrics", __name__)
 
 
 @bp.get("/metrics")
+@documented(
+    "Prometheus text format (administrators, METRICS_ALLOW_FROM)",
+    response=None,
+    response_type="text/plain",
+    access="admin",
+    tag="health",
+    enveloped=False,
+)
 def metrics() -> Response:
     """Prometheus's text format, for the scraper and for administrators."""
     if not may_read_metrics(request.remote_addr):

@@ -6,6 +6,8 @@ from flask import Blueprint, Response, abort, current_app, send_from_directory
 from flask_login import login_required
 
 from helpdesk.core.api import envelope
+from helpdesk.core.openapi import documented
+from helpdesk.notifications.schemas import PushKeyOut
 from helpdesk.notifications.webpush import public_key
 
 bp = Blueprint("pwa", __name__)
@@ -35,10 +37,17 @@ def manifest() -> Response:
 
 
 @bp.get("/tasks/api/push-key")
+@documented(
+    "The VAPID public key (404 when push is not set up)",
+    response=PushKeyOut,
+    access="session",
+    tag="notifications",
+    also=(404,),
+)
 @login_required
 def push_key() -> Response:
     """The VAPID public key pages pass to pushManager.subscribe(); 404 when push is not set up."""
     key = public_key(current_app)
     if key is None:
         abort(404)
-    return envelope({"public_key": key})
+    return envelope(PushKeyOut(public_key=key).model_dump())

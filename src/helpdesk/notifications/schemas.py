@@ -97,19 +97,85 @@ class PushUnsubscribeIn(BaseModel):
     endpoint: Annotated[str, StringConstraints(max_length=1000)]
 
 
+class Out(BaseModel):
+    """An answer's document: built through its model, so it always has the declared shape."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class NotificationOut(Out):
+    """A notification as the seed's clients read it (API and socket alike)."""
+
+    id: int
+    type: str
+    title: str
+    message: str
+    issue_id: int | None
+    is_read: bool
+    created_at: Annotated[str, Field(json_schema_extra={"format": "date-time"})] | None
+    read_at: Annotated[str, Field(json_schema_extra={"format": "date-time"})] | None
+    data: dict[str, Any]
+
+
+class NotificationListOut(Out):
+    """GET /tasks/api/notifications: a page of them, newest first, and the counts."""
+
+    notifications: list[NotificationOut]
+    total_count: int
+    unread_count: int
+
+
+class UnreadOut(Out):
+    """How many notifications are left unread."""
+
+    unread_count: int
+
+
+class AllReadOut(Out):
+    """PUT /tasks/api/notifications/read-all: how many were marked."""
+
+    marked: int
+    unread_count: int
+
+
+class SubscriptionOut(Out):
+    """The stored push subscription."""
+
+    subscription_id: int
+
+
+class PushKeyOut(Out):
+    """The VAPID public key for pushManager.subscribe()."""
+
+    public_key: str
+
+
+class PreferencesOut(Out):
+    """How the user hears of changes: the bell and toasts, browser push, e-mail."""
+
+    notifications_widget_enabled: bool
+    browser_notifications_enabled: bool
+    email_notifications_enabled: bool
+
+
 def notification_doc(item: Notifications) -> dict[str, Any]:
     """A notification as the seed's clients read it (API and socket alike)."""
-    return {
-        "id": item.id,
-        "type": item.type,
-        "title": item.title,
-        "message": item.message,
-        "issue_id": item.issue_id,
-        "is_read": item.is_read,
-        "created_at": iso(item.date_created),
-        "read_at": iso(item.read_at),
-        "data": item.data or {},
-    }
+    return notification_out(item).model_dump()
+
+
+def notification_out(item: Notifications) -> NotificationOut:
+    """A notification as its model."""
+    return NotificationOut(
+        id=item.id,
+        type=item.type,
+        title=item.title,
+        message=item.message,
+        issue_id=item.issue_id,
+        is_read=item.is_read,
+        created_at=iso(item.date_created),
+        read_at=iso(item.read_at),
+        data=item.data or {},
+    )
 
 
 class NotificationPreferencesIn(BaseModel):

@@ -10,16 +10,22 @@ from sqlalchemy import func, select
 from helpdesk.core.api import envelope, parse_args, parse_body
 from helpdesk.core.errors import APIException
 from helpdesk.core.events import commit
+from helpdesk.core.openapi import documented
 from helpdesk.extensions import db
 from helpdesk.notifications import service
 from helpdesk.notifications.models import Notifications, PushSubscription
 from helpdesk.notifications.preferences import preferences_of, update_preferences
 from helpdesk.notifications.schemas import (
+    AllReadOut,
+    NotificationListOut,
     NotificationPreferencesIn,
     NotificationQuery,
+    PreferencesOut,
     PushSubscriptionIn,
     PushUnsubscribeIn,
-    notification_doc,
+    SubscriptionOut,
+    UnreadOut,
+    notification_out,
 )
 from helpdesk.users.snapshot import signed_in_row
 
@@ -28,6 +34,13 @@ bp.before_request(login_required(lambda: None))
 
 
 @bp.get("/notifications")
+@documented(
+    "The user's notifications, newest first",
+    query=NotificationQuery,
+    response=NotificationListOut,
+    access="session",
+    tag="notifications",
+)
 def get_notifications() -> Response:
     """The user's notifications, newest first, with total and unread counts."""
     params = parse_args(NotificationQuery)
@@ -41,47 +54,65 @@ def get_notifications() -> Response:
         mine.order_by(Notifications.id.desc()).limit(params.limit).offset(params.offset)
     )
     return envelope(
-        {
-            "notifications": [notification_doc(item) for item in items],
-            "total_count": total,
-            "unread_count": service.unread_count(current_user.id),
-        }
+        NotificationListOut(
+            notifications=[notification_out(item) for item in items],
+            total_count=total,
+            unread_count=service.unread_count(current_user.id),
+        ).model_dump()
     )
 
 
 @bp.put("/notifications/<int:notification_id>/read")
+@documented("Mark a notification read", response=UnreadOut, access="session", tag="notifications")
 def mark_notification_read(notification_id: int) -> Response:
     """Mark one of one's own notifications read; anyone else's is "not found"."""
     if not service.mark_read(current_user.id, notification_id):
         raise APIException(_("Notification not found."), 404)
     commit()
     return envelope(
-        {"unread_count": service.unread_count(current_user.id)},
+        UnreadOut(unread_count=service.unread_count(current_user.id)).model_dump(),
         _("Notification marked as read"),
     )
 
 
 @bp.put("/notifications/read-all")
+@documented(
+    "Mark every notification read", response=AllReadOut, access="session", tag="notifications"
+)
 def mark_all_read() -> Response:
     """Mark all of one's notifications read."""
     changed = service.mark_all_read(current_user.id)
     service.note_check(signed_in_row(current_user))
     commit()
-    return envelope({"marked": changed, "unread_count": 0}, _("All notifications marked as read"))
+    return envelope(
+        AllReadOut(marked=changed, unread_count=0).model_dump(),
+        _("All notifications marked as read"),
+    )
 
 
 @bp.delete("/notifications/<int:notification_id>")
+@documented("Delete a notification", response=UnreadOut, access="session", tag="notifications")
 def delete_notification(notification_id: int) -> Response:
     """Delete one of one's own notifications."""
     if not service.delete(current_user.id, notification_id):
         raise APIException(_("Notification not found."), 404)
     commit()
     return envelope(
-        {"unread_count": service.unread_count(current_user.id)}, _("Notification deleted")
+        UnreadOut(unread_count=service.unread_count(current_user.id)).model_dump(),
+        _("Notification deleted"),
     )
 
 
 @bp.post("/push-subscribe")
+@documented(
+    "Subscribe this browser to push",
+    body=PushSubscriptionIn,
+    response=SubscriptionOut,
+    status=201,
+    also=(200, 409),
+    access="session",
+    tag="notifications",
+)
 def subscribe_to_push() -> Response:
     """Store the browser's push subscription; the same endpoint again updates it."""
     body = parse_body(PushSubscriptionIn)
@@ -94,7 +125,7 @@ def subscribe_to_push() -> Response:
     commit()
     message = _("Push subscription created") if created else _("Push subscription updated")
     return envelope(
-        {"subscription_id": subscription.id},
+        SubscriptionOut(subscription_id=subscription.id).model_dump(),
         message,
         201 if created else 200,
         subscription_id=subscription.id,
@@ -102,6 +133,14 @@ def subscribe_to_push() -> Response:
 
 
 @bp.post("/push-unsubscribe")
+@documented(
+    "Stop pushing to a browser",
+    body=PushUnsubscribeIn,
+    response=None,
+    also=(404,),
+    access="session",
+    tag="notifications",
+)
 def unsubscribe_from_push() -> Response:
     """Stop pushing to a browser of one's own."""
     body = parse_body(PushUnsubscribeIn)
@@ -119,15 +158,27 @@ def unsubscribe_from_push() -> Response:
 
 
 @bp.get("/notification-preferences")
+@documented(
+    "How the user hears of changes", response=PreferencesOut, access="session", tag="notifications"
+)
 def get_notification_preferences() -> Response:
     """How the user wants to hear of changes: widget, browser push, e-mail."""
-    return envelope(preferences_of(current_user))
+    return envelope(PreferencesOut(**preferences_of(current_user)).model_dump())
 
 
 @bp.put("/notification-preferences")
+@documented(
+    "Change how the user hears of changes",
+    body=NotificationPreferencesIn,
+    response=PreferencesOut,
+    access="session",
+    tag="notifications",
+)
 def put_notification_preferences() -> Response:
     """Change some of the switches; a wrong field refuses the whole request."""
     body = parse_body(NotificationPreferencesIn)
     preferences = update_preferences(signed_in_row(current_user), body.model_dump())
     commit()
-    return envelope(preferences, _("Notification preferences saved."))
+    return envelope(
+        PreferencesOut(**preferences).model_dump(), _("Notification preferences saved.")
+    )

@@ -15,6 +15,7 @@ from helpdesk.core.api import envelope
 from helpdesk.core.decorators import redmine_user_required
 from helpdesk.core.errors import APIException
 from helpdesk.core.events import commit, rollback
+from helpdesk.core.openapi import MULTIPART, documented
 from helpdesk.tasks import attachments, files
 from helpdesk.tasks.api import handle_task_error
 from helpdesk.tasks.backends.base import (
@@ -23,7 +24,15 @@ from helpdesk.tasks.backends.base import (
     TaskError,
     TaskValidationError,
 )
-from helpdesk.tasks.schemas import attachment_doc, journal_doc
+from helpdesk.tasks.schemas import (
+    AttachmentOut,
+    FileDeletedOut,
+    FilesAddedOut,
+    FilesIn,
+    attachment_doc,
+    attachment_out,
+    journal_out,
+)
 from helpdesk.tasks.views import require_task_access, task_error_page
 
 NOTES_LENGTH = 65_535
@@ -134,6 +143,15 @@ def read_up_to(chunks: StreamedBytes, limit: int) -> tuple[bytes | None, Streame
 
 
 @api.route("/task/<int:task_id>/attachments", methods=["GET", "POST"])
+@documented("A task's files, oldest first", method="GET", response=list[AttachmentOut])
+@documented(
+    "Attach files to a task",
+    method="POST",
+    body=FilesIn,
+    body_type=MULTIPART,
+    response=FilesAddedOut,
+    status=201,
+)
 def task_attachments(task_id: int) -> Response:
     """GET: a task's files, oldest first. POST: attach files (multipart/form-data: one or more
     `files`, optional `notes`); 201 with the history entry and the files. One rule for both, so
@@ -147,13 +165,17 @@ def task_attachments(task_id: int) -> Response:
         current_user, task_id, request.files.getlist("files"), posted_notes()
     )
     commit()
-    body = {"journal": journal_doc(journal), "attachments": [attachment_doc(a) for a in added]}
-    return envelope(body, _("Files attached"), 201)
+    body = FilesAddedOut(
+        journal=journal_out(journal), attachments=[attachment_out(a) for a in added]
+    )
+    return envelope(body.model_dump(), _("Files attached"), 201)
 
 
 @api.delete("/task/<int:task_id>/attachments/<int:attachment_id>")
+@documented("Remove a file from a task", response=FileDeletedOut)
 def delete_file(task_id: int, attachment_id: int) -> Response:
     """Remove a file (its author or an administrator; Redmine: whom its roles allow)."""
     attachments.delete_file(current_user, task_id, attachment_id)
     commit()
-    return envelope({"id": attachment_id, "task_id": task_id}, _("File deleted"))
+    deleted = FileDeletedOut(id=attachment_id, task_id=task_id)
+    return envelope(deleted.model_dump(), _("File deleted"))

@@ -11,10 +11,12 @@ from werkzeug.wrappers import Response
 from helpdesk.core.api import envelope, errors_by_field, parse_body
 from helpdesk.core.decorators import redmine_user_required
 from helpdesk.core.events import commit, rollback
+from helpdesk.core.openapi import documented
 from helpdesk.tasks import saved_filters
 from helpdesk.tasks.api import handle_task_error
 from helpdesk.tasks.backends.base import TaskError
 from helpdesk.tasks.saved_filters import SavedFilterIn
+from helpdesk.tasks.schemas import SavedFilterOut
 
 api_bp = Blueprint("task_filters_api", __name__, url_prefix="/tasks/api/filters")
 api_bp.before_request(redmine_user_required(lambda: None))
@@ -25,12 +27,14 @@ pages_bp.before_request(redmine_user_required(lambda: None))
 
 
 @api_bp.get("")
+@documented("The user's saved filters, by name", response=list[SavedFilterOut])
 def list_filters() -> Response:
     """The user's saved filters, by name."""
     return envelope([saved_filters.doc(s) for s in saved_filters.of_user(current_user.id)])
 
 
 @api_bp.post("")
+@documented("Save a filter", body=SavedFilterIn, response=SavedFilterOut, status=201)
 def create_filter() -> Response:
     """Save a named filter (name, query: a My Tasks query string); 201."""
     saved = saved_filters.save(current_user.id, parse_body(SavedFilterIn))
@@ -39,12 +43,14 @@ def create_filter() -> Response:
 
 
 @api_bp.get("/<int:filter_id>")
+@documented("One of the user's saved filters", response=SavedFilterOut)
 def get_filter(filter_id: int) -> Response:
     """One of the user's saved filters (another user's is 404)."""
     return envelope(saved_filters.doc(saved_filters.owned(current_user.id, filter_id)))
 
 
 @api_bp.put("/<int:filter_id>")
+@documented("Change a saved filter", body=SavedFilterIn, response=SavedFilterOut)
 def update_filter(filter_id: int) -> Response:
     """Rename or change one of the user's saved filters."""
     body = parse_body(SavedFilterIn)
@@ -54,6 +60,7 @@ def update_filter(filter_id: int) -> Response:
 
 
 @api_bp.delete("/<int:filter_id>")
+@documented("Delete a saved filter", response=None)
 def delete_filter(filter_id: int) -> Response:
     """Delete one of the user's saved filters."""
     saved_filters.delete(current_user.id, filter_id)

@@ -15,7 +15,7 @@ from helpdesk.core.api import errors_by_field
 from helpdesk.core.models import Model, utcnow
 from helpdesk.extensions import db
 from helpdesk.tasks.backends.base import TaskNotFound, TaskValidationError
-from helpdesk.tasks.schemas import TaskListQuery
+from helpdesk.tasks.schemas import SavedFilterOut, TaskListQuery
 
 # The filters a saved queue keeps (the page number is where one was, not what one wants)
 KEPT = ("assigned_to", "author", "watcher", "status", "priority", "project", "search", "sort")
@@ -61,7 +61,7 @@ class SavedFilterIn(BaseModel):
 
 def doc(saved: SavedFilter) -> dict[str, Any]:
     """A saved filter for the API."""
-    return {"id": saved.id, "name": saved.name, "query": saved.query}
+    return SavedFilterOut(id=saved.id, name=saved.name, query=saved.query).model_dump()
 
 
 def of_user(user_id: int) -> list[SavedFilter]:

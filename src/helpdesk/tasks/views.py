@@ -26,12 +26,19 @@ from helpdesk.core.api import errors_by_field
 from helpdesk.core.decorators import redmine_user_required
 from helpdesk.core.errors import error_response, wants_json_response
 from helpdesk.core.events import commit, rollback
+from helpdesk.core.openapi import documented
 from helpdesk.tasks import files, saved_filters, service
 from helpdesk.tasks.api import list_document, parse_query
 from helpdesk.tasks.backends import get_backend
 from helpdesk.tasks.backends.base import CustomFieldInfo, ProjectInfo, TaskError
 from helpdesk.tasks.edit_page import edit_context
-from helpdesk.tasks.schemas import CommentIn, StatusChangeIn, TaskCreateIn
+from helpdesk.tasks.schemas import (
+    CommentIn,
+    StatusChangeIn,
+    TaskCreateIn,
+    TaskListOut,
+    TaskListQuery,
+)
 
 bp = Blueprint("tasks", __name__, url_prefix="/tasks")
 
@@ -70,6 +77,12 @@ def lookups() -> dict[str, Any]:
 
 
 @bp.get("/my-tasks")
+@documented(
+    "The user's queues (send Accept: application/json; a page otherwise)",
+    query=TaskListQuery,
+    response=TaskListOut,
+    enveloped=False,
+)
 def my_tasks() -> Response | str:
     """The user's queues (assigned to them by default; reported, watched, unassigned, all): a
     page for browsers, the seed's JSON document for clients; a task number jumps to the task."""

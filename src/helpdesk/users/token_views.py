@@ -12,7 +12,9 @@ from wtforms.validators import DataRequired, Length
 
 from helpdesk.core.errors import wants_json_response
 from helpdesk.core.forms import BaseForm
+from helpdesk.core.openapi import documented
 from helpdesk.extensions import db
+from helpdesk.users.schemas import TokenCreatedOut, TokenIn, TokenOut
 from helpdesk.users.tokens import create_token, revoke_token, user_tokens
 from helpdesk.users.views import form_errors
 
@@ -41,6 +43,16 @@ def tokens() -> str:
 
 
 @bp.post("")
+@documented(
+    "Create a personal token (JSON clients get it in the answer, once)",
+    body=TokenIn,
+    response=TokenCreatedOut,
+    status=201,
+    access="session",
+    tag="accounts",
+    enveloped=False,
+    also=(422,),
+)
 @login_required
 def create() -> Response | tuple[str, int]:
     """Create a token; a page is redirected to the list, which shows the value once (reloading
@@ -58,8 +70,10 @@ def create() -> Response | tuple[str, int]:
     token, plain = create_token(current_user, form.name.data)
     db.session.commit()
     if wants_json_response():
-        body = {"success": True, "data": {"id": token.id, "name": token.name, "token": plain}}
-        return jsonify(body), 201  # type: ignore[return-value]
+        body = TokenCreatedOut(
+            success=True, data=TokenOut(id=token.id, name=token.name, token=plain)
+        )
+        return jsonify(body.model_dump()), 201  # type: ignore[return-value]
     session[NEW_TOKEN_KEY] = plain  # shown by the next GET of the page, once
     return redirect(url_for("tokens.tokens"), 303)
 

@@ -28,6 +28,7 @@ from helpdesk.auth.chain import sign_in
 from helpdesk.core.errors import wants_json_response
 from helpdesk.core.images import ImageRejected, delete_image
 from helpdesk.core.models import SiteSetting
+from helpdesk.core.openapi import documented
 from helpdesk.core.rate_limits import rate_limit
 from helpdesk.core.security import is_cross_origin
 from helpdesk.core.urls import page_number, safe_next_url
@@ -43,6 +44,7 @@ from helpdesk.users.forms import (
     ResetPasswordForm,
 )
 from helpdesk.users.models import User
+from helpdesk.users.schemas import LoginIn, LoginOut
 from helpdesk.users.snapshot import signed_in_row
 
 bp = Blueprint("users", __name__, url_prefix="/users")
@@ -94,6 +96,16 @@ def _with_headers(response: Response, headers: dict[str, str]) -> Response:
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@documented(
+    "Sign in (JSON answers for JSON clients): the session cookie",
+    method="POST",
+    body=LoginIn,
+    response=LoginOut,
+    access="public",
+    tag="accounts",
+    enveloped=False,
+    also=(401, 403, 422, 429),
+)
 def login() -> Response | str | tuple[str, int]:
     """Sign in; JSON clients get the seed's success/message/redirect document."""
     target = safe_next_url(request.args.get("next"), HOME_AFTER_LOGIN)
@@ -122,7 +134,8 @@ def login() -> Response | str | tuple[str, int]:
         start_session(user, bool(form.remember.data))
         db.session.commit()
         if wants_json:
-            return jsonify({"success": True, "message": _("Login successful"), "redirect": target})
+            answer = LoginOut(success=True, message=_("Login successful"), redirect=target)
+            return jsonify(answer.model_dump())
         return redirect(target)
     return _render_login(form)
 
