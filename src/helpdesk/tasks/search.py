@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
@@ -47,7 +48,7 @@ TEXT_SEARCH_CONFIG = "russian"  # PostgreSQL: Russian Snowball for Cyrillic, Eng
 # How many of a search's newest matches (and newest subject matches) are ranked: a word in most
 # tasks would otherwise read thousands of task rows to order one page. A page past them widens
 # the window to reach it.
-RANKED_MATCHES = 500
+RANKED_MATCHES = 200
 
 # What decides who may see a task and which status filter takes it, as words of the document's
 # `scope` (SQLite: its own column; PostgreSQL: lexemes no text makes, as the parser splits at "#"):
@@ -327,16 +328,21 @@ class FullText:
         return select(SQLITE_TABLE.c.rowid).where(text(f"task_search MATCH :{param}"))
 
     def newest(self, param: str) -> Any:
-        """The newest `window` matches (the highest numbers), from the full-text index alone:
-        PostgreSQL sorts the index's matches (`+ 0` keeps it from walking the primary key
-        instead), SQLite's FTS5 reads its lists backwards and stops."""
-        if self.dialect == "postgresql":
-            key: Any = POSTGRESQL_TABLE.c.task_id + 0
-        else:
-            key = SQLITE_TABLE.c.rowid
-        window = bindparam("window", type_=Integer)
-        return self.matches(param).order_by(key.desc()).limit(window).subquery()
+        """The newest `window` matches (the highest numbers), from the full-text index alone,
+        as a common table expression (read once however often a statement names it)."""
+        return _newest(self, param)
 
     def count(self) -> Any:
         """How many tasks match "fts", counted in the index."""
         return select(func.count()).select_from(self.matches("fts").subquery())
+
+
+@lru_cache(maxsize=16)
+def _newest(search: FullText, param: str) -> Any:
+    """FullText.newest, one object per search and query (a statement names it twice and
+    SQLAlchemy takes two objects of one name for two tables). SQLite's FTS5 reads its lists
+    backwards and stops; PostgreSQL's planner walks the primary key backwards, testing each
+    document, for a word in many tasks, and sorts the GIN index's matches for a rarer one."""
+    key = POSTGRESQL_TABLE.c.task_id if search.dialect == "postgresql" else SQLITE_TABLE.c.rowid
+    window = bindparam("window", type_=Integer)
+    return search.matches(param).order_by(key.desc()).limit(window).cte(f"newest_{param}")

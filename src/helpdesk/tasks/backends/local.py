@@ -188,7 +188,7 @@ def _list_clauses(shape: ListShape) -> list[Any]:
         clauses.append(Task.id == bindparam("task_id"))
     search = _search(shape)
     if search is not None and shape.window:  # projects and statuses are in the search's query
-        newest = union(*(select(search.newest(p).c[0]) for p in ("fts", "fts_subject")))
+        newest = union(*(select(search.newest(name).c[0]) for name in ("fts", "fts_subject")))
         member_projects = select(Member.project_id).where(Member.user_id == bindparam("actor_id"))
         if not shape.admin:  # again, from no index
             return [Task.id.in_(newest), (Task.project_id + 0).in_(member_projects)]
