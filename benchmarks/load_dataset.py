@@ -31,7 +31,6 @@ from sqlalchemy import Engine, Table, create_engine, delete, event, func, select
 
 from helpdesk.core.models import SiteSetting
 from helpdesk.posts.models import Post
-from helpdesk.tasks.search import pause_search_index, rebuild_search_index
 from helpdesk.tasks.models import (
     CustomValue,
     Journal,
@@ -41,6 +40,7 @@ from helpdesk.tasks.models import (
     Task,
     Watcher,
 )
+from helpdesk.tasks.search import pause_search_index, rebuild_search_index
 from helpdesk.users.models import User
 from helpdesk.users.tokens import ApiToken
 
