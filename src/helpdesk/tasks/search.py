@@ -293,10 +293,10 @@ def search_params(
             **({"fts_scope": " & ".join(limits)} if limits else {}),
         }
     terms = " ".join(f'"{token}"*' for token in tokens)
-    limits = "".join(f" AND {_sqlite_any('scope', words)}" for words in (scope, statuses) if words)
-    return {
-        "fts": f"{{subject description comments}} : ({terms}){limits}",
-        "fts_subject": f"subject : ({terms}){limits}",
+    within = "".join(f" AND {_sqlite_any('scope', words)}" for words in (scope, statuses) if words)
+    return {  # the words in the text's columns only: "p1" is no project
+        "fts": f"{{subject description comments}} : ({terms}){within}",
+        "fts_subject": f"subject : ({terms}){within}",
     }
 
 
@@ -316,7 +316,7 @@ class FullText:
     def _query(self, param: str) -> Any:
         """The PostgreSQL tsquery of a bound parameter, with the scope when there is one."""
         config: Any = literal_column(f"'{TEXT_SEARCH_CONFIG}'::regconfig")
-        query = func.to_tsquery(config, bindparam(param))
+        query: Any = func.to_tsquery(config, bindparam(param))
         if self.scoped:
             query = query.op("&&")(cast(bindparam("fts_scope"), TSQUERY))
         return POSTGRESQL_TABLE.c.document.op("@@")(query)
