@@ -186,8 +186,9 @@ def add_tasks(author_id: int) -> None:
     db.session.commit()
 
 
-def found(actor: Actor, words: str, status: str = "open") -> set[int]:
-    page = LocalBackend().list_tasks(actor, TaskQuery(search=words, status=status))
+def found(actor: Actor, words: str, status: str = "open", project: str | None = None) -> set[int]:
+    query = TaskQuery(search=words, status=status, project=project)
+    page = LocalBackend().list_tasks(actor, query)
     db.session.rollback()
     return {task.id for task in page.items}
 
@@ -207,8 +208,11 @@ def test_the_index_follows_a_tasks_status_and_project(migrated_app: Any) -> None
     db.session.execute(text("UPDATE tasks SET status_id = 1, project_id = 2 WHERE id = 1"))
     db.session.commit()
     assert found(member, "scanner", "all") == set()  # not a member of project two
-    assert found(Actor(user_id=0, is_admin=True), "scanner") == {1}
-    assert found(Actor(user_id=0, is_admin=True), "p2 s1", "all") == set()  # scope is no text
+    assert found(member, "scanner", "all", project="2") == set()
+    admin = Actor(user_id=0, is_admin=True)
+    assert found(admin, "scanner") == found(admin, "scanner", project="2") == {1}
+    assert found(admin, "scanner", project="1") == set()
+    assert found(admin, "p2 s1", "all") == set()  # the scope is no text
 
 
 def test_a_subject_match_outranks_newer_matches_past_the_window(migrated_app: Any) -> None:
