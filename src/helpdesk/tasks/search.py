@@ -329,7 +329,8 @@ class FullText:
 
     def newest(self, param: str) -> Any:
         """The newest `window` matches (the highest numbers), from the full-text index alone,
-        as a common table expression (read once however often a statement names it)."""
+        as a common table expression (read once however often a statement names it); those of
+        "fts" with their `total`."""
         return _newest(self, param)
 
     def count(self) -> Any:
@@ -340,9 +341,11 @@ class FullText:
 @lru_cache(maxsize=16)
 def _newest(search: FullText, param: str) -> Any:
     """FullText.newest, one object per search and query (a statement names it twice and
-    SQLAlchemy takes two objects of one name for two tables). SQLite's FTS5 reads its lists
-    backwards and stops; PostgreSQL's planner walks the primary key backwards, testing each
-    document, for a word in many tasks, and sorts the GIN index's matches for a rarer one."""
+    SQLAlchemy takes two objects of one name for two tables). The newest matches of "fts" also
+    carry how many there are (`total`), counted in the same pass over the index."""
     key = POSTGRESQL_TABLE.c.task_id if search.dialect == "postgresql" else SQLITE_TABLE.c.rowid
     window = bindparam("window", type_=Integer)
-    return search.matches(param).order_by(key.desc()).limit(window).cte(f"newest_{param}")
+    statement = search.matches(param)
+    if param == "fts":  # every match is read for the count anyway: one pass does both
+        statement = statement.add_columns(func.count().over().label("total"))
+    return statement.order_by(key.desc()).limit(window).cte(f"newest_{param}")

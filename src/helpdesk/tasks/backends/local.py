@@ -244,6 +244,9 @@ def list_statements(shape: ListShape) -> tuple[Select[Any], Select[Any]]:
     order.append(Task.id.desc())
     sorted_by = {key for key, _descending in shape.sort}
     page = select(*SUMMARY_COLUMNS).join(Project, Project.id == Task.project_id)
+    if search is not None and shape.window:  # the count the index made while finding them
+        total = select(search.newest("fts").c.total).limit(1).scalar_subquery()
+        page = page.add_columns(total.label("total"))
     if "tracker" in sorted_by:
         page = page.join(Tracker, Tracker.id == Task.tracker_id)
     if shape.status == "name" or "status" in sorted_by:
@@ -367,8 +370,8 @@ def names_statement() -> Select[Any]:
 
 
 def _summary(row: Any, lookups: Lookups, cache: LookupCache) -> TaskSummary:
-    """A list row from a result row and the cached statuses, priorities and trackers (an id the
-    cache does not know yet, added by another process, reloads it)."""
+    """A list row from a result row (SUMMARY_COLUMNS first) and the cached statuses, priorities
+    and trackers (an id the cache does not know yet, added by another process, reloads it)."""
     (
         task_id,
         subject,
@@ -382,7 +385,7 @@ def _summary(row: Any, lookups: Lookups, cache: LookupCache) -> TaskSummary:
         due_date,
         updated_on,
         done_ratio,
-    ) = row
+    ) = row[: len(SUMMARY_COLUMNS)]
     status = lookups.status_by_id.get(status_id) or cache.status(status_id)
     priority = lookups.priority_by_id.get(priority_id) or cache.priority(priority_id)
     tracker = lookups.tracker_by_id.get(tracker_id) or cache.tracker(tracker_id)
@@ -589,6 +592,8 @@ class LocalBackend:
         rows = connection.execute(page_statement, params).all()
         if len(rows) < query.per_page and (rows or query.page == 1):
             total = params["offset"] + len(rows)  # the last page: nothing left to count
+        elif rows and shape.window:
+            total = rows[0].total
         else:
             total = connection.execute(count_statement, params).scalar_one()
         lookups = self.lookups.get()
