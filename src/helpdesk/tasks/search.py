@@ -343,7 +343,14 @@ def _newest(search: FullText, param: str) -> Any:
     """FullText.newest, one object per search and query (a statement names it twice and
     SQLAlchemy takes two objects of one name for two tables). The newest matches of "fts" also
     carry how many there are (`total`), counted in the same pass over the index."""
-    key = POSTGRESQL_TABLE.c.task_id if search.dialect == "postgresql" else SQLITE_TABLE.c.rowid
+    # PostgreSQL: `+ 0` keeps the planner from walking the primary key backwards and testing
+    # each document, which it picks for a word it thinks common and which reads the whole table
+    # when the guess is wrong (a weight, the subject, it cannot guess): the GIN index finds the
+    # matches, then they are sorted. SQLite's FTS5 reads its lists backwards.
+    if search.dialect == "postgresql":
+        key: Any = POSTGRESQL_TABLE.c.task_id + 0
+    else:
+        key = SQLITE_TABLE.c.rowid
     window = bindparam("window", type_=Integer)
     statement = search.matches(param)
     if param == "fts":  # every match is read for the count anyway: one pass does both
