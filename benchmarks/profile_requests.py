@@ -149,6 +149,11 @@ def requests_to_measure(fx: dict[str, Any]) -> dict[str, tuple[str, str, dict[st
         "my_tasks_per_page_100": ("GET", "/tasks/my-tasks?per_page=100", json_headers),
         "my_tasks_priority": ("GET", "/tasks/my-tasks?priority=High", json_headers),
         "my_tasks_search": ("GET", "/tasks/my-tasks?search=login", json_headers),
+        # the full-text searches run_load.py measures, and the same list without a search
+        "api_tasks_all": ("GET", "/tasks/api/tasks?status=all", {}),
+        "search_subject": ("GET", "/tasks/api/tasks?search=webhook&status=all", {}),
+        "search_comments": ("GET", "/tasks/api/tasks?search=escalated&status=all", {}),
+        "search_common_word": ("GET", "/tasks/api/tasks?search=customer&status=all", {}),
         "task_by_id": ("GET", f"/tasks/api/task/{fx['read_id']}", {}),
         "statuses": ("GET", "/tasks/api/statuses", {}),
         "status_change": (

@@ -21,6 +21,7 @@ from sqlalchemy import (
     or_,
     select,
     true,
+    union,
     union_all,
 )
 from sqlalchemy.orm import aliased
@@ -89,7 +90,7 @@ from helpdesk.tasks.models import (
     Watcher,
     WorkflowTransition,
 )
-from helpdesk.tasks.search import full_text, match_expression, search_terms
+from helpdesk.tasks.search import RANKED_MATCHES, FullText, search_params, search_terms
 from helpdesk.tasks.workflow import allowed_initial_statuses, allowed_moves, refusal
 from helpdesk.users.models import User
 
@@ -155,6 +156,26 @@ class ListShape:
     author: bool = False
     watcher: bool = False
     one_task: bool = False
+    scoped: bool = False  # PostgreSQL: the search's projects and statuses are bound (fts_scope)
+    window: bool = False  # rank the newest matches from the index alone (search.RANKED_MATCHES)
+
+
+def _search(shape: ListShape) -> FullText | None:
+    """The full-text search of a list shape, if it has one."""
+    return FullText(shape.dialect, shape.scoped) if shape.full_text else None
+
+
+def _matching(search: FullText, param: str, shape: ListShape) -> Any:
+    """The condition that a task matches the bound query `param`. In a window, the newest
+    matches, which the statement then looks up by number. Otherwise every match, tested against
+    `task_id + 0` on SQLite, which takes an IN list for a handful of rows and would look every
+    match up: there it starts from the other filters' index (a user's tasks) and tests each
+    entry; PostgreSQL's planner picks the side as their sizes say."""
+    if shape.window:
+        return Task.id.in_(select(search.newest(param).c[0]))
+    if shape.dialect == "sqlite":
+        return (Task.id + 0).in_(search.matches(param))
+    return Task.id.in_(search.matches(param))
 
 
 def _list_clauses(shape: ListShape) -> list[Any]:
@@ -172,8 +193,15 @@ def _list_clauses(shape: ListShape) -> list[Any]:
         )
     if shape.one_task:
         clauses.append(Task.id == bindparam("task_id"))
-    if shape.full_text:
-        clauses.append(full_text(shape.dialect, Task.id).condition)
+    search = _search(shape)
+    if search is not None and shape.window:  # projects and statuses are in the search's query
+        newest = union(*(select(search.newest(name).c[0]) for name in ("fts", "fts_subject")))
+        member_projects = select(Member.project_id).where(Member.user_id == bindparam("actor_id"))
+        if not shape.admin:  # again, from no index
+            return [Task.id.in_(newest), (Task.project_id + 0).in_(member_projects)]
+        return [Task.id.in_(newest)]
+    if search is not None:
+        clauses.append(_matching(search, "fts", shape))
     if shape.status in {"open", "closed"}:  # ids, so the (assignee, status) index takes both
         clauses.append(Task.status_id.in_(bindparam("status_ids", expanding=True)))
     elif shape.status == "name":
@@ -209,12 +237,12 @@ def list_statements(shape: ListShape) -> tuple[Select[Any], Select[Any]]:
     """The page and count statements of a list shape, built once: building a select costs more
     than running it."""
     clauses = _list_clauses(shape)
-    search = full_text(shape.dialect, Task.id) if shape.full_text else None
+    search = _search(shape)
     order = []
     for key, descending in shape.sort:
         if key == RELEVANCE:  # ranks only a search's matches (search.py: by tiers)
             if search is not None:
-                in_subject = search.in_subject
+                in_subject = _matching(search, "fts_subject", shape)
                 order.append(in_subject.desc() if descending else in_subject.asc())
                 order.append(Task.updated_on.desc() if descending else Task.updated_on.asc())
             continue
@@ -223,8 +251,9 @@ def list_statements(shape: ListShape) -> tuple[Select[Any], Select[Any]]:
     order.append(Task.id.desc())
     sorted_by = {key for key, _descending in shape.sort}
     page = select(*SUMMARY_COLUMNS).join(Project, Project.id == Task.project_id)
-    if search is not None and search.join is not None:
-        page = page.join(*search.join)
+    if search is not None and shape.window:  # the count the index made while finding them
+        total = select(search.newest("fts").c.total).limit(1).scalar_subquery()
+        page = page.add_columns(total.label("total"))
     if "tracker" in sorted_by:
         page = page.join(Tracker, Tracker.id == Task.tracker_id)
     if shape.status == "name" or "status" in sorted_by:
@@ -238,9 +267,9 @@ def list_statements(shape: ListShape) -> tuple[Select[Any], Select[Any]]:
         .limit(bindparam("limit", type_=Integer))
         .offset(bindparam("offset", type_=Integer))
     )
+    if search is not None and shape.window:
+        return page, search.count()
     count = select(func.count()).select_from(Task)
-    if search is not None and search.join is not None:
-        count = count.join(*search.join)
     if shape.status == "name":
         count = count.join(TaskStatus, TaskStatus.id == Task.status_id)
     if shape.priority:
@@ -348,8 +377,8 @@ def names_statement() -> Select[Any]:
 
 
 def _summary(row: Any, lookups: Lookups, cache: LookupCache) -> TaskSummary:
-    """A list row from a result row and the cached statuses, priorities and trackers (an id the
-    cache does not know yet, added by another process, reloads it)."""
+    """A list row from a result row (SUMMARY_COLUMNS first) and the cached statuses, priorities
+    and trackers (an id the cache does not know yet, added by another process, reloads it)."""
     (
         task_id,
         subject,
@@ -363,7 +392,7 @@ def _summary(row: Any, lookups: Lookups, cache: LookupCache) -> TaskSummary:
         due_date,
         updated_on,
         done_ratio,
-    ) = row
+    ) = row[: len(SUMMARY_COLUMNS)]
     status = lookups.status_by_id.get(status_id) or cache.status(status_id)
     priority = lookups.priority_by_id.get(priority_id) or cache.priority(priority_id)
     tracker = lookups.tracker_by_id.get(tracker_id) or cache.tracker(tracker_id)
@@ -496,9 +525,27 @@ class LocalBackend:
                 params["project_name"], params["project_identifier"] = value.lower(), value
         dialect = db.session.get_bind().dialect.name
         tokens, words = search_terms((query.search or "").split())
+        # a search ranks from the index alone when the index holds every filter: who may see
+        # the task, its project and whether it is open
+        window = (
+            bool(tokens)
+            and query.sort == ((RELEVANCE, True),)
+            and not (
+                query.assigned_to_id is not None
+                or query.unassigned
+                or query.author_id is not None
+                or query.watcher_id is not None
+                or query.task_id is not None
+                or query.priority
+                or query.closed_since is not None
+                or kind == "name"
+                or project_kind == "name"
+                or words
+            )
+        )
         if tokens:
-            params["fts"] = match_expression(dialect, tokens)
-            params["fts_subject"] = match_expression(dialect, tokens, subject_only=True)
+            params.update(self._search_params(actor, dialect, tokens, params, window))
+            params["window"] = max(RANKED_MATCHES, params["offset"] + query.per_page)
         for index, word in enumerate(words):
             params[f"word{index}"] = f"%{escape_like(word)}%"
         if query.closed_since is not None:
@@ -519,8 +566,30 @@ class LocalBackend:
             author=query.author_id is not None,
             watcher=query.watcher_id is not None,
             one_task=query.task_id is not None,
+            scoped="fts_scope" in params,
+            window=window,
         )
         return shape, params
+
+    def _search_params(
+        self, actor: Actor, dialect: str, tokens: list[str], params: dict[str, Any], window: bool
+    ) -> dict[str, str]:
+        """The full-text queries of a list. In a window they are limited to the projects the
+        actor may see, the project and the statuses asked for, so the index answers them;
+        otherwise the statement's other filters do (a user's own tasks are fewer than the
+        visible matches of a common word)."""
+        if not window:
+            return search_params(dialect, tokens, None, None)
+        projects: list[int] | None = None
+        if not actor.is_admin:
+            projects = list(
+                db.session.scalars(select(Member.project_id).where(Member.user_id == actor.user_id))
+            )
+        if "project_id" in params:
+            wanted = params["project_id"]
+            projects = [wanted] if projects is None or wanted in projects else []
+        statuses = params.get("status_ids")
+        return search_params(dialect, tokens, projects, statuses)
 
     def list_tasks(self, actor: Actor, query: TaskQuery) -> TaskPage:
         """One page of visible tasks matching the query, and the total count."""
@@ -530,6 +599,8 @@ class LocalBackend:
         rows = connection.execute(page_statement, params).all()
         if len(rows) < query.per_page and (rows or query.page == 1):
             total = params["offset"] + len(rows)  # the last page: nothing left to count
+        elif rows and shape.window:
+            total = rows[0].total
         else:
             total = connection.execute(count_statement, params).scalar_one()
         lookups = self.lookups.get()
