@@ -191,7 +191,7 @@ class Scene:
                 ),
                 {"task": self.task_id, "developer": DEVELOPER, "me": self.redmine_id},
             )
-            project = args.board_project or connection.scalar(
+            project = self.board_project = args.board_project or connection.scalar(
                 text("SELECT project_id FROM issues WHERE id = :id"), {"id": self.task_id}
             )
             statuses = connection.execute(
