@@ -1,5 +1,6 @@
-"""The helpdesk on Redmine (TASK_BACKEND=redmine, reads over REST) beside Redmine's own REST API,
-in one run, on a Redmine loaded with the shared dataset (benchmarks/redmine_dataset.py).
+"""The helpdesk on Redmine (TASK_BACKEND=redmine, its reads from Redmine's database and over REST)
+beside Redmine's own REST API, in one run, on a Redmine loaded with the shared dataset
+(benchmarks/redmine_dataset.py).
 
     tests/services/redmine.sh start rmbench_100k 3791          # prints URL KEY DBURL
     .venv/bin/python benchmarks/redmine_dataset.py --issues 100000 --redmine-db-url DBURL \
@@ -7,12 +8,14 @@ in one run, on a Redmine loaded with the shared dataset (benchmarks/redmine_data
     .venv/bin/python benchmarks/redmine_side_by_side.py --redmine-url URL --api-key KEY \
         --redmine-db-url DBURL --database-url postgresql://postgres@127.0.0.1:5432/rmbench_100k
 
-Starts the helpdesk (production, `helpdesk serve`, its cache in Redis under a prefix of its own),
-signs in as the dataset's bench user and, for each call the helpdesk forwards, runs wrk (pinned to
-one CPU) against the helpdesk and then against Redmine's REST API for the same data, acting as the
-same user (the admin key and X-Redmine-Switch-User, as the helpdesk does), alternating, and
-reports requests/s, p50, p99 and the helpdesk's overhead. First, an app in this process counts
-the REST calls each helpdesk request makes (hooks on the backend's HTTP sessions). Then a third
+Starts the helpdesk once per REDMINE_READS mode named by --reads (production, `helpdesk serve`,
+its cache in Redis under a prefix of its own), signs in as the dataset's bench user and, for each
+call (My Tasks, a task, the board's columns of one project, a status change), runs wrk (pinned to
+one CPU) against each helpdesk and then against Redmine's REST API for the same data, acting as
+the same user (the admin key and X-Redmine-Switch-User, as the helpdesk does), alternating, and
+reports requests/s, p50, p99 and each helpdesk's figures against Redmine's. First, an app in this
+process counts the REST calls each helpdesk request makes in each mode (hooks on the backend's
+HTTP sessions); the REST mode's calls are the Redmine requests measured beside it. Then a third
 user changes the bench user's task through Redmine's REST API, --changes times, and the time
 until the bench user's Socket.IO connection hears of it is measured (the feed reads Redmine's
 database every REDMINE_POLL_SECONDS). The figures go to
@@ -24,15 +27,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import secrets
 import shutil
 import statistics
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 import redis
@@ -42,6 +47,7 @@ from sqlalchemy import create_engine, text
 
 from helpdesk import create_app
 from helpdesk.extensions import db
+from helpdesk.integrations.redmine.database import dispose_database
 from helpdesk.tasks.backends import get_backend
 from redmine_dataset import USER_OFFSET, dataset_path
 from run_load import (
@@ -61,6 +67,8 @@ DEVELOPER = 4  # Redmine's default Developer role
 TASK_INCLUDES = "journals,watchers,allowed_statuses"  # what the helpdesk reads with a task
 CURSOR = "change_feed_cursor:redmine"  # the helpdesk's setting that keeps the feed's place
 QUIET_POLL_SECONDS = 3600  # the feed's interval while wrk runs (off, in effect)
+BOARD_COLUMN_SIZE = 30  # KANBAN_COLUMN_SIZE's default
+BOARD_CLOSED_DAYS = 14  # KANBAN_CLOSED_DAYS's default
 CYCLED_TASKS = 3000  # distinct tasks read by the "every read forwarded" run
 WRK_TIMEOUT = "60s"  # Redmine answers one request at a time: 8 clients queue for seconds
 # run_load's status script, with the body Redmine's PUT takes
@@ -68,6 +76,15 @@ REDMINE_STATUS_LUA = STATUS_LUA.replace(
     """'{"status_id": ' .. status .. '%(extra)s}'""",
     """'{"issue": {"status_id": ' .. status .. '%(extra)s}}'""",
 )
+PATHS_LUA = """
+-- GET the paths in turn (the board's columns, as its page asks for them).
+local paths = {%(paths)s}
+local n = 0
+request = function()
+  n = n + 1
+  return wrk.format("GET", paths[n %% #paths + 1])
+end
+"""
 CYCLE_LUA = """
 -- GET one task after another, so no read finds the one before it in a cache.
 local ids = {%(ids)s}
@@ -97,6 +114,18 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--poll-seconds", type=int, default=2, help="REDMINE_POLL_SECONDS")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/6")
     parser.add_argument("--only", default="", help="run only the endpoints named (comma list)")
+    parser.add_argument(
+        "--reads", default="database,rest", help="the helpdesk's REDMINE_READS modes to measure"
+    )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="WEB_CONCURRENCY of each helpdesk (more than 1 adds Socket.IO's queue on Redis)",
+    )
+    parser.add_argument(
+        "--board-project", type=int, help="the board's project (default: the task's)"
+    )
     return parser.parse_args()
 
 
@@ -162,6 +191,28 @@ class Scene:
                 ),
                 {"task": self.task_id, "developer": DEVELOPER, "me": self.redmine_id},
             )
+            project = self.board_project = args.board_project or connection.scalar(
+                text("SELECT project_id FROM issues WHERE id = :id"), {"id": self.task_id}
+            )
+            statuses = connection.execute(
+                text("SELECT id, name, is_closed FROM issue_statuses ORDER BY position, id")
+            ).all()
+        # the board's columns as its page asks for them (static/js/kanban.js)
+        self.board = [
+            "/tasks/api/tasks?"
+            + urlencode(
+                {
+                    "project": project,
+                    "assigned_to": "any",
+                    "status": name,
+                    **({"closed_days": BOARD_CLOSED_DAYS} if closed else {}),
+                    "per_page": BOARD_COLUMN_SIZE,
+                    "page": 1,
+                    "sort": "-priority,-updated_on",
+                }
+            )
+            for _id, name, closed in statuses
+        ]
 
     def reset_statuses(self) -> None:
         """Put the moved tasks back In Progress (the status scripts flip them to Feedback and
@@ -209,16 +260,21 @@ def status_script(
     )
 
 
-def call_counts(args: argparse.Namespace, scene: Scene) -> dict[str, dict[str, list[str]]]:
-    """The REST calls each helpdesk request makes, counted on the backend's own HTTP sessions in
-    an app of this process (no worker, so no change feed mixes its calls in): a first request
-    (nothing cached) and a second one (lookups and the task from the cache)."""
+def call_counts(
+    args: argparse.Namespace, scene: Scene, mode: str
+) -> dict[str, dict[str, list[str]]]:
+    """The REST calls each helpdesk request makes with REDMINE_READS=mode, counted on the
+    backend's own HTTP sessions in an app of this process (no worker, so no change feed mixes its
+    calls in): a first request (nothing cached) and a second one (lookups and the task from the
+    cache)."""
     app = create_app(
         "testing",
         SQLALCHEMY_DATABASE_URI=args.database_url,
         TASK_BACKEND="redmine",
         REDMINE_URL=args.redmine_url,
         REDMINE_API_KEY=args.api_key,
+        REDMINE_DB_URL=args.redmine_db_url,
+        REDMINE_READS=mode,
         REDMINE_TIMEOUT=30,
     )
     calls: list[str] = []
@@ -239,6 +295,7 @@ def call_counts(args: argparse.Namespace, scene: Scene) -> dict[str, dict[str, l
         "my_tasks": ("GET", "/tasks/my-tasks"),
         "task_by_id": ("GET", f"/tasks/api/task/{scene.task_id}"),
         "status_change": ("PUT", f"/tasks/api/task/{scene.moved[1]}/status"),
+        **{f"board_{n}": ("GET", path) for n, path in enumerate(scene.board)},
     }
     scene.reset_statuses()
     counts: dict[str, dict[str, list[str]]] = {}
@@ -254,96 +311,92 @@ def call_counts(args: argparse.Namespace, scene: Scene) -> dict[str, dict[str, l
             if answer.status_code != 200:
                 raise RuntimeError(f"{method} {path}: {answer.status_code} {answer.json}")
             counts.setdefault(name, {})[attempt] = list(calls)
-            print(f"  {name} ({attempt}): {len(calls)} REST call(s): {calls}", flush=True)
+            if not name.startswith("board_") or name == "board_0":
+                print(
+                    f"  {mode} {name} ({attempt}): {len(calls)} REST call(s): {calls}", flush=True
+                )
     with app.app_context():
         client.close()
         db.engine.dispose()
+        dispose_database(app)
     scene.reset_statuses()
     return counts
+
+
+Target = tuple[str, dict[str, str], Path | None]  # base URL, headers, wrk script
 
 
 def side_by_side(
     args: argparse.Namespace,
     workdir: Path,
-    helpdesk: Server,
-    cookie: str,
+    helpdesks: dict[str, Server],
+    cookies: dict[str, str],
     scene: Scene,
-    my_tasks_rest: str,
+    rest_calls: dict[str, dict[str, list[str]]],
 ) -> list[dict[str, Any]]:
-    """wrk on each forwarded call, the helpdesk and Redmine alternating."""
+    """wrk on each call, each helpdesk and then Redmine, alternating."""
     base = args.redmine_url
     as_bench = {"X-Redmine-API-Key": args.api_key, "X-Redmine-Switch-User": scene.login}
-    hd_headers = {"Accept": "application/json", "Cookie": cookie}
-    hd_headers_lua = {"Cookie": cookie}
-    cases: list[
-        tuple[
-            str,
-            tuple[str, dict[str, str], Path | None],
-            tuple[str, dict[str, str], Path | None],
-            Any,
-        ]
-    ] = [
+
+    def sent(name: str) -> str:
+        """The /issues.json request the REST mode sends Redmine for a helpdesk list."""
+        listing = [c for c in rest_calls[name]["again"] if "/issues.json" in c]
+        return listing[0].split(" ", 1)[1]
+
+    def paths(name: str, items: list[str]) -> Path:
+        """A script that asks for the paths in turn."""
+        return lua_file(workdir, name, PATHS_LUA, {"paths": ", ".join(map(json.dumps, items))})
+
+    def cycle(name: str, prefix: str, suffix: str) -> Path:
+        """A script that reads the cycled tasks in turn."""
+        ids = ", ".join(map(str, scene.cycled))
+        return lua_file(workdir, name, CYCLE_LUA, {"ids": ids, "prefix": prefix, "suffix": suffix})
+
+    # the REST mode sends no closed_on filter for the closed columns: Redmine is asked with one
+    since = f"{datetime.now(UTC) - timedelta(days=BOARD_CLOSED_DAYS):%Y-%m-%d}"
+    board_rest = [
+        sent(f"board_{n}") + (f"&closed_on=%3E%3D{since}" if "closed_days" in path else "")
+        for n, path in enumerate(scene.board)
+    ]
+    print(f"the board asks Redmine for {board_rest}", flush=True)
+    # each case: what the helpdesk is asked (path, or a script), what Redmine is asked, and what
+    # to do before each run
+    cases: list[tuple[str, Target, Target, str | None]] = [
         (
             "my_tasks",
-            (helpdesk.base + "/tasks/my-tasks", hd_headers, None),
-            (base + my_tasks_rest, as_bench, None),
+            ("/tasks/my-tasks", {}, None),
+            (base + sent("my_tasks"), as_bench, None),
             None,
         ),
         (
-            "task_by_id (one task, from the cache)",
-            (helpdesk.base + f"/tasks/api/task/{scene.task_id}", hd_headers, None),
+            "task_by_id (one task again and again)",
+            (f"/tasks/api/task/{scene.task_id}", {}, None),
             (base + f"/issues/{scene.task_id}.json?include={TASK_INCLUDES}", as_bench, None),
             None,
         ),
         (
-            f"task_by_id ({CYCLED_TASKS} tasks in turn, every read forwarded)",
-            (
-                helpdesk.base,
-                hd_headers,
-                lua_file(
-                    workdir,
-                    "hd_cycle",
-                    CYCLE_LUA,
-                    {
-                        "ids": ", ".join(map(str, scene.cycled)),
-                        "prefix": "/tasks/api/task/",
-                        "suffix": "",
-                    },
-                ),
-            ),
-            (
-                base,
-                as_bench,
-                lua_file(
-                    workdir,
-                    "rm_cycle",
-                    CYCLE_LUA,
-                    {
-                        "ids": ", ".join(map(str, scene.cycled)),
-                        "prefix": "/issues/",
-                        "suffix": f".json?include={TASK_INCLUDES}",
-                    },
-                ),
-            ),
+            f"task_by_id ({CYCLED_TASKS} tasks in turn)",
+            ("/", {}, cycle("hd_cycle", "/tasks/api/task/", "")),
+            (base + "/", as_bench, cycle("rm_cycle", "/issues/", f".json?include={TASK_INCLUDES}")),
             "flush",
+        ),
+        (
+            f"board ({len(scene.board)} columns of one project in turn)",
+            ("/", {}, paths("hd_board", scene.board)),
+            (base + "/", as_bench, paths("rm_board", board_rest)),
+            None,
         ),
         (
             "status_change",
             (
-                helpdesk.base,
-                {"Accept": "application/json"},
+                "/",
+                {},
                 status_script(
-                    workdir,
-                    "hd_status",
-                    STATUS_LUA,
-                    scene.moved,
-                    "/tasks/api/task/",
-                    "/status",
-                    hd_headers_lua,
+                    workdir, "hd_status", STATUS_LUA, scene.moved, "/tasks/api/task/", "/status", {}
                 ),
             ),
             (
-                base,
+                base + "/",
                 {"Accept": "application/json"},
                 status_script(
                     workdir,
@@ -365,43 +418,71 @@ def side_by_side(
     cache = redis.Redis.from_url(args.redis_url)
     for repetition in range(1, args.repetitions + 1):
         for name, ours, theirs, before in cases:
-            for system, (url, headers, script) in (("helpdesk", ours), ("redmine", theirs)):
+            targets: list[tuple[str, Target]] = []
+            for mode, helpdesk in helpdesks.items():
+                path, _headers, script = ours
+                # wrk's -H headers go with a script's requests too
+                headers = {"Accept": "application/json", "Cookie": cookies[mode]}
+                targets.append((f"helpdesk-{mode}", (helpdesk.base + path, headers, script)))
+            targets.append(("redmine", theirs))
+            for system, (url, headers, script) in targets:
                 if before == "reset":
                     scene.reset_statuses()
                     cache.flushdb()  # the statuses were set behind the helpdesk's back
+                    if system != "redmine":  # the lookups a move reads once (memberships, role)
+                        warm_moves(url, headers, scene)
                 elif before == "flush":
                     cache.flushdb()
                 time.sleep(1)
-                target = url if script is None else url + "/"
-                result = run_wrk(args, target, args.connections, headers, script, WRK_TIMEOUT)
+                result = run_wrk(args, url, args.connections, headers, script, WRK_TIMEOUT)
                 result.pop("raw")
                 result.update({"endpoint": name, "system": system, "repetition": repetition})
+                result["load_average"] = round(os.getloadavg()[0], 1)
                 runs.append(result)
                 bad = result["non_2xx"] + result["socket_errors"]
                 print(
-                    f"  {name:<55} {system:<8} {result['rps']:7.1f} req/s  p50 "
-                    f"{result['p50_ms']:7.1f} ms  p99 {result['p99_ms']:7.1f} ms"
+                    f"  {name:<45} {system:<18} {result['rps']:7.1f} req/s  p50 "
+                    f"{result['p50_ms']:7.1f} ms  p99 {result['p99_ms']:7.1f} ms  load "
+                    f"{result['load_average']}"
                     + (f"  ERRORS {bad} {result.get('status_codes', '')}" if bad else ""),
                     flush=True,
                 )
     return runs
 
 
+def warm_moves(base: str, headers: dict[str, str], scene: Scene) -> None:
+    """One move there and back, so the runs time moves rather than the first lookups (which
+    eight clients would otherwise all make at once, queueing behind each other at Redmine)."""
+    task = scene.moved[-1]
+    for status in (FEEDBACK, IN_PROGRESS):
+        code, body, _ = request_json(
+            f"{base.rstrip('/')}/tasks/api/task/{task}/status",
+            "PUT",
+            {"status_id": status},
+            {"Cookie": headers["Cookie"]},
+        )
+        if code != 200:
+            raise RuntimeError(f"warming the moves: {code} {body}")
+
+
 def summary(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Medians per endpoint and system, and the helpdesk's overhead on Redmine's time."""
+    """Medians per endpoint and system, and each helpdesk's requests/s and time against
+    Redmine's."""
     rows = []
+    systems = list(dict.fromkeys(run["system"] for run in runs))
     for name in dict.fromkeys(run["endpoint"] for run in runs):
         row: dict[str, Any] = {"endpoint": name}
-        for system in ("helpdesk", "redmine"):
+        for system in systems:
             mine = [run for run in runs if run["endpoint"] == name and run["system"] == system]
-            for key in ("rps", "p50_ms", "p99_ms"):
+            for key in ("rps", "p50_ms", "p99_ms", "load_average"):
                 row[f"{system}_{key}"] = round(statistics.median(r[key] for r in mine), 1)
-        if row["helpdesk_rps"] and row["redmine_rps"]:  # a run too short for one answer has none
-            row["rps_ratio"] = round(row["helpdesk_rps"] / row["redmine_rps"], 3)
-            row["p50_overhead_pct"] = round(
-                100 * (row["helpdesk_p50_ms"] / row["redmine_p50_ms"] - 1)
+        for system in systems:
+            if system == "redmine" or not row[f"{system}_rps"] or not row["redmine_rps"]:
+                continue  # a run too short for one answer has none
+            row[f"{system}_rps_ratio"] = round(row[f"{system}_rps"] / row["redmine_rps"], 2)
+            row[f"{system}_time_overhead_pct"] = round(
+                100 * (row["redmine_rps"] / row[f"{system}_rps"] - 1)
             )
-            row["time_overhead_pct"] = round(100 * (row["redmine_rps"] / row["helpdesk_rps"] - 1))
         rows.append(row)
     return rows
 
@@ -490,12 +571,19 @@ def skip_backlog(args: argparse.Namespace, scene: Scene) -> None:
     helpdesk_db.dispose()
 
 
-def serve(args: argparse.Namespace, env: dict[str, str], workdir: Path, poll: int) -> Server:
-    """The helpdesk, its feed reading Redmine every `poll` seconds."""
+def serve(
+    args: argparse.Namespace, env: dict[str, str], workdir: Path, poll: int, mode: str
+) -> Server:
+    """The helpdesk with REDMINE_READS=mode, its feed reading Redmine every `poll` seconds."""
     helpdesk = start_server(
-        "helpdesk",
+        f"helpdesk-{mode}",
         [str(VENV_BIN / "helpdesk"), "serve", "--host", "127.0.0.1"],
-        {**env, "REDMINE_POLL_SECONDS": str(poll)},
+        {
+            **env,
+            "REDMINE_POLL_SECONDS": str(poll),
+            "REDMINE_READS": mode,
+            "CACHE_KEY_PREFIX": f"rmbench-{mode}:",
+        },
         workdir,
     )
     wait_ready(helpdesk, "/users/login", 120)
@@ -526,47 +614,56 @@ def main() -> None:
         "REDMINE_TIMEOUT": "30",
         "CACHE_TYPE": "RedisCache",
         "CACHE_REDIS_URL": args.redis_url,
-        "CACHE_KEY_PREFIX": "rmbench:",
         "LOG_REQUESTS": "false",
         "PUSH_NOTIFICATIONS_ENABLED": "false",
     }
+    if args.processes > 1:  # several processes need the queue (docs/CONFIGURATION.md)
+        env["WEB_CONCURRENCY"] = str(args.processes)
+        env["SOCKETIO_MESSAGE_QUEUE"] = args.redis_url.rsplit("/", 1)[0] + "/7"
     redis.Redis.from_url(args.redis_url).flushdb()
     document: dict[str, Any] = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "issues": args.issues,
         "connections": args.connections,
         "duration_s": args.duration,
+        "reads": args.reads,
+        "processes": args.processes,
         "python": sys.version.split()[0],
     }
+    modes = [mode.strip() for mode in args.reads.split(",") if mode.strip()]
     print("REST calls per helpdesk request:", flush=True)
-    document["rest_calls"] = call_counts(args, scene)
-    listing = [c for c in document["rest_calls"]["my_tasks"]["again"] if "/issues.json" in c]
-    my_tasks_rest = listing[0].split(" ", 1)[1]
-    print(f"My Tasks asks Redmine for {my_tasks_rest}", flush=True)
+    document["rest_calls"] = {mode: call_counts(args, scene, mode) for mode in {*modes, "rest"}}
     if args.counts_only:
         return
     # the wrk runs measure requests alone: the feed would announce every status change they make
     skip_backlog(args, scene)
-    helpdesk = serve(args, env, workdir, QUIET_POLL_SECONDS)
+    helpdesks: dict[str, Server] = {}
     try:
-        cookie = login(helpdesk, scene.login)
-        status, body, _ = request_json(
-            helpdesk.base + "/tasks/my-tasks", headers={"Cookie": cookie}
-        )
-        if status != 200 or body["pagination"]["total"] != scene.open_assigned:
-            raise RuntimeError(f"My Tasks: {status} {body.get('pagination')}")
+        for mode in modes:
+            helpdesks[mode] = serve(args, env, workdir, QUIET_POLL_SECONDS, mode)
+        cookies = {}
+        for mode, helpdesk in helpdesks.items():
+            cookies[mode] = login(helpdesk, scene.login)
+            status, body, _ = request_json(
+                helpdesk.base + "/tasks/my-tasks", headers={"Cookie": cookies[mode]}
+            )
+            if status != 200 or body["pagination"]["total"] != scene.open_assigned:
+                raise RuntimeError(f"My Tasks ({mode}): {status} {body.get('pagination')}")
         print(f"wrk, {args.connections} clients, {args.duration} s per run:", flush=True)
-        runs = side_by_side(args, workdir, helpdesk, cookie, scene, my_tasks_rest)
+        runs = side_by_side(
+            args, workdir, helpdesks, cookies, scene, document["rest_calls"]["rest"]
+        )
         document["runs"] = runs
         document["summary"] = summary(runs)
         for row in document["summary"]:
             print(json.dumps(row), flush=True)
     finally:
-        helpdesk.stop()
+        for helpdesk in helpdesks.values():
+            helpdesk.stop()
     if args.changes:
         print(f"change -> socket, {args.changes} changes:", flush=True)
         skip_backlog(args, scene)
-        helpdesk = serve(args, env, workdir, args.poll_seconds)
+        helpdesk = serve(args, env, workdir, args.poll_seconds, modes[0])
         try:
             document["socket"] = asyncio.run(socket_latency(args, helpdesk, scene))
             print(json.dumps(document["socket"]), flush=True)

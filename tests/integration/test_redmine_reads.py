@@ -56,3 +56,39 @@ def test_hidden_and_missing_tasks_are_the_same_404(client, login, world: World) 
     missing = client.get("/tasks/api/task/987654")
     assert hidden.status_code == missing.status_code == 404
     assert client.get(f"/tasks/api/task/{task.id}/journals").status_code == 404
+
+
+def test_a_move_without_a_comment_is_one_rest_call_confirmed_from_the_database(
+    world: World,
+) -> None:
+    backend = get_backend()
+    task = world.create("alice", "P1", "Move me")
+    alice = world.actors["alice"]
+    world.backend.change_status(alice, task.id, world.statuses["In Progress"], None)  # warm
+    db.session.commit()
+    calls: list[str] = []
+
+    def note(response, *_args, **_kwargs):
+        calls.append(f"{response.request.method} {response.request.path_url}")
+        return response
+
+    client = backend.client  # type: ignore[attr-defined]
+    for session in (client.reads, client.writes):
+        session.hooks["response"].append(note)
+    try:
+        moved = backend.change_status(alice, task.id, world.statuses["Feedback"], None)
+    finally:
+        for session in (client.reads, client.writes):
+            session.hooks["response"].remove(note)
+    db.session.commit()
+    assert calls == [f"PUT /issues/{task.id}.json"]
+    assert (moved.old_status.name, moved.new_status.name, moved.changed) == (
+        "In Progress",
+        "Feedback",
+        True,
+    )
+    history = backend.journals(world.actors["carol"], task.id)
+    assert moved.journal_id == history[-1].id == moved.task.lock_version
+    assert [(d.old_value, d.new_value) for d in history[-1].details] == [
+        (str(world.statuses["In Progress"]), str(world.statuses["Feedback"]))
+    ]

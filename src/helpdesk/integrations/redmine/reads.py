@@ -602,19 +602,34 @@ def issue_page(
     offset: int,
     limit: int,
 ) -> tuple[list[IssueRow], int]:
-    """One page of IssueQuery#issues and its total count."""
+    """One page of IssueQuery#issues and its total count. The page's ids are sorted first and
+    its rows read after by id: sorting whole rows, descriptions and all, makes MariaDB put its
+    temporary table on disk (a TEXT column), and reads every matching row where 25 are shown."""
     fmt = name_format(connection)
     clauses = list_conditions(connection, principal, filters)
-    rows = connection.execute(
-        select(*issue_columns())
-        .select_from(issue_from())
-        .where(*clauses)
-        .order_by(*order_by(sort, fmt))
-        .offset(offset)
-        .limit(limit)
-    ).all()
-    if len(rows) < limit and (rows or offset == 0):
-        total = offset + len(rows)
+    page = list(
+        connection.scalars(
+            select(issues.c.id)
+            .select_from(issue_from())
+            .where(*clauses)
+            .order_by(*order_by(sort, fmt))
+            .offset(offset)
+            .limit(limit)
+        )
+    )
+    found = (
+        {
+            int(row.id): row
+            for row in connection.execute(
+                select(*issue_columns()).select_from(issue_from()).where(issues.c.id.in_(page))
+            )
+        }
+        if page
+        else {}
+    )
+    rows = [found[issue_id] for issue_id in page if issue_id in found]  # one gone meanwhile
+    if len(page) < limit and (page or offset == 0):
+        total = offset + len(page)
     else:
         total = int(
             connection.scalar(

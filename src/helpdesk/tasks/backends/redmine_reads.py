@@ -24,10 +24,10 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from helpdesk.core.cache_manager import weekend_performance_optimizer
 from helpdesk.integrations.redmine import reads
-from helpdesk.integrations.redmine.client import RedmineClient, not_linked
+from helpdesk.integrations.redmine.client import NotLinked, RedmineClient, not_linked
 from helpdesk.integrations.redmine.database import redmine_database, redmine_timezone, to_utc
 from helpdesk.integrations.redmine.reads import IssueRow, ListFilters, Person
-from helpdesk.integrations.redmine.tables import users
+from helpdesk.integrations.redmine.tables import journals, users
 from helpdesk.integrations.redmine.visibility import (
     PROJECT_ARCHIVED,
     Principal,
@@ -46,7 +46,9 @@ from helpdesk.tasks.backends.base import (
     Named,
     PriorityInfo,
     ProjectInfo,
+    StatusChange,
     StatusInfo,
+    TaskConflict,
     TaskForbidden,
     TaskInfo,
     TaskNotFound,
@@ -58,6 +60,7 @@ from helpdesk.tasks.backends.base import (
 )
 from helpdesk.tasks.backends.redmine import LOOKUP_SECONDS, LOOKUPS, RedmineBackend
 from helpdesk.tasks.search import search_terms
+from helpdesk.tasks.workflow import refusal
 
 PRINCIPALS_KEY = "redmine_principals"  # in flask.g: Redmine user id -> Principal, per request
 T = TypeVar("T")
@@ -384,6 +387,58 @@ class RedmineDatabaseReads(RedmineBackend):
             for row in rows
         ]
         return TaskPage(items, total, query.page, query.per_page)
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def change_status(
+        self, actor: Actor, task_id: int, status_id: int, comment: str | None
+    ) -> StatusChange:
+        """A move without a comment is one REST call, as in Redmine's own client: the PUT, then
+        the task read back from the database to confirm it took. Redmine ignores a status its
+        workflow forbids and, with nothing else sent, writes nothing, so only a refused move
+        reads the workflow's statuses over REST (to name them). A move with a comment asks the
+        workflow first (RedmineBackend's way): Redmine would write the comment and drop the
+        status."""
+        new_status = self.status(status_id)
+        if comment or new_status is None:
+            return super().change_status(actor, task_id, status_id, comment)
+        with self.reading() as connection:
+            _principal, row, _project = self.visible(connection, actor, task_id)
+        old_status = self.status_of(row)
+        if new_status.id == old_status.id or not self.may_edit(actor, row.project.id):
+            return super().change_status(actor, task_id, status_id, comment)
+        self.forget(task_id)
+        try:
+            self.client.put(
+                f"/issues/{task_id}.json",
+                {"issue": {"status_id": new_status.id}},
+                **self.as_actor(actor),
+            )
+        except TaskForbidden as error:
+            if isinstance(error, NotLinked):
+                raise
+            raise TaskForbidden(_("You may not change this task.")) from None
+        info = self.get_task(actor, task_id)
+        if info.status.id != new_status.id:
+            allowed = self.allowed(actor, self.issue(actor, task_id))
+            if new_status not in allowed:
+                raise refusal(old_status, new_status, allowed)
+            raise TaskConflict(_("Redmine did not take the change. Reload and try again."))
+        return StatusChange(info, old_status, new_status, self.own_journal(actor, task_id), True)
+
+    def own_journal(self, actor: Actor, task_id: int) -> int | None:
+        """The actor's newest journal on a task (the one their change just wrote: a journal of
+        one's own is always visible to oneself)."""
+        redmine_id = self.user_ids.to_backend(actor.user_id)
+        with self.reading() as connection:
+            newest = connection.scalar(
+                select(func.max(journals.c.id)).where(
+                    journals.c.journalized_type == "Issue",
+                    journals.c.journalized_id == task_id,
+                    journals.c.user_id == redmine_id,
+                )
+            )
+        return None if newest is None else int(newest)
 
     # -- audiences -------------------------------------------------------------------------
 
