@@ -181,14 +181,11 @@ async def connect(
     base: str,
     cookie: str,
     handlers: dict[str, Handler],
-    ssl_verify: bool = True,
 ) -> socketio.AsyncClient:
-    """One websocket Socket.IO client in /notifications with the given session; ssl_verify=False
-    for a server with a self-signed certificate (benchmarks/scale_nginx.py's nginx)."""
+    """One websocket Socket.IO client in /notifications with the given session."""
     client = socketio.AsyncClient(
         reconnection=False,
         http_session=http,
-        ssl_verify=ssl_verify,
         # not connect(headers=…): engine.io would move the cookie into the shared session's jar
         websocket_extra_options={"headers": {"Cookie": cookie}},
     )
@@ -203,16 +200,16 @@ async def connect_many(
     base: str,
     users: list[str],
     handlers_for: Callable[[int], dict[str, Handler]],
-    ssl_verify: bool = True,
+    concurrency: int = CONNECT_CONCURRENCY,
 ) -> tuple[list[socketio.AsyncClient], float, int]:
-    """Log in and connect every user, CONNECT_CONCURRENCY at a time; clients, seconds, failures."""
-    gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
+    """Log in and connect every user, concurrency at a time; clients, seconds, failures."""
+    gate = asyncio.Semaphore(concurrency)
 
     async def one(index: int, username: str) -> socketio.AsyncClient | None:
         async with gate:
             try:
                 cookie = await login(http, base, username, BENCH_PASSWORD)
-                return await connect(http, base, cookie, handlers_for(index), ssl_verify)
+                return await connect(http, base, cookie, handlers_for(index))
             except Exception as error:
                 print(f"  {username}: {type(error).__name__}: {error}", flush=True)
                 return None
