@@ -972,6 +972,9 @@ def plot(args: argparse.Namespace) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    plain = FuncFormatter(lambda value, _pos: f"{value:g}")
 
     http_files = args.http or latest("http")
     notify_files = args.notify or latest("notify")
@@ -1006,6 +1009,8 @@ def plot(args: argparse.Namespace) -> None:
     left.set_xlabel("requests/s (wrk, c = connections)")
     left.set_ylabel("latency, ms")
     left.set_yscale("log")
+    left.yaxis.set_major_formatter(plain)
+    left.yaxis.set_minor_formatter(NullFormatter())
     left.grid(True, which="both", alpha=0.3)
     left.legend(fontsize=7)
     for path in notify_files:
@@ -1026,6 +1031,8 @@ def plot(args: argparse.Namespace) -> None:
     right.set_xlabel("status changes per second")
     right.set_ylabel("latency, ms")
     right.set_yscale("log")
+    right.yaxis.set_major_formatter(plain)
+    right.yaxis.set_minor_formatter(NullFormatter())
     right.grid(True, which="both", alpha=0.3)
     right.legend(fontsize=7)
     figure.suptitle(
