@@ -20,6 +20,7 @@ shared 100,000-task dataset that load_dataset.py loaded. Modes:
            an administrator changes statuses at fixed rates (open loop): time from each PUT's
            start to every notified socket's new_notification.
   plot     docs/scale.png from the latest results of http and notify (needs the "bench" extra).
+  report   the latest results as the Markdown tables of docs/PERFORMANCE.md.
 
     DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/hd_bench
     .venv/bin/python benchmarks/scale_nginx.py prepare
@@ -111,7 +112,7 @@ STATUS_A, STATUS_B = 1, 2  # New <-> In Progress
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("mode", choices=["prepare", "http", "idle", "notify", "plot"])
+    parser.add_argument("mode", choices=["prepare", "http", "idle", "notify", "plot", "report"])
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", ""))
     parser.add_argument("--processes", default="", help="web processes (http: 1,2,4; else 2)")
     parser.add_argument("--clients", type=int, default=0, help="idle: 5000, notify: 1000")
@@ -128,11 +129,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--settle", type=float, default=30.0, help="idle: seconds held open")
     parser.add_argument("--max-noise", type=float, default=0.5, help="cores others may use")
     parser.add_argument("--quiet-timeout", type=float, default=10.0, help="seconds to wait")
-    parser.add_argument("--http", nargs="*", default=[], help="plot: http results files")
-    parser.add_argument("--notify", nargs="*", default=[], help="plot: notify results files")
+    parser.add_argument("--http", nargs="*", default=[], help="plot, report: http results")
+    parser.add_argument("--notify", nargs="*", default=[], help="plot, report: notify results")
+    parser.add_argument("--idle", nargs="*", default=[], help="report: idle results")
     parser.add_argument("--out", default=str(DOCS / "scale.png"), help="plot: the PNG")
     args = parser.parse_args(argv)
-    if args.mode != "plot" and not args.database_url:
+    if args.mode not in ("plot", "report") and not args.database_url:
         parser.error("set DATABASE_URL or --database-url")
     default_processes = "1,2,4" if args.mode == "http" else "2"
     args.processes = [int(n) for n in (args.processes or default_processes).split(",")]
@@ -1043,12 +1045,77 @@ def plot(args: argparse.Namespace) -> None:
     print(f"plot: {args.out} from {http_files + notify_files}")
 
 
+def report(args: argparse.Namespace) -> None:
+    """The latest results as Markdown tables, so docs/PERFORMANCE.md quotes them unchanged."""
+    for path in args.http or latest("http"):
+        doc = json.loads(Path(path).read_text())
+        print(f"<!-- {Path(path).name}: load {doc['load_before']} -> {doc['load_after']} -->")
+        print(
+            "| processes | endpoint | straight req/s | p50 / p99 ms | through nginx req/s "
+            "| p50 / p99 ms | nginx's added p99 (each rep.) | CPU ms/req web / nginx / PostgreSQL "
+            "(through nginx) | busiest worker | others' cores |"
+        )
+        print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for row in doc["summary"]:
+            d, n = row["direct"], row["nginx"]
+            each = ", ".join(f"{p:+.0%}" for p in row["nginx_added_p99_each"])
+            cpu = n["cpu_ms"]
+            print(
+                f"| {row['processes']} | {row['endpoint']} | {d['rps']:.1f} | "
+                f"{d['p50_ms']:.0f} / {d['p99_ms']:.0f} | {n['rps']:.1f} | "
+                f"{n['p50_ms']:.0f} / {n['p99_ms']:.0f} | **{row['nginx_added_p99']:+.0%}** "
+                f"({each}) | {cpu['web']:.1f} / {cpu['nginx']:.1f} / {cpu['postgres']:.1f} | "
+                f"{n['busiest_worker_share']:.0%} | {n['noise_cores']:.1f} |"
+            )
+        print()
+        print(
+            "| connections | straight req/s | p50 / p99 ms | through nginx req/s | p50 / p99 ms |"
+        )
+        print("|---:|---:|---:|---:|---:|")
+        for c in sorted({r["connections"] for r in doc["sweep"]}):
+            by = {r["way"]: r for r in doc["sweep"] if r["connections"] == c}
+            d, n = by["direct"], by["nginx"]
+            print(
+                f"| {c} | {d['rps']:.1f} | {d['p50_ms']:.0f} / {d['p99_ms']:.0f} | "
+                f"{n['rps']:.1f} | {n['p50_ms']:.0f} / {n['p99_ms']:.0f} |"
+            )
+        print()
+    for path in args.idle or latest("idle"):
+        doc = json.loads(Path(path).read_text())
+        print(f"<!-- {Path(path).name}: load {doc['load_before']} -> {doc['load_after']} -->")
+        for r in doc["runs"]:
+            print(
+                f"| {r['processes']} | {r['connected']:,} of {r['clients']:,} | "
+                f"{r['connects_per_s']:.0f}/s | {' + '.join(map(str, r['sockets_per_worker']))} | "
+                f"{' + '.join(f'{v:.0f}' for v in r['web_rss_after_mb'])} MB | "
+                f"**{r['web_kb_per_client']:.0f} kB** | {r['nginx_kb_per_client']:.0f} kB | "
+                f"{r['idle_web_cores']:.3f} |"
+            )
+        print()
+    for path in args.notify or latest("notify"):
+        doc = json.loads(Path(path).read_text())
+        print(f"<!-- {Path(path).name}: load {doc['load_before']} -> {doc['load_after']} -->")
+        for r in doc["runs"]:
+            cpu = r["cpu_ms_per_change"]
+            print(
+                f"| {r['rate']:g} ({r['achieved_rate']}) | {r['changes']} | "
+                f"{r['received']} of {r['notifications']} | {r['p50_ms']} | **{r['p99_ms']}** | "
+                f"{r['max_ms']} | {r['put_p50_ms']} / {r['put_p99_ms']} | "
+                f"{cpu['web']:.0f} / {cpu['nginx']:.1f} / {cpu['postgres']:.0f} | "
+                f"{r['noise_cores']:.1f} | {r['load_1m']:.1f} |"
+            )
+        print()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one mode; keep its figures in benchmarks/results/."""
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the servers are still stopped
     if args.mode == "plot":
         plot(args)
+        return 0
+    if args.mode == "report":
+        report(args)
         return 0
     if args.mode == "prepare":
         prepare(args)
