@@ -24,9 +24,9 @@ shared 100,000-task dataset that load_dataset.py loaded. Modes:
 
     DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/hd_bench
     .venv/bin/python benchmarks/scale_nginx.py prepare
-    flock /work/wt/notes/bench.lock .venv/bin/python benchmarks/scale_nginx.py http
-    flock /work/wt/notes/bench.lock .venv/bin/python benchmarks/scale_nginx.py idle --clients 5000
-    flock /work/wt/notes/bench.lock .venv/bin/python benchmarks/scale_nginx.py notify
+    flock /tmp/helpdesk-bench.lock .venv/bin/python benchmarks/scale_nginx.py http
+    flock /tmp/helpdesk-bench.lock .venv/bin/python benchmarks/scale_nginx.py idle --clients 5000
+    flock /tmp/helpdesk-bench.lock .venv/bin/python benchmarks/scale_nginx.py notify
     .venv/bin/python benchmarks/scale_nginx.py plot
 
 Each mode writes benchmarks/results/scale-<mode>-<time>.json.
