@@ -987,28 +987,32 @@ def plot(args: argparse.Namespace) -> None:
         processes = sweep[0]["processes"] if sweep else "?"
         for way, colour in (("direct", "tab:blue"), ("nginx", "tab:orange")):
             points = sorted((r for r in sweep if r["way"] == way), key=lambda r: r["connections"])
-            rps = [r["rps"] for r in points]
+            load = [r["connections"] for r in points]
             label = "through nginx (TLS)" if way == "nginx" else "straight to the processes"
-            left.plot(rps, [r["p99_ms"] for r in points], "o-", color=colour, label=f"p99, {label}")
             left.plot(
-                rps,
+                load, [r["p99_ms"] for r in points], "o-", color=colour, label=f"p99, {label}"
+            )
+            left.plot(
+                load,
                 [r["p50_ms"] for r in points],
                 "s--",
                 color=colour,
                 alpha=0.6,
                 label=f"p50, {label}",
             )
-            if way == "nginx":
-                for r in points:
-                    left.annotate(
-                        f"c={r['connections']}",
-                        (r["rps"], r["p99_ms"]),
-                        textcoords="offset points",
-                        xytext=(4, 4),
-                        fontsize=7,
-                    )
+            for r in points:  # what that load achieved
+                left.annotate(
+                    f"{r['rps']:.0f}/s",
+                    (r["connections"], r["p99_ms"]),
+                    textcoords="offset points",
+                    xytext=(4, 4 if way == "nginx" else -10),
+                    fontsize=7,
+                    color=colour,
+                )
         left.set_title(f"My Tasks (JSON), {processes} web processes, 100,000 tasks")
-    left.set_xlabel("requests/s (wrk, c = connections)")
+    left.set_xlabel("wrk connections (labels: requests/s achieved)")
+    left.set_xscale("log", base=2)
+    left.xaxis.set_major_formatter(plain)
     left.set_ylabel("latency, ms")
     left.set_yscale("log")
     left.yaxis.set_major_formatter(plain)
