@@ -1025,6 +1025,14 @@ def plot(args: argparse.Namespace) -> None:
             points = [r for r in doc["runs"] if r["processes"] == processes and r["p99_ms"]]
             rates = [r["achieved_rate"] or r["rate"] for r in points]
             right.plot(rates, [r["p99_ms"] for r in points], "o-", label=f"p99, {processes} proc.")
+            for rate, r in zip(rates, points, strict=True):  # the machine's state: it moves p99
+                right.annotate(
+                    f"others: {r['noise_cores']:.1f} cores",
+                    (rate, r["p99_ms"]),
+                    textcoords="offset points",
+                    xytext=(-30, 8),
+                    fontsize=7,
+                )
             right.plot(
                 rates,
                 [r["p50_ms"] for r in points],
@@ -1038,7 +1046,7 @@ def plot(args: argparse.Namespace) -> None:
     right.set_ylabel("latency, ms")
     right.set_yscale("log")
     right.yaxis.set_major_formatter(plain)
-    right.yaxis.set_minor_formatter(NullFormatter())
+    right.yaxis.set_minor_formatter(plain)
     right.grid(True, which="both", alpha=0.3)
     right.legend(fontsize=7)
     figure.suptitle(
