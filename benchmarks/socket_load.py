@@ -177,7 +177,10 @@ Handler = Callable[[Any], Awaitable[None]]
 
 
 async def connect(
-    http: aiohttp.ClientSession, base: str, cookie: str, handlers: dict[str, Handler]
+    http: aiohttp.ClientSession,
+    base: str,
+    cookie: str,
+    handlers: dict[str, Handler],
 ) -> socketio.AsyncClient:
     """One websocket Socket.IO client in /notifications with the given session."""
     client = socketio.AsyncClient(
@@ -197,9 +200,10 @@ async def connect_many(
     base: str,
     users: list[str],
     handlers_for: Callable[[int], dict[str, Handler]],
+    concurrency: int = CONNECT_CONCURRENCY,
 ) -> tuple[list[socketio.AsyncClient], float, int]:
-    """Log in and connect every user, CONNECT_CONCURRENCY at a time; clients, seconds, failures."""
-    gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
+    """Log in and connect every user, concurrency at a time; clients, seconds, failures."""
+    gate = asyncio.Semaphore(concurrency)
 
     async def one(index: int, username: str) -> socketio.AsyncClient | None:
         async with gate:
