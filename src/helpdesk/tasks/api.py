@@ -24,11 +24,9 @@ from helpdesk.tasks.schemas import (
     BulkStatusIn,
     BulkStatusOut,
     CommentIn,
-    FiltersOut,
     JournalOut,
     MemberOut,
     NamedOut,
-    PaginationOut,
     PriorityOut,
     ProjectOut,
     StatusChangeIn,
@@ -49,7 +47,7 @@ from helpdesk.tasks.schemas import (
     status_doc,
     task_detail,
     task_out,
-    task_row_out,
+    task_row_fields,
 )
 
 bp = Blueprint("tasks_api", __name__, url_prefix="/tasks/api")
@@ -98,26 +96,27 @@ def list_document(params: TaskListQuery, default_assignee: str) -> dict[str, Any
         page = get_backend().list_tasks(
             service.actor_for(current_user), task_query(params, default_assignee)
         )
-    return TaskListOut(
-        tasks=[task_row_out(task) for task in page.items],
-        pagination=PaginationOut(
-            page=page.page,
-            per_page=page.per_page,
-            total=page.total,
-            pages=(page.total + page.per_page - 1) // page.per_page,
-        ),
-        filters=FiltersOut(
-            status=params.status,
-            priority=params.priority,
-            project=params.project,
-            search=params.search,
-            sort=params.sort,
-            assigned_to=params.assigned_to or default_assignee,
-            author=params.author,
-            watcher=params.watcher,
-        ),
-        task_number=page.items[0].id if page.total == 1 and params.task_number() else None,
-    ).model_dump()
+    document = {
+        "tasks": [task_row_fields(task) for task in page.items],
+        "pagination": {
+            "page": page.page,
+            "per_page": page.per_page,
+            "total": page.total,
+            "pages": (page.total + page.per_page - 1) // page.per_page,
+        },
+        "filters": {
+            "status": params.status,
+            "priority": params.priority,
+            "project": params.project,
+            "search": params.search,
+            "sort": params.sort,
+            "assigned_to": params.assigned_to or default_assignee,
+            "author": params.author,
+            "watcher": params.watcher,
+        },
+        "task_number": page.items[0].id if page.total == 1 and params.task_number() else None,
+    }
+    return TaskListOut.model_validate(document).model_dump()
 
 
 def handle_task_error(error: TaskError) -> Response:

@@ -449,28 +449,29 @@ class NamedOut(Out):
 
 def task_row(task: TaskSummary) -> dict[str, Any]:
     """A task in a list, in the seed's shape plus ids for clients that need them."""
-    return task_row_out(task).model_dump()
+    return TaskRowOut.model_validate(task_row_fields(task)).model_dump()
 
 
-def task_row_out(task: TaskSummary) -> TaskRowOut:
-    """A task in a list, as its model."""
-    return TaskRowOut(
-        id=task.id,
-        subject=task.subject,
-        status=task.status.name,
-        priority=task.priority.name,
-        project=task.project.name,
-        due_date=iso(task.due_date),
-        assigned_to=task.assigned_to.name if task.assigned_to else None,
-        status_id=task.status.id,
-        is_closed=task.status.is_closed,
-        priority_id=task.priority.id,
-        project_id=task.project.id,
-        tracker=task.tracker.name,
-        assigned_to_id=task.assigned_to.id if task.assigned_to else None,
-        done_ratio=task.done_ratio,
-        updated_on=iso(task.updated_on),
-    )
+def task_row_fields(task: TaskSummary) -> dict[str, Any]:
+    """A task in a list, before validation: a list validates its whole document at once, which
+    costs about half of building a model per row."""
+    return {
+        "id": task.id,
+        "subject": task.subject,
+        "status": task.status.name,
+        "priority": task.priority.name,
+        "project": task.project.name,
+        "due_date": iso(task.due_date),
+        "assigned_to": task.assigned_to.name if task.assigned_to else None,
+        "status_id": task.status.id,
+        "is_closed": task.status.is_closed,
+        "priority_id": task.priority.id,
+        "project_id": task.project.id,
+        "tracker": task.tracker.name,
+        "assigned_to_id": task.assigned_to.id if task.assigned_to else None,
+        "done_ratio": task.done_ratio,
+        "updated_on": iso(task.updated_on),
+    }
 
 
 def task_detail(task: TaskInfo) -> dict[str, Any]:
