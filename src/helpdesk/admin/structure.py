@@ -18,9 +18,23 @@ from helpdesk.admin.forms import (
     RoleChoiceForm,
     RoleForm,
 )
+from helpdesk.admin.schemas import (
+    MemberIn,
+    MembershipOut,
+    ProjectEditIn,
+    ProjectIn,
+    AdminProjectOut,
+    RoleChoiceIn,
+    RoleIn,
+    RoleOut,
+    StructureDoneOut,
+    WorkflowIn,
+    WorkflowOut,
+)
 from helpdesk.admin.views import bp
 from helpdesk.core.decorators import admin_required
 from helpdesk.core.errors import APIException, wants_json_response
+from helpdesk.core.openapi import documented
 from helpdesk.extensions import db
 from helpdesk.tasks import structure
 from helpdesk.tasks.backends import get_backend
@@ -28,30 +42,30 @@ from helpdesk.tasks.models import Member, Project, Role
 from helpdesk.users.models import User
 from helpdesk.users.views import form_errors
 
+Made = AdminProjectOut | MembershipOut | RoleOut | WorkflowOut
+
 
 def _writable() -> None:
     """Changes only where the helpdesk keeps the projects."""
     structure.require_local_backend(get_backend().name)
 
 
-def _answer(
-    message: str, endpoint: str, data: dict[str, object] | None = None, **args: Any
-) -> Response:
+def _answer(message: str, endpoint: str, data: Made | None = None, **args: Any) -> Response:
     """JSON for scripts; back to the page with a message for browsers."""
     if wants_json_response():
-        return jsonify({"success": True, "message": message, "data": data})
+        return jsonify(StructureDoneOut(success=True, message=message, data=data).model_dump())
     flash(message, "success")
     return redirect(url_for(endpoint, **args), 303)
 
 
-def _project_data(project: Project) -> dict[str, object]:
+def _project_data(project: Project) -> AdminProjectOut:
     """A project as JSON clients get it."""
-    return {
-        "id": project.id,
-        "identifier": project.identifier,
-        "name": project.name,
-        "description": project.description,
-    }
+    return AdminProjectOut(
+        id=project.id,
+        identifier=project.identifier,
+        name=project.name,
+        description=project.description,
+    )
 
 
 @bp.get("/projects")
@@ -67,6 +81,15 @@ def projects() -> str:
 
 
 @bp.post("/projects")
+@documented(
+    "Add a project (the local task backend only: 409 with Redmine)",
+    body=ProjectIn,
+    response=StructureDoneOut,
+    access="admin",
+    tag="admin",
+    enveloped=False,
+    also=(409,),
+)
 @admin_required
 def create_project() -> Response | tuple[str, int]:
     """Add a project."""
@@ -97,6 +120,16 @@ def _project(project_id: int) -> Project:
 
 
 @bp.route("/projects/<int:project_id>", methods=["GET", "POST"])
+@documented(
+    "Rename or describe a project",
+    method="POST",
+    body=ProjectEditIn,
+    response=StructureDoneOut,
+    access="admin",
+    tag="admin",
+    enveloped=False,
+    also=(409,),
+)
 @admin_required
 def project(project_id: int) -> Response | str:
     """A project: its name and description, and its members with their roles; a POST renames
@@ -132,6 +165,15 @@ def update_project(found: Project) -> Response:
 
 
 @bp.post("/projects/<int:project_id>/members")
+@documented(
+    "Make a user a member of the project with a role",
+    body=MemberIn,
+    response=StructureDoneOut,
+    access="admin",
+    tag="admin",
+    enveloped=False,
+    also=(409,),
+)
 @admin_required
 def add_member(project_id: int) -> Response:
     """Make a user a member of the project with a role."""
@@ -154,7 +196,7 @@ def add_member(project_id: int) -> Response:
     return _answer(
         _("%(name)s joined %(project)s.", name=user.username, project=found.name),
         "admin.project",
-        {"user_id": user.id, "role_id": form.role_id.data},
+        MembershipOut(user_id=user.id, role_id=form.role_id.data),
         project_id=found.id,
     )
 
@@ -168,6 +210,15 @@ def _membership(project_id: int, user_id: int) -> Member:
 
 
 @bp.post("/projects/<int:project_id>/members/<int:user_id>")
+@documented(
+    "Give a member another role",
+    body=RoleChoiceIn,
+    response=StructureDoneOut,
+    access="admin",
+    tag="admin",
+    enveloped=False,
+    also=(409,),
+)
 @admin_required
 def change_member_role(project_id: int, user_id: int) -> Response:
     """Give a member another role."""
@@ -181,12 +232,20 @@ def change_member_role(project_id: int, user_id: int) -> Response:
     return _answer(
         _("The role was changed."),
         "admin.project",
-        {"user_id": user_id, "role_id": form.role_id.data},
+        MembershipOut(user_id=user_id, role_id=form.role_id.data),
         project_id=project_id,
     )
 
 
 @bp.post("/projects/<int:project_id>/members/<int:user_id>/delete")
+@documented(
+    "End a membership (tasks stay)",
+    response=StructureDoneOut,
+    access="admin",
+    tag="admin",
+    enveloped=False,
+    also=(409,),
+)
 @admin_required
 def remove_member(project_id: int, user_id: int) -> Response:
     """End a membership (tasks stay)."""
@@ -217,6 +276,15 @@ def roles() -> str:
 
 
 @bp.post("/roles")
+@documented(
+    "Add a role",
+    body=RoleIn,
+    response=StructureDoneOut,
+    access="admin",
+    tag="admin",
+    enveloped=False,
+    also=(409,),
+)
 @admin_required
 def create_role() -> Response:
     """Add a role."""
@@ -229,12 +297,22 @@ def create_role() -> Response:
     return _answer(
         _("Role %(name)s added.", name=role.name),
         "admin.workflow",
-        {"id": role.id, "name": role.name, "can_be_assigned": role.can_be_assigned},
+        RoleOut(id=role.id, name=role.name, can_be_assigned=role.can_be_assigned),
         role_id=role.id,
     )
 
 
 @bp.route("/roles/<int:role_id>/workflow", methods=["GET", "POST"])
+@documented(
+    "Replace a role's workflow",
+    method="POST",
+    body=WorkflowIn,
+    response=StructureDoneOut,
+    access="admin",
+    tag="admin",
+    enveloped=False,
+    also=(409,),
+)
 @admin_required
 def workflow(role_id: int) -> Response | str:
     """Which status moves a role may make: a matrix of checkboxes; a POST replaces them."""
@@ -258,7 +336,7 @@ def save_workflow(role: Role) -> Response:
     moves = _sent_moves()
     structure.set_transitions(role, moves)
     db.session.commit()
-    data = {"role_id": role.id, "transitions": sorted([old, new] for old, new in moves)}
+    data = WorkflowOut(role_id=role.id, transitions=sorted(moves))
     return _answer(
         _("The workflow of %(name)s was saved.", name=role.name),
         "admin.workflow",

@@ -27,6 +27,7 @@ from helpdesk.core.decorators import admin_required
 from helpdesk.core.errors import APIException, wants_json_response
 from helpdesk.core.metrics import cache_counts
 from helpdesk.core.models import escape_like
+from helpdesk.admin.schemas import AccountDoneOut, NewUserIn, PasswordResetIn, PermissionsIn
 from helpdesk.core.openapi import documented
 from helpdesk.core.urls import page_number
 from helpdesk.extensions import db
@@ -35,6 +36,7 @@ from helpdesk.tasks.feed import feed_outage
 from helpdesk.users import password_reset, service
 from helpdesk.users.forms import NewUserForm, PermissionsForm
 from helpdesk.users.models import PERMISSION_FLAGS, User
+from helpdesk.users.schemas import UserOut
 from helpdesk.users.views import form_errors
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -102,6 +104,15 @@ def new_user() -> str:
 
 
 @bp.post("/users")
+@documented(
+    "Add an account: a local one gets a temporary password, shown once (or an e-mailed link)",
+    body=NewUserIn,
+    response=AccountDoneOut,
+    access="admin",
+    tag="admin",
+    enveloped=False,
+    also=(422,),
+)
 @admin_required
 def create_user() -> Response | tuple[str, int]:
     """Add an account: a local one gets a temporary password shown once (or, when asked and
@@ -143,7 +154,7 @@ def _sent_flags() -> dict[str, bool]:
 def _handed_over(user: User, password: str | None, send_link: bool, message: str) -> Response:
     """After a new password: e-mail a link (when asked and possible) or show the temporary
     password once; a JSON client gets it in the answer."""
-    data = user.to_dict()
+    data = UserOut(**user.to_dict())
     if password is not None and send_link and password_reset.available():
         password_reset.send_link(user)
         message += " " + _(
@@ -151,10 +162,10 @@ def _handed_over(user: User, password: str | None, send_link: bool, message: str
         )
         password = None
     if wants_json_response():
-        body = {"success": True, "message": message, "data": data}
+        body = AccountDoneOut(success=True, message=message, data=data)
         if password is not None:
-            body["temporary_password"] = password
-        return jsonify(body)
+            body.temporary_password = password
+        return jsonify(body.answer())
     flash(message, "success")
     if password is not None:
         session[HANDOVER_KEY] = {"username": user.username, "password": password}
@@ -169,14 +180,21 @@ def _account(user_id: int) -> User:
 def _done(message: str, user: User | None = None) -> Response:
     """The answer to an account action: JSON, or back to the list with a message."""
     if wants_json_response():
-        return jsonify(
-            {"success": True, "message": message, "data": user.to_dict() if user else None}
-        )
+        data = UserOut(**user.to_dict()) if user else None
+        return jsonify(AccountDoneOut(success=True, message=message, data=data).answer())
     flash(message, "success")
     return redirect(url_for("admin.users", q=request.args.get("q") or None), 303)
 
 
 @bp.post("/users/<int:user_id>/lock")
+@documented(
+    "Lock an account and sign it out everywhere",
+    response=AccountDoneOut,
+    access="admin",
+    tag="admin",
+    enveloped=False,
+    also=(409,),
+)
 @admin_required
 def lock_user(user_id: int) -> Response:
     """Lock an account: it keeps its history, signs in no more, and is signed out now."""
@@ -187,6 +205,14 @@ def lock_user(user_id: int) -> Response:
 
 
 @bp.post("/users/<int:user_id>/unlock")
+@documented(
+    "Let a locked account sign in again",
+    response=AccountDoneOut,
+    access="admin",
+    tag="admin",
+    enveloped=False,
+    also=(409,),
+)
 @admin_required
 def unlock_user(user_id: int) -> Response:
     """Let a locked account sign in again."""
@@ -197,6 +223,14 @@ def unlock_user(user_id: int) -> Response:
 
 
 @bp.post("/users/<int:user_id>/delete")
+@documented(
+    "Delete an account that took part in no task (data: null)",
+    response=AccountDoneOut,
+    access="admin",
+    tag="admin",
+    enveloped=False,
+    also=(409,),
+)
 @admin_required
 def delete_user(user_id: int) -> Response:
     """Delete an account that took part in no task (else: lock it)."""
@@ -208,6 +242,15 @@ def delete_user(user_id: int) -> Response:
 
 
 @bp.post("/users/<int:user_id>/password")
+@documented(
+    "Give a local account a new temporary password (shown once) or e-mail it a link",
+    body=PasswordResetIn,
+    response=AccountDoneOut,
+    access="admin",
+    tag="admin",
+    enveloped=False,
+    also=(409,),
+)
 @admin_required
 def reset_password(user_id: int) -> Response:
     """Give a local account a new temporary password (shown once) or e-mail it a link."""
@@ -233,6 +276,15 @@ def reset_password(user_id: int) -> Response:
 
 
 @bp.post("/users/<int:user_id>")
+@documented(
+    "Set a user's permission flags (only those sent)",
+    body=PermissionsIn,
+    response=AccountDoneOut,
+    access="admin",
+    tag="admin",
+    enveloped=False,
+    also=(409, 422),
+)
 @admin_required
 def update_user(user_id: int) -> Response:
     """Set one user's permission flags."""
@@ -252,7 +304,8 @@ def update_user(user_id: int) -> Response:
     db.session.commit()
     message = _("Permissions of %(name)s saved.", name=user.username)
     if wants_json_response():
-        return jsonify({"success": True, "message": message, "data": user.to_dict()})
+        done = AccountDoneOut(success=True, message=message, data=UserOut(**user.to_dict()))
+        return jsonify(done.answer())
     flash(message, "success")
     return redirect(url_for("admin.users", q=request.args.get("q") or None))
 

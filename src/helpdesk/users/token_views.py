@@ -14,7 +14,7 @@ from helpdesk.core.errors import wants_json_response
 from helpdesk.core.forms import BaseForm
 from helpdesk.core.openapi import documented
 from helpdesk.extensions import db
-from helpdesk.users.schemas import TokenCreatedOut, TokenIn, TokenOut
+from helpdesk.users.schemas import MessageOut, TokenCreatedOut, TokenIn, TokenOut
 from helpdesk.users.tokens import create_token, revoke_token, user_tokens
 from helpdesk.users.views import form_errors
 
@@ -79,6 +79,13 @@ def create() -> Response | tuple[str, int]:
 
 
 @bp.post("/<int:token_id>/revoke")
+@documented(
+    "Revoke one of one's personal tokens",
+    response=MessageOut,
+    access="session",
+    tag="accounts",
+    enveloped=False,
+)
 @login_required
 def revoke(token_id: int) -> Response | tuple[Response, int]:
     """Revoke one of the user's tokens; someone else's token is "not found"."""
@@ -89,6 +96,7 @@ def revoke(token_id: int) -> Response | tuple[Response, int]:
         return redirect(url_for("tokens.tokens"))
     db.session.commit()
     if wants_json_response():
-        return jsonify({"success": True, "message": _("The token has been revoked.")})
+        revoked = MessageOut(success=True, message=_("The token has been revoked."))
+        return jsonify(revoked.model_dump())
     flash(_("The token has been revoked."), "info")
     return redirect(url_for("tokens.tokens"))

@@ -44,7 +44,18 @@ from helpdesk.users.forms import (
     ResetPasswordForm,
 )
 from helpdesk.users.models import User
-from helpdesk.users.schemas import LoginIn, LoginOut
+from helpdesk.users.schemas import (
+    AccountIn,
+    AccountOut,
+    ForgotPasswordIn,
+    LoginIn,
+    LoginOut,
+    MessageOut,
+    PasswordChangeIn,
+    RegisterIn,
+    ResetPasswordIn,
+    UserOut,
+)
 from helpdesk.users.snapshot import signed_in_row
 
 bp = Blueprint("users", __name__, url_prefix="/users")
@@ -157,6 +168,17 @@ def registration_rate_limit() -> str:
 
 
 @bp.route("/register", methods=["GET", "POST"])
+@documented(
+    "Create a local account and sign in with it (JSON answers for JSON clients)",
+    method="POST",
+    body=RegisterIn,
+    response=AccountOut,
+    status=201,
+    access="public",
+    tag="accounts",
+    enveloped=False,
+    also=(403, 422, 429),
+)
 @rate_limit(registration_rate_limit, methods=["POST"])
 def register() -> Response | str | tuple[str, int]:
     """Create a local account and sign in with it, as REGISTRATION allows: open (task access at
@@ -205,8 +227,8 @@ def register() -> Response | str | tuple[str, int]:
                 "until then you can read announcements and fill in your profile."
             )
         if wants_json:
-            body = {"success": True, "message": message, "data": user.to_dict()}
-            return jsonify(body), 201  # type: ignore[return-value]
+            body = AccountOut(success=True, message=message, data=UserOut(**user.to_dict()))
+            return jsonify(body.answer()), 201  # type: ignore[return-value]
         flash(message, "success")
         return redirect(url_for("posts.home"))
     return _render("register", form)
@@ -218,6 +240,13 @@ def _render(page: str, form: object, **context: object) -> str:
 
 
 @bp.route("/logout", methods=["GET", "POST"])
+@documented(
+    "End this session (JSON answers for JSON clients; a cross-site GET only gets a page)",
+    response=MessageOut,
+    access="public",
+    tag="accounts",
+    enveloped=False,
+)
 def logout() -> Response | str:
     """End this session (the server-side record is deleted, not just the cookie). The seed's
     clients log out with GET; a GET the browser says comes from another site (a link or an image
@@ -232,7 +261,9 @@ def logout() -> Response | str:
     session.clear()
     logout_user()  # after clear(): it leaves the note that tells Flask-Login to drop remember-me
     if wants_json_response():
-        return jsonify({"success": True, "message": _("You have been logged out.")})
+        return jsonify(
+            MessageOut(success=True, message=_("You have been logged out.")).model_dump()
+        )
     flash(_("You have been logged out."), "info")
     return redirect(url_for("users.login"))
 
@@ -253,6 +284,23 @@ def user_posts(username: str) -> str:
 
 
 @bp.route("/account", methods=["GET", "POST"])
+@documented(
+    "One's own profile (send Accept: application/json; a page otherwise)",
+    method="GET",
+    response=AccountOut,
+    access="session",
+    tag="accounts",
+    enveloped=False,
+)
+@documented(
+    "Change one's own profile (JSON answers for JSON clients)",
+    method="POST",
+    body=AccountIn,
+    response=AccountOut,
+    access="session",
+    tag="accounts",
+    enveloped=False,
+)
 @login_required
 def account() -> Response | str | tuple[str, int]:
     """Edit one's own profile and avatar."""
@@ -281,15 +329,26 @@ def account() -> Response | str | tuple[str, int]:
             session["language"] = user.language
         message = _("Your account has been updated.")
         if wants_json:
-            return jsonify({"success": True, "message": message, "data": user.to_dict()})
+            answer = AccountOut(success=True, message=message, data=UserOut(**user.to_dict()))
+            return jsonify(answer.answer())
         flash(message, "success")
         return redirect(url_for("users.account"))
     if wants_json:
-        return jsonify({"success": True, "data": user.to_dict()})
+        return jsonify(AccountOut(success=True, data=UserOut(**user.to_dict())).answer())
     return _render("account", form)
 
 
 @bp.route("/password", methods=["GET", "POST"])
+@documented(
+    "Change one's own password; every other session ends",
+    method="POST",
+    body=PasswordChangeIn,
+    response=MessageOut,
+    access="session",
+    tag="accounts",
+    enveloped=False,
+    also=(403, 422),
+)
 @login_required
 def change_password() -> Response | str | tuple[str, int]:
     """Change one's password; other sessions and remember-me cookies stop working."""
@@ -314,7 +373,7 @@ def change_password() -> Response | str | tuple[str, int]:
         db.session.commit()
         message = _("Your password has been changed. Other sessions were signed out.")
         if wants_json:
-            return jsonify({"success": True, "message": message})
+            return jsonify(MessageOut(success=True, message=message).model_dump())
         flash(message, "success")
         return redirect(url_for("users.account"))
     return _render("password", form)
@@ -326,6 +385,16 @@ def password_reset_rate_limit() -> str:
 
 
 @bp.route("/password/forgot", methods=["GET", "POST"])
+@documented(
+    "Ask for a password reset link by e-mail (the same answer whether or not the account exists)",
+    method="POST",
+    body=ForgotPasswordIn,
+    response=MessageOut,
+    access="public",
+    tag="accounts",
+    enveloped=False,
+    also=(404, 422, 429),
+)
 @rate_limit(password_reset_rate_limit, methods=["POST"])
 def forgot_password() -> Response | str | tuple[str, int]:
     """Ask for a reset link; the answer is the same whether or not the account exists."""
@@ -350,13 +419,23 @@ def forgot_password() -> Response | str | tuple[str, int]:
             "is on its way to its e-mail address."
         )
         if wants_json:
-            return jsonify({"success": True, "message": message})
+            return jsonify(MessageOut(success=True, message=message).model_dump())
         flash(message, "info")
         return redirect(url_for("users.login"))
     return _render("forgot_password", form)
 
 
 @bp.route("/password/reset/<token>", methods=["GET", "POST"])
+@documented(
+    "Choose a new password through a reset link",
+    method="POST",
+    body=ResetPasswordIn,
+    response=MessageOut,
+    access="public",
+    tag="accounts",
+    enveloped=False,
+    also=(404, 422),
+)
 @rate_limit(password_reset_rate_limit, methods=["POST"])
 def reset_password(token: str) -> Response | str | tuple[str, int]:
     """Choose a new password through a link from the e-mail; it works once."""
@@ -376,7 +455,7 @@ def reset_password(token: str) -> Response | str | tuple[str, int]:
         db.session.commit()
         message = _("Your password has been changed. Log in with it.")
         if wants_json:
-            return jsonify({"success": True, "message": message})
+            return jsonify(MessageOut(success=True, message=message).model_dump())
         flash(message, "success")
         return redirect(url_for("users.login"))
     return _render("reset_password", form)
