@@ -19,11 +19,11 @@ from helpdesk.admin.forms import (
     RoleForm,
 )
 from helpdesk.admin.schemas import (
+    AdminProjectOut,
     MemberIn,
     MembershipOut,
     ProjectEditIn,
     ProjectIn,
-    AdminProjectOut,
     RoleChoiceIn,
     RoleIn,
     RoleOut,

@@ -22,12 +22,12 @@ from sqlalchemy import func, or_, select
 from werkzeug.wrappers import Response
 
 from helpdesk.admin import service as accounts
+from helpdesk.admin.schemas import AccountDoneOut, NewUserIn, PasswordResetIn, PermissionsIn
 from helpdesk.auth.chain import providers
 from helpdesk.core.decorators import admin_required
 from helpdesk.core.errors import APIException, wants_json_response
 from helpdesk.core.metrics import cache_counts
 from helpdesk.core.models import escape_like
-from helpdesk.admin.schemas import AccountDoneOut, NewUserIn, PasswordResetIn, PermissionsIn
 from helpdesk.core.openapi import documented
 from helpdesk.core.urls import page_number
 from helpdesk.extensions import db

@@ -434,7 +434,7 @@ def forgot_password() -> Response | str | tuple[str, int]:
     access="public",
     tag="accounts",
     enveloped=False,
-    also=(404, 422),
+    also=(404, 422, 429),
 )
 @rate_limit(password_reset_rate_limit, methods=["POST"])
 def reset_password(token: str) -> Response | str | tuple[str, int]:
