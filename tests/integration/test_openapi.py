@@ -179,3 +179,15 @@ def test_reference_page_boots_the_vendored_swagger_ui_and_tokens_page_links_it(
             assert vendored.status_code == 200
     login(make_user(is_redmine_user=True))
     assert "/tasks/api/docs" in client.get("/users/tokens").get_data(as_text=True)
+
+
+def test_account_answers_keep_their_shapes(client: FlaskClient, login, make_user) -> None:
+    """Built through AccountOut/MessageOut, the answers are still the seed's: no message when
+    the profile is only read, and the profile's keys as User.to_dict has them."""
+    user = make_user()
+    login(user)
+    read = client.get("/users/account", headers={"Accept": "application/json"}).get_json()
+    assert set(read) == {"success", "data"}
+    assert read["data"] == user.to_dict()
+    out = client.post("/users/logout", headers={"Accept": "application/json"}).get_json()
+    assert set(out) == {"success", "message"}
