@@ -3,9 +3,9 @@
 The web processes run as the systemd unit's command line (`helpdesk serve --host 127.0.0.1
 --port P`) with deploy/helpdesk.env.example's settings and WEB_CONCURRENCY=N (gunicorn's gevent
 workers, each with its own listening socket), Debian's nginx in front with deploy/nginx's site
-(TLS, the request log, a new upstream connection per request, as the site says), only ports,
-paths, its upstream (that one port) and its connection limits changed. The database is the
-shared 100,000-task dataset that load_dataset.py loaded. Modes:
+(TLS, the request log, upstream connections kept open between requests, as the site says),
+only ports, paths, its upstream (that one port) and its connection limits changed. The database
+is the shared 100,000-task dataset that load_dataset.py loaded. Modes:
 
   prepare  once, outside the benchmark lock: every user gets a cheap bcrypt hash (cost 4) of the
            same password, so thousands can sign in within seconds; adds the socket users
