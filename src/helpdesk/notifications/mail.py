@@ -31,12 +31,7 @@ from helpdesk.notifications.preferences import gets_email
 from helpdesk.notifications.webpush import task_url
 from helpdesk.tasks.backends import get_backend
 from helpdesk.tasks.events import (
-    TaskCommented,
-    TaskCreated,
-    TaskEdited,
-    TaskReassigned,
-    TaskStatusChanged,
-    TaskWatchersChanged,
+    TaskEvent,
 )
 from helpdesk.users.models import User
 
@@ -50,12 +45,7 @@ BACKOFF_CAP = 3600  # seconds; never wait longer than an hour between attempts
 
 
 def enqueue(
-    event: TaskStatusChanged
-    | TaskCommented
-    | TaskCreated
-    | TaskReassigned
-    | TaskEdited
-    | TaskWatchersChanged,
+    event: TaskEvent,
 ) -> None:
     """Queue one email per notification of this change whose recipient wants email, in the
     change's transaction (recorded after the notifications); a replay finds them queued."""

@@ -25,6 +25,7 @@ from helpdesk.tasks.events import (
     TaskCommented,
     TaskCreated,
     TaskEdited,
+    TaskEvent,
     TaskReassigned,
     TaskStatusChanged,
     TaskWatchersChanged,
@@ -391,12 +392,7 @@ def actor_name(user_id: int) -> str:
 
 
 def event_key(
-    event: TaskStatusChanged
-    | TaskCommented
-    | TaskCreated
-    | TaskReassigned
-    | TaskEdited
-    | TaskWatchersChanged,
+    event: TaskEvent,
 ) -> str:
     """What makes a change unique: its journal (replays of a feed repeat it), or the new task,
     or (a store without a history of watchers) the watcher and the moment."""

@@ -84,3 +84,14 @@ class TaskEdited:
     actor_id: int
     mentions: tuple[str, ...] = ()  # usernames newly mentioned, lower-cased
     custom_field_names: tuple[tuple[int, str], ...] = ()  # to name a changed custom field
+
+
+# Every change that may notify someone: what notification keys and e-mails are made of
+TaskEvent = (
+    TaskStatusChanged
+    | TaskCommented
+    | TaskCreated
+    | TaskReassigned
+    | TaskEdited
+    | TaskWatchersChanged
+)
