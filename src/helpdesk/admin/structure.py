@@ -3,6 +3,7 @@ with Redmine they are Redmine's, and these pages say so)."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from flask import flash, jsonify, redirect, render_template, request, url_for
@@ -45,6 +46,12 @@ from helpdesk.users.views import form_errors
 Made = AdminProjectOut | MembershipOut | RoleOut | WorkflowOut
 
 
+# An administrator's change of projects, members, roles or the workflow, as the API documents it
+documented_change = partial(
+    documented, response=StructureDoneOut, access="admin", tag="admin", enveloped=False
+)
+
+
 def _writable() -> None:
     """Changes only where the helpdesk keeps the projects."""
     structure.require_local_backend(get_backend().name)
@@ -81,13 +88,9 @@ def projects() -> str:
 
 
 @bp.post("/projects")
-@documented(
+@documented_change(
     "Add a project (the local task backend only: 409 with Redmine)",
     body=ProjectIn,
-    response=StructureDoneOut,
-    access="admin",
-    tag="admin",
-    enveloped=False,
     also=(409,),
 )
 @admin_required
@@ -120,14 +123,10 @@ def _project(project_id: int) -> Project:
 
 
 @bp.route("/projects/<int:project_id>", methods=["GET", "POST"])
-@documented(
+@documented_change(
     "Rename or describe a project",
     method="POST",
     body=ProjectEditIn,
-    response=StructureDoneOut,
-    access="admin",
-    tag="admin",
-    enveloped=False,
     also=(409,),
 )
 @admin_required
@@ -165,13 +164,9 @@ def update_project(found: Project) -> Response:
 
 
 @bp.post("/projects/<int:project_id>/members")
-@documented(
+@documented_change(
     "Make a user a member of the project with a role",
     body=MemberIn,
-    response=StructureDoneOut,
-    access="admin",
-    tag="admin",
-    enveloped=False,
     also=(409,),
 )
 @admin_required
@@ -210,13 +205,9 @@ def _membership(project_id: int, user_id: int) -> Member:
 
 
 @bp.post("/projects/<int:project_id>/members/<int:user_id>")
-@documented(
+@documented_change(
     "Give a member another role",
     body=RoleChoiceIn,
-    response=StructureDoneOut,
-    access="admin",
-    tag="admin",
-    enveloped=False,
     also=(409,),
 )
 @admin_required
@@ -238,12 +229,8 @@ def change_member_role(project_id: int, user_id: int) -> Response:
 
 
 @bp.post("/projects/<int:project_id>/members/<int:user_id>/delete")
-@documented(
+@documented_change(
     "End a membership (tasks stay)",
-    response=StructureDoneOut,
-    access="admin",
-    tag="admin",
-    enveloped=False,
     also=(409,),
 )
 @admin_required
@@ -276,13 +263,9 @@ def roles() -> str:
 
 
 @bp.post("/roles")
-@documented(
+@documented_change(
     "Add a role",
     body=RoleIn,
-    response=StructureDoneOut,
-    access="admin",
-    tag="admin",
-    enveloped=False,
     also=(409,),
 )
 @admin_required
@@ -303,14 +286,10 @@ def create_role() -> Response:
 
 
 @bp.route("/roles/<int:role_id>/workflow", methods=["GET", "POST"])
-@documented(
+@documented_change(
     "Replace a role's workflow",
     method="POST",
     body=WorkflowIn,
-    response=StructureDoneOut,
-    access="admin",
-    tag="admin",
-    enveloped=False,
     also=(409,),
 )
 @admin_required

@@ -3,6 +3,8 @@ read the request metrics."""
 
 from __future__ import annotations
 
+from functools import partial
+
 from flask import (
     Blueprint,
     current_app,
@@ -44,6 +46,12 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 USERS_PER_PAGE = 50
 HANDOVER_KEY = "admin_temporary_password"  # in the session: a new password, until shown once
 SOURCE_LABELS = {"local": _l("Local password"), "ldap": "LDAP", "redmine": "Redmine", "erp": "ERP"}
+
+
+# An administrator's change of an account, as the API documents it
+documented_account_change = partial(
+    documented, response=AccountDoneOut, access="admin", tag="admin", enveloped=False
+)
 
 
 @bp.get("/users")
@@ -104,13 +112,9 @@ def new_user() -> str:
 
 
 @bp.post("/users")
-@documented(
+@documented_account_change(
     "Add an account: a local one gets a temporary password, shown once (or an e-mailed link)",
     body=NewUserIn,
-    response=AccountDoneOut,
-    access="admin",
-    tag="admin",
-    enveloped=False,
     also=(422,),
 )
 @admin_required
@@ -187,12 +191,8 @@ def _done(message: str, user: User | None = None) -> Response:
 
 
 @bp.post("/users/<int:user_id>/lock")
-@documented(
+@documented_account_change(
     "Lock an account and sign it out everywhere",
-    response=AccountDoneOut,
-    access="admin",
-    tag="admin",
-    enveloped=False,
     also=(409,),
 )
 @admin_required
@@ -205,12 +205,8 @@ def lock_user(user_id: int) -> Response:
 
 
 @bp.post("/users/<int:user_id>/unlock")
-@documented(
+@documented_account_change(
     "Let a locked account sign in again",
-    response=AccountDoneOut,
-    access="admin",
-    tag="admin",
-    enveloped=False,
     also=(409,),
 )
 @admin_required
@@ -223,12 +219,8 @@ def unlock_user(user_id: int) -> Response:
 
 
 @bp.post("/users/<int:user_id>/delete")
-@documented(
+@documented_account_change(
     "Delete an account that took part in no task (data: null)",
-    response=AccountDoneOut,
-    access="admin",
-    tag="admin",
-    enveloped=False,
     also=(409,),
 )
 @admin_required
@@ -242,13 +234,9 @@ def delete_user(user_id: int) -> Response:
 
 
 @bp.post("/users/<int:user_id>/password")
-@documented(
+@documented_account_change(
     "Give a local account a new temporary password (shown once) or e-mail it a link",
     body=PasswordResetIn,
-    response=AccountDoneOut,
-    access="admin",
-    tag="admin",
-    enveloped=False,
     also=(409,),
 )
 @admin_required
@@ -276,13 +264,9 @@ def reset_password(user_id: int) -> Response:
 
 
 @bp.post("/users/<int:user_id>")
-@documented(
+@documented_account_change(
     "Set a user's permission flags (only those sent)",
     body=PermissionsIn,
-    response=AccountDoneOut,
-    access="admin",
-    tag="admin",
-    enveloped=False,
     also=(409, 422),
 )
 @admin_required
