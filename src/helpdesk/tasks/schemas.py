@@ -40,18 +40,6 @@ Id = Annotated[int, Field(gt=0, le=2**31 - 1)]
 IsoDate = Annotated[str, Field(json_schema_extra={"format": "date"})]
 IsoTime = Annotated[str, Field(json_schema_extra={"format": "date-time"})]  # UTC, with Z
 Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=65_535)]
-FORM_FIELDS = (
-    "subject",
-    "description",
-    "project_id",
-    "tracker_id",
-    "status_id",
-    "priority_id",
-    "assigned_to_id",
-    "start_date",
-    "due_date",
-    "estimated_hours",
-)  # TaskCreateIn's fields sent as form fields (custom fields: cf_<id>)
 MAX_PER_PAGE = 100
 MAX_BULK = 100
 
@@ -118,7 +106,8 @@ class TaskCreateIn(Body):
         """A new task sent as form fields (the new-task page, the API's multipart create) as
         this model's input: empty boxes are absent values, a custom field's value is cf_<id>
         (only those offered, when given: the page's boxes of another project are not sent)."""
-        data: dict[str, Any] = {name: form.get(name) for name in FORM_FIELDS if form.get(name)}
+        plain = (name for name in TaskCreateIn.model_fields if name != "custom_fields")
+        data: dict[str, Any] = {name: form.get(name) for name in plain if form.get(name)}
         data["custom_fields"] = [
             {"id": int(key[3:]), "value": value}
             for key, value in form.items()
