@@ -22,8 +22,7 @@ from typing import Any
 
 import requests
 
-from helpdesk import create_app
-from redmine_side_by_side import TASK_INCLUDES, Scene
+from redmine_side_by_side import TASK_INCLUDES, Scene, redmine_app
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -55,16 +54,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=20)
     args = parser.parse_args()
     scene = Scene(args)
-    app = create_app(
-        "testing",
-        SQLALCHEMY_DATABASE_URI=args.database_url,
-        TASK_BACKEND="redmine",
-        REDMINE_URL=args.redmine_url,
-        REDMINE_API_KEY=args.api_key,
-        REDMINE_DB_URL=args.redmine_db_url,
-        REDMINE_READS="database",
-        REDMINE_TIMEOUT=60,
-    )
+    app = redmine_app(args, "database", timeout=60)
     http = app.test_client()
     answer = http.post("/users/login", json={"username": scene.login, "password": "bench"})
     if answer.status_code != 200:

@@ -43,6 +43,7 @@ import aiohttp
 import redis
 import requests
 import socketio
+from flask import Flask
 from sqlalchemy import create_engine, text
 
 from helpdesk import create_app
@@ -260,6 +261,20 @@ def status_script(
     )
 
 
+def redmine_app(args: argparse.Namespace, reads: str, timeout: float) -> Flask:
+    """An app of this process on the bench's Redmine, reading as `reads` says."""
+    return create_app(
+        "testing",
+        SQLALCHEMY_DATABASE_URI=args.database_url,
+        TASK_BACKEND="redmine",
+        REDMINE_URL=args.redmine_url,
+        REDMINE_API_KEY=args.api_key,
+        REDMINE_DB_URL=args.redmine_db_url,
+        REDMINE_READS=reads,
+        REDMINE_TIMEOUT=timeout,
+    )
+
+
 def call_counts(
     args: argparse.Namespace, scene: Scene, mode: str
 ) -> dict[str, dict[str, list[str]]]:
@@ -267,16 +282,7 @@ def call_counts(
     backend's own HTTP sessions in an app of this process (no worker, so no change feed mixes its
     calls in): a first request (nothing cached) and a second one (lookups and the task from the
     cache)."""
-    app = create_app(
-        "testing",
-        SQLALCHEMY_DATABASE_URI=args.database_url,
-        TASK_BACKEND="redmine",
-        REDMINE_URL=args.redmine_url,
-        REDMINE_API_KEY=args.api_key,
-        REDMINE_DB_URL=args.redmine_db_url,
-        REDMINE_READS=mode,
-        REDMINE_TIMEOUT=30,
-    )
+    app = redmine_app(args, mode, timeout=30)
     calls: list[str] = []
 
     def note(response: requests.Response, *_args: Any, **_kwargs: Any) -> requests.Response:
